@@ -1,0 +1,1 @@
+"""Gradient-based bilevel optimization on the toy problem of the assignment."""

@@ -1,0 +1,1 @@
+"""Figures. Used only by the ``figures`` stage: experiments write plot data, this draws it."""

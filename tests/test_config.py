@@ -1,0 +1,99 @@
+"""params.yaml validation: every kind of bad input gives one line naming key, value and what is allowed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hyperlab import config
+from hyperlab.config import ConfigError, parse_section, spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    count: int = spec(3, ge=1, le=10)
+    rate: float = spec(0.1, gt=0)
+    mode: str = spec("a", choices=("a", "b"))
+    sizes: tuple[int, ...] = spec((1, 2), min_len=1, ge=1)
+    flag: bool = spec(False)
+    path: str | None = spec(None)
+
+
+def test_defaults_and_coercion():
+    out = parse_section(Example, {"rate": 2, "sizes": [4, 5], "path": "x"}, "ex")
+    assert out == Example(count=3, rate=2.0, mode="a", sizes=(4, 5), flag=False, path="x")
+    assert isinstance(out.rate, float)
+    assert parse_section(Example, None, "ex") == Example()
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"colour": 1}, "ex.colour: unknown key; allowed: count, rate, mode, sizes, flag, path"),
+    ({"count": "3"}, "ex.count: got '3'; must be integer"),
+    ({"count": 2.5}, "ex.count: got 2.5; must be integer"),
+    ({"count": True}, "ex.count: got True; must be integer"),
+    ({"count": 0}, "ex.count: got 0; must be >= 1"),
+    ({"count": 11}, "ex.count: got 11; must be <= 10"),
+    ({"rate": 0}, "ex.rate: got 0; must be > 0"),
+    ({"rate": float("nan")}, "ex.rate: got nan; must be number"),
+    ({"mode": "c"}, "ex.mode: got 'c'; allowed: a, b"),
+    ({"sizes": []}, "ex.sizes: got []; must have at least 1 element(s)"),
+    ({"sizes": [1, 0]}, "ex.sizes: got [1, 0]; must be >= 1"),
+    ({"sizes": 3}, "ex.sizes: got 3; must be a list of integer"),
+    ({"flag": 1}, "ex.flag: got 1; must be boolean"),
+    ({"path": 3}, "ex.path: got 3; must be string or null"),
+])
+def test_bad_values_name_key_value_and_allowed(raw, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_section(Example, raw, "ex")
+    message = str(err.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_section_must_be_mapping():
+    with pytest.raises(ConfigError, match=r"ex: got \[1\]; must be a mapping"):
+        parse_section(Example, [1], "ex")
+
+
+def test_missing_params_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        config.read_params(tmp_path / "params.yaml")
+
+
+def test_unparsable_params_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data:\n  n_train: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+\)"):
+        config.read_params(path)
+
+
+def test_params_file_must_be_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must be a mapping of sections"):
+        config.read_params(path)
+
+
+def test_unknown_top_level_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 0\nsed: 1\n")
+    with pytest.raises(ConfigError, match="sed: unknown top-level key"):
+        config.read_params(path)
+
+
+def test_common_seed_and_order(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 7\norder: 2\n")
+    assert config.load_common(path) == config.Common(seed=7, order=2)
+    path.write_text("seed: -1\n")
+    with pytest.raises(ConfigError, match=r"^params.yaml: seed: got -1; must be >= 0$"):
+        config.load_common(path)
+
+
+def test_repository_params_are_valid():
+    """The committed params.yaml passes every section's validation."""
+    raw = config.read_params(config.REPO_PARAMS)
+    config.parse_section(config.Common, {k: raw[k] for k in ("seed", "order") if k in raw}, "")
+    for name, cls in config.SECTIONS.items():
+        parse_section(cls, raw.get(name), name)

@@ -1,0 +1,58 @@
+"""Atomic writes, and the no-PyTorch rule checked on every module of the package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperlab import io
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_atomic_path_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    io.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("{broken")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_writers_roundtrip(tmp_path):
+    io.write_json(tmp_path / "m.json", {"x": np.float32(0.5), "y": np.arange(3), "z": float("nan")})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"x": 0.5, "y": [0, 1, 2], "z": None}
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    io.write_csv(tmp_path / "t.csv", frame)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), frame)
+    io.write_npz(tmp_path / "a.npz", x=np.arange(4, dtype=np.uint8))
+    with np.load(tmp_path / "a.npz") as npz:
+        assert npz["x"].dtype == np.uint8 and npz["x"].tolist() == [0, 1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "m.json", "t.csv"]
+
+
+def test_no_module_imports_torch():
+    """Import every hyperlab module (and the stage scripts' libraries) in a fresh interpreter."""
+    code = (
+        "import importlib, pkgutil, sys, hyperlab\n"
+        "for m in pkgutil.walk_packages(hyperlab.__path__, 'hyperlab.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "import optuna, sklearn, flax, optax\n"
+        "bad = sorted(n for n in sys.modules if n == 'torch' or n.startswith('torch.'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"torch imported: {out.stdout}"
