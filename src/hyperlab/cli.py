@@ -28,6 +28,8 @@ def progress(iterable: Iterable[T] | None = None, **kwargs) -> Iterable[T]:
 def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
+    # JAX logs its backend probing ("Unable to initialize backend 'tpu'") at INFO: noise here.
+    logging.getLogger("jax").setLevel(logging.WARNING)
 
 
 def run_stage(main: Callable[[], None]) -> None:
