@@ -1,0 +1,95 @@
+"""Architecture search: regret vs trials and vs cost, hypervolume vs trials (median and IQR band), Pareto fronts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hyperlab.io import save_figure  # noqa: E402
+
+SOURCE = Path("plots/search")
+OUT = Path("plots/figures")
+
+STYLE = {  # model family by colour, cost-aware variants dashed
+    "random": ("0.45", "-"), "gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"),
+    "tpe": ("tab:orange", "-"), "tpe_per_second": ("tab:orange", "--"), "motpe": ("tab:green", "-."),
+}
+
+
+def _strategies(frame: pd.DataFrame, x: str) -> list[str]:
+    return [c for c in frame.columns if c != x and not c.endswith(("_q25", "_q75"))]
+
+
+def band_figure(frame: pd.DataFrame, x: str, xlabel: str, ylabel: str, title: str,
+                logx: bool = False, logy: bool = False):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in _strategies(frame, x):
+        colour, ls = STYLE.get(s, (None, "-"))
+        line, = ax.plot(frame[x], frame[s], ls, color=colour, label=s, lw=1.8)
+        ax.fill_between(frame[x], frame[f"{s}_q25"], frame[f"{s}_q75"], color=line.get_color(), alpha=0.12, lw=0)
+    if logx:
+        ax.set_xscale("log")
+    if logy:  # symlog: a regret of exactly 0 (the optimum found) stays on the plot
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def pareto_figure(frame: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    table = frame[frame["kind"] == "table"]
+    ax.scatter(table["val_error"], table["latency_ms"], s=10, color="0.75", label="all networks (seed mean)")
+    true = frame[frame["kind"] == "true_front"].sort_values("val_error")
+    ax.step(true["val_error"], true["latency_ms"], where="post", color="k", lw=1)
+    ax.scatter(true["val_error"], true["latency_ms"], s=28, facecolor="none", edgecolor="k", label="true Pareto front")
+    for kind in sorted(set(frame["kind"]) - {"table", "true_front"}):
+        found = frame[frame["kind"] == kind]
+        ax.scatter(found["val_error"], found["latency_ms"], s=22, marker="x", color="tab:green",
+                   label=f"{kind.replace('_front', '')} front (median-hypervolume repeat)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("validation error")
+    ax.set_ylabel("inference latency (ms)")
+    ax.set_title("Pareto front: validation error vs inference latency")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def render(params) -> list[Path]:
+    specs = [
+        ("regret_vs_trial.csv", "search_regret_trial.png",
+         dict(x="trial", xlabel="trial", ylabel="simple regret (validation error)",
+              title="Simple regret vs trials (median, IQR band)", logy=True)),
+        ("regret_vs_cost.csv", "search_regret_cost.png",
+         dict(x="cost", xlabel="cumulative cost: sum over trials of search.cost (latency: ms)", ylabel="simple regret (validation error)",
+              title="Simple regret vs cumulative cost (median, IQR band)", logx=True, logy=True)),
+        ("hypervolume_vs_trial.csv", "search_hypervolume.png",
+         dict(x="trial", xlabel="trial", ylabel="hypervolume / true front's",
+              title="Hypervolume ratio of (val error, latency) found vs trials")),
+    ]
+    written = []
+    for source, name, kw in specs:
+        path = SOURCE / source
+        if not path.is_file():
+            continue
+        fig = band_figure(pd.read_csv(path), **kw)
+        save_figure(OUT / name, fig, dpi=params.dpi)
+        plt.close(fig)
+        written.append(OUT / name)
+    if (SOURCE / "pareto.csv").is_file():
+        fig = pareto_figure(pd.read_csv(SOURCE / "pareto.csv", dtype={"arch": str}))
+        save_figure(OUT / "search_pareto.png", fig, dpi=params.dpi)
+        plt.close(fig)
+        written.append(OUT / "search_pareto.png")
+    return written

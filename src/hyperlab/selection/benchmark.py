@@ -1,0 +1,195 @@
+"""The tabular benchmark: an Optuna objective that looks networks up in the candidate table.
+
+As in NAS-Bench-101/201 and HPOBench, every network of the space was trained
+beforehand (several seeds each) by the ``candidates`` stage; a search then
+costs nothing but a table lookup, so each strategy can be run many times and
+its regret measured against the table's known optimum (REFERENCES.md §1).
+
+Encoding (fixed length, so that no relative sampler falls back to independent
+random sampling on conditional parameters): ``n_layers`` in ``min..max`` and
+``log2_units_l{i}`` for every ``i < L``; widths beyond ``n_layers`` are
+ignored by the objective. When the widths are not consecutive powers of two the
+width parameters are categorical ``units_l{i}`` instead.
+
+A lookup draws one of the stored seeds of the network (the draw depends only
+on the run's seed, the repeat and the trial number, so it is the same whatever
+the sampler, worker or resume), so the observed error carries the real
+seed-to-seed noise. Failed rows make failed trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("arch", "n_layers", "seed", "n_params", "flops", "train_error", "val_error", "test_error",
+            "train_seconds", "latency_ms", "status")
+COST_COLUMNS = {"latency": "latency_ms", "train_time": "train_seconds", "flops": "flops"}
+
+
+class TableError(ValueError):
+    """The candidate table is missing, malformed or empty."""
+
+
+class NetworkFailed(Exception):
+    """The drawn row of the table is a failed training run: the trial fails."""
+
+
+def width_columns(frame: pd.DataFrame) -> list[str]:
+    cols = [c for c in frame.columns if c.startswith("width_")]
+    return sorted(cols, key=lambda c: int(c.split("_")[1]))
+
+
+def validate_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Check the schema contract of ``data/candidates.csv``; return a cleaned copy."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise TableError(f"candidate table lacks column(s) {missing}; needs {list(REQUIRED)} and width_1..width_L")
+    wcols = width_columns(frame)
+    if not wcols:
+        raise TableError("candidate table has no width_1..width_L columns")
+    if frame.empty:
+        raise TableError("candidate table has no rows")
+    out = frame.copy()
+    out["arch"] = out["arch"].astype(str)
+    bad = set(out["status"]) - {"ok", "failed"}
+    if bad:
+        raise TableError(f"candidate table: status must be ok/failed, got {sorted(bad)}")
+    ok = out["status"] == "ok"
+    if not ok.any():
+        raise TableError("candidate table: every row failed")
+    if out.loc[ok, ["val_error", "test_error", "latency_ms"]].isna().any().any():
+        raise TableError("candidate table: an ok row has a missing val_error/test_error/latency_ms")
+    return out
+
+
+def load_table(path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype={"arch": str})
+    except FileNotFoundError:
+        raise TableError(f"{path}: not found; run the candidates stage first") from None
+    return validate_table(frame)
+
+
+@dataclasses.dataclass(frozen=True)
+class Space:
+    layers: tuple[int, ...]
+    widths: tuple[int, ...]
+    max_layers: int
+
+    @property
+    def log2(self) -> bool:
+        """Widths are consecutive powers of two, so ``log2_units`` is an integer range."""
+        logs = [math.log2(w) for w in self.widths]
+        return all(v.is_integer() for v in logs) and np.array_equal(np.diff(logs), np.ones(len(logs) - 1))
+
+    def param_names(self) -> list[str]:
+        prefix = "log2_units_l" if self.log2 else "units_l"
+        return ["n_layers"] + [f"{prefix}{i}" for i in range(self.max_layers)]
+
+
+def space_of(table: pd.DataFrame) -> Space:
+    wcols = width_columns(table)
+    widths = sorted({int(w) for c in wcols for w in table[c] if w > 0})
+    return Space(tuple(sorted({int(n) for n in table["n_layers"]})), tuple(widths), len(wcols))
+
+
+def suggest_arch(trial, space: Space) -> str:
+    """Define the fixed-length encoding on ``trial``; return the network's ``arch`` name."""
+    n_layers = trial.suggest_int("n_layers", min(space.layers), max(space.layers))
+    widths = []
+    for i in range(space.max_layers):
+        if space.log2:
+            lo, hi = int(math.log2(space.widths[0])), int(math.log2(space.widths[-1]))
+            widths.append(2 ** trial.suggest_int(f"log2_units_l{i}", lo, hi))
+        else:
+            widths.append(int(trial.suggest_categorical(f"units_l{i}", list(space.widths))))
+    return "-".join(str(w) for w in widths[:n_layers])
+
+
+def network_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per network: mean errors / latency / cost over its ok seeds (the 'true' values)."""
+    ok = table[table["status"] == "ok"]
+    agg = ok.groupby("arch").agg(n_layers=("n_layers", "first"), n_params=("n_params", "first"),
+                                 flops=("flops", "first"), val_error=("val_error", "mean"),
+                                 test_error=("test_error", "mean"), latency_ms=("latency_ms", "mean"),
+                                 train_seconds=("train_seconds", "mean"), n_ok=("seed", "size"))
+    return agg.sort_index()
+
+
+class TableObjective:
+    """``objective(trial)`` over the table: val error (and latency for two objectives).
+
+    Sets user attributes ``arch``, ``row_seed``, ``cost`` (column ``cost_column``
+    of the drawn row), ``latency_ms`` and ``test_error``; a failed row raises
+    :class:`NetworkFailed`, which the runner catches so the trial is FAIL.
+    """
+
+    def __init__(self, table: pd.DataFrame, cost: str = "latency", multi_objective: bool = False,
+                 seed: int = 0, repeat: int = 0):
+        if cost not in COST_COLUMNS:
+            raise ValueError(f"cost must be one of {list(COST_COLUMNS)}, got {cost!r}")
+        self.space = space_of(table)
+        self.cost_column = COST_COLUMNS[cost]
+        self.multi_objective = multi_objective
+        self.seed, self.repeat = seed, repeat
+        cols = ["seed", "status", "val_error", "test_error", "latency_ms", self.cost_column]
+        self._rows = {arch: g[list(dict.fromkeys(cols))].to_dict("records")
+                      for arch, g in table.groupby("arch", sort=True)}
+
+    def __call__(self, trial):
+        arch = suggest_arch(trial, self.space)
+        trial.set_user_attr("arch", arch)
+        rows = self._rows.get(arch)
+        if not rows:
+            raise NetworkFailed(f"{arch} is not in the table")
+        draw = np.random.default_rng([self.seed, self.repeat, trial.number]).integers(len(rows))
+        row = rows[int(draw)]
+        trial.set_user_attr("row_seed", int(row["seed"]))
+        if row["status"] != "ok" or not np.isfinite(row["val_error"]):
+            raise NetworkFailed(f"{arch} seed {row['seed']} failed")
+        cost = float(row[self.cost_column])
+        trial.set_user_attr("cost", cost)
+        trial.set_user_attr("latency_ms", float(row["latency_ms"]))
+        trial.set_user_attr("test_error", float(row["test_error"]))
+        if self.multi_objective:
+            return float(row["val_error"]), float(row["latency_ms"])
+        return float(row["val_error"])
+
+
+def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
+                    n_seeds: int = 2, seed: int = 0, fail_rate: float = 0.02) -> pd.DataFrame:
+    """A table with the schema of ``data/candidates.csv`` and a plausible shape, for tests and benches.
+
+    Error falls with capacity and rises with depth beyond two layers (a unique
+    optimum), with seed noise; latency grows with FLOPs and depth, so error and
+    latency conflict and the Pareto front has several points.
+    """
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    L = max(layers)
+    rows = []
+    for n in layers:
+        for arch in itertools.product(sorted(widths), repeat=n):
+            sizes = (784, *arch, 10)
+            n_params = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+            flops = sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:]))
+            base = 0.04 + 0.6 / (1 + n_params / 6e3) + 0.012 * (n - 2) ** 2 + 0.02 * (min(arch) < 32)
+            for s in range(n_seeds):
+                failed = rng.random() < fail_rate
+                val = base + 0.006 * rng.standard_normal()
+                lat = (0.02 + 2.5e-7 * flops + 0.01 * n) * (1 + 0.05 * rng.standard_normal())
+                rows.append({"arch": "-".join(map(str, arch)), "n_layers": n,
+                             **{f"width_{i + 1}": (arch[i] if i < n else 0) for i in range(L)},
+                             "seed": s, "n_params": n_params, "flops": flops,
+                             "train_error": np.nan if failed else max(val - 0.03, 0.0),
+                             "val_error": np.nan if failed else val,
+                             "test_error": np.nan if failed else val + 0.004 * rng.standard_normal(),
+                             "train_seconds": 0.5 + 2e-5 * n_params, "latency_ms": abs(lat),
+                             "status": "failed" if failed else "ok"})
+    return pd.DataFrame(rows)

@@ -1,0 +1,52 @@
+"""Stage ``search@<strategy>``: run one strategy ``search.repeats`` times against the candidate table.
+
+Usage: ``python stages/search.py <strategy>`` (DVC's foreach passes each of
+``search.strategies``). Writes every trial of every repeat to
+``data/search/<strategy>.csv``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from hyperlab import config
+from hyperlab.cli import InputError, progress, run_stage
+
+log = logging.getLogger("hyperlab.stages.search")
+TABLE = "data/candidates.csv"
+
+
+def main() -> None:
+    common = config.load_common()
+    params = config.load_section("search")
+    if len(sys.argv) != 2:
+        raise InputError(f"usage: python stages/search.py <strategy>; strategies: {', '.join(params.strategies)}")
+    strategy = sys.argv[1]
+    if strategy not in config.SEARCH_STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r}; allowed: {', '.join(config.SEARCH_STRATEGIES)}")
+
+    from hyperlab.io import write_csv
+    from hyperlab.selection.benchmark import TableError, load_table
+    from hyperlab.selection.strategies import RunSpec, run_strategy
+
+    try:
+        table = load_table(TABLE)
+    except TableError as err:
+        raise InputError(str(err)) from None
+    spec = RunSpec(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
+                   n_startup_trials=params.n_startup_trials, cost=params.cost, seed=common.seed,
+                   storage=params.storage, n_workers=params.n_workers)
+    start = time.perf_counter()
+    with progress(total=params.repeats, desc=f"search {strategy}") as bar:
+        trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
+    write_csv(f"data/search/{strategy}.csv", trials)
+    ok = trials[trials["state"] == "COMPLETE"]
+    log.info("%s: %d repeats x %d trials in %.1f s (%d failed); median best observed val error %.4f",
+             strategy, params.repeats, params.n_trials, time.perf_counter() - start,
+             int((trials["state"] != "COMPLETE").sum()), ok.groupby("repeat")["val_error"].min().median())
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,136 @@
+"""Stages ``search@<strategy>`` and ``compare`` end to end on a tiny synthetic table; workers and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, run_stage
+
+from hyperlab.config import SEARCH_STRATEGIES
+from hyperlab.selection.benchmark import synthetic_table
+from hyperlab.selection.strategies import RunSpec, _optimize, _objective, open_storage, study_name, table_digest
+
+TINY = {"n_trials": 8, "repeats": 3, "n_startup_trials": 3}
+
+
+def _workdir(tmp_path, **search):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    table = synthetic_table(layers=(1, 2), widths=(16, 32, 64), n_seeds=2, seed=1, fail_rate=0.1)
+    table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
+    return {"seed": 0, "search": {**TINY, **search}}, table
+
+
+def _search(tmp_path, params, strategy, check=True):
+    """``python stages/search.py <strategy>`` in ``tmp_path`` (conftest's run_stage passes no argument)."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "search.py"), strategy], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": "0"})
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr[-3000:])
+    return proc
+
+
+def test_search_and_compare_end_to_end(tmp_path):
+    params, table = _workdir(tmp_path)
+    for s in SEARCH_STRATEGIES:
+        _search(tmp_path, params, s)
+        df = pd.read_csv(tmp_path / "data" / "search" / f"{s}.csv", dtype={"arch": str})
+        assert len(df) == 3 * 8 and sorted(df.groupby("repeat")["trial"].apply(list).sum()) == sorted(list(range(8)) * 3)
+        ok = df[df["state"] == "COMPLETE"]
+        # every observed value is a stored row of that network
+        merged = ok.merge(table, left_on=["arch", "row_seed"], right_on=["arch", "seed"], suffixes=("", "_t"))
+        assert len(merged) == len(ok) and np.allclose(merged["val_error"], merged["val_error_t"])
+        assert set(df["param_n_layers"]) <= {1, 2} and "param_log2_units_l1" in df
+    first = (tmp_path / "data" / "search" / "gp_ei.csv").read_text()
+    _search(tmp_path, params, "gp_ei")
+    assert (tmp_path / "data" / "search" / "gp_ei.csv").read_text() == first  # deterministic
+
+    run_stage("compare", tmp_path, params)
+    m = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
+    for s, row in m["strategies"].items():
+        assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
+        assert 1 <= row["mean_rank"] <= len(SEARCH_STRATEGIES)
+    assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx(3.5)
+    curve = pd.read_csv(tmp_path / "plots" / "search" / "regret_vs_trial.csv")
+    # regret can rise: a lucky seed draw may crown a network whose seed-mean error is worse
+    assert len(curve) == 8 and (curve[list(SEARCH_STRATEGIES)] >= 0).all().all()
+    pareto = pd.read_csv(tmp_path / "plots" / "search" / "pareto.csv", dtype={"arch": str})
+    assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
+
+    run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
+    assert {p.name for p in (tmp_path / "plots" / "figures").glob("search_*.png")} == {
+        "search_regret_trial.png", "search_regret_cost.png", "search_hypervolume.png", "search_pareto.png"}
+
+
+@pytest.mark.parametrize("key,value,word", [("n_trials", 1, "search.n_trials"),
+                                            ("strategies", ["gp_ei", "bogus"], "search.strategies"),
+                                            ("n_startup_trials", 50, "search.n_startup_trials"),
+                                            ("cost", "energy", "search.cost")])
+def test_bad_params_rejected_with_one_line(tmp_path, key, value, word):
+    params, _ = _workdir(tmp_path, **{key: value})
+    proc = _search(tmp_path, params, "gp_ei", check=False)
+    assert proc.returncode == 2 and word in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_strategy_argument(tmp_path):
+    params, _ = _workdir(tmp_path)
+    proc = _search(tmp_path, params, "bogus", check=False)
+    assert proc.returncode == 2 and "unknown strategy 'bogus'" in proc.stderr
+
+
+def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
+    params, _ = _workdir(tmp_path, storage=str(tmp_path / "journal.log"), n_workers=2, repeats=2, n_trials=9)
+    _search(tmp_path, params, "gp_ei")
+    df = pd.read_csv(tmp_path / "data" / "search" / "gp_ei.csv", dtype={"arch": str})
+    storage = open_storage(str(tmp_path / "journal.log"))
+    for repeat, g in df.groupby("repeat"):
+        assert sorted(g["number"]) == list(range(9)) and set(g["worker"]) == {0, 1}
+        assert g["worker"].value_counts().to_dict() in ({0: 5, 1: 4}, {0: 4, 1: 5})
+    studies = optuna.get_all_study_summaries(storage)
+    assert len(studies) == 2 and all(s.n_trials == 9 for s in studies)
+
+
+def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
+    journal = str(tmp_path / "journal.log")
+    params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=6)
+    spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal)
+    storage = open_storage(journal)
+    name = study_name(spec, table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str})), 0)
+    # a killed run: 3 finished trials and one left RUNNING
+    study = optuna.create_study(study_name=name, storage=storage,
+                                sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
+    _optimize(study, _objective(table, spec, 0, 0), 3)
+    before = [t.params for t in study.trials]
+    study.ask()
+
+    _search(tmp_path, params, "tpe")
+    df = pd.read_csv(tmp_path / "data" / "search" / "tpe.csv", dtype={"arch": str})
+    assert df["trial"].tolist() == list(range(6)) and df["number"].tolist() == [0, 1, 2, 4, 5, 6]
+    resumed = optuna.load_study(study_name=name, storage=storage)
+    zombie = resumed.trials[3]
+    assert zombie.state == optuna.trial.TrialState.FAIL and zombie.user_attrs["interrupted"] is True
+    assert [t.params for t in resumed.trials[:3]] == before
+
+    params["search"]["n_trials"] = 7  # other params: another study, nothing reused
+    _search(tmp_path, params, "tpe")
+    df = pd.read_csv(tmp_path / "data" / "search" / "tpe.csv", dtype={"arch": str})
+    assert df["number"].tolist() == list(range(7))
+    assert len(optuna.get_all_study_summaries(storage)) == 2
+
+
+def test_workers_without_storage_split_repeats_and_change_nothing(tmp_path):
+    params, _ = _workdir(tmp_path)
+    _search(tmp_path, params, "gp_ei_per_second")
+    one = (tmp_path / "data" / "search" / "gp_ei_per_second.csv").read_text()
+    params["search"]["n_workers"] = 2
+    _search(tmp_path, params, "gp_ei_per_second")
+    assert (tmp_path / "data" / "search" / "gp_ei_per_second.csv").read_text() == one
