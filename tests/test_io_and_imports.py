@@ -56,3 +56,13 @@ def test_no_module_imports_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"torch imported: {out.stdout}"
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        io.write_json(tmp_path / "m.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644

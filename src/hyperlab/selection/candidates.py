@@ -1,0 +1,89 @@
+"""The candidate table: one row per (network, seed) of the trained space, and its summaries.
+
+The schema of ``data/candidates.csv`` is a contract with the search stage
+(:mod:`hyperlab.selection.benchmark`): columns are only ever appended.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hyperlab.selection.space import Arch, arch_name, forward_flops, n_params, width_columns
+
+SETS = ("train", "val", "test")
+
+
+def candidate_table(archs: Sequence[Arch], seeds: Sequence[int], max_layers: int, errors: np.ndarray,
+                    failed: np.ndarray, train_seconds: np.ndarray, latency_ms: np.ndarray,
+                    final_loss: np.ndarray) -> pd.DataFrame:
+    """The table, networks in ``archs`` order, seeds inner.
+
+    ``errors`` (networks, seeds, 3: train/val/test); ``failed``, ``train_seconds``,
+    ``latency_ms``, ``final_loss``: (networks, seeds). Failed rows keep their
+    shape columns and timings but have NaN errors.
+    """
+    rows = []
+    for i, arch in enumerate(archs):
+        widths = list(arch) + [0] * (max_layers - len(arch))
+        for j, seed in enumerate(seeds):
+            bad = bool(failed[i, j])
+            row = {"arch": arch_name(arch), "n_layers": len(arch),
+                   **dict(zip(width_columns(max_layers), widths)),
+                   "seed": int(seed), "n_params": n_params(arch), "flops": forward_flops(arch)}
+            for k, name in enumerate(SETS):
+                row[f"{name}_error"] = np.nan if bad else float(errors[i, j, k])
+            row["train_seconds"] = float(train_seconds[i, j])
+            row["latency_ms"] = float(latency_ms[i, j])
+            row["status"] = "failed" if bad else "ok"
+            row["final_train_loss"] = np.nan if bad else float(final_loss[i, j])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """True for the points no other point dominates (minimisation of every column)."""
+    points = np.asarray(points, float)
+    le = (points[None, :, :] <= points[:, None, :]).all(axis=-1)
+    lt = (points[None, :, :] < points[:, None, :]).any(axis=-1)
+    return ~(le & lt).any(axis=1)
+
+
+def per_network(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per network over its ok seeds: mean errors, median latency, and the Pareto flag.
+
+    The front is over (mean validation error, median latency), both minimised:
+    the true trade-off the multi-objective searches are scored against.
+    """
+    ok = table[table["status"] == "ok"]
+    if ok.empty:  # every run failed: an empty frame with the usual columns
+        ok = table.iloc[:0]
+    agg = ok.groupby("arch", sort=False).agg(
+        n_layers=("n_layers", "first"), n_params=("n_params", "first"), flops=("flops", "first"),
+        val_error=("val_error", "mean"), val_error_std=("val_error", "std"),
+        test_error=("test_error", "mean"), train_error=("train_error", "mean"),
+        latency_ms=("latency_ms", "median"), n_seeds_ok=("seed", "size")).reset_index()
+    agg["val_error_std"] = agg["val_error_std"].fillna(0.0)
+    agg["pareto"] = pareto_mask(agg[["val_error", "latency_ms"]].to_numpy()) if len(agg) else np.zeros(0, bool)
+    return agg
+
+
+def summary(table: pd.DataFrame, nets: pd.DataFrame) -> dict:
+    """Headline numbers of the table (``metrics/candidates.json``, timings added by the stage)."""
+    out = {"n_networks": int(table["arch"].nunique()), "n_rows": int(len(table)),
+           "n_failed": int((table["status"] == "failed").sum())}
+    if len(nets):
+        best = nets.loc[nets["val_error"].idxmin()]
+        out.update(best_val_error=float(best["val_error"]), best_arch=str(best["arch"]),
+                   best_test_error=float(best["test_error"]),
+                   best_row_val_error=float(table["val_error"].min()),
+                   latency_ms_min=float(table["latency_ms"].min()), latency_ms_max=float(table["latency_ms"].max()),
+                   pareto_size=int(nets["pareto"].sum()),
+                   val_error_seed_std_median=float(nets["val_error_std"].median()))
+    else:
+        out.update(best_val_error=None, best_arch=None, best_test_error=None, best_row_val_error=None,
+                   latency_ms_min=float(table["latency_ms"].min()), latency_ms_max=float(table["latency_ms"].max()),
+                   pareto_size=0, val_error_seed_std_median=None)
+    return out
