@@ -1,0 +1,168 @@
+"""The MNIST experiment of Andrychowicz et al. (2016, Sec. 3.2) from ``params.yaml``'s ``l2l`` section.
+
+Splits: the LSTM is meta-trained on optimizees fitting the *train* split; its
+checkpoint and every baseline's learning rate are chosen by the final loss of
+optimizees fitting the *val* split; all reported curves are optimizees fitting
+the held-out *test* split, from fresh inits and minibatches that neither
+choice saw. Within a setting every optimizer sees the same inits and the same
+minibatch sequence (common random numbers), so differences are the optimizers'.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from hyperlab.l2l import baselines, meta_train, optimizee
+from hyperlab.l2l.evaluate import BASELINES, OPTIMIZERS, run_grid, run_many, summarize
+from hyperlab.l2l.lstm_optimizer import LSTMConfig
+
+log = logging.getLogger(__name__)
+
+# Stream ids for jax.random.fold_in: one independent stream per purpose.
+_META, _VAL, _TUNE, _EVAL = 1, 2, 3, 4
+
+#: Generalization settings of the paper's Fig. 5 (the base net is 784-20-10 sigmoid).
+GENERALIZATION = {
+    "hidden40": lambda act: optimizee.MLPSpec((40,), act),
+    "layers2": lambda act: optimizee.MLPSpec((20, 20), act),
+    "relu": lambda act: optimizee.MLPSpec((20,), "relu"),
+}
+
+
+class Split(NamedTuple):
+    x: jax.Array
+    y: jax.Array
+
+
+def splits_from_npz(arrays: dict) -> dict[str, Split]:
+    from hyperlab.data import to_float
+    return {s: Split(jnp.asarray(to_float(arrays[f"x_{s}"])), jnp.asarray(arrays[f"y_{s}"], dtype=jnp.int32))
+            for s in ("train", "val", "test")}
+
+
+def lstm_config(params) -> LSTMConfig:
+    return LSTMConfig(params.lstm_hidden, params.lstm_layers, params.preprocess_p, params.output_scale)
+
+
+def base_spec(params) -> optimizee.MLPSpec:
+    return optimizee.MLPSpec(tuple(params.hidden), params.activation)
+
+
+def train(params, seed: int, splits: dict[str, Split], progress=lambda it, **kw: it):
+    """Meta-train the LSTM; returns :class:`meta_train.MetaTrainResult`."""
+    key = jax.random.key(seed)
+    spec, cfg = base_spec(params), lstm_config(params)
+    train_split, val_split = splits["train"], splits["val"]
+    validate = meta_train.mnist_validator(val_split.x, val_split.y, spec,
+                                          jax.random.split(jax.random.fold_in(key, _VAL), params.val_runs),
+                                          params.n_steps, params.batch_size, cfg)
+    return meta_train.meta_train(
+        jax.random.fold_in(key, _META), lambda k: optimizee.init_params(k, spec),
+        meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size), validate,
+        cfg=cfg, n_steps=params.n_steps, unroll_len=params.unroll, meta_steps=params.meta_steps,
+        meta_batch=params.meta_batch, meta_lr=params.meta_lr, clip_norm=params.clip_norm,
+        val_every=params.val_every, progress=progress)
+
+
+def history_frames(result, unrolls_per_run: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per meta-step (with the unroll's position in its optimizee run) and per validation check."""
+    h = result.history
+    steps = np.arange(1, len(h["meta_loss"]) + 1)
+    steps = pd.DataFrame({"meta_step": steps, "unroll": (steps - 1) % unrolls_per_run, "meta_loss": h["meta_loss"],
+                          "meta_grad_norm": h["grad_norm"], "skipped": np.asarray(h["skipped"], int)})
+    val = pd.DataFrame({"meta_step": h["val_step"], "val_loss": h["val_loss"]})
+    return steps, val
+
+
+class Evaluation(NamedTuple):
+    curves: pd.DataFrame   # setting, optimizer, step, {loss,grad_norm,param_norm}_{mean,lo,hi}
+    final: pd.DataFrame    # setting, optimizer, step, lr, final_{mean,std,lo,hi}, wins_vs_adam
+    tuning: pd.DataFrame   # setting, optimizer, lr, val_final_loss
+    metrics: dict
+
+
+def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
+    n = traj.param_norm.shape[1]
+    steps = np.arange(n)
+    cols = {"setting": setting, "optimizer": name, "step": steps}
+    for field in ("loss", "grad_norm", "param_norm"):
+        values = np.asarray(getattr(traj, field))
+        full = np.full((values.shape[0], n), np.nan)
+        if field == "loss":  # recorded every `every` steps
+            full[:, ::every] = values
+        else:  # gradients exist for steps 0..T-1 only
+            full[:, :values.shape[1]] = values
+        for stat, arr in summarize(full).items():
+            if stat != "std":
+                cols[f"{field}_{stat}"] = arr
+    return pd.DataFrame(cols)
+
+
+def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTMConfig,
+             progress=lambda it, **kw: it) -> Evaluation:
+    """Tune the baselines on val, then run every optimizer ``eval_runs`` times on test, per setting."""
+    key = jax.random.key(seed)
+    base = base_spec(params)
+    settings = [("base", base, params.long_steps)]
+    settings += [(name, GENERALIZATION[name](params.activation), params.n_steps)
+                 for name in params.generalization]
+    grid = np.asarray(params.lr_grid, dtype=np.float64)
+    val, test = splits["val"], splits["test"]
+    tune_keys = jax.random.split(jax.random.fold_in(key, _TUNE), params.tune_runs)
+    curves, finals, tuning = [], [], []
+    results: dict[str, dict] = {}
+    for i, (setting, spec, steps) in enumerate(progress(settings, desc="l2l settings")):
+        eval_keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, _EVAL), i), params.eval_runs)
+        tuned = baselines.tune_lrs(grid, tune_keys, val.x, val.y, spec, params.n_steps, params.batch_size)
+        lrs = {name: lr for name, (lr, _) in tuned.items()}
+        lrs["lstm"] = np.nan
+        for name, (_, mean) in tuned.items():
+            tuning.append(pd.DataFrame({"setting": setting, "optimizer": name, "lr": grid, "val_final_loss": mean}))
+        grid_traj = run_grid("baseline", baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]), eval_keys,
+                             test.x, test.y, spec, steps, params.batch_size, None, every=params.record_every)
+        trajs = {name: jax.tree_util.tree_map(lambda a: np.asarray(a[i]), grid_traj)
+                 for i, name in enumerate(BASELINES)}
+        trajs["lstm"] = jax.tree_util.tree_map(np.asarray, run_many(
+            "lstm", lstm_params, eval_keys, test.x, test.y, spec, steps, params.batch_size, cfg,
+            every=params.record_every))
+        for name in OPTIMIZERS:
+            curves.append(_curve_rows(setting, name, trajs[name], params.record_every))
+            log.info("%s/%s: lr %s, final test-split loss %.4f", setting, name, lrs[name],
+                     float(np.mean(trajs[name].loss[:, -1])))
+        checkpoints = [(setting, params.n_steps)]
+        if setting == "base" and steps > params.n_steps:
+            checkpoints.append((f"steps{steps}", steps))
+        for label, step in checkpoints:
+            at = step // params.record_every
+            adam = trajs["adam"].loss[:, at]
+            results[label] = {}
+            for name in OPTIMIZERS:
+                final = trajs[name].loss[:, at]
+                s = summarize(final[:, None])
+                wins = float(np.mean(final < adam))
+                finals.append({"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
+                               "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
+                               "final_hi": s["hi"][0], "wins_vs_adam": wins})
+                results[label][name] = {"loss": float(s["mean"][0]), "std": float(s["std"][0])}
+                if name != "lstm":
+                    results[label][name]["lr"] = float(lrs[name])
+            best_baseline = min(BASELINES, key=lambda n: results[label][n]["loss"])
+            lstm = trajs["lstm"].loss[:, at]
+            results[label]["lstm_minus_adam"] = float(np.mean(lstm - adam))
+            results[label]["lstm_beats_adam"] = bool(np.mean(lstm) < np.mean(adam))
+            results[label]["lstm_wins_vs_adam_fraction"] = float(np.mean(lstm < adam))
+            results[label]["best_baseline"] = best_baseline
+            results[label]["lstm_beats_all_baselines"] = bool(
+                np.mean(lstm) < results[label][best_baseline]["loss"])
+            best = trajs[best_baseline].loss[:, at]
+            results[label]["lstm_minus_best_baseline"] = float(np.mean(lstm - best))
+            results[label]["lstm_wins_vs_best_baseline_fraction"] = float(np.mean(lstm < best))
+    metrics = {"settings": results, "eval_runs": params.eval_runs, "split": "test"}
+    return Evaluation(pd.concat(curves, ignore_index=True), pd.DataFrame(finals),
+                      pd.concat(tuning, ignore_index=True), metrics)

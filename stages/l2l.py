@@ -1,0 +1,58 @@
+"""Stage ``l2l``: the learned LSTM optimizer against tuned SGD / Adam / RMSprop / NAG on MNIST.
+
+Reads the meta-trained weights ``data/l2l/lstm.npz`` (stage ``l2l_train``),
+tunes each baseline's learning rate on the validation split, runs every
+optimizer from ``eval_runs`` fresh inits on the held-out test split in the base
+setting (for ``long_steps``) and in each generalization setting, and writes
+``plots/l2l/{curves,final,lr_tuning,base_loss}.csv`` and ``metrics/l2l.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from hyperlab import config
+from hyperlab.cli import InputError, progress, run_stage
+
+log = logging.getLogger("hyperlab.stages.l2l")
+
+WEIGHTS = Path("data/l2l/lstm.npz")
+
+
+def main() -> None:
+    common = config.load_common()
+    params = config.load_section("l2l")
+    if not WEIGHTS.is_file():
+        raise InputError(f"{WEIGHTS}: not found; run `dvc repro l2l_train` (or stages/l2l_train.py) first")
+
+    import numpy as np
+
+    from hyperlab.data import load_npz
+    from hyperlab.io import write_csv, write_json
+    from hyperlab.l2l import pipeline
+    from hyperlab.l2l.lstm_optimizer import weights_from_arrays
+
+    with np.load(WEIGHTS) as npz:
+        lstm_params, cfg = weights_from_arrays(dict(npz))
+    splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
+    t0 = time.perf_counter()
+    ev = pipeline.evaluate(params, common.seed, splits, lstm_params, cfg, progress=progress)
+    seconds = time.perf_counter() - t0
+
+    base = ev.curves[ev.curves.setting == "base"].dropna(subset=["loss_mean"])
+    wide = base.pivot(index="step", columns="optimizer", values="loss_mean").reset_index()
+    write_csv("plots/l2l/curves.csv", ev.curves)
+    write_csv("plots/l2l/final.csv", ev.final)
+    write_csv("plots/l2l/lr_tuning.csv", ev.tuning)
+    write_csv("plots/l2l/base_loss.csv", wide[["step", "lstm", "adam", "sgd", "rmsprop", "nag"]])
+    write_json("metrics/l2l.json", {**ev.metrics, "eval_seconds": round(seconds, 2)})
+    b = ev.metrics["settings"]["base"]
+    log.info("step %d on test: LSTM %.4f vs tuned Adam %.4f (lr %g) -> LSTM %s", params.n_steps,
+             b["lstm"]["loss"], b["adam"]["loss"], b["adam"]["lr"],
+             "wins" if b["lstm_beats_adam"] else "loses")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,288 @@
+"""Tests of the learned-optimizer experiment (Andrychowicz et al. 2016)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+import pytest
+
+from conftest import run_stage
+from hyperlab.l2l import meta_train, optimizee
+from hyperlab.l2l.lstm_optimizer import (LSTMConfig, init_lstm_params, initial_carry, lstm_optimizer,
+                                         lstm_step, preprocess, weights_from_arrays, weights_to_arrays)
+
+CFG = LSTMConfig(hidden=8, layers=2, p=10.0, scale=0.1)
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def test_preprocess_large_branch_is_log_magnitude_and_sign():
+    g = jnp.array([0.5, -3.0, 1e-3])
+    out = preprocess(g, p=10.0)
+    np.testing.assert_allclose(out[:, 0], np.log(np.abs([0.5, 3.0, 1e-3])) / 10.0, rtol=1e-6)
+    np.testing.assert_array_equal(out[:, 1], [1.0, -1.0, 1.0])
+
+
+def test_preprocess_small_branch_is_minus_one_and_scaled_gradient():
+    g = jnp.array([1e-6, -2e-5, 0.0])  # all below e^-10 ~ 4.54e-5
+    out = preprocess(g, p=10.0)
+    np.testing.assert_array_equal(out[:, 0], [-1.0, -1.0, -1.0])
+    np.testing.assert_allclose(out[:, 1], np.exp(10.0) * np.array([1e-6, -2e-5, 0.0]), rtol=1e-5)
+    assert np.isfinite(np.asarray(out)).all()
+
+
+def test_preprocess_branches_meet_at_threshold():
+    # At |g| = e^-p the first component is -1 on both sides and the second is +-1.
+    p = 5.0
+    edge = float(np.exp(-p))
+    out = np.asarray(preprocess(jnp.array([edge * (1 + 1e-5), edge * (1 - 1e-5)]), p=p))
+    np.testing.assert_allclose(out[:, 0], [-1.0, -1.0], atol=1e-4)
+    np.testing.assert_allclose(out[:, 1], [1.0, 1.0], atol=1e-4)
+
+
+# --------------------------------------------------------------------------- optax transformation
+
+
+def test_transformation_on_arbitrary_pytree_keeps_state_structure():
+    tree = {"a": jnp.ones((3, 2)), "b": [jnp.float32(2.0), jnp.arange(4.0)], "c": (jnp.zeros((1, 1, 5)),)}
+    opt = lstm_optimizer(init_lstm_params(jax.random.key(0), CFG), CFG)
+    state = opt.init(tree)
+    n = sum(x.size for x in jax.tree_util.tree_leaves(tree))
+    assert all(leaf.shape == (n, CFG.hidden) for leaf in jax.tree_util.tree_leaves(state))
+
+    def loss(t):
+        return sum(jnp.sum(jnp.sin(x) ** 2) for x in jax.tree_util.tree_leaves(t))
+
+    def body(carry, _):
+        params, state = carry
+        updates, new_state = opt.update(jax.grad(loss)(params), state, params)
+        assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
+        return (optax.apply_updates(params, updates), new_state), None
+
+    # lax.scan itself fails if the state's structure, shapes or dtypes changed between steps.
+    (final, final_state), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=5))((tree, state))
+    assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(tree)
+    assert all(a.shape == b.shape for a, b in zip(jax.tree_util.tree_leaves(final),
+                                                   jax.tree_util.tree_leaves(tree)))
+    assert not np.allclose(np.asarray(final["a"]), 1.0)  # it moved
+    assert float(jnp.abs(final_state.carry[0][0]).sum()) > 0  # and carried LSTM state
+
+
+def test_update_is_lstm_step_on_raveled_gradient():
+    phi = init_lstm_params(jax.random.key(1), CFG)
+    tree = {"w": jnp.arange(6.0).reshape(2, 3) / 10, "b": jnp.array([1e-7, -2.0])}
+    updates, _ = lstm_optimizer(phi, CFG).update(tree, lstm_optimizer(phi, CFG).init(tree))
+    flat, _ = jax.flatten_util.ravel_pytree(tree)
+    expected, _ = lstm_step(phi, flat, initial_carry(flat.size, CFG), CFG)
+    np.testing.assert_allclose(jax.flatten_util.ravel_pytree(updates)[0], expected, rtol=1e-6)
+
+
+def test_baseline_switch_matches_each_optax_optimizer():
+    from hyperlab.l2l.evaluate import BASELINES, baseline_switch, make_optimizer
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2])}
+    loss = lambda p: jnp.sum(jnp.cos(p["w"])) + jnp.sum(p["b"] ** 4)  # noqa: E731
+
+    def run(opt, params):
+        state = opt.init(params)
+        for _ in range(3):
+            updates, state = opt.update(jax.grad(loss)(params), state, params)
+            params = optax.apply_updates(params, updates)
+        return jax.flatten_util.ravel_pytree(params)[0]
+
+    for i, name in enumerate(BASELINES):
+        np.testing.assert_allclose(run(baseline_switch(jnp.int32(i), 0.1), params),
+                                   run(make_optimizer(name, 0.1), params), rtol=1e-6, atol=1e-7)
+
+
+def test_weights_roundtrip():
+    phi = init_lstm_params(jax.random.key(2), CFG)
+    back, cfg = weights_from_arrays(weights_to_arrays(phi, CFG))
+    assert cfg == CFG
+    jax.tree_util.tree_map(np.testing.assert_array_equal, phi, back)
+
+
+# --------------------------------------------------------------------------- meta-gradient
+
+
+def _quadratic(d):
+    scales = jnp.logspace(-1, 1, d)
+
+    def loss_fn(params, key):
+        noise = 0.1 * jax.random.normal(key, (d,))
+        return 0.5 * jnp.sum(scales * (params["x"] - noise) ** 2)
+    return loss_fn
+
+
+def test_no_gradient_flows_through_the_optimizee_gradient():
+    d, T = 4, 4
+    loss_fn = _quadratic(d)
+    phi = init_lstm_params(jax.random.key(3), CFG)
+    # A larger output weight makes the steps, and so the second-order terms, sizable.
+    phi = {**phi, "out": {**phi["out"], "kernel": phi["out"]["kernel"] * 100}}
+    params = {"x": jnp.linspace(-1.0, 1.0, d)}
+    keys = jax.random.split(jax.random.key(4), T + 1)
+    state = lstm_optimizer(phi, CFG).init(params)
+
+    def meta(phi, first_order):
+        return meta_train.unroll(phi, params, state, keys, loss_fn, CFG, first_order)[0]
+
+    ours = jax.jit(jax.grad(meta), static_argnums=1)(phi, True)
+    full = jax.jit(jax.grad(meta), static_argnums=1)(phi, False)
+
+    # Reference: record the gradients along the trajectory as plain numbers, then
+    # differentiate a replay in which they are constants.
+    grads, p, carry = [], params["x"], initial_carry(d, CFG)
+    step = jax.jit(lambda g, c: lstm_step(phi, g, c, CFG))
+    for k in keys[:-1]:
+        g = np.asarray(jax.grad(loss_fn)({"x": p}, k)["x"])
+        grads.append(g)
+        u, carry = step(jnp.asarray(g), carry)
+        p = p + u
+
+    def replay(phi):
+        p, carry, total = params["x"], initial_carry(d, CFG), 0.0
+        for t, k in enumerate(keys[:-1]):
+            if t > 0:
+                total = total + loss_fn({"x": p}, k)
+            u, carry = lstm_step(phi, jnp.asarray(grads[t]), carry, CFG)
+            p = p + u
+        return (total + loss_fn({"x": p}, keys[-1])) / T
+
+    ref = jax.jit(jax.grad(replay))(phi)
+    flat = lambda t: np.asarray(jax.flatten_util.ravel_pytree(t)[0])  # noqa: E731
+    np.testing.assert_allclose(flat(ours), flat(ref), rtol=1e-4, atol=1e-7)
+    assert np.abs(flat(full) - flat(ours)).max() > 1e-3 * np.abs(flat(ours)).max()
+
+
+def test_meta_training_on_quadratics_beats_untrained_lstm():
+    d, n_steps, unroll_len = 10, 20, 5
+    loss_fn = _quadratic(d)
+    init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
+    test_keys = jax.random.split(jax.random.key(7), 8)
+
+    @jax.jit
+    def final_loss(phi):
+        def one(key):
+            k_init, k_run = jax.random.split(key)
+            params = init_fn(k_init)
+            state = lstm_optimizer(phi, CFG).init(params)
+            for k in jax.random.split(k_run, n_steps // unroll_len):
+                _, (params, state) = meta_train.unroll(phi, params, state,
+                                                       jax.random.split(k, unroll_len + 1), loss_fn, CFG)
+            return loss_fn(params, jax.random.key(0))
+        return jnp.mean(jax.vmap(one)(test_keys))
+
+    result = meta_train.meta_train(jax.random.key(8), init_fn, loss_fn, lambda phi: float(final_loss(phi)),
+                                   cfg=CFG, n_steps=n_steps, unroll_len=unroll_len, meta_steps=60,
+                                   meta_batch=4, meta_lr=0.01, val_every=20)
+    untrained = result.history["val_loss"][0]
+    assert result.best_step > 0
+    assert result.best_val < 0.5 * untrained, (untrained, result.history["val_loss"])
+    assert result.n_skipped == 0
+    assert np.isclose(float(final_loss(result.best_params)), result.best_val, rtol=1e-5)
+
+
+def test_meta_training_is_deterministic():
+    d = 3
+    loss_fn = _quadratic(d)
+    init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
+    runs = [meta_train.meta_train(jax.random.key(5), init_fn, loss_fn, lambda phi: 0.0, cfg=CFG, n_steps=4,
+                                  unroll_len=2, meta_steps=3, meta_batch=2, val_every=10)
+            for _ in range(2)]
+    assert runs[0].history["meta_loss"] == runs[1].history["meta_loss"]
+    assert runs[0].history["grad_norm"] == runs[1].history["grad_norm"]
+
+
+def test_non_finite_meta_update_is_skipped():
+    def bad_loss(params, key):
+        return jnp.sum(params["x"] ** 2) * jnp.nan
+    result = meta_train.meta_train(jax.random.key(0), lambda k: {"x": jnp.ones(3)}, bad_loss,
+                                   lambda phi: 1.0, cfg=CFG, n_steps=4, unroll_len=2, meta_steps=2,
+                                   meta_batch=1, val_every=1)
+    assert result.n_skipped == 2
+    phi0 = init_lstm_params(jax.random.split(jax.random.key(0))[0], CFG)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, result.best_params, phi0)
+
+
+# --------------------------------------------------------------------------- optimizee
+
+
+def test_optimizee_shapes_and_loss_at_init_is_chance():
+    spec = optimizee.MLPSpec((20, 20), "relu")
+    params = optimizee.init_params(jax.random.key(0), spec)
+    assert [p["w"].shape for p in params] == [(784, 20), (20, 20), (20, 10)]
+    assert optimizee.n_params(spec) == sum(x.size for x in jax.tree_util.tree_leaves(params))
+    x = jax.random.uniform(jax.random.key(1), (64, 784))
+    y = jnp.arange(64) % 10
+    assert abs(float(optimizee.loss(params, x, y, "relu")) - np.log(10)) < 0.05
+
+
+# --------------------------------------------------------------------------- stages
+
+
+TINY = {"hidden": [8], "batch_size": 16, "n_steps": 4, "unroll": 2, "lstm_hidden": 4, "meta_steps": 4,
+        "meta_batch": 2, "val_every": 2, "val_runs": 2, "lr_grid": [0.1, 1.0], "tune_runs": 2,
+        "eval_runs": 3, "long_steps": 6, "record_every": 2, "generalization": ["relu"]}
+
+
+def test_stages_end_to_end(tmp_path, mnist_npz):
+    (tmp_path / "data").mkdir()
+    shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
+    params = {"seed": 0, "l2l": TINY}
+    run_stage("l2l_train", tmp_path, params)
+    train_metrics = json.loads((tmp_path / "metrics" / "l2l_train.json").read_text())
+    assert train_metrics["meta_steps"] == 4 and train_metrics["skipped_updates"] == 0
+    assert train_metrics["best_meta_step"] in (0, 2, 4)
+    meta = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_training.csv")
+    assert list(meta.meta_step) == [1, 2, 3, 4] and np.isfinite(meta.meta_loss).all()
+    val = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_validation.csv")
+    assert list(val.meta_step) == [0, 2, 4]
+    assert np.isclose(val.val_loss.min(), train_metrics["best_val_final_loss"])
+    with np.load(tmp_path / "data" / "l2l" / "lstm.npz") as npz:
+        _, cfg = weights_from_arrays(dict(npz))
+    assert cfg.hidden == 4
+
+    run_stage("l2l", tmp_path, params)
+    metrics = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
+    assert set(metrics["settings"]) == {"base", "steps6", "relu"}
+    curves = pd.read_csv(tmp_path / "plots" / "l2l" / "curves.csv")
+    base = curves[curves.setting == "base"]
+    assert set(base.optimizer) == {"sgd", "adam", "rmsprop", "nag", "lstm"}
+    assert sorted(base.step.unique()) == list(range(7))
+    assert list(base[base.loss_mean.notna()].step.unique()) == [0, 2, 4, 6]  # every record_every steps
+    recorded = base.dropna(subset=["loss_mean"])
+    assert base.param_norm_mean.notna().all() and (recorded.loss_lo <= recorded.loss_hi + 1e-12).all()
+    assert ((recorded.loss_lo <= recorded.loss_mean + 1e-12) & (recorded.loss_mean <= recorded.loss_hi + 1e-12)).all()
+    assert base[base.step == 6].grad_norm_mean.isna().all()  # no gradient after the last step
+    assert (curves[curves.setting == "relu"].step.max()) == 4
+    final = pd.read_csv(tmp_path / "plots" / "l2l" / "final.csv")
+    row = final[(final.setting == "base") & (final.optimizer == "adam")].iloc[0]
+    assert row.lr in (0.1, 1.0)
+    at4 = base[(base.optimizer == "adam") & (base.step == 4)].loss_mean.iloc[0]
+    assert np.isclose(row.final_mean, at4)
+    assert metrics["settings"]["base"]["lstm_beats_adam"] == (
+        metrics["settings"]["base"]["lstm"]["loss"] < metrics["settings"]["base"]["adam"]["loss"])
+
+
+@pytest.mark.parametrize("bad, key", [
+    ({"unroll": 3}, "l2l.unroll"),
+    ({"activation": "swish"}, "l2l.activation"),
+    ({"record_every": 3}, "l2l.record_every"),
+    ({"long_steps": 2}, "l2l.long_steps"),
+    ({"generalization": ["relu", "relu"]}, "l2l.generalization"),
+    ({"lr_grid": [0.1, -1.0]}, "l2l.lr_grid"),
+    ({"meta_lr": "fast"}, "l2l.meta_lr"),
+    ({"bogus": 1}, "l2l.bogus"),
+])
+def test_bad_params_rejected(tmp_path, bad, key):
+    proc = run_stage("l2l_train", tmp_path, {"seed": 0, "l2l": {**TINY, **bad}}, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and key in lines[0], proc.stderr
