@@ -1,7 +1,7 @@
 """Stage ``search@<strategy>``: run one strategy ``search.repeats`` times against the candidate table.
 
-Usage: ``python stages/search.py <strategy>`` (DVC's foreach passes each of
-``search.strategies``). Writes every trial of every repeat to
+Usage: ``python stages/search.py <strategy>`` (DVC's foreach passes each key of
+``search.strategies``, whose entry holds that strategy's own settings). Writes every trial of every repeat to
 ``data/search/<strategy>.csv``.
 """
 
@@ -24,8 +24,8 @@ def main() -> None:
     if len(sys.argv) != 2:
         raise InputError(f"usage: python stages/search.py <strategy>; strategies: {', '.join(params.strategies)}")
     strategy = sys.argv[1]
-    if strategy not in config.SEARCH_STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r}; allowed: {', '.join(config.SEARCH_STRATEGIES)}")
+    if strategy not in params.strategies:
+        raise InputError(f"unknown strategy {strategy!r}; search.strategies has: {', '.join(params.strategies)}")
 
     from hyperlab.io import write_csv
     from hyperlab.selection.benchmark import TableError, load_table
@@ -36,7 +36,7 @@ def main() -> None:
     except TableError as err:
         raise InputError(str(err)) from None
     spec = RunSpec(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
-                   n_startup_trials=params.n_startup_trials, cost=params.cost, seed=common.seed,
+                   n_startup_trials=params.strategies[strategy].n_startup_trials, cost=params.cost, seed=common.seed,
                    storage=params.storage, n_workers=params.n_workers)
     start = time.perf_counter()
     with progress(total=params.repeats, desc=f"search {strategy}") as bar:

@@ -97,3 +97,34 @@ def test_repository_params_are_valid():
     config.parse_section(config.Common, {k: raw[k] for k in ("seed", "order") if k in raw}, "")
     for name, cls in config.SECTIONS.items():
         parse_section(cls, raw.get(name), name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    k: int = spec(1, ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    inner: Inner = spec(default_factory=Inner)
+    named: dict[str, Inner] = spec(default_factory=lambda: {"a": Inner()}, choices=("a", "b"), min_len=1)
+
+
+def test_nested_sections():
+    out = parse_section(Outer, {"inner": {"k": 3}, "named": {"b": {"k": 2}, "a": None}}, "o")
+    assert out.inner == Inner(3) and out.named == {"b": Inner(2), "a": Inner(1)}
+    assert parse_section(Outer, {}, "o") == Outer()
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"inner": {"k": 0}}, "o.inner.k: got 0; must be >= 1"),
+    ({"inner": {"j": 1}}, "o.inner.j: unknown key; allowed: k"),
+    ({"named": {"c": {}}}, "o.named.c: unknown entry; allowed: a, b"),
+    ({"named": {"a": {"k": "x"}}}, "o.named.a.k: got 'x'; must be integer"),
+    ({"named": {}}, "o.named: got {}; must have at least 1 entry"),
+    ({"named": [1]}, "o.named: got [1]; must be a mapping"),
+])
+def test_nested_errors_name_the_full_key(raw, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_section(Outer, raw, "o")
+    assert fragment in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 
@@ -42,6 +43,16 @@ def test_writers_roundtrip(tmp_path):
     with np.load(tmp_path / "a.npz") as npz:
         assert npz["x"].dtype == np.uint8 and npz["x"].tolist() == [0, 1, 2, 3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "m.json", "t.csv"]
+
+
+def test_npz_bytes_depend_only_on_the_arrays(tmp_path):
+    arrays = {"x": np.arange(12, dtype=np.uint8).reshape(3, 4), "y": np.linspace(0, 1, 5)}
+    io.write_npz(tmp_path / "a.npz", **arrays)
+    time.sleep(2.1)  # zip timestamps have a 2-second resolution: a clock in them would show
+    io.write_npz(tmp_path / "b.npz", **arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz") as npz:
+        assert {k: npz[k].tolist() for k in npz.files} == {k: v.tolist() for k, v in arrays.items()}
 
 
 def test_no_module_imports_torch():

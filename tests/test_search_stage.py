@@ -18,7 +18,7 @@ from hyperlab.config import SEARCH_STRATEGIES
 from hyperlab.selection.benchmark import synthetic_table
 from hyperlab.selection.strategies import RunSpec, _optimize, _objective, open_storage, study_name, table_digest
 
-TINY = {"n_trials": 8, "repeats": 3, "n_startup_trials": 3}
+TINY = {"n_trials": 8, "repeats": 3, "strategies": {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}}
 
 
 def _workdir(tmp_path, **search):
@@ -72,8 +72,9 @@ def test_search_and_compare_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("key,value,word", [("n_trials", 1, "search.n_trials"),
-                                            ("strategies", ["gp_ei", "bogus"], "search.strategies"),
-                                            ("n_startup_trials", 50, "search.n_startup_trials"),
+                                            ("strategies", {"gp_ei": {}, "bogus": {}}, "search.strategies.bogus: unknown entry"),
+                                            ("strategies", {"gp_ei": {"n_startup_trials": 50}},
+                                             "search.strategies.gp_ei.n_startup_trials: got 50"),
                                             ("cost", "energy", "search.cost")])
 def test_bad_params_rejected_with_one_line(tmp_path, key, value, word):
     params, _ = _workdir(tmp_path, **{key: value})
@@ -85,6 +86,9 @@ def test_unknown_strategy_argument(tmp_path):
     params, _ = _workdir(tmp_path)
     proc = _search(tmp_path, params, "bogus", check=False)
     assert proc.returncode == 2 and "unknown strategy 'bogus'" in proc.stderr
+    params["search"]["strategies"] = {"tpe": {"n_startup_trials": 3}}
+    proc = _search(tmp_path, params, "gp_ei", check=False)
+    assert proc.returncode == 2 and "search.strategies has: tpe" in proc.stderr
 
 
 def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):

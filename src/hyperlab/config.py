@@ -50,6 +50,11 @@ def spec(default: Any = dataclasses.MISSING, *, ge: float | None = None, gt: flo
     return dataclasses.field(default=default, metadata=meta)
 
 
+def distinct(value: tuple) -> str | None:
+    """A ``spec(check=...)`` for lists whose elements must not repeat."""
+    return "must not repeat a value" if len(set(value)) != len(value) else None
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
@@ -119,6 +124,30 @@ def _check_value(value: Any, meta: dict) -> str | None:
     return None
 
 
+def _parse_nested(raw: Any, tp: Any, meta: dict, name: str):
+    """A dataclass-typed field, or a ``dict[str, Dataclass]`` (keys limited by ``choices``); else None.
+
+    Nested mappings let a stage depend on one sub-mapping only (DVC ``params:
+    [search.strategies.gp_ei]``), so changing one entry reruns only its stage.
+    """
+    if dataclasses.is_dataclass(tp):
+        return parse_section(tp, raw, name)
+    if typing.get_origin(tp) is dict:
+        key_type, value_type = typing.get_args(tp)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"params.yaml: {name}: got {raw!r}; must be a mapping")
+        if meta.get("min_len") is not None and len(raw) < meta["min_len"]:
+            raise ConfigError(f"params.yaml: {name}: got {raw!r}; must have at least {meta['min_len']} entry(ies)")
+        out = {}
+        for key, value in raw.items():
+            if not isinstance(key, key_type) or (meta.get("choices") and key not in meta["choices"]):
+                allowed = ", ".join(map(str, meta["choices"])) if meta.get("choices") else _type_name(key_type)
+                raise ConfigError(f"params.yaml: {name}.{key}: unknown entry; allowed: {allowed}")
+            out[key] = parse_section(value_type, value, f"{name}.{key}")
+        return out
+    return None
+
+
 def parse_section(cls: type, raw: Any, name: str):
     """Build dataclass ``cls`` from the mapping ``raw`` found at key ``name``."""
     if raw is None:
@@ -136,6 +165,10 @@ def parse_section(cls: type, raw: Any, name: str):
         if key not in raw:
             if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"params.yaml: {where}{key}: missing; required ({_type_name(hints[key])})")
+            continue
+        nested = _parse_nested(raw[key], hints[key], dict(field.metadata), f"{where}{key}")
+        if nested is not None:
+            values[key] = nested
             continue
         ok, value = _coerce(raw[key], hints[key])
         if not ok:
@@ -201,6 +234,168 @@ class DataParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class CandidatesParams:
+    """``candidates``: the architecture space, and how every network of it is trained and timed."""
+    layers: tuple[int, ...] = spec((1, 2, 3), ge=1, le=6, min_len=1, check=distinct)
+    widths: tuple[int, ...] = spec((16, 32, 64, 128, 256, 512), ge=1, le=4096, min_len=1, check=distinct)
+    n_seeds: int = spec(2, ge=1, le=64)
+    epochs: int = spec(10, ge=1, le=10000)
+    batch_size: int = spec(100, ge=1)
+    learning_rate: float = spec(1e-3, gt=0)
+    latency_batch: int = spec(256, ge=1, le=100000)
+    latency_repeats: int = spec(21, ge=3, le=10000)
+    latency_warmup: int = spec(3, ge=1, le=1000)
+    max_pack_params: int = spec(100_000_000, ge=1)
+    eval_chunk: int = spec(500, ge=1)
+
+    def __post_init__(self):
+        n = sum(len(self.widths) ** k for k in self.layers)
+        if n > 20000:
+            raise ConfigError(f"params.yaml: candidates.layers: got {list(self.layers)} with "
+                              f"{len(self.widths)} widths = {n} networks; allowed at most 20000")
+
+
+@dataclasses.dataclass(frozen=True)
+class BilevelParams:
+    """``bilevel``: n-order hypergradients on L_train = |h + w|^2, L_val = |w|^2."""
+    orders: tuple[int, ...] = spec((0, 1, 2, 3, 4, 5), ge=0, le=100, min_len=1, check=distinct)
+    dim: int = spec(1, ge=1, le=10_000)
+    inner_lr: float = spec(0.1, gt=0, lt=1)
+    inner_steps: int = spec(1, ge=1, le=1000)
+    outer_optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam"))
+    outer_lr: float = spec(0.2, gt=0)
+    outer_steps: int = spec(60, ge=1, le=100_000)
+    h0: float | tuple[float, ...] = spec(1.0, min_len=1)
+    w0: float | tuple[float, ...] = spec(1.0, min_len=1)
+    val_tol: float = spec(1e-3, gt=0)
+
+    def __post_init__(self):
+        for key in ("h0", "w0"):
+            value = getattr(self, key)
+            if isinstance(value, tuple) and len(value) not in (1, self.dim):
+                raise ConfigError(f"params.yaml: bilevel.{key}: got {len(value)} values; "
+                                  f"must be one number or a list of bilevel.dim = {self.dim}")
+
+
+def _hypernet_range(value: tuple) -> str | None:
+    return None if len(value) == 2 and value[0] < value[1] else "must be [low, high] with low < high"
+
+
+@dataclasses.dataclass(frozen=True)
+class HypernetParams:
+    """``hypernet``: hypernetwork best responses w_phi(h) on the toy problem (Lorraine & Duvenaud 2018)."""
+    kinds: tuple[str, ...] = spec(("linear", "mlp"), choices=("linear", "mlp"), min_len=1,
+                                  check=distinct)
+    variants: tuple[str, ...] = spec(("global", "local"), choices=("global", "local"), min_len=1,
+                                     check=distinct)
+    hidden: tuple[int, ...] = spec((32, 32), ge=1, le=4096, min_len=1)
+    h_range: tuple[float, ...] = spec((-2.0, 2.0), check=_hypernet_range)
+    h0: float = spec(1.5)
+    sigma: float = spec(0.5, gt=0)
+    batch: int = spec(64, ge=1, le=1_000_000)
+    phi_lr: float = spec(0.03, gt=0)
+    h_lr: float = spec(0.1, gt=0)
+    global_phi_steps: int = spec(1000, ge=1, le=10_000_000)
+    global_h_steps: int = spec(200, ge=1, le=10_000_000)
+    local_steps: int = spec(1000, ge=1, le=10_000_000)
+    n_seeds: int = spec(5, ge=1, le=10_000)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrmadParams:
+    """``drmad``: DrMAD and K-piece trajectory linearization on the toy problem (Fu et al. 2016)."""
+    T: int = spec(100, ge=2, le=100_000)
+    lr: float = spec(0.2, gt=0)
+    momentum: float = spec(0.9, gt=0, lt=1)
+    pieces: tuple[int, ...] = spec((1, 2, 4, 8, 16, 32), ge=1, min_len=1, check=distinct)
+    h0: float = spec(1.5)
+    w0: float = spec(1.0)
+    outer_optimizer: str = spec("adam", choices=("sgd", "adam"))
+    outer_lr: float = spec(0.05, gt=0)
+    outer_steps: int = spec(40, ge=1, le=100_000)
+    tune_lr: bool = spec(True)
+    quartic: float = spec(0.1, ge=0, le=10)
+
+    def __post_init__(self):
+        too_big = [k for k in self.pieces if k > self.T]
+        if too_big:
+            raise ConfigError(f"params.yaml: drmad.pieces: got {too_big[0]}; "
+                              f"every K must be <= drmad.T = {self.T}")
+
+
+@dataclasses.dataclass(frozen=True)
+class L2LParams:
+    """``l2l``: learning to learn by gradient descent by gradient descent (Andrychowicz et al. 2016)."""
+    hidden: tuple[int, ...] = spec((20,), ge=1, le=4096, min_len=1)
+    activation: str = spec("sigmoid", choices=("sigmoid", "relu", "tanh"))
+    batch_size: int = spec(128, ge=1, le=100_000)
+    n_steps: int = spec(100, ge=2, le=100_000)
+    lstm_hidden: int = spec(20, ge=1, le=1024)
+    lstm_layers: int = spec(2, ge=1, le=8)
+    preprocess_p: float = spec(10.0, gt=0, le=50)
+    output_scale: float = spec(0.1, gt=0)
+    unroll: int = spec(20, ge=1, le=100_000)
+    meta_steps: int = spec(100, ge=1, le=10_000_000)
+    meta_batch: int = spec(2, ge=1, le=1024)
+    meta_lr: float = spec(0.005, gt=0, le=1)
+    clip_norm: float = spec(1.0, gt=0)
+    val_every: int = spec(10, ge=1)
+    val_runs: int = spec(4, ge=1, le=10_000)
+    lr_grid: tuple[float, ...] = spec((0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), gt=0, min_len=1,
+                                      check=distinct)
+    tune_runs: int = spec(4, ge=1, le=10_000)
+    eval_runs: int = spec(20, ge=2, le=100_000)
+    long_steps: int = spec(200, ge=2, le=100_000)
+    record_every: int = spec(5, ge=1, le=100_000)
+    generalization: tuple[str, ...] = spec(("hidden40", "layers2", "relu"),
+                                           choices=("hidden40", "layers2", "relu"), check=distinct)
+
+    def __post_init__(self):
+        if self.n_steps % self.unroll:
+            raise ConfigError(f"params.yaml: l2l.unroll: got {self.unroll}; must divide "
+                              f"l2l.n_steps = {self.n_steps}")
+        if self.long_steps < self.n_steps:
+            raise ConfigError(f"params.yaml: l2l.long_steps: got {self.long_steps}; must be >= "
+                              f"l2l.n_steps = {self.n_steps}")
+        if self.n_steps % self.record_every or self.long_steps % self.record_every:
+            raise ConfigError(f"params.yaml: l2l.record_every: got {self.record_every}; must divide "
+                              f"l2l.n_steps = {self.n_steps} and l2l.long_steps = {self.long_steps}")
+
+
+SEARCH_STRATEGIES = ("random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second", "motpe")
+
+
+def _storage(value: str) -> str | None:
+    return "must be none, a journal file path or an RDB URL" if not value.strip() else None
+
+
+@dataclasses.dataclass(frozen=True)
+class StrategyParams:
+    """``search.strategies.<name>``: one strategy's own settings (its own cached DVC stage)."""
+    n_startup_trials: int = spec(10, ge=1)  # random trials before the model is used (random: unused)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchParams:
+    """``search``: architecture-search strategies run many times against the candidate table."""
+    strategies: dict[str, StrategyParams] = spec(
+        default_factory=lambda: {name: StrategyParams() for name in SEARCH_STRATEGIES},
+        choices=SEARCH_STRATEGIES, min_len=1)
+    n_trials: int = spec(40, ge=2, le=10000)
+    repeats: int = spec(20, ge=1, le=1000)
+    cost: str = spec("latency", choices=("latency", "train_time", "flops"))
+    storage: str = spec("none", check=_storage)
+    n_workers: int = spec(1, ge=1, le=64)
+    target_quantile: float = spec(0.05, gt=0, lt=1)
+
+    def __post_init__(self):
+        for name, strategy in self.strategies.items():
+            if strategy.n_startup_trials > self.n_trials:
+                raise ConfigError(f"params.yaml: search.strategies.{name}.n_startup_trials: got "
+                                  f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})")
+
+
+@dataclasses.dataclass(frozen=True)
 class FiguresParams:
     """``figures``: rendering only (never reruns an experiment)."""
     dpi: int = spec(120, ge=30, le=600)
@@ -210,6 +405,12 @@ class FiguresParams:
 
 SECTIONS: dict[str, type] = {
     "data": DataParams,
+    "candidates": CandidatesParams,
+    "search": SearchParams,
+    "bilevel": BilevelParams,
+    "hypernet": HypernetParams,
+    "drmad": DrmadParams,
+    "l2l": L2LParams,
     "figures": FiguresParams,
 }
 

@@ -64,7 +64,12 @@ def write_csv(path: str | Path, frame) -> None:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    """Write arrays to a compressed ``.npz``."""
+    """Write arrays to a compressed ``.npz``.
+
+    Its bytes depend only on the arrays (numpy stamps members with a fixed
+    zip date; a test guards this), so rewriting the same data does not make
+    DVC rerun the stages downstream.
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
