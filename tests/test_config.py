@@ -93,10 +93,7 @@ def test_common_seed_and_order(tmp_path):
 
 def test_repository_params_are_valid():
     """The committed params.yaml passes every section's validation."""
-    raw = config.read_params(config.REPO_PARAMS)
-    config.parse_section(config.Common, {k: raw[k] for k in ("seed", "order") if k in raw}, "")
-    for name, cls in config.SECTIONS.items():
-        parse_section(cls, raw.get(name), name)
+    config.validate_all(config.REPO_PARAMS)
 
 
 @dataclasses.dataclass(frozen=True)

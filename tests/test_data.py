@@ -254,3 +254,12 @@ def test_data_stage_rejects_bad_params_fast(tmp_path, section, fragment):
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and fragment in lines[-1]
     assert not (tmp_path / "data" / "mnist.npz").exists()
+
+
+def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
+    """The first stage dvc runs stops the pipeline, even when the bad key is another stage's."""
+    proc = run_stage("data", tmp_path, {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20},
+                                        "l2l": {"meta_lr": -1}}, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be > 0"
+    assert not (tmp_path / "data" / "mnist.npz").exists()

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, TypeVar
 
 from tqdm.auto import tqdm
 
-from hyperlab.config import ConfigError
+from hyperlab.config import ConfigError, validate_all
 
 T = TypeVar("T")
 log = logging.getLogger("hyperlab")
@@ -33,9 +33,13 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a params or input problem exits 2 with one line on stderr."""
+    """Run a stage's ``main``; a params or input problem exits 2 with one line on stderr.
+
+    The whole ``params.yaml`` is validated first, whichever stage this is.
+    """
     setup_logging()
     try:
+        validate_all()
         main()
     except (ConfigError, InputError) as err:
         print(f"error: {err}", file=sys.stderr)

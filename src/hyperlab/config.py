@@ -425,3 +425,16 @@ def load_common(path: str | Path = PARAMS_FILE) -> Common:
     """Validated top-level ``seed`` and ``order``."""
     raw = read_params(path)
     return parse_section(Common, {k: raw[k] for k in ("seed", "order") if k in raw}, "")
+
+
+def validate_all(path: str | Path = PARAMS_FILE) -> None:
+    """Validate every section of ``params.yaml`` (cheap: no stage work).
+
+    Every stage calls this first, so a bad value anywhere stops ``dvc repro``
+    at the first stage that runs -- within seconds -- instead of after the
+    long stages that precede the one that reads it.
+    """
+    load_common(path)
+    raw = read_params(path)
+    for name, cls in SECTIONS.items():
+        parse_section(cls, raw.get(name), name)
