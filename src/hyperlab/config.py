@@ -399,7 +399,6 @@ class SearchParams:
 class FiguresParams:
     """``figures``: rendering only (never reruns an experiment)."""
     dpi: int = spec(120, ge=30, le=600)
-    format: str = spec("png", choices=("png",))
     digits_per_class: int = spec(8, ge=1, le=30)
 
 

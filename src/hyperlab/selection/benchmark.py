@@ -87,10 +87,6 @@ class Space:
         logs = [math.log2(w) for w in self.widths]
         return all(v.is_integer() for v in logs) and np.array_equal(np.diff(logs), np.ones(len(logs) - 1))
 
-    def param_names(self) -> list[str]:
-        prefix = "log2_units_l" if self.log2 else "units_l"
-        return ["n_layers"] + [f"{prefix}{i}" for i in range(self.max_layers)]
-
 
 def space_of(table: pd.DataFrame) -> Space:
     wcols = width_columns(table)

@@ -289,8 +289,6 @@ class GPEISampler(BaseSampler):
     trials are avoided too, so parallel workers do not duplicate work.
     """
 
-    uses_cost = False
-
     def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 1000,
                  max_enumerate: int = 20000, seed: int | None = None, cost_attr: str = "cost"):
         if n_startup_trials < 0:
@@ -390,8 +388,6 @@ class GPEIPerSecondSampler(GPEISampler):
     ``trial.set_user_attr(cost_attr, c)``. Trials without a positive cost are
     left out of the cost model; with no cost at all it is plain EI.
     """
-
-    uses_cost = True
 
     def _acquisition(self, enc, done, X, y):
         ei = super()._acquisition(enc, done, X, y)
