@@ -23,9 +23,7 @@ METRICS = Path("metrics/bilevel.json")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("bilevel")
-    if common.order not in params.orders:
-        raise config.ConfigError(f"params.yaml: order: got {common.order}; "
-                                 f"must be one of bilevel.orders ({', '.join(map(str, params.orders))})")
+    # `order` in bilevel.orders is checked by config.validate_all, before every stage
 
     from hyperlab.bilevel import order_experiment as experiment  # JAX only after params pass
 

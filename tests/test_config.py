@@ -125,3 +125,12 @@ def test_nested_errors_name_the_full_key(raw, fragment):
     with pytest.raises(ConfigError) as err:
         parse_section(Outer, raw, "o")
     assert fragment in str(err.value)
+
+
+def test_order_must_be_one_of_the_bilevel_orders(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("order: 4\nbilevel:\n  orders: [0, 1, 2]\n")
+    with pytest.raises(ConfigError, match=r"^params.yaml: order: got 4; must be one of bilevel.orders \(0, 1, 2\)$"):
+        config.validate_all(path)
+    path.write_text("order: 2\nbilevel:\n  orders: [0, 1, 2]\n")
+    config.validate_all(path)

@@ -433,7 +433,10 @@ def validate_all(path: str | Path = PARAMS_FILE) -> None:
     at the first stage that runs -- within seconds -- instead of after the
     long stages that precede the one that reads it.
     """
-    load_common(path)
+    common = load_common(path)
     raw = read_params(path)
-    for name, cls in SECTIONS.items():
-        parse_section(cls, raw.get(name), name)
+    sections = {name: parse_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    orders = sections["bilevel"].orders
+    if common.order not in orders:
+        raise ConfigError(f"params.yaml: order: got {common.order}; "
+                          f"must be one of bilevel.orders ({', '.join(map(str, orders))})")
