@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import run_stage
-from hyperlab.io import write_csv, write_json
+from hyperlab.io import write_json, write_tables
 
 log = logging.getLogger("hyperlab.stages.bilevel")
 PLOTS = Path("plots/bilevel")
@@ -28,13 +28,9 @@ def main() -> None:
     from hyperlab.bilevel import order_experiment as experiment  # JAX only after params pass
 
     result = experiment.run(params, common.order)
-    # Only this stage writes here: drop tables of orders no longer in the params.
-    for stale in PLOTS.glob("*.csv") if PLOTS.is_dir() else ():
-        if stale.stem not in result.tables and stale.stem != "main":
-            stale.unlink()
-    for name, frame in result.tables.items():
-        write_csv(PLOTS / f"{name}.csv", frame)
-    write_csv(PLOTS / "main.csv", result.tables[f"order_{common.order}"])
+    tables = {f"{name}.csv": frame for name, frame in result.tables.items()}
+    tables["main.csv"] = result.tables[f"order_{common.order}"]
+    write_tables(PLOTS, tables)
     write_json(METRICS, result.metrics)
     log.info("order %d: final L_val %s, steps to L_val < %g: %s", common.order, result.metrics["final_L_val"],
              params.val_tol, result.metrics["steps_to_tol"])

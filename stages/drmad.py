@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import run_stage
-from hyperlab.io import write_csv, write_json
+from hyperlab.io import write_json, write_tables
 
 log = logging.getLogger("hyperlab.stages.drmad")
 OUT = Path("plots/drmad")
@@ -27,12 +27,7 @@ def main() -> None:
     from hyperlab.bilevel import drmad_experiment
 
     tables, metrics = drmad_experiment.run(params)
-    # A run with other drmad.pieces must not leave the previous run's outer_K*.csv behind.
-    for stale in OUT.glob("outer_*.csv") if OUT.is_dir() else ():
-        if stale.stem not in tables:
-            stale.unlink()
-    for name, frame in tables.items():
-        write_csv(OUT / f"{name}.csv", frame)
+    write_tables(OUT, {f"{name}.csv": frame for name, frame in tables.items()})
     write_json("metrics/drmad.json", metrics)
     log.info("wrote %d tables to %s and metrics/drmad.json", len(tables), OUT)
 

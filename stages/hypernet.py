@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import progress, run_stage
-from hyperlab.io import write_csv, write_json
+from hyperlab.io import write_json, write_tables
 
 log = logging.getLogger("hyperlab.stages.hypernet")
 
@@ -39,22 +39,18 @@ def main() -> None:
     grid = experiment.probe_grid(p.h_range)
     keys = experiment.seed_keys(common.seed, p.n_seeds)
     metrics = experiment.header_metrics(p)
-    written: set[Path] = set()
+    tables = {}
     runs = [(v, k) for v in p.variants for k in p.kinds]
     for variant, kind in progress(runs, desc="hypernet"):
         name = f"{variant}_{kind}"
         m, frames = experiment.run_variant(p, variant, kind, keys, grid)
         metrics[name] = m
         log.info("%s: %s", name, {k: f"{v:.3g}" for k, v in m.items()})
-        for rel, frame in frames.items():
-            write_csv(OUT / rel, frame)
-            written.add(OUT / rel)
+        tables.update(frames)
 
-    # A run dropped from params must not leave its old plot data behind.
-    for stale in set(OUT.rglob("*.csv")) - written:
-        stale.unlink()
+    write_tables(OUT, tables)
     write_json(METRICS, metrics)
-    log.info("wrote %s and %d plot-data files under %s", METRICS, len(written), OUT)
+    log.info("wrote %s and %d plot-data files under %s", METRICS, len(tables), OUT)
 
 
 if __name__ == "__main__":

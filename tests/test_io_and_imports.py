@@ -77,3 +77,12 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_write_tables_replaces_a_stage_folder_without_stale_files(tmp_path):
+    folder = tmp_path / "plots" / "stage"
+    frame = pd.DataFrame({"x": [1, 2]})
+    io.write_tables(folder, {"a.csv": frame, "sub/b.csv": frame, "c.csv": frame})
+    io.write_tables(folder, {"a.csv": frame, "sub/b2.csv": frame})
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.csv")) == ["a.csv", "sub/b2.csv"]
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "sub" / "b2.csv"), frame)

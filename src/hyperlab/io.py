@@ -63,6 +63,21 @@ def write_csv(path: str | Path, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def write_tables(folder: str | Path, tables: dict) -> None:
+    """Write each DataFrame of ``tables`` (relative path -> frame) under ``folder``.
+
+    ``folder`` is one stage's own plot-data folder: any other CSV in it is a
+    leftover of a run with other params (an order, K or variant since dropped)
+    and is deleted, so plots never mix runs.
+    """
+    folder = Path(folder)
+    written = {folder / rel for rel in tables}
+    for stale in (set(folder.rglob("*.csv")) - written) if folder.is_dir() else ():
+        stale.unlink()
+    for rel, frame in tables.items():
+        write_csv(folder / rel, frame)
+
+
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """Write arrays to a compressed ``.npz``.
 

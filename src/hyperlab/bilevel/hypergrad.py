@@ -40,11 +40,6 @@ HypergradFn = Callable[[PyTree, PyTree], PyTree]
 OUTER_OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
-def tree_norm(tree: PyTree) -> jax.Array:
-    """Euclidean norm of all leaves of ``tree`` together."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
-
-
 def gd_step(train_loss: Loss, w: PyTree, h: PyTree, lr: float) -> PyTree:
     """One inner gradient-descent step w <- w - lr * dL_train/dw (w, h)."""
     g = jax.grad(train_loss)(w, h)
@@ -151,7 +146,7 @@ def run_bilevel(train_loss: Loss, val_loss: Loss, hypergrad_fn: HypergradFn, w0:
     """
     def record(w, h):
         g = hypergrad_fn(w, h)
-        return Record(w, h, train_loss(w, h), val_loss(w, h), g, tree_norm(g))
+        return Record(w, h, train_loss(w, h), val_loss(w, h), g, optax.tree.norm(g))
 
     def step(state: BilevelState, _):
         rec = record(state.w, state.h)

@@ -99,7 +99,7 @@ def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, spec:
         xb, yb = optimizee.minibatch(k, x, y, batch_size)
         loss, grads = jax.value_and_grad(optimizee.loss)(params, xb, yb, spec.activation)
         updates, state = opt.update(grads, state, params)
-        out = (loss, optimizee.global_norm(grads), optimizee.global_norm(params))
+        out = (loss, optax.tree.norm(grads), optax.tree.norm(params))
         return (optax.apply_updates(params, updates), state), out
 
     def chunk(carry, keys):
@@ -112,7 +112,7 @@ def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, spec:
     keys = jax.random.split(k_data, n_steps).reshape(n_steps // every, every)
     (params, _), (full, loss, gnorm, pnorm) = jax.lax.scan(chunk, (params, opt.init(params)), keys)
     full = jnp.append(full, full_loss(params))
-    pnorm = jnp.append(pnorm.reshape(-1), optimizee.global_norm(params))
+    pnorm = jnp.append(pnorm.reshape(-1), optax.tree.norm(params))
     return Trajectory(full, loss.reshape(-1), gnorm.reshape(-1), pnorm)
 
 

@@ -64,10 +64,6 @@ def minibatch(key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int) -> tu
     return x[idx], y[idx]
 
 
-def global_norm(tree) -> jax.Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
-
-
 def n_params(spec: MLPSpec) -> int:
     sizes = (spec.in_dim, *spec.hidden, spec.n_classes)
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
