@@ -21,7 +21,7 @@ import numpy as np
 import optuna
 
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective, load_table, suggest_arch, synthetic_table
-from hyperlab.selection.gp_sampler import GPEISampler
+from hyperlab.selection.gp import GPEISampler
 
 CHECKPOINTS = (10, 50, 200)
 K = 15

@@ -12,8 +12,8 @@ from scipy.stats import mannwhitneyu, wilcoxon
 
 from hyperlab.selection import cost_tpe
 from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp_sampler import (GPEIPerSecondSampler, GPEISampler, ei_per_second,
-                                           expected_improvement, log_expected_inverse_cost)
+from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.gp.acquisition import ei_per_second, expected_improvement, log_expected_inverse_cost
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -104,16 +104,20 @@ def test_mixed_space_failed_and_pruned_trials(sampler_cls):
             raise optuna.TrialPruned()
         return (x - 0.5) ** 2 + (math.log10(lr) + 2) ** 2 + (math.log2(units) - 5) ** 2 / 10 + q + (act != "tanh")
 
-    study = optuna.create_study(sampler=sampler_cls(n_startup_trials=5, seed=3))
-    study.optimize(objective, n_trials=30, catch=(ValueError,))
-    for t in study.trials:
-        p = t.params
-        assert -2 <= p["x"] <= 2 and 1e-4 <= p["lr"] <= 1e-1 and 8 <= p["units"] <= 256
-        assert isinstance(p["units"], int) and p["q"] in (0.0, 0.25, 0.5, 0.75, 1.0) and p["act"] in ("relu", "tanh", "gelu")
-    complete = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    startup = complete[:5]
-    assert min(complete) < min(startup)  # the model-based phase improved on the random start
-    assert min(complete) < 1.0
+    bests = []
+    for seed in range(4):
+        study = optuna.create_study(sampler=sampler_cls(n_startup_trials=5, seed=seed))
+        study.optimize(objective, n_trials=30, catch=(ValueError,))
+        for t in study.trials:
+            p = t.params
+            assert -2 <= p["x"] <= 2 and 1e-4 <= p["lr"] <= 1e-1 and 8 <= p["units"] <= 256
+            assert type(p["units"]) is int and type(p["x"]) is float and type(p["lr"]) is float
+            assert p["q"] in (0.0, 0.25, 0.5, 0.75, 1.0) and p["act"] in ("relu", "tanh", "gelu")
+        assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 30  # failed points never repeat
+        complete = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert min(complete) < min(complete[:5])  # the model-based phase improved on the random start
+        bests.append(min(complete))
+    assert np.median(bests) < 1.0  # found act == "tanh" (a step of 1) and more
 
 
 def test_degenerate_fits_do_not_crash():
@@ -135,12 +139,15 @@ def test_degenerate_fits_do_not_crash():
 
 
 def _late_log_cost(make_sampler, seeds, n_trials=20):
-    """Objective symmetric in x, cost exp(0.3 x): mean log cost of the trials after startup, per seed."""
+    """Objective almost flat in x (symmetric), cost exp(0.3 x): mean log cost of the trials after startup.
+
+    EI barely tells the x values apart, so the cost decides where EI per second goes.
+    """
     def objective(trial):
         x = trial.suggest_int("x", -10, 10)
         y = trial.suggest_int("y", -3, 3)
         trial.set_user_attr("cost", math.exp(0.3 * x))
-        return 0.02 * x * x + 0.1 * y * y
+        return 0.001 * x * x + 0.1 * y * y
 
     out = []
     for s in seeds:
@@ -203,7 +210,7 @@ def test_cost_tpe_with_zero_cost_term_is_exactly_tpe():
     calls = []
 
     class ZeroCost(CostAwareTPESampler):
-        def _fit_cost_term(self, study, trial, search_space):
+        def _fit_cost_term(self, study, search_space):
             def term(samples):
                 calls.append(1)
                 return np.zeros(len(next(iter(samples.values()))))

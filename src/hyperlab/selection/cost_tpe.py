@@ -10,11 +10,19 @@ multiplies EI by it (Snoek et al. 2012, §3.2):
     acq(x) = log l(x) - log g(x) + log E[1/c(x)]
            = log l(x) - log g(x) - mu_c(x) + sigma_c(x)^2 / 2,
 
-where ``mu_c, sigma_c`` are the posterior mean and standard deviation of an
-independent GP on ``log c`` (:class:`hyperlab.selection.gp_sampler.GPModel`,
-the same model as :class:`~hyperlab.selection.gp_sampler.GPEIPerSecondSampler`),
-fitted to the completed trials' user attribute ``cost_attr``. Equivalently the
-candidate maximizes ``l(x) / g(x) * E[1/c(x)]``.
+where ``mu_c, sigma_c`` are the posterior mean and predictive standard
+deviation of an independent GP on ``log c`` (:mod:`hyperlab.selection.gp`, the
+same model and the same cost validation,
+:func:`~hyperlab.selection.gp.cost.trial_cost`, as
+:class:`~hyperlab.selection.gp.GPEIPerSecondSampler`), fitted to the completed
+trials' user attribute ``cost_attr``. Equivalently the candidate maximizes
+``l(x) / g(x) * E[1/c(x)]``.
+
+Thread safety: the cost term of a suggestion travels in a
+:class:`contextvars.ContextVar`, never on the instance, so concurrent
+suggestions (``study.optimize(n_jobs=4)``) cannot see each other's. Each search
+space (the multivariate one, and each 1-D space of independent sampling) keeps
+its own warm-started kernel hyperparameters.
 
 The hook is Optuna's private ``TPESampler._compute_acquisition_func`` (and
 ``_sample``, to see the study). Both are checked on construction against the
@@ -25,9 +33,9 @@ instead of silently turning this back into plain TPE.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
-import math
 import warnings
 
 import numpy as np
@@ -35,12 +43,16 @@ import optuna
 from optuna.samplers import TPESampler
 from optuna.trial import TrialState
 
-from hyperlab.selection.gp_sampler import (GPModel, SpaceEncoder, log_expected_inverse_cost,
-                                           single_threaded_blas)
+from hyperlab.selection.gp.acquisition import log_expected_inverse_cost
+from hyperlab.selection.gp.cost import trial_cost
+from hyperlab.selection.gp.gp import WarmFits, standardize
+from hyperlab.selection.gp.search_space import SearchSpace
+from hyperlab.selection.gp.threads import single_threaded_blas
 
 log = logging.getLogger(__name__)
 
 TESTED_OPTUNA = ("5.0.0",)
+_COST_TERM: contextvars.ContextVar = contextvars.ContextVar("hyperlab_cost_term", default=None)
 _PRIVATE_API = {
     "_sample": ["self", "study", "trial", "search_space"],
     "_compute_acquisition_func": ["self", "samples", "mpe_below", "mpe_above"],
@@ -76,44 +88,50 @@ class CostAwareTPESampler(TPESampler):
         check_private_api()
         super().__init__(**kwargs)
         self._cost_attr = cost_attr
-        self._cost_gp = GPModel()
-        self._cost_term = None  # set for the duration of one _sample call
+        self._fits = WarmFits()
+        self._warned: set[tuple[str, str]] = set()
 
     def _sample(self, study, trial, search_space):
         with single_threaded_blas():
-            self._cost_term = self._fit_cost_term(study, trial, search_space)
-            try:
-                return super()._sample(study, trial, search_space)
-            finally:
-                self._cost_term = None
+            token = _COST_TERM.set(self._fit_cost_term(study, search_space))
+        try:
+            return super()._sample(study, trial, search_space)
+        finally:
+            _COST_TERM.reset(token)
 
     def _compute_acquisition_func(self, samples, mpe_below, mpe_above):
         acq = super()._compute_acquisition_func(samples, mpe_below, mpe_above)
-        if self._cost_term is not None:
-            acq = acq + self._cost_term(samples)
-        return acq
+        term = _COST_TERM.get()
+        return acq if term is None else acq + term(samples)
 
-    def _fit_cost_term(self, study, trial, search_space):
-        """``samples -> log E[1/c]`` from a GP on log cost, or None when it cannot be fitted."""
-        enc = SpaceEncoder(search_space)
-        rows, costs = [], []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            c = t.user_attrs.get(self._cost_attr)
-            if search_space.keys() <= t.params.keys() and c is not None and math.isfinite(c) and c > 0:
-                rows.append(enc.internal_of(t.params))
-                costs.append(math.log(c))
-        if not rows:
+    def _fit_cost_term(self, study, search_space):
+        """``samples -> log E[1/c]`` from a GP on log cost, or None while no completed trial has a cost."""
+        space = SearchSpace(search_space)
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if space.covers(t)]
+        costs = [(t, trial_cost(t, self._cost_attr)) for t in done]
+        have = [(t, c) for t, c in costs if c is not None]
+        if len(have) < len(done) and (study.study_name, "missing") not in self._warned:
+            self._warned.add((study.study_name, "missing"))
+            log.warning("CostAwareTPESampler, study %r: %d completed trial(s) have no user attribute %r; "
+                        "left out of the cost model", study.study_name, len(done) - len(have), self._cost_attr)
+        if not have:
             return None
+        X = space.features([t.params for t, _ in have])
+        z, _, scale = standardize(np.log([c for _, c in have]))
         try:
-            gp = self._cost_gp.fit(enc.features(np.stack(rows)), np.array(costs))
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as err:
-            log.debug("cost GP failed (%s); plain TPE for this trial", err)
+            gp = self._fits.posterior((study.study_name, space.key()), X, z, space.is_categorical)
+        except (np.linalg.LinAlgError, FloatingPointError) as err:
+            if (study.study_name, "fit") not in self._warned:
+                self._warned.add((study.study_name, "fit"))
+                log.warning("CostAwareTPESampler, study %r: the cost GP could not be fitted (%s); "
+                            "plain TPE until it can", study.study_name, err)
             return None
 
         def term(samples: dict[str, np.ndarray]) -> np.ndarray:
-            internal = np.stack([np.asarray(samples[n], dtype=float) for n in enc.names], axis=1)
-            mu_c, sd_c = GPModel.predict(gp, enc.features(internal))
-            return log_expected_inverse_cost(mu_c, sd_c)
+            internal = [np.asarray(samples[n], dtype=float) for n in space.names]
+            F = space.features_of_internal(np.stack(internal, axis=1))
+            mu_c, var_c = gp.predict(F)
+            return log_expected_inverse_cost(scale * mu_c, scale * np.sqrt(var_c + gp.params.noise))
 
         return term
 

@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp_sampler import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
 
 log = logging.getLogger(__name__)
 

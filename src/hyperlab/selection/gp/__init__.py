@@ -1,0 +1,14 @@
+"""Torch-free Gaussian-process samplers for Optuna (one concept per module, like Optuna's ``_gp``).
+
+- :mod:`.search_space`  Optuna distributions <-> GP features
+- :mod:`.gp`            Matern-5/2 ARD kernel, MAP hyperparameters, posterior
+- :mod:`.acquisition`   (log) expected improvement, EI per second
+- :mod:`.optim`         acquisition maximization over mixed spaces
+- :mod:`.cost`          what counts as a trial's cost
+- :mod:`.threads`       process-wide BLAS limit, safe under threads
+- :mod:`.sampler`       the two samplers
+"""
+
+from hyperlab.selection.gp.sampler import GPEIPerSecondSampler, GPEISampler
+
+__all__ = ["GPEISampler", "GPEIPerSecondSampler"]

@@ -1,0 +1,241 @@
+"""GP-EI and EI-per-second samplers for Optuna, without PyTorch.
+
+Both are ordinary :class:`optuna.samplers.BaseSampler` subclasses, so they drop
+into any single-objective study::
+
+    study = optuna.create_study(sampler=GPEISampler(seed=0))
+
+A suggestion (Snoek, Larochelle & Adams 2012, arXiv 1206.2944):
+
+1. the first ``n_startup_trials`` completed trials are drawn at random
+   (uniformly among the points not yet taken, in a finite space);
+2. then a GP (:mod:`.gp`: Matern-5/2 ARD, MAP hyperparameters under priors,
+   standardized targets) is fitted to the completed trials, and
+3. log expected improvement on the latent function (:mod:`.acquisition`) is
+   maximized (:mod:`.optim`): over every untaken point of a finite space with at
+   most ``max_enumerate`` points, else by quasi-random candidates and L-BFGS-B /
+   coordinate search from the best of them.
+
+Kernel hyperparameters are re-optimized from two starts (the previous optimum
+and a default) whenever the data grew by 5 % (every trial below 64 points;
+:class:`~hyperlab.selection.gp.gp.WarmFits`); in between the GP is conditioned
+on the new data with the hyperparameters it has.
+
+Threads and workers: every random choice comes from the sampler's seeded
+stream; one lock per sampler serializes the choice of a point, and a point of
+a finite space is *claimed* in the trial's system attributes before the
+objective runs, so no point is taken twice -- by threads of one process or by
+processes sharing a storage (claims of other processes are read back and a
+collision is retried after a random back-off) -- while untaken points remain.
+Conditional parameters (present in only some trials) are sampled at random.
+Failed and pruned trials count as the worst completed value in the GP, and
+their points are never suggested again.
+Multi-objective studies are refused with a ``ValueError``. A GP that cannot
+be fitted (e.g. a singular kernel) falls back to a random point, with one
+WARNING per study saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperlab.selection.gp.acquisition import LogEI, LogEIPerSecond
+from hyperlab.selection.gp.cost import trial_cost
+from hyperlab.selection.gp.gp import Posterior, WarmFits, standardize
+from hyperlab.selection.gp.optim import argmax_of, evaluate, key_of, maximize
+from hyperlab.selection.gp.search_space import SearchSpace
+from hyperlab.selection.gp.threads import single_threaded_blas
+
+log = logging.getLogger(__name__)
+
+CLAIM_ATTR = "hyperlab:gp_point"  # system attribute: the features a running trial was given
+_ALIVE = (TrialState.RUNNING, TrialState.WAITING)
+
+
+def _child_seed(seed: int | None, i: int) -> int | None:
+    """Independent streams from one seed (the startup draws and Optuna's RandomSampler must differ)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def check_single_objective(sampler: BaseSampler, study: Study) -> None:
+    if len(study.directions) > 1:
+        raise ValueError(f"{type(sampler).__name__} supports single-objective studies only; this study has "
+                         f"{len(study.directions)} objectives (use optuna.samplers.TPESampler for several)")
+
+
+class GPEISampler(BaseSampler):
+    """Bayesian optimization with a GP and (log) expected improvement.
+
+    Args:
+        n_startup_trials: completed trials sampled at random before the GP is used.
+        n_candidates: quasi-random candidates scored per suggestion in a space too large to list.
+        max_enumerate: a finite space with at most this many points is searched exhaustively.
+        seed: seeds every random choice (startup, candidates, ties).
+    """
+
+    def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 2048,
+                 max_enumerate: int = 20000, seed: int | None = None):
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
+        self._n_startup_trials = n_startup_trials
+        self._n_candidates = n_candidates
+        self._max_enumerate = max_enumerate
+        self._rng = np.random.RandomState(_child_seed(seed, 0))
+        self._random_sampler = RandomSampler(seed=_child_seed(seed, 1))
+        self._space = IntersectionSearchSpace(include_pruned=True)
+        self._lock = threading.RLock()
+        self._fits = WarmFits()
+        self._warned: set[tuple[str, str]] = set()
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.RandomState()
+        self._random_sampler.reseed_rng()
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        check_single_objective(self, study)
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        check_single_objective(self, study)
+        with self._lock:  # IntersectionSearchSpace caches what it has read
+            space = self._space.calculate(study)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
+        check_single_objective(self, study)
+        return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        check_single_objective(self, study)
+        if not search_space:
+            return {}
+        space = SearchSpace(search_space)
+        with single_threaded_blas(), self._lock:
+            point = self._suggest(study, trial, space)
+        if math.isfinite(space.size()):
+            point = self._claim(study, trial, space, point)
+        return space.params(point)
+
+    # ---- the choice of a point
+    def _suggest(self, study: Study, trial: FrozenTrial, space: SearchSpace) -> np.ndarray:
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+        done = [t for t in trials if t.state == TrialState.COMPLETE and space.covers(t) and math.isfinite(t.value)]
+        taken = self._taken(trials, space)  # in a continuous space too: a failed point must not repeat
+        pool = None
+        if space.size() <= self._max_enumerate:
+            pool = space.enumerate()
+            fresh = np.array([key_of(p) not in taken for p in pool], dtype=bool)
+            if fresh.any():  # once every point is taken, repeats are unavoidable
+                pool = pool[fresh]
+        if len(done) < self._n_startup_trials:
+            return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
+        failed = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED) and space.covers(t)]
+        try:
+            acq, incumbents = self._acquisition(study, space, done, failed)
+        except (np.linalg.LinAlgError, FloatingPointError) as err:
+            self._warn_once(study, f"the GP could not be fitted ({err}); sampling at random")
+            return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
+        if pool is not None:
+            return pool[argmax_of(evaluate(acq, pool), self._rng)]
+        return maximize(acq, space, self._rng, incumbents, taken, n_candidates=self._n_candidates)
+
+    def _acquisition(self, study: Study, space: SearchSpace, done: list[FrozenTrial], failed: list[FrozenTrial]):
+        """The acquisition to maximize and the features of the best few observed points.
+
+        Failed and pruned trials enter the GP with the worst completed value, so
+        the model learns to avoid a region where the objective fails instead of
+        proposing it again and again (the rows of ``done`` come first).
+        """
+        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+        y = sign * np.array([t.value for t in done], dtype=float)
+        X = space.features([t.params for t in done + failed])
+        z, _, _ = standardize(np.concatenate([y, np.full(len(failed), y.max())]))
+        post = self._posterior(study, space, "objective", X, z)
+        incumbents = X[np.argsort(z[:len(done)])[:5]]
+        return LogEI(post, float(z.min())), incumbents
+
+    def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
+        return self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
+
+    # ---- points taken by other trials
+    @staticmethod
+    def _taken(trials: list[FrozenTrial], space: SearchSpace) -> set:
+        """Features of every other trial's point: its params, or the claim of a running trial."""
+        with_params = [t for t in trials if space.covers(t)]
+        taken = {key_of(p) for p in space.features([t.params for t in with_params])} if with_params else set()
+        for t in trials:
+            claim = t.system_attrs.get(CLAIM_ATTR) if t.state in _ALIVE else None
+            if claim is not None and len(claim) == space.dim:
+                taken.add(key_of(np.array(claim)))
+        return taken
+
+    def _claim(self, study: Study, trial: FrozenTrial, space: SearchSpace, point: np.ndarray) -> np.ndarray:
+        """Record ``point`` for ``trial``; if another process claimed it meanwhile, pick again.
+
+        Both colliding trials see each other's claim (each writes before it
+        reads), so both move on; a random back-off makes a second collision
+        unlikely. Threads of this process never collide: the lock orders them.
+        """
+        backoff = np.random.default_rng()
+        for attempt in range(8):
+            # Optuna has no public API for a sampler to annotate a trial; its own GPSampler uses this one.
+            study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, [float(v) for v in point])
+            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+            rivals = {key_of(np.array(t.system_attrs[CLAIM_ATTR])) for t in others
+                      if t.state in _ALIVE and CLAIM_ATTR in t.system_attrs}
+            if key_of(point) not in rivals:
+                return point
+            time.sleep(backoff.uniform(0.0, 0.02 * (attempt + 1)))
+            with single_threaded_blas(), self._lock:
+                point = self._suggest(study, trial, space)
+        return point
+
+    def _warn_once(self, study: Study, message: str) -> None:
+        key = (study.study_name, message.split("(")[0])
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("%s, study %r: %s", type(self).__name__, study.study_name, message)
+
+
+class GPEIPerSecondSampler(GPEISampler):
+    """EI per second (Snoek et al. 2012, section 3.2): ``log EI(x) - mu_c(x) + sigma_c(x)^2 / 2``.
+
+    ``mu_c, sigma_c`` come from an independent GP on ``log c``, ``c`` being the
+    cost the objective stores with ``trial.set_user_attr(cost_attr, c)``; see
+    :func:`hyperlab.selection.gp.cost.trial_cost` for what counts as a cost.
+    Until a completed trial has a cost it is plain EI.
+    """
+
+    def __init__(self, *, cost_attr: str = "cost", **kwargs):
+        super().__init__(**kwargs)
+        self._cost_attr = cost_attr
+
+    def _acquisition(self, study, space, done, failed):
+        acq, incumbents = super()._acquisition(study, space, done, failed)
+        costs = [trial_cost(t, self._cost_attr) for t in done]
+        have = [i for i, c in enumerate(costs) if c is not None]
+        if len(have) < len(done):
+            self._warn_once(study, f"{len(done) - len(have)} completed trial(s) have no user attribute "
+                                   f"{self._cost_attr!r}; left out of the cost model")
+        if not have:
+            return acq, incumbents
+        X = acq.posterior.X[have]
+        zc, _, scale = standardize(np.log([costs[i] for i in have]))
+        cost_post = self._posterior(study, space, "cost", X, zc)
+        return LogEIPerSecond(acq.posterior, acq.best, cost_post, scale), incumbents
+
+
+__all__ = ["GPEISampler", "GPEIPerSecondSampler", "CLAIM_ATTR", "check_single_objective"]
