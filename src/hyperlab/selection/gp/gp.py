@@ -145,15 +145,16 @@ class Posterior:
         self.X, self.is_cat, self.params = X, is_cat, params
         k, _ = matern52(scaled_r2(X, X, params.inv_sq_lengthscales, is_cat))
         K = params.scale * k + (params.noise + 1e-9) * np.eye(len(X))
-        self._chol = scipy.linalg.cho_factor(K, lower=True)
-        self.alpha = scipy.linalg.cho_solve(self._chol, y)
+        chol = scipy.linalg.cho_factor(K, lower=True)
+        self.alpha = scipy.linalg.cho_solve(chol, y)
+        # K^-1 once: every prediction is then a matrix product (n <= a few hundred, so n^2 memory is small)
+        self.K_inv = scipy.linalg.cho_solve(chol, np.eye(len(X)))
 
     def predict(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and variance (noise excluded) at (m, d) features."""
         p = self.params
         kx = p.scale * matern52(scaled_r2(F, self.X, p.inv_sq_lengthscales, self.is_cat))[0]
-        v = scipy.linalg.solve_triangular(self._chol[0], kx.T, lower=True)
-        var = np.maximum(p.scale - (v * v).sum(0), 1e-12 * p.scale)
+        var = np.maximum(p.scale - ((kx @ self.K_inv) * kx).sum(1), 1e-12 * p.scale)
         return kx @ self.alpha, var
 
     def predict_with_grad(self, F: np.ndarray):
@@ -163,7 +164,7 @@ class Posterior:
         diff = F[:, None, :] - self.X[None, :, :]
         k, dk = matern52(scaled_r2(F, self.X, p.inv_sq_lengthscales, self.is_cat))
         kx, dkx = p.scale * k, p.scale * dk  # (m, n); d kx / d x_k = dkx * 2 lam_k diff_k
-        w = scipy.linalg.cho_solve(self._chol, kx.T).T  # K^-1 kx, (m, n)
+        w = kx @ self.K_inv  # (K^-1 kx)^T, (m, n)
         mu = kx @ self.alpha
         var = np.maximum(p.scale - (kx * w).sum(1), 1e-12 * p.scale)
         dmu = 2.0 * lam * np.einsum("mn,mnd->md", dkx * self.alpha, diff)

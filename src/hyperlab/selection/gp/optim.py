@@ -77,7 +77,7 @@ def _coordinate_search(acq, space: SearchSpace, starts: np.ndarray, values: np.n
 
 
 def maximize(acq, space: SearchSpace, rng: np.random.RandomState, incumbents: np.ndarray,
-             taken: set | None = None, n_candidates: int = 2048, n_starts: int = 10,
+             taken: set | None = None, n_candidates: int = 1024, n_starts: int = 10,
              n_rounds: int = 3, max_iter: int = 100) -> np.ndarray:
     """The best point found (features), avoiding points in ``taken`` (rounded tuples)."""
     cand = space.sample(rng, n_candidates, sobol=True)

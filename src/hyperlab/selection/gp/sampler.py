@@ -86,7 +86,7 @@ class GPEISampler(BaseSampler):
         seed: seeds every random choice (startup, candidates, ties).
     """
 
-    def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 2048,
+    def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 1024,
                  max_enumerate: int = 20000, seed: int | None = None):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
@@ -123,10 +123,13 @@ class GPEISampler(BaseSampler):
         if not search_space:
             return {}
         space = SearchSpace(search_space)
+        finite = math.isfinite(space.size())
         with single_threaded_blas(), self._lock:
             point = self._suggest(study, trial, space)
-        if math.isfinite(space.size()):
-            point = self._claim(study, trial, space, point)
+            if finite:  # claimed under the lock: the next thread's suggestion sees it
+                self._write_claim(study, trial, point)
+        if finite:
+            point = self._verify_claim(study, trial, space, point)
         return space.params(point)
 
     # ---- the choice of a point
@@ -146,7 +149,7 @@ class GPEISampler(BaseSampler):
         try:
             acq, incumbents = self._acquisition(study, space, done, failed)
         except (np.linalg.LinAlgError, FloatingPointError) as err:
-            self._warn_once(study, f"the GP could not be fitted ({err}); sampling at random")
+            self._warn_once(study, "fit", f"the GP could not be fitted ({err}); sampling at random")
             return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
         if pool is not None:
             return pool[argmax_of(evaluate(acq, pool), self._rng)]
@@ -182,8 +185,13 @@ class GPEISampler(BaseSampler):
                 taken.add(key_of(np.array(claim)))
         return taken
 
-    def _claim(self, study: Study, trial: FrozenTrial, space: SearchSpace, point: np.ndarray) -> np.ndarray:
-        """Record ``point`` for ``trial``; if another process claimed it meanwhile, pick again.
+    @staticmethod
+    def _write_claim(study: Study, trial: FrozenTrial, point: np.ndarray) -> None:
+        # Optuna has no public API for a sampler to annotate a trial; its own GPSampler uses this one.
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, [float(v) for v in point])
+
+    def _verify_claim(self, study: Study, trial: FrozenTrial, space: SearchSpace, point: np.ndarray) -> np.ndarray:
+        """If another process claimed the same point meanwhile, pick again.
 
         Both colliding trials see each other's claim (each writes before it
         reads), so both move on; a random back-off makes a second collision
@@ -191,20 +199,17 @@ class GPEISampler(BaseSampler):
         """
         backoff = np.random.default_rng()
         for attempt in range(8):
-            # Optuna has no public API for a sampler to annotate a trial; its own GPSampler uses this one.
-            study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, [float(v) for v in point])
             others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            rivals = {key_of(np.array(t.system_attrs[CLAIM_ATTR])) for t in others
-                      if t.state in _ALIVE and CLAIM_ATTR in t.system_attrs}
-            if key_of(point) not in rivals:
+            if key_of(point) not in self._taken(others, space):  # claims, and trials finished meanwhile
                 return point
             time.sleep(backoff.uniform(0.0, 0.02 * (attempt + 1)))
             with single_threaded_blas(), self._lock:
                 point = self._suggest(study, trial, space)
+                self._write_claim(study, trial, point)
         return point
 
-    def _warn_once(self, study: Study, message: str) -> None:
-        key = (study.study_name, message.split("(")[0])
+    def _warn_once(self, study: Study, kind: str, message: str) -> None:
+        key = (study.study_name, kind)
         if key not in self._warned:
             self._warned.add(key)
             log.warning("%s, study %r: %s", type(self).__name__, study.study_name, message)
@@ -228,7 +233,7 @@ class GPEIPerSecondSampler(GPEISampler):
         costs = [trial_cost(t, self._cost_attr) for t in done]
         have = [i for i, c in enumerate(costs) if c is not None]
         if len(have) < len(done):
-            self._warn_once(study, f"{len(done) - len(have)} completed trial(s) have no user attribute "
+            self._warn_once(study, "cost", f"{len(done) - len(have)} completed trial(s) have no user attribute "
                                    f"{self._cost_attr!r}; left out of the cost model")
         if not have:
             return acq, incumbents
