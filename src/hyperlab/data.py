@@ -172,7 +172,7 @@ def fetch_verified(name: str, digest: str, mirrors: tuple[str, ...], cache_dir: 
             failures.append(f"{url}: MD5 {got} != published {digest}")
             log.warning("%s: wrong checksum from %s (MD5 %s, published %s); not used", name, url, got, digest)
             continue
-        write_bytes(cached, data)
+        write_bytes(cached, data, staged=False)  # a download cache, kept even if the stage fails later
         log.info("%s: downloaded from %s (%d bytes, MD5 ok)", name, url, len(data))
         return data
     raise InputError(f"{name}: no mirror served a file with the published MD5 {digest}: " + "; ".join(failures))
