@@ -215,6 +215,10 @@ def stratified_take(labels: np.ndarray, sizes: list[int], rng: np.random.Generat
 
 def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
     """``{x_train, y_train, x_val, y_val, x_test, y_test}``, stratified and seeded."""
+    from hyperlab.config import check_split_sizes
+
+    check_split_sizes(n_train, n_val, n_test, len(pools.train_labels),
+                      None if pools.test_labels is None else len(pools.test_labels), "the source")
     rng = np.random.default_rng(seed)
     if pools.test_images is None:
         tr, va, te = stratified_take(pools.train_labels, [n_train, n_val, n_test], rng)
