@@ -106,7 +106,11 @@ class StageOutputs:
         if not self.files and not self.replaced:
             self.discard()
             return
-        self._check_writable()
+        try:
+            self._check_writable()
+        except OutputError:
+            self.discard()
+            raise
         manifest = {"files": [[os.path.relpath(s, self.dir), os.path.relpath(d, self.root)]
                               for d, s in self.files.items()],
                     "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()]}
