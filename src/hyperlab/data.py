@@ -257,9 +257,14 @@ def read_npz(path: str | Path, missing_hint: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise InputError(f"{path}: not a file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise InputError(f"{path}: not an .npz archive (a single .npy array)")
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if not magic.startswith(b"PK") and magic != b"\x93NUMPY":
+            raise InputError(f"{path}: not an .npz archive (starts with {magic!r})")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array (read whole, file closed)
+            raise InputError(f"{path}: not an .npz archive (a single .npy array)")
+        with loaded as npz:
             return {k: npz[k] for k in npz.files}
     except InputError:
         raise

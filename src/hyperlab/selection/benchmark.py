@@ -55,7 +55,8 @@ def width_columns(frame: pd.DataFrame) -> list[str]:
 def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
     """Where the first offending row is, for the one-line message (row numbers as in the file, header = 1)."""
     i = int(np.flatnonzero(mask.to_numpy())[0])
-    return f"row {i + 2} ({column} = {frame[column].iloc[i]!r})"
+    value = frame[column].iloc[i]
+    return f"row {i + 2} ({column} = {value.item() if isinstance(value, np.generic) else value!r})"
 
 
 def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.DataFrame:
@@ -109,8 +110,8 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
     depth = out["n_layers"]
     bad = (depth < 1) | (depth > len(wcols))
     if bad.any():
-        raise TableError(f"{name}: n_layers must be 1..{len(wcols)} (the width columns); "
-                         f"{_first(bad, out, 'n_layers')}")
+        raise TableError(f"{name}: n_layers must be 1..{len(wcols)}, as there are width_1..width_{len(wcols)} "
+                         f"columns (one dropped?); {_first(bad, out, 'n_layers')}")
     widths = out[wcols].to_numpy()
     used = np.arange(len(wcols))[None, :] < depth.to_numpy()[:, None]
     expected = ["-".join(str(w) for w in row[:n]) for row, n in zip(widths.tolist(), depth.tolist())]
