@@ -27,7 +27,7 @@ def main() -> None:
     from hyperlab.data import load_npz
     from hyperlab.io import write_csv, write_json
     from hyperlab.l2l import pipeline
-    from hyperlab.l2l.lstm_optimizer import load_weights
+    from hyperlab.l2l.weights import load_weights
 
     lstm_params, cfg = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
     splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))

@@ -224,7 +224,7 @@ WEIGHT_CASES = {
 
 @pytest.mark.parametrize("case", sorted(WEIGHT_CASES))
 def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
-    from hyperlab.l2l.lstm_optimizer import load_weights
+    from hyperlab.l2l.weights import load_weights
     path = tmp_path / "lstm.npz"
     path.write_bytes(WEIGHT_CASES[case](lstm_arrays, tmp_path))
     with pytest.raises(InputError) as err:
@@ -233,7 +233,7 @@ def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
 
 
 def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
-    from hyperlab.l2l.lstm_optimizer import load_weights
+    from hyperlab.l2l.weights import load_weights
     path = tmp_path / "lstm.npz"
     path.write_bytes(_weights(lstm_arrays, tmp_path))
     params, cfg = load_weights(path)
