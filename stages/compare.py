@@ -16,30 +16,20 @@ OUT = Path("plots/search")
 def main() -> None:
     params = config.load_section("search")
 
-    import pandas as pd
-
-    from hyperlab.io import write_csv, write_json
+    from hyperlab.io import write_json, write_tables
     from hyperlab.selection.benchmark import TableError, load_table, network_summary
-    from hyperlab.selection.metrics import compare
+    from hyperlab.selection.metrics import TrialsError, compare, load_trials
 
     try:
         nets = network_summary(load_table(TABLE))
-    except TableError as err:
+        trials = {strategy: load_trials(f"data/search/{strategy}.csv", strategy, params.repeats, params.n_trials,
+                                        nets.index)
+                  for strategy in params.strategies}
+    except (TableError, TrialsError) as err:
         raise InputError(str(err)) from None
-    trials = {}
-    for strategy in params.strategies:
-        path = Path(f"data/search/{strategy}.csv")
-        if not path.is_file():
-            raise InputError(f"{path}: not found; run `python stages/search.py {strategy}` first")
-        frame = pd.read_csv(path, dtype={"arch": str})
-        counts = frame.groupby("repeat")["trial"].nunique() if len(frame) else pd.Series(dtype=int)
-        if frame["repeat"].nunique() != params.repeats or (counts != params.n_trials).any():
-            raise InputError(f"{path}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials, "
-                             f"params ask {params.repeats} x {params.n_trials}; rerun search@{strategy}")
-        trials[strategy] = frame
     result = compare(trials, nets, target_quantile=params.target_quantile)
-    for name in ("regret_vs_trial", "regret_vs_cost", "hypervolume_vs_trial", "final", "pareto"):
-        write_csv(OUT / f"{name}.csv", getattr(result, name))
+    write_tables(OUT, {f"{name}.csv": getattr(result, name)
+                       for name in ("regret_vs_trial", "regret_vs_cost", "hypervolume_vs_trial", "final", "pareto")})
     write_json("metrics/search.json", result.metrics)
     for row in result.final.itertuples(index=False):
         log.info("%-17s regret %.4f  test %.4f  latency %.3f ms  hv %.3f  rank %.2f", row.strategy,

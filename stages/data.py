@@ -16,8 +16,7 @@ log = logging.getLogger("hyperlab.stages.data")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("data")
-    if params.source == "idx_dir" and not params.idx_dir:
-        raise config.ConfigError("params.yaml: data.idx_dir: empty; must name a folder when data.source is idx_dir")
+    # data.idx_dir set when needed, split sizes within the source: checked by config (DataParams)
 
     if params.source == "bundled":
         pools = data.load_bundled()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from hyperlab import config
-from hyperlab.cli import InputError, progress, run_stage
+from hyperlab.cli import progress, run_stage
 
 log = logging.getLogger("hyperlab.stages.l2l")
 
@@ -24,18 +24,12 @@ WEIGHTS = Path("data/l2l/lstm.npz")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("l2l")
-    if not WEIGHTS.is_file():
-        raise InputError(f"{WEIGHTS}: not found; run `dvc repro l2l_train` (or stages/l2l_train.py) first")
-
-    import numpy as np
-
     from hyperlab.data import load_npz
     from hyperlab.io import write_csv, write_json
     from hyperlab.l2l import pipeline
-    from hyperlab.l2l.lstm_optimizer import weights_from_arrays
+    from hyperlab.l2l.weights import load_weights
 
-    with np.load(WEIGHTS) as npz:
-        lstm_params, cfg = weights_from_arrays(dict(npz))
+    lstm_params, cfg = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
     splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
     t0 = time.perf_counter()
     ev = pipeline.evaluate(params, common.seed, splits, lstm_params, cfg, progress=progress)

@@ -177,9 +177,27 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     pd.testing.assert_frame_equal(table[CONTRACT[:10]], again[CONTRACT[:10]])
 
 
-def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz):
-    params = {**TINY, "widths": [8], "learning_rate": 1e30, "latency_repeats": 3}
-    work, _ = _stage(tmp_path, mnist_npz, "nan", params)
+def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch):
+    """Every run diverges at learning rate 1e30 -- beyond the params range, so patched in past validation."""
+    import dataclasses
+    import importlib.util
+
+    from conftest import REPO
+    from hyperlab import cli
+
+    params = {**TINY, "widths": [8], "latency_repeats": 3}
+    work = tmp_path / "nan"
+    (work / "data").mkdir(parents=True)
+    shutil.copy(mnist_npz, work / "data" / "mnist.npz")
+    (work / "params.yaml").write_text(json.dumps({"seed": 0, "candidates": params}))
+    real = config.load_section
+    monkeypatch.setattr(config, "load_section", lambda name, *args: dataclasses.replace(
+        real(name, *args), learning_rate=1e30) if name == "candidates" else real(name, *args))
+    monkeypatch.chdir(work)
+    spec = importlib.util.spec_from_file_location("stage_candidates", REPO / "stages" / "candidates.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    cli.run_stage(stage.main, name="candidates")
     table = pd.read_csv(work / "data" / "candidates.csv", dtype={"arch": str})
     assert len(table) == 4 and (table["status"] == "failed").all()
     assert table[["train_error", "val_error", "test_error"]].isna().all().all()

@@ -246,7 +246,8 @@ def test_data_stage_is_deterministic_and_idx_dir_works(tmp_path):
     ({"source": "cifar"}, "data.source: got 'cifar'; allowed: bundled, full, idx_dir"),
     ({"mirrors": ["ftp://x/"]}, "data.mirrors: got ['ftp://x/']; must be http(s):// or file:// URLs"),
     ({"source": "idx_dir"}, "data.idx_dir: empty; must name a folder"),
-    ({"n_train": 4000, "n_val": 1000, "n_test": 1000}, "ask for 6000 digits but the source has only 5000"),
+    ({"n_train": 4000, "n_val": 1000, "n_test": 1000},
+     "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits"),
 ])
 def test_data_stage_rejects_bad_params_fast(tmp_path, section, fragment):
     proc = run_stage("data", tmp_path, {"seed": 0, "data": section}, check=False)
@@ -263,3 +264,16 @@ def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be > 0"
     assert not (tmp_path / "data" / "mnist.npz").exists()
+
+
+def test_split_sizes_beyond_an_idx_source_name_the_keys():
+    """idx_dir pools are sized only once read; the error still names the params keys."""
+    from hyperlab.config import ConfigError
+    pools = data.Pools(np.zeros((500, 28, 28), np.uint8), np.arange(500) % 10,
+                       np.zeros((100, 28, 28), np.uint8), np.arange(100) % 10)
+    with pytest.raises(ConfigError, match=r"^params.yaml: data.n_train \+ data.n_val: got 300 \+ 300 = 600; "
+                                          r"must be <= the 500 training digits of the source$"):
+        data.make_splits(pools, 300, 300, 50, 0)
+    with pytest.raises(ConfigError, match=r"data.n_test: got 150; must be <= the 100 test digits"):
+        data.make_splits(pools, 300, 100, 150, 0)
+    assert len(data.make_splits(pools, 300, 100, 50, 0)["y_test"]) == 50

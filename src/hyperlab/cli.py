@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 from tqdm.auto import tqdm
 
 from hyperlab.config import ConfigError, validate_all
+from hyperlab.io import OutputError, stage_outputs
 
 T = TypeVar("T")
 log = logging.getLogger("hyperlab")
@@ -32,15 +35,25 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.getLogger("jax").setLevel(logging.WARNING)
 
 
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a params or input problem exits 2 with one line on stderr.
+def stage_name(argv: list[str] | None = None) -> str:
+    """``bilevel`` for ``stages/bilevel.py``, ``search@tpe`` for ``stages/search.py tpe`` (a folder name)."""
+    argv = sys.argv if argv is None else argv
+    name = Path(argv[0]).stem + (f"@{argv[1]}" if len(argv) > 1 else "")
+    return re.sub(r"[^\w@.-]", "_", name)
+
+
+def run_stage(main: Callable[[], None], name: str | None = None) -> None:
+    """Run a stage's ``main``; a params, input or output problem exits 2 with one line on stderr.
 
     The whole ``params.yaml`` is validated first, whichever stage this is.
+    ``main`` runs inside :func:`hyperlab.io.stage_outputs`: everything it
+    writes is committed together when it returns, and nothing when it fails.
     """
     setup_logging()
     try:
         validate_all()
-        main()
-    except (ConfigError, InputError) as err:
+        with stage_outputs(name or stage_name()):
+            main()
+    except (ConfigError, InputError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -90,7 +91,7 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok, float(value) if ok else None
     if tp is str:
         return isinstance(value, str), value
@@ -112,6 +113,8 @@ def _check_value(value: Any, meta: dict) -> str | None:
     choices = meta.get("choices")
     items = value if isinstance(value, tuple) else (value,)
     for x in items:
+        if isinstance(x, float) and not math.isfinite(x):
+            return "must be a finite number"
         if choices is not None and x not in choices:
             return f"allowed: {', '.join(map(str, choices))}"
         problem = _range_problem(x, meta)
@@ -180,17 +183,63 @@ def parse_section(cls: type, raw: Any, name: str):
     return cls(**values)
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers as YAML 1.2 (and DVC) do, and refusing duplicate keys.
+
+    PyYAML implements YAML 1.1, where a float needs a dot: ``1e-05`` -- exactly
+    what ``dvc exp run -S bilevel.outer_lr=0.00001`` writes, since DVC's
+    ruamel.yaml follows YAML 1.2 -- and ``1E3`` would be strings. YAML 1.2's
+    core schema reads them (and ``.5``, ``-1e-3``) as floats. A repeated key
+    would silently keep the last value; DVC itself refuses such a file.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str, name: str | Path = PARAMS_FILE) -> Any:
+    """``text`` parsed with :class:`ParamsLoader`; a syntax error is one line naming ``name``."""
+    try:
+        return yaml.load(text, Loader=ParamsLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{name}: not valid YAML{where}: {' '.join(str(problem).split())}") from None
+
+
 def read_params(path: str | Path = PARAMS_FILE) -> dict:
     """The whole ``params.yaml`` as a mapping; unknown top-level keys are rejected."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: not found; run from the repository root, where params.yaml lives")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        line = getattr(getattr(err, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({' '.join(str(err.strerror or err).split())})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); must be a YAML file") from None
+    raw = parse_yaml(text, path)
+    return check_top_level(raw, path)
+
+
+def check_top_level(raw: Any, path: str | Path = PARAMS_FILE) -> dict:
+    """``raw`` if it is a mapping of known top-level keys."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of sections, got {type(raw).__name__}")
     for key in raw:
@@ -206,7 +255,7 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict:
 class Common:
     """Top-level keys every stage may read."""
     seed: int = spec(0, ge=0, lt=2**31)
-    order: int = spec(1, ge=0)
+    order: int = spec(1, ge=0, le=100)
 
 
 MNIST_MIRRORS = (
@@ -220,17 +269,44 @@ def _urls(value: tuple[str, ...]) -> str | None:
     return f"must be http(s):// or file:// URLs, not {bad[0]!r}" if bad else None
 
 
+#: Digits in each source: (train pool, test pool); the bundled subset has one pool (test None).
+SOURCE_SIZES = {"bundled": (5000, None), "full": (60000, 10000)}
+
+
+def check_split_sizes(n_train: int, n_val: int, n_test: int, n_pool: int, n_test_pool: int | None,
+                      source: str) -> None:
+    """The split sizes fit the source's pools; else one line naming the keys (before any work)."""
+    if n_test_pool is None:
+        if n_train + n_val + n_test > n_pool:
+            raise ConfigError(f"params.yaml: data.n_train + data.n_val + data.n_test: got {n_train} + {n_val} + "
+                              f"{n_test} = {n_train + n_val + n_test}; must be <= the {n_pool} digits of {source}")
+        return
+    if n_train + n_val > n_pool:
+        raise ConfigError(f"params.yaml: data.n_train + data.n_val: got {n_train} + {n_val} = {n_train + n_val}; "
+                          f"must be <= the {n_pool} training digits of {source}")
+    if n_test > n_test_pool:
+        raise ConfigError(f"params.yaml: data.n_test: got {n_test}; must be <= the {n_test_pool} test digits "
+                          f"of {source}")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataParams:
     """``data``: where the MNIST digits come from and how they are split."""
     source: str = spec("bundled", choices=("bundled", "full", "idx_dir"))
-    n_train: int = spec(3000, ge=10)
-    n_val: int = spec(1000, ge=10)
-    n_test: int = spec(1000, ge=10)
+    n_train: int = spec(3000, ge=10, le=SOURCE_SIZES["full"][0])
+    n_val: int = spec(1000, ge=10, le=SOURCE_SIZES["full"][0])
+    n_test: int = spec(1000, ge=10, le=SOURCE_SIZES["full"][0])
     mirrors: tuple[str, ...] = spec(MNIST_MIRRORS, min_len=1, check=_urls)
     cache_dir: str = spec(".cache/mnist")
     idx_dir: str = spec("")
-    timeout_s: float = spec(30.0, gt=0)
+    timeout_s: float = spec(30.0, gt=0, le=3600)
+
+    def __post_init__(self):
+        if self.source == "idx_dir" and not self.idx_dir:
+            raise ConfigError("params.yaml: data.idx_dir: empty; must name a folder when data.source is idx_dir")
+        if self.source in SOURCE_SIZES:  # idx_dir: checked once its files are read (data.make_splits)
+            check_split_sizes(self.n_train, self.n_val, self.n_test, *SOURCE_SIZES[self.source],
+                              f"data.source {self.source}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,13 +316,13 @@ class CandidatesParams:
     widths: tuple[int, ...] = spec((16, 32, 64, 128, 256, 512), ge=1, le=4096, min_len=1, check=distinct)
     n_seeds: int = spec(2, ge=1, le=64)
     epochs: int = spec(10, ge=1, le=10000)
-    batch_size: int = spec(100, ge=1)
-    learning_rate: float = spec(1e-3, gt=0)
+    batch_size: int = spec(100, ge=1, le=100_000)
+    learning_rate: float = spec(1e-3, gt=0, le=1)
     latency_batch: int = spec(256, ge=1, le=100000)
     latency_repeats: int = spec(21, ge=3, le=10000)
     latency_warmup: int = spec(3, ge=1, le=1000)
-    max_pack_params: int = spec(100_000_000, ge=1)
-    eval_chunk: int = spec(500, ge=1)
+    max_pack_params: int = spec(100_000_000, ge=1, le=10**12)
+    eval_chunk: int = spec(500, ge=1, le=1_000_000)
 
     def __post_init__(self):
         n = sum(len(self.widths) ** k for k in self.layers)
@@ -263,11 +339,12 @@ class BilevelParams:
     inner_lr: float = spec(0.1, gt=0, lt=1)
     inner_steps: int = spec(1, ge=1, le=1000)
     outer_optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam"))
-    outer_lr: float = spec(0.2, gt=0)
+    outer_lr: float = spec(0.2, gt=0, le=10)
     outer_steps: int = spec(60, ge=1, le=100_000)
-    h0: float | tuple[float, ...] = spec(1.0, min_len=1)
-    w0: float | tuple[float, ...] = spec(1.0, min_len=1)
-    val_tol: float = spec(1e-3, gt=0)
+    # |h|, |w| up to 1e3: L_train = |h + w|^2 stays far inside float32 (1e300 would be inf at step 0)
+    h0: float | tuple[float, ...] = spec(1.0, ge=-1e3, le=1e3, min_len=1)
+    w0: float | tuple[float, ...] = spec(1.0, ge=-1e3, le=1e3, min_len=1)
+    val_tol: float = spec(1e-3, gt=0, le=1e3)
 
     def __post_init__(self):
         for key in ("h0", "w0"):
@@ -289,12 +366,12 @@ class HypernetParams:
     variants: tuple[str, ...] = spec(("global", "local"), choices=("global", "local"), min_len=1,
                                      check=distinct)
     hidden: tuple[int, ...] = spec((32, 32), ge=1, le=4096, min_len=1)
-    h_range: tuple[float, ...] = spec((-2.0, 2.0), check=_hypernet_range)
-    h0: float = spec(1.5)
-    sigma: float = spec(0.5, gt=0)
+    h_range: tuple[float, ...] = spec((-2.0, 2.0), ge=-100, le=100, check=_hypernet_range)
+    h0: float = spec(1.5, ge=-100, le=100)
+    sigma: float = spec(0.5, gt=0, le=100)
     batch: int = spec(64, ge=1, le=1_000_000)
-    phi_lr: float = spec(0.03, gt=0)
-    h_lr: float = spec(0.1, gt=0)
+    phi_lr: float = spec(0.03, gt=0, le=10)
+    h_lr: float = spec(0.1, gt=0, le=10)
     global_phi_steps: int = spec(1000, ge=1, le=10_000_000)
     global_h_steps: int = spec(200, ge=1, le=10_000_000)
     local_steps: int = spec(1000, ge=1, le=10_000_000)
@@ -305,13 +382,13 @@ class HypernetParams:
 class DrmadParams:
     """``drmad``: DrMAD and K-piece trajectory linearization on the toy problem (Fu et al. 2016)."""
     T: int = spec(100, ge=2, le=100_000)
-    lr: float = spec(0.2, gt=0)
+    lr: float = spec(0.2, gt=0, le=10)
     momentum: float = spec(0.9, gt=0, lt=1)
-    pieces: tuple[int, ...] = spec((1, 2, 4, 8, 16, 32), ge=1, min_len=1, check=distinct)
-    h0: float = spec(1.5)
-    w0: float = spec(1.0)
+    pieces: tuple[int, ...] = spec((1, 2, 4, 8, 16, 32), ge=1, le=100_000, min_len=1, check=distinct)
+    h0: float = spec(1.5, ge=-100, le=100)
+    w0: float = spec(1.0, ge=-100, le=100)
     outer_optimizer: str = spec("adam", choices=("sgd", "adam"))
-    outer_lr: float = spec(0.05, gt=0)
+    outer_lr: float = spec(0.05, gt=0, le=10)
     outer_steps: int = spec(40, ge=1, le=100_000)
     tune_lr: bool = spec(True)
     quartic: float = spec(0.1, ge=0, le=10)
@@ -333,16 +410,16 @@ class L2LParams:
     lstm_hidden: int = spec(20, ge=1, le=1024)
     lstm_layers: int = spec(2, ge=1, le=8)
     preprocess_p: float = spec(10.0, gt=0, le=50)
-    output_scale: float = spec(0.1, gt=0)
+    output_scale: float = spec(0.1, gt=0, le=10)
     unroll: int = spec(20, ge=1, le=100_000)
     meta_steps: int = spec(100, ge=1, le=10_000_000)
     meta_batch: int = spec(2, ge=1, le=1024)
     meta_lr: float = spec(0.005, gt=0, le=1)
-    clip_norm: float = spec(1.0, gt=0)
-    val_every: int = spec(10, ge=1)
+    clip_norm: float = spec(1.0, gt=0, le=1e6)
+    val_every: int = spec(10, ge=1, le=10_000_000)
     val_runs: int = spec(4, ge=1, le=10_000)
-    lr_grid: tuple[float, ...] = spec((0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), gt=0, min_len=1,
-                                      check=distinct)
+    lr_grid: tuple[float, ...] = spec((0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), gt=0, le=100,
+                                      min_len=1, check=distinct)
     tune_runs: int = spec(4, ge=1, le=10_000)
     eval_runs: int = spec(20, ge=2, le=100_000)
     long_steps: int = spec(200, ge=2, le=100_000)
@@ -365,14 +442,55 @@ class L2LParams:
 SEARCH_STRATEGIES = ("random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second", "motpe")
 
 
+def _rdb_url_problem(url: str) -> str | None:
+    """Why Optuna could not open the RDB URL ``url`` (unknown scheme, driver not installed), or None.
+
+    Asks SQLAlchemy -- which Optuna's RDBStorage uses -- for the dialect and
+    imports its driver, without connecting: a server that is down is a run-time
+    matter, a URL that can never work is a params error.
+    """
+    scheme = url.split("://", 1)[0]
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    except ImportError:
+        return "an RDB URL needs SQLAlchemy, which is not installed"
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return f"unknown database URL scheme {scheme + '://'!r}; must be e.g. postgresql://, sqlite:///"
+    try:
+        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+    except ImportError as err:
+        return f"the driver for {scheme}:// is not installed (cannot import {err.name or err})"
+    return None
+
+
 def _storage(value: str) -> str | None:
-    return "must be none, a journal file path or an RDB URL" if not value.strip() else None
+    """``none``, an RDB URL Optuna can open, or a journal file path whose folder exists."""
+    if not value.strip():
+        return "must be none, a journal file path or an RDB URL"
+    if value == "none":
+        return None
+    if "://" in value:
+        return _rdb_url_problem(value)
+    path = Path(value)
+    if path.is_dir():
+        return "is a folder; must be a journal file path (none, a file path or an RDB URL)"
+    if not path.parent.is_dir():
+        return f"folder {str(path.parent)!r} does not exist; must be a journal file path in an existing folder"
+    return None
+
+
+#: Random trials before a model-based strategy uses its model, unless its entry says otherwise.
+DEFAULT_STARTUP_TRIALS = 10
 
 
 @dataclasses.dataclass(frozen=True)
 class StrategyParams:
     """``search.strategies.<name>``: one strategy's own settings (its own cached DVC stage)."""
-    n_startup_trials: int = spec(10, ge=1)  # random trials before the model is used (random: unused)
+    # random trials before the model is used (random: unused); absent: min(10, search.n_trials)
+    n_startup_trials: int | None = spec(None, ge=1, le=10000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,10 +507,15 @@ class SearchParams:
     target_quantile: float = spec(0.05, gt=0, lt=1)
 
     def __post_init__(self):
+        resolved = {}
         for name, strategy in self.strategies.items():
-            if strategy.n_startup_trials > self.n_trials:
+            if strategy.n_startup_trials is None:  # not in the file: a default that always fits
+                strategy = StrategyParams(min(DEFAULT_STARTUP_TRIALS, self.n_trials))
+            elif strategy.n_startup_trials > self.n_trials:
                 raise ConfigError(f"params.yaml: search.strategies.{name}.n_startup_trials: got "
                                   f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})")
+            resolved[name] = strategy
+        object.__setattr__(self, "strategies", resolved)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -433,8 +556,13 @@ def validate_all(path: str | Path = PARAMS_FILE) -> None:
     at the first stage that runs -- within seconds -- instead of after the
     long stages that precede the one that reads it.
     """
-    common = load_common(path)
-    raw = read_params(path)
+    validate_raw(read_params(path), path)
+
+
+def validate_raw(raw: Any, path: str | Path = PARAMS_FILE) -> None:
+    """:func:`validate_all` on an already parsed mapping (the fuzz tests call it in-process)."""
+    raw = check_top_level(raw, path)
+    common = parse_section(Common, {k: raw[k] for k in ("seed", "order") if k in raw}, "")
     sections = {name: parse_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
     orders = sections["bilevel"].orders
     if common.order not in orders:

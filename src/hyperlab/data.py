@@ -19,6 +19,8 @@ import hashlib
 import logging
 import urllib.error
 import urllib.request
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +55,8 @@ def parse_idx(raw: bytes, name: str = "<bytes>", ndim: int | None = None) -> np.
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
-            raise InputError(f"{name}: corrupt gzip stream ({err})") from None
+        except (OSError, EOFError, zlib.error) as err:  # bad header, cut short, or a corrupt deflate body
+            raise InputError(f"{name}: corrupt gzip stream ({' '.join(str(err).split())})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise InputError(f"{name}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
     if raw[2] != _IDX_UBYTE:
@@ -172,7 +174,7 @@ def fetch_verified(name: str, digest: str, mirrors: tuple[str, ...], cache_dir: 
             failures.append(f"{url}: MD5 {got} != published {digest}")
             log.warning("%s: wrong checksum from %s (MD5 %s, published %s); not used", name, url, got, digest)
             continue
-        write_bytes(cached, data)
+        write_bytes(cached, data, staged=False)  # a download cache, kept even if the stage fails later
         log.info("%s: downloaded from %s (%d bytes, MD5 ok)", name, url, len(data))
         return data
     raise InputError(f"{name}: no mirror served a file with the published MD5 {digest}: " + "; ".join(failures))
@@ -215,6 +217,10 @@ def stratified_take(labels: np.ndarray, sizes: list[int], rng: np.random.Generat
 
 def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
     """``{x_train, y_train, x_val, y_val, x_test, y_test}``, stratified and seeded."""
+    from hyperlab.config import check_split_sizes
+
+    check_split_sizes(n_train, n_val, n_test, len(pools.train_labels),
+                      None if pools.test_labels is None else len(pools.test_labels), "the source")
     rng = np.random.default_rng(seed)
     if pools.test_images is None:
         tr, va, te = stratified_take(pools.train_labels, [n_train, n_val, n_test], rng)
@@ -235,13 +241,71 @@ def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int) 
 # --------------------------------------------------------------------------- use
 
 
-def load_npz(path: str | Path = "data/mnist.npz") -> dict[str, np.ndarray]:
-    """The splits written by the ``data`` stage."""
+SPLITS = ("train", "val", "test")
+
+
+def read_npz(path: str | Path, missing_hint: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, read in full; any problem is one line naming the file.
+
+    ``allow_pickle=False``: an object array would run code from the file.
+    Every member is decompressed here, so a corrupt body (CRC error, cut-short
+    stream) shows now, not deep inside a computation.
+    """
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: not found; {missing_hint}")
     if not path.is_file():
-        raise InputError(f"{path}: not found; run `dvc repro data` first")
-    with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
+        raise InputError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if not magic.startswith(b"PK") and magic != b"\x93NUMPY":
+            raise InputError(f"{path}: not an .npz archive (starts with {magic!r})")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array (read whole, file closed)
+            raise InputError(f"{path}: not an .npz archive (a single .npy array)")
+        with loaded as npz:
+            return {k: npz[k] for k in npz.files}
+    except InputError:
+        raise
+    except ValueError as err:
+        text = " ".join(str(err).split())
+        if "pickle" in text:
+            raise InputError(f"{path}: holds pickled (object) data, which is not loaded; not an output of "
+                             f"this pipeline") from None
+        raise InputError(f"{path}: not a valid .npz archive ({text})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError) as err:
+        text = " ".join(str(getattr(err, "strerror", None) or err).split())
+        raise InputError(f"{path}: not a readable .npz archive ({type(err).__name__}: {text})") from None
+
+
+def check_splits(arrays: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    """The six split arrays, each checked: x uint8 (n, 28, 28), y int64 (n,) in 0..9, n >= 1."""
+    out = {}
+    for split in SPLITS:
+        for key in (f"x_{split}", f"y_{split}"):
+            if key not in arrays:
+                raise InputError(f"{name}: array {key!r} missing (has {', '.join(sorted(arrays)) or 'none'}); "
+                                 f"rerun the data stage")
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise InputError(f"{name}: x_{split} is {x.dtype} {x.shape}; expected uint8 (n, 28, 28)")
+        if y.dtype != np.int64 or y.ndim != 1:
+            raise InputError(f"{name}: y_{split} is {y.dtype} {y.shape}; expected int64 (n,)")
+        if len(x) != len(y):
+            raise InputError(f"{name}: x_{split} has {len(x)} images but y_{split} {len(y)} labels")
+        if len(y) == 0:
+            raise InputError(f"{name}: split {split} is empty")
+        if y.min() < 0 or y.max() > 9:
+            raise InputError(f"{name}: y_{split} has label {int(y.min() if y.min() < 0 else y.max())} "
+                             f"outside 0..9")
+        out[f"x_{split}"], out[f"y_{split}"] = x, y
+    return out
+
+
+def load_npz(path: str | Path = "data/mnist.npz") -> dict[str, np.ndarray]:
+    """The splits written by the ``data`` stage, validated (one-line :class:`InputError` otherwise)."""
+    return check_splits(read_npz(path, "run `dvc repro data` first"), str(path))
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

@@ -1,40 +1,261 @@
-"""Atomic writes: every output appears whole or not at all.
+"""Atomic writes, and a stage's outputs committed as one unit.
 
-Each writer writes to a temporary file in the destination folder and moves it
-into place with ``os.replace`` (atomic on POSIX), so a killed stage never leaves
-a half-written file that a later run could mistake for a result.
+A stage writes several files (plot data, metrics, a table); a reader -- DVC,
+the figures stage, a person -- must never see some of them from this run and
+some from the last one. So every stage runs inside :func:`stage_outputs`
+(``hyperlab.cli.run_stage`` opens it): while it is open, every writer of this
+module writes into one hidden staging folder, ``.hyperlab-staging/<stage>/``
+beside ``data/``, ``metrics/`` and ``plots/`` (never inside them, so neither
+``dvc metrics show`` nor a plot-data folder ever lists a temporary file).
+Only when the stage returned and every write succeeded is the work committed:
+
+1. every destination folder is checked to be writable (a read-only folder
+   stops here, with every previous output intact);
+2. a manifest is written into the staging folder -- the commit point;
+3. the staged files are moved onto their destinations (``os.replace``), and
+   files left in a replaced folder (:func:`write_tables`) are removed.
+
+A run killed before step 2 leaves only the staging folder, which the next
+start of the same stage deletes; a run killed during step 3 is rolled
+forward by the next start, which finishes the moves from the manifest. Either
+way the outputs are all old or all new. Hidden ``.name.*.tmp*`` files of the
+former per-file scheme are swept from ``data/``, ``metrics/`` and ``plots/``
+at every start.
+
+Outside a stage (library use, tests) each writer is atomic on its own: a
+temporary file beside the destination, then ``os.replace``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import json
+import logging
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
+#: Hidden folder (relative to the stage's working directory) holding one staging folder per stage.
+STAGING = Path(".hyperlab-staging")
+MANIFEST = "MANIFEST.json"
+#: Folders swept for temporary files of a killed run of the former per-file scheme.
+OUTPUT_ROOTS = ("data", "metrics", "plots")
+_TEMP_NAME = re.compile(r"^\..+\.tmp[^/]*$")
+
+
+class OutputError(OSError):
+    """An output could not be written (read-only folder, full disk); stated in one line."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return " ".join(str(text).split())
+
+
+# --------------------------------------------------------------------------- one stage's outputs
+
+
+class StageOutputs:
+    """The outputs one stage run has written so far, staged until :meth:`commit`."""
+
+    def __init__(self, name: str, root: str | Path = "."):
+        self.root = Path(root)
+        self.dir = self.root / STAGING / name
+        self.files: dict[Path, Path] = {}          # destination -> staged file
+        self.replaced: dict[Path, str] = {}        # folder -> glob of files owned by the stage
+
+    def reserve(self, dest: str | Path) -> Path:
+        """The staged path to write instead of ``dest`` (a later write to the same ``dest`` wins)."""
+        dest = Path(dest)
+        if dest in self.files:
+            return self.files[dest]
+        (self.dir / "files").mkdir(parents=True, exist_ok=True)
+        staged = self.dir / "files" / f"{len(self.files):04d}-{dest.name}"
+        self.files[dest] = staged
+        return staged
+
+    def replace_folder(self, folder: str | Path, pattern: str = "*.csv") -> None:
+        """At commit, files of ``folder`` matching ``pattern`` that this run did not write are removed."""
+        self.replaced[Path(folder)] = pattern
+
+    def _check_writable(self) -> None:
+        for folder in sorted({d.parent for d in self.files} | set(self.replaced)):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as err:
+                raise OutputError(f"{folder}: cannot write ({_one_line(err)}); "
+                                  f"every previous output is left unchanged") from None
+        for dest in self.files:
+            if dest.is_dir():
+                raise OutputError(f"{dest}: is a folder, expected a file; "
+                                  f"every previous output is left unchanged")
+
+    def commit(self) -> None:
+        """Check, write the manifest (the commit point), then move every staged file into place."""
+        if not self.files and not self.replaced:
+            self.discard()
+            return
+        try:
+            self._check_writable()
+        except OutputError:
+            self.discard()
+            raise
+        manifest = {"files": [[os.path.relpath(s, self.dir), os.path.relpath(d, self.root)]
+                              for d, s in self.files.items()],
+                    "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()]}
+        try:
+            tmp = self.dir / (MANIFEST + ".part")
+            tmp.write_text(json.dumps(manifest, indent=1))
+            os.replace(tmp, self.dir / MANIFEST)
+        except OSError as err:
+            self.discard()
+            raise OutputError(f"{self.dir}: cannot write the commit manifest ({_one_line(err)}); "
+                              f"every previous output is left unchanged") from None
+        try:
+            _apply(self.dir, self.root, manifest)
+        except OSError as err:
+            raise OutputError(f"outputs only partly moved into place ({_one_line(err)}); "
+                              f"the next run of this stage completes them from {self.dir}") from None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        _remove_if_empty(self.root / STAGING)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _move(src: Path, dst: Path) -> None:
+    """``os.replace``, or copy-then-replace when ``dst`` lies on another file system."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dst)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        with atomic_path(dst, staged=False) as tmp:
+            shutil.copyfile(src, tmp)
+        src.unlink()
+
+
+def _apply(staging: Path, root: Path, manifest: dict) -> None:
+    """Move the staged files of ``manifest`` into place; idempotent, so a killed commit can be redone."""
+    dests = set()
+    for staged, dest in manifest["files"]:
+        src, dst = staging / staged, root / dest
+        dests.add(os.path.normpath(dst))
+        if src.exists():
+            _move(src, dst)
+    for folder, pattern in manifest["replaced"]:
+        folder = root / folder
+        for stale in sorted(folder.rglob(pattern)) if folder.is_dir() else ():
+            if stale.is_file() and os.path.normpath(stale) not in dests:
+                stale.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
+    _remove_if_empty(root / STAGING)
+
+
+def recover(name: str, root: str | Path = ".") -> None:
+    """Clean up after a killed run of stage ``name``: finish a committed one, drop an uncommitted one.
+
+    Also removes hidden ``.name.*.tmp*`` files (left by a killed writer of the
+    former per-file scheme) from the output folders.
+    """
+    root = Path(root)
+    staging = root / STAGING / name
+    manifest = staging / MANIFEST
+    if manifest.is_file():
+        log.warning("%s: completing the outputs of an interrupted commit", staging)
+        _apply(staging, root, json.loads(manifest.read_text()))
+    elif staging.exists():
+        log.info("%s: removing the staged files of an interrupted run", staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_if_empty(root / STAGING)
+    for top in OUTPUT_ROOTS:
+        folder = root / top
+        for path in folder.rglob(".*") if folder.is_dir() else ():
+            if path.is_file() and _TEMP_NAME.match(path.name):
+                log.info("removing %s, a temporary file of an interrupted run", path)
+                path.unlink()
+
+
+_ACTIVE: contextvars.ContextVar[StageOutputs | None] = contextvars.ContextVar("hyperlab_outputs", default=None)
+
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``."""
+def stage_outputs(name: str, root: str | Path = ".") -> Iterator[StageOutputs]:
+    """Every write of this module inside the block is staged, and committed together at its end.
+
+    An exception (or a kill) inside the block leaves every previous output as
+    it was. The leftovers of an earlier killed run of stage ``name`` are
+    cleaned first (:func:`recover`).
+    """
+    recover(name, root)
+    outputs = StageOutputs(name, root)
+    token = _ACTIVE.set(outputs)
+    try:
+        yield outputs
+    except BaseException:
+        outputs.discard()
+        raise
+    else:
+        _ACTIVE.reset(token)
+        token = None
+        outputs.commit()
+    finally:
+        if token is not None:
+            _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, staged: bool = True) -> Iterator[Path]:
+    """Yield the path to write instead of ``path``.
+
+    Inside :func:`stage_outputs` (and ``staged``), a file in the stage's staging
+    folder, moved into place when the stage commits. Otherwise a temporary file
+    beside ``path``, moved onto it when the block ends without an exception.
+    A failed write raises :class:`OutputError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    outputs = _ACTIVE.get() if staged else None
+    try:
+        if outputs is not None:
+            yield outputs.reserve(path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({_one_line(err)})") from None
     os.close(fd)
     tmp = Path(tmp)
     # mkstemp makes the file 0600; give the result the usual umask-based mode.
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write ({_one_line(err)})") from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# --------------------------------------------------------------------------- writers
 
 
 def _to_builtin(value: Any) -> Any:
@@ -53,8 +274,9 @@ def _to_builtin(value: Any) -> Any:
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` (numpy/JAX scalars and arrays allowed) as indented JSON."""
+    text = json.dumps(_to_builtin(obj), indent=2, sort_keys=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(_to_builtin(obj), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(text)
 
 
 def write_csv(path: str | Path, frame) -> None:
@@ -64,16 +286,20 @@ def write_csv(path: str | Path, frame) -> None:
 
 
 def write_tables(folder: str | Path, tables: dict) -> None:
-    """Write each DataFrame of ``tables`` (relative path -> frame) under ``folder``.
+    """Write each DataFrame of ``tables`` (relative path -> frame) under ``folder``, replacing it.
 
     ``folder`` is one stage's own plot-data folder: any other CSV in it is a
     leftover of a run with other params (an order, K or variant since dropped)
-    and is deleted, so plots never mix runs.
+    and is removed when the outputs commit, so plots never mix runs. Outside a
+    stage the folder is replaced as a unit of its own.
     """
     folder = Path(folder)
-    written = {folder / rel for rel in tables}
-    for stale in (set(folder.rglob("*.csv")) - written) if folder.is_dir() else ():
-        stale.unlink()
+    outputs = _ACTIVE.get()
+    if outputs is None:
+        with stage_outputs(f"tables-{folder.name}", root=folder.parent):
+            write_tables(folder, tables)
+        return
+    outputs.replace_folder(folder, "*.csv")
     for rel, frame in tables.items():
         write_csv(folder / rel, frame)
 
@@ -90,8 +316,9 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
             np.savez_compressed(fh, **arrays)
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | Path, data: bytes, staged: bool = True) -> None:
+    """Write ``data``; ``staged=False`` writes at once even inside a stage (a download cache, not an output)."""
+    with atomic_path(path, staged=staged) as tmp:
         tmp.write_bytes(data)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Sequence
 
 import numpy as np
@@ -39,40 +40,111 @@ class NetworkFailed(Exception):
     """The drawn row of the table is a failed training run: the trial fails."""
 
 
+_WIDTH = re.compile(r"^width_(\d+)$")
+INT_COLUMNS = ("n_layers", "seed", "n_params", "flops")
+#: Columns that must be finite on every ok row: the errors in [0, 1], the timings > 0.
+ERROR_COLUMNS = ("train_error", "val_error", "test_error")
+TIME_COLUMNS = ("train_seconds", "latency_ms")
+
+
 def width_columns(frame: pd.DataFrame) -> list[str]:
-    cols = [c for c in frame.columns if c.startswith("width_")]
+    cols = [c for c in frame.columns if _WIDTH.match(str(c))]
     return sorted(cols, key=lambda c: int(c.split("_")[1]))
 
 
-def validate_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Check the schema contract of ``data/candidates.csv``; return a cleaned copy."""
+def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
+    """Where the first offending row is, for the one-line message (row numbers as in the file, header = 1)."""
+    i = int(np.flatnonzero(mask.to_numpy())[0])
+    value = frame[column].iloc[i]
+    return f"row {i + 2} ({column} = {value.item() if isinstance(value, np.generic) else value!r})"
+
+
+def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.DataFrame:
+    """Check the schema contract of ``data/candidates.csv``; return a cleaned copy.
+
+    Beyond the columns, the values are checked: a table that parses but is
+    wrong would give a silently wrong search (an ``inf`` error makes a
+    hypervolume ratio of 1, a dropped ``width_3`` column makes every 3-layer
+    trial look up a 2-layer network, a duplicated row weights one seed twice).
+    Every problem is one :class:`TableError` line naming ``name``.
+    """
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
-        raise TableError(f"candidate table lacks column(s) {missing}; needs {list(REQUIRED)} and width_1..width_L")
+        raise TableError(f"{name}: lacks column(s) {missing}; needs {list(REQUIRED)} and width_1..width_L")
     wcols = width_columns(frame)
     if not wcols:
-        raise TableError("candidate table has no width_1..width_L columns")
+        raise TableError(f"{name}: has no width_1..width_L columns")
+    if wcols != [f"width_{i + 1}" for i in range(len(wcols))]:
+        raise TableError(f"{name}: width columns {wcols} are not width_1..width_{len(wcols)}")
     if frame.empty:
-        raise TableError("candidate table has no rows")
+        raise TableError(f"{name}: has no rows")
     out = frame.copy()
+    for col in (*INT_COLUMNS, *wcols, *ERROR_COLUMNS, *TIME_COLUMNS):
+        if not pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
+            bad = pd.to_numeric(out[col], errors="coerce").isna() & out[col].notna()
+            where = _first(bad, out, col) if bad.any() else "a value"
+            raise TableError(f"{name}: column {col} must hold numbers; {where} is not one")
+    for col in (*INT_COLUMNS, *wcols):
+        if not pd.api.types.is_integer_dtype(out[col]):
+            raise TableError(f"{name}: column {col} must hold whole numbers on every row "
+                             f"(dtype {out[col].dtype})")
+        if (out[col] < 0).any():
+            raise TableError(f"{name}: column {col} must be >= 0; {_first(out[col] < 0, out, col)}")
+    if out["arch"].isna().any():
+        raise TableError(f"{name}: column arch is empty on {_first(out['arch'].isna(), out, 'arch')}")
     out["arch"] = out["arch"].astype(str)
-    bad = set(out["status"]) - {"ok", "failed"}
-    if bad:
-        raise TableError(f"candidate table: status must be ok/failed, got {sorted(bad)}")
+    bad = ~out["status"].isin(("ok", "failed"))
+    if bad.any():
+        raise TableError(f"{name}: status must be ok/failed; {_first(bad, out, 'status')}")
     ok = out["status"] == "ok"
     if not ok.any():
-        raise TableError("candidate table: every row failed")
-    if out.loc[ok, ["val_error", "test_error", "latency_ms"]].isna().any().any():
-        raise TableError("candidate table: an ok row has a missing val_error/test_error/latency_ms")
+        raise TableError(f"{name}: every row failed")
+    for col in (*ERROR_COLUMNS, *TIME_COLUMNS):
+        values = out[col].astype(float)
+        # errors are rates; a time of 0 would be a log(0) in the hypervolume's latency axis
+        good = (values >= 0) & (values <= 1) if col in ERROR_COLUMNS else values > 0
+        bad = ok & ~(np.isfinite(values) & good)
+        if bad.any():
+            allowed = "a finite number in 0..1" if col in ERROR_COLUMNS else "a finite number > 0"
+            raise TableError(f"{name}: an ok row must have {col} {allowed}; {_first(bad, out, col)}")
+    depth = out["n_layers"]
+    bad = (depth < 1) | (depth > len(wcols))
+    if bad.any():
+        raise TableError(f"{name}: n_layers must be 1..{len(wcols)}, as there are width_1..width_{len(wcols)} "
+                         f"columns (one dropped?); {_first(bad, out, 'n_layers')}")
+    widths = out[wcols].to_numpy()
+    used = np.arange(len(wcols))[None, :] < depth.to_numpy()[:, None]
+    expected = ["-".join(str(w) for w in row[:n]) for row, n in zip(widths.tolist(), depth.tolist())]
+    bad = pd.Series(((widths > 0) != used).any(axis=1) | (out["arch"].to_numpy() != np.array(expected)),
+                    index=out.index)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TableError(f"{name}: row {i + 2}: arch {out['arch'].iloc[i]!r} contradicts n_layers "
+                         f"{int(depth.iloc[i])} and widths {widths[i].tolist()} (expected {expected[i]!r})")
+    dup = out.duplicated(["arch", "seed"])
+    if dup.any():
+        raise TableError(f"{name}: (arch, seed) repeated: {_first(dup, out, 'arch')} seed "
+                         f"{int(out['seed'][dup].iloc[0])}")
+    for col in ("n_params", "flops"):
+        if (out.groupby("arch")[col].nunique() > 1).any():
+            arch = out.groupby("arch")[col].nunique().loc[lambda n: n > 1].index[0]
+            raise TableError(f"{name}: network {arch} has different {col} on different rows")
     return out
 
 
 def load_table(path) -> pd.DataFrame:
+    """``data/candidates.csv`` read and checked (:func:`validate_table`); any problem is a :class:`TableError`."""
     try:
         frame = pd.read_csv(path, dtype={"arch": str})
     except FileNotFoundError:
         raise TableError(f"{path}: not found; run the candidates stage first") from None
-    return validate_table(frame)
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path}: empty file; rerun the candidates stage") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise TableError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]})") from None
+    except OSError as err:
+        raise TableError(f"{path}: cannot read ({err.strerror or err})") from None
+    return validate_table(frame, str(path))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -241,3 +241,77 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
                "target_quantile": target_quantile, "true_front_size": int(len(true_front)),
                "strategies": per_strategy}
     return Comparison(regret_trial, regret_cost, hv_trial, final, pareto, metrics)
+
+
+# --------------------------------------------------------------------------- reading the trials back
+
+
+class TrialsError(ValueError):
+    """A search CSV (``data/search/<strategy>.csv``) is missing, malformed or does not match the params."""
+
+
+TRIAL_COLUMNS = ("strategy", "repeat", "trial", "state", "arch", "val_error", "latency_ms", "test_error", "cost")
+FINISHED_STATES = ("COMPLETE", "FAIL", "PRUNED")
+
+
+def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int,
+                    archs) -> pd.DataFrame:
+    """Check a search CSV against the params and the table; one :class:`TrialsError` line otherwise.
+
+    Every repeat ``0..repeats-1`` must hold trials ``0..n_trials-1`` once each,
+    every COMPLETE trial a network of the table with finite, in-range values
+    (an ``inf`` would make a regret or hypervolume silently wrong).
+    """
+    missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise TrialsError(f"{name}: lacks column(s) {missing}; rerun search@{strategy}")
+    for col in ("repeat", "trial"):
+        if not pd.api.types.is_integer_dtype(frame[col]):
+            raise TrialsError(f"{name}: column {col} must hold whole numbers on every row; rerun search@{strategy}")
+    for col in ("val_error", "latency_ms", "test_error", "cost"):
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            raise TrialsError(f"{name}: column {col} must hold numbers; rerun search@{strategy}")
+    if (frame["strategy"] != strategy).any():
+        other = frame.loc[frame["strategy"] != strategy, "strategy"].iloc[0]
+        raise TrialsError(f"{name}: holds trials of strategy {other!r}, expected {strategy!r}")
+    bad = ~frame["state"].isin(FINISHED_STATES)
+    if bad.any():
+        raise TrialsError(f"{name}: state {frame.loc[bad, 'state'].iloc[0]!r} is not one of "
+                          f"{', '.join(FINISHED_STATES)}")
+    expected = pd.MultiIndex.from_product([range(repeats), range(n_trials)], names=["repeat", "trial"])
+    got = pd.MultiIndex.from_frame(frame[["repeat", "trial"]])
+    if len(got) != len(expected) or got.has_duplicates or not got.sort_values().equals(expected):
+        counts = frame.groupby("repeat")["trial"].nunique() if len(frame) else pd.Series(dtype=int)
+        raise TrialsError(f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials "
+                          f"({len(frame)} rows), params ask {repeats} x {n_trials}; rerun search@{strategy}")
+    ok = frame["state"] == "COMPLETE"
+    for col, low, high in (("val_error", 0, 1), ("test_error", 0, 1), ("latency_ms", 0, np.inf),
+                           ("cost", 0, np.inf)):
+        v = frame[col].astype(float)
+        bad = ok & ~(np.isfinite(v) & (v >= low) & (v <= high))
+        if col == "latency_ms":
+            bad |= ok & (v <= 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TrialsError(f"{name}: row {i + 2}: a COMPLETE trial has {col} = {frame[col].iloc[i]!r}; "
+                              f"must be finite, {low}..{high}")
+    unknown = ok & ~frame["arch"].astype(str).isin(set(archs))
+    if unknown.any():
+        raise TrialsError(f"{name}: network {frame.loc[unknown, 'arch'].iloc[0]!r} is not in the candidate table; "
+                          f"rerun search@{strategy}")
+    return frame
+
+
+def load_trials(path, strategy: str, repeats: int, n_trials: int, archs) -> pd.DataFrame:
+    """``data/search/<strategy>.csv`` read and checked (:func:`validate_trials`)."""
+    try:
+        frame = pd.read_csv(path, dtype={"arch": str, "strategy": str, "state": str})
+    except FileNotFoundError:
+        raise TrialsError(f"{path}: not found; run `python stages/search.py {strategy}` first") from None
+    except pd.errors.EmptyDataError:
+        raise TrialsError(f"{path}: empty file; rerun search@{strategy}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise TrialsError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]})") from None
+    except OSError as err:
+        raise TrialsError(f"{path}: cannot read ({err.strerror or err})") from None
+    return validate_trials(frame, str(path), strategy, repeats, n_trials, archs)

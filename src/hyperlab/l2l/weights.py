@@ -1,0 +1,56 @@
+"""Reading the meta-trained LSTM weights (``data/l2l/lstm.npz``) back, checked.
+
+Its own module, so that the ``l2l`` evaluation stage can depend on it
+without the ``l2l_train`` stage rerunning when only the checks change.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from flax.traverse_util import flatten_dict
+
+from hyperlab.cli import InputError
+from hyperlab.data import read_npz
+from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_from_arrays
+
+
+def load_weights(path) -> tuple[dict, LSTMConfig]:
+    """The LSTM weights file written by stage ``l2l_train``, checked; any problem is one line naming it.
+
+    The file must hold every ``config/<field>`` as a finite scalar in range and
+    exactly the ``params/...`` arrays the network of that config has, with
+    their shapes, float32 and finite -- so a truncated, edited or foreign file
+    stops here instead of inside a jitted evaluation.
+    """
+    arrays = read_npz(path, "run `dvc repro l2l_train` (or stages/l2l_train.py) first")
+    values = []
+    for field, default in zip(LSTMConfig._fields, LSTMConfig._field_defaults.values()):
+        key = f"config/{field}"
+        value = arrays.get(key)
+        if value is None or value.shape != () or value.dtype.kind not in "iuf":
+            raise InputError(f"{path}: {key} missing or not a number scalar; rerun l2l_train")
+        value = value.item()
+        ok = (float(value).is_integer() and value >= 1 and value <= 4096) if isinstance(default, int) else \
+            (math.isfinite(value) and value > 0)
+        if not ok:
+            raise InputError(f"{path}: {key} = {value!r} is out of range; rerun l2l_train")
+        values.append(type(default)(value))
+    cfg = LSTMConfig(*values)
+    expected = {f"params/{k}": v for k, v in flatten_dict(
+        jax.eval_shape(lambda: init_lstm_params(jax.random.key(0), cfg)), sep="/").items()}
+    got = {k for k in arrays if k.startswith("params/")}
+    extra = sorted(k for k in arrays if k not in expected and not k.startswith("config/"))
+    if got - set(expected) or set(expected) - got or extra:
+        wrong = sorted((got ^ set(expected)) | set(extra))
+        raise InputError(f"{path}: arrays do not match an LSTM of hidden {cfg.hidden}, layers {cfg.layers} "
+                         f"({wrong[0]} {'unexpected' if wrong[0] in arrays else 'missing'}); rerun l2l_train")
+    for key, shape in expected.items():
+        a = arrays[key]
+        if a.shape != shape.shape or a.dtype != np.float32:
+            raise InputError(f"{path}: {key} is {a.dtype} {a.shape}; expected float32 {shape.shape}")
+        if not np.isfinite(a).all():
+            raise InputError(f"{path}: {key} has non-finite values; rerun l2l_train")
+    return weights_from_arrays(arrays)

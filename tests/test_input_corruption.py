@@ -1,0 +1,319 @@
+"""Every file a stage reads, corrupted several ways: one line naming the file, never a traceback or a silent result."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperlab import data, io
+from hyperlab.cli import InputError
+from hyperlab.selection.benchmark import TableError, load_table, synthetic_table
+from hyperlab.selection.metrics import TrialsError, load_trials
+
+from conftest import REPO
+
+
+def _one_line(err: BaseException, path) -> str:
+    message = str(err)
+    assert "\n" not in message and str(path) in message, message
+    return message
+
+
+def _flip_middle(raw: bytes, at: float = 0.5, n: int = 16) -> bytes:
+    i = int(len(raw) * at)
+    return raw[:i] + bytes(b ^ 0xA5 for b in raw[i:i + n]) + raw[i + n:]
+
+
+# --------------------------------------------------------------------------- data/mnist.npz
+
+
+def _splits(n: int = 20) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {f"{k}_{s}": (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) if k == "x"
+                         else np.arange(n, dtype=np.int64) % 10)
+            for s in data.SPLITS for k in ("x", "y")}
+
+
+def _npz_bytes(tmp_path, **arrays) -> bytes:
+    io.write_npz(tmp_path / "ok.npz", **arrays)
+    return (tmp_path / "ok.npz").read_bytes()
+
+
+def _pickled(tmp_path) -> bytes:
+    path = tmp_path / "p.npz"
+    np.savez(path, **{**_splits(), "y_train": np.array([1, "a", None], dtype=object)})
+    return path.read_bytes()
+
+
+def _npy(tmp_path) -> bytes:
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    return (tmp_path / "a.npy").read_bytes()
+
+
+NPZ_CASES = {
+    "empty": lambda t: b"",
+    "garbage": lambda t: os.urandom(3000),
+    "truncated": lambda t: _npz_bytes(t, **_splits())[:1500],
+    "crc": lambda t: _flip_middle(_npz_bytes(t, **_splits())),
+    "pickled": _pickled,
+    "npy_not_npz": _npy,
+    "missing_array": lambda t: _npz_bytes(t, **{k: v for k, v in _splits().items() if k != "y_train"}),
+    "flat_images": lambda t: _npz_bytes(t, **{**_splits(), "x_val": _splits()["x_val"].reshape(20, 784)}),
+    "float_images": lambda t: _npz_bytes(t, **{**_splits(), "x_test": _splits()["x_test"].astype(np.float32)}),
+    "int32_labels": lambda t: _npz_bytes(t, **{**_splits(), "y_train": _splits()["y_train"].astype(np.int32)}),
+    "label_10": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] + 1}),
+    "label_negative": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] - 1}),
+    "length_mismatch": lambda t: _npz_bytes(t, **{**_splits(), "y_test": _splits()["y_test"][:-1]}),
+    "empty_split": lambda t: _npz_bytes(t, **{**_splits(), "x_val": np.zeros((0, 28, 28), np.uint8),
+                                               "y_val": np.zeros(0, np.int64)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NPZ_CASES))
+def test_corrupt_mnist_npz_is_one_line(tmp_path, case):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(NPZ_CASES[case](tmp_path))
+    with pytest.raises(InputError) as err:
+        data.load_npz(path)
+    _one_line(err.value, path)
+
+
+def test_good_npz_loads_and_missing_or_folder_is_one_line(tmp_path):
+    io.write_npz(tmp_path / "mnist.npz", **_splits())
+    assert sorted(data.load_npz(tmp_path / "mnist.npz")) == sorted(_splits())
+    with pytest.raises(InputError, match="not found; run `dvc repro data` first"):
+        data.load_npz(tmp_path / "none.npz")
+    with pytest.raises(InputError, match="not a file"):
+        data.load_npz(tmp_path)
+
+
+# --------------------------------------------------------------------------- IDX files
+
+
+def _idx(labels: np.ndarray) -> bytes:
+    return b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda gz: _flip_middle(gz, 0.5, 8),      # deflate body: zlib.error
+    lambda gz: gz[: len(gz) // 2],            # cut short: EOFError
+    lambda gz: gz[:-8] + b"\x00" * 8,         # CRC / length trailer
+    lambda gz: gz[:10],                       # header only
+])
+def test_corrupt_gzip_idx_is_one_line(corrupt):
+    raw = gzip.compress(_idx(np.random.default_rng(0).integers(0, 10, 5000)), mtime=0)
+    with pytest.raises(InputError) as err:
+        data.parse_idx(corrupt(raw), "train-labels-idx1-ubyte.gz", ndim=1)
+    _one_line(err.value, "train-labels-idx1-ubyte.gz")
+
+
+# --------------------------------------------------------------------------- data/candidates.csv
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0)
+
+
+def _edit(frame: pd.DataFrame, row: int, col: str, value) -> pd.DataFrame:
+    out = frame.copy().astype({col: object})
+    out.loc[row, col] = value
+    return out
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _three_layer_row(t: pd.DataFrame) -> int:
+    return int(np.flatnonzero(t["n_layers"].to_numpy() == 3)[0])
+
+
+TABLE_CASES = {
+    "empty": lambda t: b"",
+    "header_only": lambda t: _csv(t.iloc[:0]),
+    "garbage": lambda t: os.urandom(2000),
+    "truncated": lambda t: _csv(t)[: len(_csv(t)) // 2],
+    "missing_val_error": lambda t: _csv(t.drop(columns="val_error")),
+    "dropped_width_3": lambda t: _csv(t.drop(columns="width_3")),
+    "dropped_width_2": lambda t: _csv(t.drop(columns="width_2")),
+    "text_val_error": lambda t: _csv(_edit(t, 3, "val_error", "abc")),
+    "text_latency": lambda t: _csv(_edit(t, 3, "latency_ms", "fast")),
+    "text_width": lambda t: _csv(_edit(t, 3, "width_1", "x")),
+    "float_seed": lambda t: _csv(_edit(t, 3, "seed", 0.5)),
+    "inf_val_error": lambda t: _csv(_edit(t, 3, "val_error", np.inf)),
+    "nan_val_error_ok_row": lambda t: _csv(_edit(t, 3, "val_error", np.nan)),
+    "val_error_above_1": lambda t: _csv(_edit(t, 3, "val_error", 1.5)),
+    "negative_latency": lambda t: _csv(_edit(t, 3, "latency_ms", -0.2)),
+    "zero_latency": lambda t: _csv(_edit(t, 3, "latency_ms", 0.0)),
+    "negative_train_seconds": lambda t: _csv(_edit(t, 3, "train_seconds", -1.0)),
+    "duplicated_row": lambda t: _csv(pd.concat([t, t.iloc[[5]]], ignore_index=True)),
+    "arch_contradicts_widths": lambda t: _csv(_edit(t, _three_layer_row(t), "arch", "16-16-16"
+                                                    if t["arch"].iloc[_three_layer_row(t)] != "16-16-16"
+                                                    else "32-32-32")),
+    "width_beyond_depth": lambda t: _csv(_edit(t, 0, "width_3", 16)),
+    "n_layers_too_deep": lambda t: _csv(_edit(t, 0, "n_layers", 4)),
+    "bad_status": lambda t: _csv(_edit(t, 0, "status", "maybe")),
+    "all_failed": lambda t: _csv(t.assign(status="failed")),
+    "n_params_differ_per_seed": lambda t: _csv(_edit(t, 1, "n_params", int(t["n_params"].iloc[1]) + 1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TABLE_CASES))
+def test_corrupt_candidate_table_is_one_line(tmp_path, table, case):
+    path = tmp_path / "candidates.csv"
+    path.write_bytes(TABLE_CASES[case](table))
+    with pytest.raises(TableError) as err:
+        load_table(path)
+    _one_line(err.value, path)
+
+
+def test_good_candidate_table_loads_unchanged(tmp_path, table):
+    path = tmp_path / "candidates.csv"
+    path.write_bytes(_csv(table))
+    pd.testing.assert_frame_equal(load_table(path), table.assign(arch=table["arch"].astype(str)))
+    failed = _edit(_edit(table, 2, "status", "failed"), 2, "val_error", np.nan)
+    path.write_bytes(_csv(failed))
+    assert load_table(path)["status"].tolist().count("failed") == 1  # failed rows may lack errors
+
+
+# --------------------------------------------------------------------------- data/l2l/lstm.npz
+
+
+@pytest.fixture(scope="module")
+def lstm_arrays() -> dict:
+    import jax
+
+    from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_to_arrays
+    cfg = LSTMConfig(hidden=4, layers=2)
+    return weights_to_arrays(init_lstm_params(jax.random.key(0), cfg), cfg)
+
+
+def _weights(arrays, tmp_path, **changes) -> bytes:
+    out = {k: v for k, v in {**arrays, **changes}.items() if v is not None}
+    return _npz_bytes(tmp_path, **out)
+
+
+def _a_kernel(arrays) -> str:
+    return next(k for k in arrays if k.startswith("params/") and k.endswith("kernel"))
+
+
+WEIGHT_CASES = {
+    "garbage": lambda a, t: os.urandom(1000),
+    "truncated": lambda a, t: _weights(a, t)[:800],
+    "crc": lambda a, t: _flip_middle(_weights(a, t), 0.3),
+    "missing_array": lambda a, t: _weights(a, t, **{_a_kernel(a): None}),
+    "extra_array": lambda a, t: _weights(a, t, **{"params/lstm9/hi/kernel": np.zeros((2, 2), np.float32)}),
+    "wrong_shape": lambda a, t: _weights(a, t, **{_a_kernel(a): np.zeros((3, 3), np.float32)}),
+    "float64": lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)].astype(np.float64)}),
+    "nan": lambda a, t: _weights(a, t, **{_a_kernel(a): np.full_like(a[_a_kernel(a)], np.nan)}),
+    "no_config": lambda a, t: _weights(a, t, **{"config/hidden": None}),
+    "hidden_mismatch": lambda a, t: _weights(a, t, **{"config/hidden": np.asarray(5)}),
+    "layers_zero": lambda a, t: _weights(a, t, **{"config/layers": np.asarray(0)}),
+    "scale_inf": lambda a, t: _weights(a, t, **{"config/scale": np.asarray(np.inf)}),
+    "config_array": lambda a, t: _weights(a, t, **{"config/p": np.ones(3)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEIGHT_CASES))
+def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
+    from hyperlab.l2l.weights import load_weights
+    path = tmp_path / "lstm.npz"
+    path.write_bytes(WEIGHT_CASES[case](lstm_arrays, tmp_path))
+    with pytest.raises(InputError) as err:
+        load_weights(path)
+    _one_line(err.value, path)
+
+
+def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
+    from hyperlab.l2l.weights import load_weights
+    path = tmp_path / "lstm.npz"
+    path.write_bytes(_weights(lstm_arrays, tmp_path))
+    params, cfg = load_weights(path)
+    assert cfg.hidden == 4 and cfg.layers == 2
+    with pytest.raises(InputError, match="not found; run `dvc repro l2l_train`"):
+        load_weights(tmp_path / "none.npz")
+
+
+# --------------------------------------------------------------------------- data/search/<strategy>.csv
+
+
+@pytest.fixture(scope="module")
+def trials(table) -> pd.DataFrame:
+    archs = sorted(set(table["arch"]))
+    rows = [{"strategy": "tpe", "repeat": r, "trial": t, "number": t, "worker": 0,
+             "state": "FAIL" if (r, t) == (1, 2) else "COMPLETE", "arch": archs[(r + t) % len(archs)],
+             "row_seed": 0, "val_error": np.nan if (r, t) == (1, 2) else 0.1 + 0.01 * t,
+             "latency_ms": np.nan if (r, t) == (1, 2) else 0.5, "test_error": 0.1, "cost": 0.5}
+            for r in range(2) for t in range(3)]
+    return pd.DataFrame(rows)
+
+
+TRIAL_CASES = {
+    "empty": lambda f: b"",
+    "garbage": lambda f: os.urandom(1500),
+    "missing_column": lambda f: _csv(f.drop(columns="cost")),
+    "text_cost": lambda f: _csv(_edit(f, 0, "cost", "cheap")),
+    "missing_repeat": lambda f: _csv(f[f["repeat"] == 0]),
+    "duplicated_trial": lambda f: _csv(_edit(f, 1, "trial", 0)),
+    "extra_trial": lambda f: _csv(pd.concat([f, f.iloc[[0]].assign(trial=3)], ignore_index=True)),
+    "inf_val_error": lambda f: _csv(_edit(f, 0, "val_error", np.inf)),
+    "negative_latency": lambda f: _csv(_edit(f, 0, "latency_ms", -1.0)),
+    "bad_state": lambda f: _csv(_edit(f, 0, "state", "RUNNING")),
+    "unknown_arch": lambda f: _csv(_edit(f, 0, "arch", "999")),
+    "other_strategy": lambda f: _csv(f.assign(strategy="random")),
+    "float_trial": lambda f: _csv(_edit(f, 0, "trial", 0.5)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRIAL_CASES))
+def test_corrupt_search_csv_is_one_line(tmp_path, table, trials, case):
+    path = tmp_path / "tpe.csv"
+    path.write_bytes(TRIAL_CASES[case](trials))
+    with pytest.raises(TrialsError) as err:
+        load_trials(path, "tpe", 2, 3, set(table["arch"]))
+    _one_line(err.value, path)
+
+
+def test_good_search_csv_loads(tmp_path, table, trials):
+    path = tmp_path / "tpe.csv"
+    path.write_bytes(_csv(trials))
+    assert len(load_trials(path, "tpe", 2, 3, set(table["arch"]))) == 6
+    with pytest.raises(TrialsError, match="params ask 3 x 3"):
+        load_trials(path, "tpe", 3, 3, set(table["arch"]))
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _stage(stage: str, cwd, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize("stage, path, payload", [
+    ("candidates", "data/mnist.npz", lambda t: NPZ_CASES["pickled"](t)),
+    ("l2l_train", "data/mnist.npz", lambda t: NPZ_CASES["crc"](t)),
+    ("search", "data/candidates.csv", lambda t: TABLE_CASES["dropped_width_3"](
+        synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0))),
+    ("compare", "data/candidates.csv", lambda t: TABLE_CASES["inf_val_error"](
+        synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0))),
+])
+def test_stage_on_a_corrupt_input_is_one_line_and_writes_nothing(tmp_path, stage, path, payload):
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    (tmp_path / path).parent.mkdir(parents=True)
+    (tmp_path / path).write_bytes(payload(tmp_path))
+    before = sorted(p for p in tmp_path.rglob("*"))
+    proc = _stage(stage, tmp_path, *(["tpe"] if stage == "search" else []))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {path}: "), lines[0]
+    assert sorted(p for p in tmp_path.rglob("*")) == before

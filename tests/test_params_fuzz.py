@@ -1,0 +1,244 @@
+"""Params fuzzing generated from the schema, built like the probes of issue 14.
+
+Every key of every section gets a wrong type, out-of-range values (1e300 and
+non-finite numbers for floats), an unknown sibling, and removal; each bad case
+must stop validation with one line naming the key. The bulk runs in-process
+(``config.validate_raw``); a handful of real stage runs check the whole path:
+exit 2, one line on stderr, nothing written.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+import types
+import typing
+
+import pytest
+
+from hyperlab import config
+from hyperlab.config import SECTIONS, Common, ConfigError
+
+from conftest import REPO
+
+BASE = config.read_params(config.REPO_PARAMS)
+
+
+def _leaf_types(tp) -> set:
+    """The scalar types a field accepts (``float | tuple[float, ...]`` -> {float})."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_leaf_types(a) for a in typing.get_args(tp)))
+    if origin in (list, tuple):
+        return _leaf_types(typing.get_args(tp)[0])
+    return {tp}
+
+
+def _is_list(tp) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return all(_is_list(a) for a in typing.get_args(tp) if a is not type(None))
+    return origin in (list, tuple)
+
+
+def _fields():
+    """(section or None for top level, field, type) for every scalar / list key of the schema."""
+    for name, cls in [(None, Common), *SECTIONS.items()]:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            yield name, f, hints[f.name]
+
+
+def _bad_values(f: dataclasses.Field, tp) -> list[tuple[str, object]]:
+    """(label, value) pairs that must all be refused for this field."""
+    meta = f.metadata
+    leaves = _leaf_types(tp) - {type(None)}
+    wrap = (lambda v: [v]) if _is_list(tp) else (lambda v: v)
+    if typing.get_origin(tp) is dict:  # search.strategies
+        return [("type", 3), ("empty", {}), ("unknown_entry", {"annealing": {}})]
+    if leaves == {bool}:
+        return [("type", "yes"), ("type_int", 1)]
+    if leaves == {str}:
+        out = [("type", 123), ("type_list", [1] if not _is_list(tp) else 5)]
+        if meta.get("choices"):
+            out.append(("choice", wrap("no_such_choice")))
+        return out
+    out = [("type", "abc"), ("type_bool", wrap(True))]
+    for key, delta in (("ge", -1), ("gt", 0), ("le", +1), ("lt", 0)):
+        bound = meta.get(key)
+        if bound is not None:
+            value = bound + delta if int in leaves and float not in leaves else bound + delta * max(1, abs(bound))
+            out.append((f"range_{key}", wrap(int(value) if float not in leaves else float(value))))
+    if float in leaves:
+        out += [("huge", wrap(1.0e300)), ("neg_huge", wrap(-1.0e300)), ("inf", wrap(math.inf)),
+                ("nan", wrap(math.nan))]
+    else:
+        out.append(("float_for_int", wrap(2.5)))
+        out.append(("huge_int", wrap(10 ** 30)))
+    return out
+
+
+def _cases():
+    for section, f, tp in _fields():
+        key = f.name if section is None else f"{section}.{f.name}"
+        for label, value in _bad_values(f, tp):
+            yield pytest.param(section, f.name, value, key, id=f"{key}-{label}")
+
+
+CASES = list(_cases())
+
+
+def _with(section, name, value):
+    raw = copy.deepcopy(BASE)
+    if section is None:
+        raw[name] = value
+    else:
+        raw.setdefault(section, {})
+        raw[section] = dict(raw[section] or {}, **{name: value})
+    return raw
+
+
+def _one_line(err: ConfigError) -> str:
+    message = str(err)
+    assert "\n" not in message and message.startswith("params.yaml: "), message
+    return message
+
+
+def test_every_number_key_has_an_explicit_range():
+    """A float or int key without both bounds would accept 1e300 (issue 14)."""
+    for section, f, tp in _fields():
+        leaves = _leaf_types(tp)
+        if leaves & {int, float} and not f.metadata.get("choices"):
+            assert f.metadata.get("ge") is not None or f.metadata.get("gt") is not None, (section, f.name)
+            assert f.metadata.get("le") is not None or f.metadata.get("lt") is not None, (section, f.name)
+
+
+def test_fuzz_covers_every_key():
+    keys = {c.values[3] for c in CASES}
+    assert len(keys) == sum(1 for _ in _fields()) and len(CASES) > 250
+
+
+@pytest.mark.parametrize("section, name, value, key", CASES)
+def test_bad_value_is_one_line_naming_the_key(section, name, value, key):
+    with pytest.raises(ConfigError) as err:
+        config.validate_raw(_with(section, name, value))
+    assert f" {key}" in _one_line(err.value) or f": {key}" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_unknown_sibling_is_refused(section):
+    with pytest.raises(ConfigError) as err:
+        config.validate_raw(_with(section, "bogus_key", 1))
+    assert f"{section}.bogus_key: unknown key" in _one_line(err.value)
+
+
+@pytest.mark.parametrize("section, name", [(s, f.name) for s, f, _ in _fields()])
+def test_every_key_may_be_removed(section, name):
+    """No key is required: each has a default, so `dvc exp run -S` works on a partial file."""
+    raw = copy.deepcopy(BASE)
+    (raw if section is None else raw[section]).pop(name, None)
+    config.validate_raw(raw)
+
+
+def test_numbers_as_dvc_writes_them(tmp_path):
+    """`dvc exp run -S bilevel.outer_lr=0.00001` writes `outer_lr: 1e-05` (YAML 1.2)."""
+    text = config.REPO_PARAMS.read_text().replace("outer_lr: 0.2", "outer_lr: 1e-05")
+    assert "outer_lr: 1e-05" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("val_tol: 0.001", "val_tol: 1E-3").replace("inner_lr: 0.1", "inner_lr: .1")
+                    .replace("quartic: 0.1", "quartic: +1e-1").replace("h0: 1.0 ", "h0: -1e-3 "))
+    config.validate_all(path)
+    p = config.load_section("bilevel", path)
+    assert (p.outer_lr, p.val_tol, p.inner_lr, p.h0) == (1e-05, 1e-3, 0.1, -1e-3)
+    assert config.load_section("drmad", path).quartic == 0.1
+    assert isinstance(config.parse_yaml("a: 1E3")["a"], float) and config.parse_yaml("a: 10")["a"] == 10
+    assert config.parse_yaml("a: '1e-05'")["a"] == "1e-05"  # quoted stays a string
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("seed: 0\nseed: 1\n", "(line 2): duplicate key 'seed'"),
+    ("bilevel:\n  h0: 1\n  dim: 1\n  h0: 2\n", "(line 4): duplicate key 'h0'"),
+    ("bilevel: {outer_lr: .inf}\n", "bilevel.outer_lr: got inf; must be a finite number"),
+    ("bilevel: {outer_lr: .nan}\n", "bilevel.outer_lr: got nan; must be a finite number"),
+    ("bilevel: {h0: 1.0e+300}\n", "bilevel.h0: got 1e+300; must be <= 1000.0"),
+    ("l2l: {lr_grid: [0.1, 1.0e+300]}\n", "l2l.lr_grid: got [0.1, 1e+300]; must be <= 100"),
+    ("data: {n_train: 4000, n_val: 1000, n_test: 1000}\n",
+     "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits"),
+    ("data: {source: full, n_test: 20000}\n", "data.n_test: got 20000; must be <= the 10000 test digits"),
+    ("data: {source: idx_dir}\n", "data.idx_dir: empty"),
+    ("search: {storage: no_such_dir/journal.log}\n", "search.storage: got 'no_such_dir/journal.log'; folder"),
+    ("search: {storage: .}\n", "search.storage: got '.'; is a folder"),
+    ("search: {storage: 'redis2://host/0'}\n", "search.storage: got 'redis2://host/0'; unknown database URL"),
+    ("search: {n_trials: 5, strategies: {gp_ei: {n_startup_trials: 6}}}\n",
+     "search.strategies.gp_ei.n_startup_trials: got 6; must be <= search.n_trials (5)"),
+])
+def test_file_level_problems_are_one_line(tmp_path, monkeypatch, text, fragment):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.validate_all()
+    assert "\n" not in str(err.value) and fragment in str(err.value), str(err.value)
+
+
+def test_binary_params_file_is_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" + bytes(range(256)))
+    with pytest.raises(ConfigError) as err:
+        config.read_params(path)
+    assert "not UTF-8 text" in str(err.value) and "\n" not in str(err.value)
+    path.write_text("seed: 0\x07\x01\n")  # valid UTF-8, but control characters YAML refuses
+    with pytest.raises(ConfigError) as err:
+        config.read_params(path)
+    assert "not valid YAML" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_postgresql_without_driver_names_the_key(tmp_path, monkeypatch):
+    """Whichever driver SQLAlchemy picks for postgresql://, an absent one is a params error."""
+    for module in ("psycopg", "psycopg2", "psycopg2.extras", "psycopg2.extensions"):
+        monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("search: {storage: 'postgresql://user@localhost/optuna'}\n")
+    with pytest.raises(ConfigError) as err:
+        config.validate_all()
+    assert "search.storage: got 'postgresql://user@localhost/optuna'; the driver for postgresql:// is not " \
+           "installed" in str(err.value)
+
+
+def test_startup_trials_default_to_at_most_n_trials():
+    """README: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
+    for n in (2, 5, 9, 10, 40):
+        p = config.parse_section(config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}},
+                                 "search")
+        assert {s.n_startup_trials for s in p.strategies.values()} == {min(10, n)}
+    p = config.parse_section(config.SearchParams, {"n_trials": 40, "strategies": {"tpe": {"n_startup_trials": 7}}},
+                             "search")
+    assert p.strategies["tpe"].n_startup_trials == 7
+
+
+# --------------------------------------------------------------------------- real stage runs
+
+STAGE_CASES = [
+    ("bilevel", b"\xff\xfe\x00binary\x00params\n", "not UTF-8 text"),
+    ("bilevel", b"order: 1\nbilevel:\n  h0: 1.0e+300\n", "bilevel.h0: got 1e+300"),
+    ("bilevel", b"seed: 0\nbilevel: {outer_lr: 0.1}\nbilevel: {outer_lr: 0.2}\n", "duplicate key 'bilevel'"),
+    ("search", b"search: {storage: missing_folder/j.log}\n", "search.storage"),
+    ("l2l", b"l2l: {lr_grid: [1.0e+300]}\n", "l2l.lr_grid: got [1e+300]"),
+    ("data", b"data: {n_train: 5000}\n", "data.n_train + data.n_val + data.n_test"),
+]
+
+
+@pytest.mark.parametrize("stage, text, fragment", STAGE_CASES, ids=[f"{s}-{i}" for i, (s, _, _) in
+                                                                    enumerate(STAGE_CASES)])
+def test_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, stage, text, fragment):
+    (tmp_path / "params.yaml").write_bytes(text)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    argv = [sys.executable, str(REPO / "stages" / f"{stage}.py")] + (["tpe"] if stage == "search" else [])
+    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
