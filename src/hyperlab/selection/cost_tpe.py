@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import threading
 import warnings
 
 import numpy as np
@@ -90,9 +91,10 @@ class CostAwareTPESampler(TPESampler):
         self._cost_attr = cost_attr
         self._fits = WarmFits()
         self._warned: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()  # one cost fit at a time: concurrent BLAS calls from threads only contend
 
     def _sample(self, study, trial, search_space):
-        with single_threaded_blas():
+        with single_threaded_blas(), self._lock:
             token = _COST_TERM.set(self._fit_cost_term(study, search_space))
         try:
             return super()._sample(study, trial, search_space)
