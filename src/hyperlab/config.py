@@ -25,10 +25,7 @@ PARAMS_FILE = Path("params.yaml")
 #: The repository's own params.yaml (for tests and tools run from elsewhere).
 REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
-TOP_LEVEL_KEYS = (
-    "seed", "order", "data", "candidates", "search", "bilevel", "drmad",
-    "hypernet", "l2l", "figures",
-)
+TOP_LEVEL_KEYS = ("seed", "order")  # plus one key per section of SECTIONS (defined below)
 
 
 class ConfigError(ValueError):
@@ -243,8 +240,9 @@ def check_top_level(raw: Any, path: str | Path = PARAMS_FILE) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping of sections, got {type(raw).__name__}")
     for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(f"{path}: {key}: unknown top-level key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+        allowed = (*TOP_LEVEL_KEYS, *SECTIONS)
+        if key not in allowed:
+            raise ConfigError(f"{path}: {key}: unknown top-level key; allowed: {', '.join(allowed)}")
     return raw
 
 
@@ -518,6 +516,30 @@ class SearchParams:
         object.__setattr__(self, "strategies", resolved)
 
 
+def _checkpoints(value: tuple) -> str | None:
+    return None if list(value) == sorted(set(value)) else "must be strictly increasing"
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerBenchParams:
+    """``sampler_bench``: GP samplers vs TPE and random on the table, Hartmann-6 and Branin."""
+    table_repeats: int = spec(20, ge=2, le=1000)
+    table_trials: int = spec(40, ge=2, le=10_000)
+    function_repeats: int = spec(10, ge=2, le=1000)
+    function_trials: int = spec(50, ge=2, le=10_000)
+    n_startup_trials: int = spec(10, ge=1, le=10_000)
+    target_regret: float = spec(0.003, gt=0, le=1e3)
+    timing_checkpoints: tuple[int, ...] = spec((10, 50, 200), ge=1, le=10_000, min_len=1, check=_checkpoints)
+    timing_suggestions: int = spec(15, ge=1, le=1000)
+    n_workers: int = spec(2, ge=1, le=64)
+
+    def __post_init__(self):
+        trials = min(self.table_trials, self.function_trials)
+        if self.n_startup_trials > trials:
+            raise ConfigError(f"params.yaml: sampler_bench.n_startup_trials: got {self.n_startup_trials}; "
+                              f"must be <= sampler_bench.table_trials and function_trials ({trials})")
+
+
 @dataclasses.dataclass(frozen=True)
 class FiguresParams:
     """``figures``: rendering only (never reruns an experiment)."""
@@ -533,6 +555,7 @@ SECTIONS: dict[str, type] = {
     "hypernet": HypernetParams,
     "drmad": DrmadParams,
     "l2l": L2LParams,
+    "sampler_bench": SamplerBenchParams,
     "figures": FiguresParams,
 }
 

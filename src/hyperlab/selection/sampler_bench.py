@@ -1,0 +1,175 @@
+"""Sampler benchmark: the GP samplers against TPE and random search, on three problems.
+
+- ``table``: the search stage's own protocol on ``data/candidates.csv``
+  (:func:`hyperlab.selection.strategies.run_strategy`; regret and "reached the
+  best 5 %" from :func:`hyperlab.selection.metrics.compare`).
+- ``hartmann6`` on [0, 1]^6 and ``branin`` on [-5, 10] x [0, 15]: the
+  standard BO test functions (Surjanovic & Bingham, *Virtual Library of
+  Simulation Experiments*; minima -3.32237 and 0.397887), as six and two
+  ``suggest_float`` parameters. Regret = best value found - the minimum.
+  EI per second gets a known cost, ``c(x) = exp(2 u_1)`` with ``u_1`` the first
+  coordinate scaled to [0, 1] (a 7.4x range).
+
+Suggest time is measured on the table (as a user of the search stage sees it)
+at 10 / 50 / 200 completed trials, each sampler beside TPE in the same run, so
+the ratio is what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from hyperlab.selection.benchmark import NetworkFailed, TableObjective, network_summary, suggest_arch
+from hyperlab.selection.metrics import compare
+from hyperlab.selection.strategies import RunSpec, make_sampler, run_strategy, sampler_seed
+
+SAMPLERS = ("gp_ei", "gp_ei_per_second", "tpe", "random")
+TIMED = ("gp_ei", "gp_ei_per_second", "tpe")
+
+
+class Function(NamedTuple):
+    name: str
+    bounds: tuple[tuple[float, float], ...]
+    minimum: float
+    f: Callable[[np.ndarray], float]
+
+
+_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+                 [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
+_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann6(x: np.ndarray) -> float:
+    return -float(_H_ALPHA @ np.exp(-(_H_A * (x[None, :] - _H_P) ** 2).sum(axis=1)))
+
+
+def branin(x: np.ndarray) -> float:
+    x1, x2 = x
+    b, c = 5.1 / (4 * math.pi ** 2), 5 / math.pi
+    return float((x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+
+
+FUNCTIONS = {
+    "hartmann6": Function("hartmann6", ((0.0, 1.0),) * 6, -3.32237, hartmann6),
+    "branin": Function("branin", ((-5.0, 10.0), (0.0, 15.0)), 0.397887, branin),
+}
+
+
+def function_objective(fn: Function) -> Callable[[optuna.Trial], float]:
+    def objective(trial):
+        x = np.array([trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(fn.bounds)])
+        lo, hi = fn.bounds[0]
+        trial.set_user_attr("cost", math.exp(2.0 * (x[0] - lo) / (hi - lo)))
+        return fn.f(x)
+
+    return objective
+
+
+def function_run(job: tuple[str, str, int, int, int, int]) -> np.ndarray:
+    """Best-so-far regret after each trial of one study: ``job = (function, sampler, repeat, trials, startup, seed)``."""
+    fname, strategy, repeat, n_trials, n_startup, seed = job
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    fn = FUNCTIONS[fname]
+    sampler = make_sampler(strategy, sampler_seed(seed, repeat), n_startup)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(function_objective(fn), n_trials=n_trials)
+    values = np.array([t.value for t in study.trials], dtype=float)
+    return np.minimum.accumulate(values) - fn.minimum
+
+
+def function_jobs(repeats: int, n_trials: int, n_startup: int, seed: int) -> list[tuple]:
+    return [(f, s, r, n_trials, n_startup, seed) for f in FUNCTIONS for s in SAMPLERS for r in range(repeats)]
+
+
+def summarize_functions(jobs: list[tuple], curves: list[np.ndarray], target: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(summary rows per function and sampler, regret-vs-trial bands)."""
+    summary, bands = [], []
+    keys = sorted({(j[0], j[1]) for j in jobs}, key=lambda k: (list(FUNCTIONS).index(k[0]), SAMPLERS.index(k[1])))
+    for fname, strategy in keys:
+        runs = np.array([c for j, c in zip(jobs, curves) if (j[0], j[1]) == (fname, strategy)])
+        final = runs[:, -1]
+        summary.append({"problem": fname, "sampler": strategy, "repeats": len(runs),
+                        "median_regret": float(np.median(final)), "regret_q25": float(np.quantile(final, 0.25)),
+                        "regret_q75": float(np.quantile(final, 0.75)), "target_regret": target,
+                        "reached_target": float(np.mean(final <= target))})
+        q = np.quantile(runs, [0.25, 0.5, 0.75], axis=0)
+        bands.append(pd.DataFrame({"problem": fname, "sampler": strategy, "trial": np.arange(1, runs.shape[1] + 1),
+                                   "median": q[1], "q25": q[0], "q75": q[2]}))
+    return pd.DataFrame(summary), pd.concat(bands, ignore_index=True)
+
+
+def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int, seed: int,
+                tick: Callable[[], None] = lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The search protocol for every sampler: (summary rows, regret-vs-trial bands)."""
+    trials = {}
+    for s in SAMPLERS:
+        trials[s] = run_strategy(table, RunSpec(strategy=s, n_trials=n_trials, repeats=repeats,
+                                                n_startup_trials=n_startup, cost="latency", seed=seed))
+        tick()
+    result = compare(trials, network_summary(table))
+    summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
+                             "median_regret": r["median_regret"], "regret_q25": r["regret_q25"],
+                             "regret_q75": r["regret_q75"], "target_regret": result.metrics["target_regret"],
+                             "reached_target": r["reached_target"]}
+                            for s, r in result.metrics["strategies"].items()])
+    wide = result.regret_vs_trial
+    bands = pd.concat([pd.DataFrame({"problem": "table", "sampler": s, "trial": wide["trial"], "median": wide[s],
+                                     "q25": wide[f"{s}_q25"], "q75": wide[f"{s}_q75"]}) for s in SAMPLERS],
+                      ignore_index=True)
+    return summary, bands
+
+
+def suggest_times(table: pd.DataFrame, strategy: str, checkpoints: tuple[int, ...], k: int, seed: int) -> dict:
+    """{N: (median, max) ms of ``k`` suggestions after N completed trials} on the table objective.
+
+    A suggestion is ``study.ask()`` plus defining the encoding (everything the
+    sampler does per trial); the study continues between checkpoints, so the
+    sampler's warm state is the one it has in a real run.
+    """
+    objective = TableObjective(table, seed=seed, repeat=0)
+    study = optuna.create_study(sampler=make_sampler(strategy, seed, 10))
+    out = {}
+    for n in checkpoints:
+        done = sum(t.state.is_finished() for t in study.trials)
+        study.optimize(objective, n_trials=max(n - done, 0), catch=(NetworkFailed,))
+        times = []
+        for _ in range(k):
+            start = time.perf_counter()
+            trial = study.ask()
+            suggest_arch(trial, objective.space)
+            times.append(time.perf_counter() - start)
+            try:
+                study.tell(trial, objective(trial))
+            except NetworkFailed:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        out[n] = (1e3 * float(np.median(times)), 1e3 * float(np.max(times)))
+    return out
+
+
+def timing_table(table: pd.DataFrame, checkpoints: tuple[int, ...], k: int, seed: int) -> pd.DataFrame:
+    times = {s: suggest_times(table, s, checkpoints, k, seed) for s in TIMED}
+    return pd.DataFrame([{"sampler": s, "completed_trials": n, "median_ms": times[s][n][0], "max_ms": times[s][n][1],
+                          "ratio_to_tpe": times[s][n][0] / times["tpe"][n][0]} for s in TIMED for n in checkpoints])
+
+
+def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
+    """The few numbers ``dvc exp show`` compares."""
+    def row(problem, sampler):
+        return summary[(summary["problem"] == problem) & (summary["sampler"] == sampler)].iloc[0]
+
+    last = timing[(timing["sampler"] == "gp_ei") & (timing["completed_trials"] == timing["completed_trials"].max())]
+    return {"table_gp_ei_median_regret": float(row("table", "gp_ei")["median_regret"]),
+            "table_gp_ei_regret_q75": float(row("table", "gp_ei")["regret_q75"]),
+            "table_gp_ei_reached_target": float(row("table", "gp_ei")["reached_target"]),
+            "hartmann6_gp_ei_median_regret": float(row("hartmann6", "gp_ei")["median_regret"]),
+            "branin_gp_ei_median_regret": float(row("branin", "gp_ei")["median_regret"]),
+            "gp_ei_suggest_ms_at_max": float(last["median_ms"].iloc[0]),
+            "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0])}

@@ -1,0 +1,54 @@
+"""The sampler benchmark: test functions at their known minima, and the stage end to end on tiny params."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_stage
+from hyperlab.selection import sampler_bench as sb
+from hyperlab.selection.benchmark import synthetic_table
+
+
+def test_hartmann6_minimum_and_branin_minima():
+    x_star = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])
+    assert sb.hartmann6(x_star) == pytest.approx(sb.FUNCTIONS["hartmann6"].minimum, abs=1e-5)
+    for x in ((-math.pi, 12.275), (math.pi, 2.275), (9.42478, 2.475)):
+        assert sb.branin(np.array(x)) == pytest.approx(sb.FUNCTIONS["branin"].minimum, abs=1e-5)
+    rng = np.random.default_rng(0)  # and nowhere lower
+    assert min(sb.hartmann6(x) for x in rng.uniform(size=(2000, 6))) > sb.FUNCTIONS["hartmann6"].minimum
+
+
+def test_function_run_is_a_nonincreasing_nonnegative_regret_curve_and_deterministic():
+    job = ("branin", "gp_ei", 0, 14, 5, 3)
+    curve = sb.function_run(job)
+    assert curve.shape == (14,) and np.all(curve >= 0) and np.all(np.diff(curve) <= 0)
+    np.testing.assert_array_equal(curve, sb.function_run(job))
+
+
+@pytest.mark.slow
+def test_stage_end_to_end_on_tiny_params(tmp_path):
+    (tmp_path / "data").mkdir()
+    synthetic_table().to_csv(tmp_path / "data" / "candidates.csv", index=False)
+    params = {"seed": 0, "sampler_bench": {"table_repeats": 2, "table_trials": 12, "function_repeats": 2,
+                                           "function_trials": 12, "n_startup_trials": 4, "target_regret": 0.5,
+                                           "timing_checkpoints": [5, 12], "timing_suggestions": 2, "n_workers": 1}}
+    run_stage("sampler_bench", tmp_path, params)
+    summary = pd.read_csv(tmp_path / "plots/sampler_bench/summary.csv")
+    assert set(zip(summary["problem"], summary["sampler"])) == {(p, s) for p in ("table", "hartmann6", "branin")
+                                                               for s in sb.SAMPLERS}
+    assert (summary["regret_q25"] <= summary["median_regret"]).all()
+    assert (summary["median_regret"] <= summary["regret_q75"]).all() and (summary["regret_q25"] >= 0).all()
+    curves = pd.read_csv(tmp_path / "plots/sampler_bench/curves.csv")
+    for _, g in curves.groupby(["problem", "sampler"]):
+        assert np.all(np.diff(g["median"].to_numpy()) <= 1e-12)  # best-so-far never gets worse
+    timing = pd.read_csv(tmp_path / "plots/sampler_bench/timing.csv")
+    assert (timing.loc[timing["sampler"] == "tpe", "ratio_to_tpe"] == 1.0).all()
+    metrics = json.loads((tmp_path / "metrics/sampler_bench.json").read_text())
+    gp = summary[(summary["problem"] == "hartmann6") & (summary["sampler"] == "gp_ei")].iloc[0]
+    assert metrics["hartmann6_gp_ei_median_regret"] == pytest.approx(gp["median_regret"])
+    assert len(metrics) <= 8
