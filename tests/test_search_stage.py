@@ -54,7 +54,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert (tmp_path / "data" / "search" / "gp_ei.csv").read_text() == first  # deterministic
 
     run_stage("compare", tmp_path, params)
-    m = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
     for s, row in m["strategies"].items():
         assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
@@ -67,7 +67,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
-    assert {p.name for p in (tmp_path / "plots" / "figures").glob("search_*.png")} == {
+    assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
         "search_regret_trial.png", "search_regret_cost.png", "search_hypervolume.png", "search_pareto.png"}
 
 
