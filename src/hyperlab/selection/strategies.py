@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import fcntl
 import hashlib
 import json
@@ -124,8 +125,10 @@ def open_storage(storage: str):
     if storage == "none":
         return None
     if is_rdb(storage):
-        return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                          heartbeat_stale_trial_callback=_requeue)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              heartbeat_stale_trial_callback=_requeue)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
     lock = JournalFileOpenLock(storage, grace_period=LOCK_GRACE_S)
@@ -217,14 +220,53 @@ def _work_slots(study: optuna.Study, objective: Callable) -> int:
     ran = 0
     while True:
         study._thread_local.cached_all_trials = None
-        with warnings.catch_warnings():  # experimental in Optuna; a no-op without heartbeats (journal)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # re-enqueues the slots of dead workers
+        _fail_dead_trials(study)
         trial_id = study._pop_waiting_trial_id()  # atomic: no two workers get one slot
         if trial_id is None:
             return ran
+        _beat(study, trial_id)  # at once: a trial without any heartbeat is only found dead by its age
         _run_slot(study, trial_id, objective)
         ran += 1
+
+
+def _rdb_backend(study: optuna.Study):
+    backend = getattr(study._storage, "_backend", study._storage)  # Optuna wraps an RDBStorage in a cache
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def _beat(study: optuna.Study, trial_id: int) -> None:
+    backend = _rdb_backend(study)
+    if backend is not None:
+        backend.record_heartbeat(trial_id)
+
+
+def _fail_dead_trials(study: optuna.Study) -> None:
+    """RDB: fail the RUNNING trials of dead workers and re-enqueue their slots (a no-op for a journal).
+
+    Dead: a heartbeat older than :data:`GRACE_S` (Optuna's check), or no heartbeat
+    at all and started over :data:`GRACE_S` ago (killed between popping the slot
+    and its first heartbeat, which Optuna's check never finds).
+    """
+    backend = _rdb_backend(study)
+    if backend is None:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # its callback, _requeue, re-enqueues the slots
+    import sqlalchemy
+
+    with backend.engine.connect() as conn:
+        beating = {row[0] for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock too
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t._trial_id in beating or t.datetime_start is None:
+            continue
+        if (now - t.datetime_start).total_seconds() > GRACE_S:
+            try:
+                if study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                    _requeue(study, t)  # only the process whose FAIL went through re-enqueues
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
 
 
 def _superseded(trials) -> set[int]:
