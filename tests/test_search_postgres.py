@@ -107,12 +107,15 @@ def _search(tmp_path: Path, params: dict, strategy: str) -> pd.DataFrame:
     return pd.read_csv(tmp_path / "data" / "search" / f"{strategy}.csv", dtype={"arch": str})
 
 
-def _complete_count(url: str) -> int:
+def _complete_count(url: str, prefix: str) -> int:
+    """COMPLETE trials of the studies whose names start with ``prefix`` (the server is shared by the tests)."""
     import sqlalchemy
     engine = sqlalchemy.create_engine(url)
+    query = sqlalchemy.text("SELECT count(*) FROM trials t JOIN studies s ON t.study_id = s.study_id "
+                            "WHERE s.study_name LIKE :prefix AND t.state = 'COMPLETE'")
     try:
         with engine.connect() as conn:
-            return conn.execute(sqlalchemy.text("select count(*) from trials where state = 'COMPLETE'")).scalar()
+            return conn.execute(query, {"prefix": f"{prefix}%"}).scalar()
     except sqlalchemy.exc.ProgrammingError:  # tables not created yet
         return 0
     finally:
@@ -136,14 +139,14 @@ def test_three_workers_with_one_killed_finish_every_study_exactly(tmp_path, post
     params = _workdir(tmp_path, storage=postgres_url, n_workers=3, n_trials=n_trials, repeats=repeats)
     proc = _start(tmp_path, params, "random")
     deadline = time.monotonic() + 120
-    while _complete_count(postgres_url) < 15:  # mid-run: some trials done, most still waiting
+    while _complete_count(postgres_url, "random-") < 15:  # mid-run: some trials done, most still waiting
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
         time.sleep(0.05)
     workers = _workers(proc.pid)
     assert len(workers) == 3
     os.kill(workers[1].pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
-    assert _complete_count(postgres_url) < n_trials * repeats
+    assert _complete_count(postgres_url, "random-") < n_trials * repeats
     assert proc.returncode == 2 and err.strip().splitlines()[-1].startswith("error: a search worker process died")
 
     df = _search(tmp_path, params, "random")  # the rerun resumes; the dead workers' slots are re-enqueued

@@ -18,7 +18,7 @@ from conftest import REPO, run_stage
 from hyperlab.config import SEARCH_STRATEGIES
 from hyperlab.selection.benchmark import synthetic_table
 from hyperlab.selection.strategies import (RunSpec, _objective, _prepare_shared, _run_slot, journal_run_lock,
-                                          open_storage, table_digest)
+                                          open_storage, study_name, table_digest)
 
 TINY = {"n_trials": 8, "repeats": 3, "strategies": {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}}
 
@@ -140,6 +140,21 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     df = pd.read_csv(tmp_path / "data" / "search" / "tpe.csv", dtype={"arch": str})
     assert df["number"].tolist() == list(range(7))
     assert len(optuna.get_all_study_summaries(storage)) == 2
+
+
+def test_a_study_left_half_created_gets_its_missing_slots(tmp_path):
+    journal = str(tmp_path / "journal.log")
+    params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=5)
+    spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal)
+    digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
+    # killed while enqueuing: two of five slots, and no "slots" mark
+    study = optuna.create_study(study_name=study_name(spec, digest, 0), storage=open_storage(journal))
+    for slot in (0, 1):
+        study.enqueue_trial({}, user_attrs={"slot": slot})
+    _search(tmp_path, params, "random")
+    trials = optuna.load_study(study_name=study.study_name, storage=open_storage(journal)).trials
+    assert sorted(t.user_attrs["slot"] for t in trials) == list(range(5)) and all(t.state.is_finished() for t in trials)
+    assert len(pd.read_csv(tmp_path / "data" / "search" / "random.csv")) == 5
 
 
 def test_a_second_run_on_a_journal_refuses_with_one_line(tmp_path):

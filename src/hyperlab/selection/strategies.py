@@ -253,15 +253,19 @@ def _fail_dead_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # its callback, _requeue, re-enqueues the slots
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock too
+    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S]
+    if not old:
+        return
     import sqlalchemy
 
+    query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sqlalchemy.bindparam("ids", expanding=True))
     with backend.engine.connect() as conn:
-        beating = {row[0] for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
-    now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock too
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t._trial_id in beating or t.datetime_start is None:
-            continue
-        if (now - t.datetime_start).total_seconds() > GRACE_S:
+        beating = {row[0] for row in conn.execute(query, {"ids": [t._trial_id for t in old]})}
+    for t in old:
+        if t._trial_id not in beating:
             try:
                 if study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
                     _requeue(study, t)  # only the process whose FAIL went through re-enqueues
@@ -319,21 +323,31 @@ def _prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
         study = _create(spec, name, storage, optuna.samplers.RandomSampler(seed=0))
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage)
+        if not is_rdb(spec.storage):  # under the run lock: nobody else is creating or running it
+            _enqueue_slots(study, spec.n_trials)
+            _recover_journal(study)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while "slots" not in study.user_attrs:  # another run is still enqueuing them
             if time.monotonic() > deadline:
                 raise StorageBusy(f"search.storage: study {name} has no slots (its creator was killed while "
                                   f"creating it); delete it with `optuna delete-study --study-name {name}`") from None
             time.sleep(POLL_S)
-        if not is_rdb(spec.storage):
-            _recover_journal(study)
         done = sum(_valid(t, _superseded(study.trials)) for t in study.get_trials(deepcopy=False))
         log.info("%s: joining with %d of %d trial(s) finished", name, done, spec.n_trials)
         return name
-    for slot in range(spec.n_trials):
-        study.enqueue_trial({}, user_attrs={"slot": slot}, skip_if_exists=False)
-    study.set_user_attr("slots", spec.n_trials)
+    _enqueue_slots(study, spec.n_trials)
     return name
+
+
+def _enqueue_slots(study: optuna.Study, n_trials: int) -> None:
+    """The study's slots 0..n_trials-1, those not there yet (a creator killed half way left some out)."""
+    if "slots" in study.user_attrs:
+        return
+    present = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)}
+    for slot in range(n_trials):
+        if slot not in present:
+            study.enqueue_trial({}, user_attrs={"slot": slot}, skip_if_exists=False)
+    study.set_user_attr("slots", n_trials)
 
 
 def _shared_worker(table: pd.DataFrame, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
