@@ -356,11 +356,11 @@ def _shared_worker(table: pd.DataFrame, spec: RunSpec, worker: int, jobs: list[t
     storage = open_storage(spec.storage)
     ran = 0
     for repeat, name in jobs:
-        done = optuna.load_study(study_name=name, storage=storage)
-        resumed = sum(t.state.is_finished() for t in done.get_trials(deepcopy=False))
-        sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, worker, resumed),
-                               spec.n_startup_trials)
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=storage)
+        # a resumed study seeds its samplers afresh: the finished trials are not drawn again
+        resumed = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        study.sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, worker, resumed),
+                                     spec.n_startup_trials)
         ran += _work_slots(study, _objective(table, spec, repeat, worker))
     return ran
 
@@ -423,8 +423,7 @@ def _wait_for_slots(study: optuna.Study, spec: RunSpec, table: pd.DataFrame, rep
         if not warned:
             log.info("%s: waiting for slots held by other workers", study.study_name)
             warned = True
-        sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, 0, len(study.trials)),
-                               spec.n_startup_trials)
-        mine = optuna.load_study(study_name=study.study_name, storage=study._storage, sampler=sampler)
-        if _work_slots(mine, _objective(table, spec, repeat, 0)) == 0:
+        study.sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, 0, len(study.trials)),
+                                     spec.n_startup_trials)
+        if _work_slots(study, _objective(table, spec, repeat, 0)) == 0:
             time.sleep(POLL_S)
