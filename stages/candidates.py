@@ -1,7 +1,8 @@
 """Stage ``candidates``: train and time every network of the architecture space (a tabular benchmark).
 
-Writes ``data/candidates.csv`` (one row per network and seed), ``metrics/candidates.json``
-and the plot data ``plots/candidates/*.csv`` (error vs latency, true Pareto front).
+Writes ``data/candidates.csv`` (one row per network and seed), the plot data
+``plots/candidates/*.csv`` (error vs latency, true Pareto front), the full summary and
+timings ``plots/candidates/report.json`` and the headline numbers ``metrics/candidates.json``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ import numpy as np
 
 from hyperlab import config, data
 from hyperlab.cli import progress, run_stage
-from hyperlab.io import write_csv, write_json
+from hyperlab.io import write_csv
+from hyperlab.report import write_results
 from hyperlab.selection import space
 
 log = logging.getLogger("hyperlab.stages.candidates")
+
+
+def headline(report: dict) -> dict:
+    """The best network's errors and the size of the true front; timings vary with the machine (report only)."""
+    return {k: report[k] for k in ("best_val_error", "best_test_error", "pareto_size")}
 
 
 def main() -> None:
@@ -72,7 +79,7 @@ def main() -> None:
     write_csv("plots/candidates/pareto.csv",
               per_net[per_net["pareto"]].sort_values("latency_ms")[["arch", "latency_ms", "val_error", "test_error"]])
     write_csv("data/candidates.csv", table)
-    write_json("metrics/candidates.json", metrics)
+    write_results("metrics/candidates.json", "plots/candidates/report.json", metrics, headline(metrics))
     log.info("best validation error %.4f (%s); latency %.3f-%.3f ms; %d failed rows; %.1f s",
              metrics["best_val_error"] if metrics["best_val_error"] is not None else float("nan"),
              metrics["best_arch"], metrics["latency_ms_min"], metrics["latency_ms_max"], metrics["n_failed"],

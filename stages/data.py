@@ -1,4 +1,8 @@
-"""Stage ``data``: MNIST digits -> ``data/mnist.npz`` (uint8 images, int64 labels, three splits)."""
+"""Stage ``data``: MNIST digits -> ``data/mnist.npz`` (uint8 images, int64 labels, three splits).
+
+The split summary (sizes, class balance, pixel means) goes to ``plots/data/report.json``:
+nothing in it is a number experiments are compared by, so the stage has no metrics file.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ def main() -> None:
         metrics[split] = {"n": int(counts.sum()), "min_per_class": int(counts.min()),
                           "max_per_class": int(counts.max()),
                           "pixel_mean": round(float(splits[f"x_{split}"].mean()) / 255.0, 6)}
-    write_json("metrics/data.json", metrics)
+    write_json("plots/data/report.json", metrics)
     log.info("wrote data/mnist.npz: %s", {k: v.shape for k, v in splits.items()})
 
 

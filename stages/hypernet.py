@@ -10,8 +10,9 @@ one dimension, ``hypernet.n_seeds`` seeds each (vmapped), and writes
   and L_val(w_phi(h_hat)) (seed 0),
 * ``plots/hypernet/phi_loss/<variant>_<kind>.csv``: the sampled L_train per phi step (seed 0),
 * ``plots/hypernet/snapshots_local_<kind>.csv``: the local curve at a few steps,
-* ``metrics/hypernet.json``: per run, seed-averaged best-response RMS error
-  over the range and near the final h_hat, final h_hat and L_val.
+* ``plots/hypernet/report.json``: per run, seed-averaged best-response RMS error
+  over the range and near the final h_hat, final h_hat and L_val,
+* ``metrics/hypernet.json``: the headline, each run's RMS error over the range.
 """
 
 from __future__ import annotations
@@ -21,12 +22,19 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import progress, run_stage
-from hyperlab.io import write_json, write_tables
+from hyperlab.io import write_tables
+from hyperlab.report import write_results
 
 log = logging.getLogger("hyperlab.stages.hypernet")
 
 OUT = Path("plots/hypernet")
 METRICS = Path("metrics/hypernet.json")
+
+
+def headline(report: dict) -> dict:
+    """How well each hypernetwork learned the best response: its seed-mean RMS error over ``h_range``."""
+    return {"rms_range": {name: run["rms_range"] for name, run in report.items()
+                          if isinstance(run, dict) and "rms_range" in run}}
 
 
 def main() -> None:
@@ -49,7 +57,7 @@ def main() -> None:
         tables.update(frames)
 
     write_tables(OUT, tables)
-    write_json(METRICS, metrics)
+    write_results(METRICS, OUT / "report.json", metrics, headline(metrics))
     log.info("wrote %s and %d plot-data files under %s", METRICS, len(tables), OUT)
 
 

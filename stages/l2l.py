@@ -4,7 +4,8 @@ Reads the meta-trained weights ``data/l2l/lstm.npz`` (stage ``l2l_train``),
 tunes each baseline's learning rate on the validation split, runs every
 optimizer from ``eval_runs`` fresh inits on the held-out test split in the base
 setting (for ``long_steps``) and in each generalization setting, and writes
-``plots/l2l/{curves,final,lr_tuning,base_loss}.csv`` and ``metrics/l2l.json``.
+``plots/l2l/{curves,final,lr_tuning,base_loss}.csv``, the full results
+``plots/l2l/report.json`` and the headline ``metrics/l2l.json``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,22 @@ log = logging.getLogger("hyperlab.stages.l2l")
 WEIGHTS = Path("data/l2l/lstm.npz")
 
 
+def headline(report: dict) -> dict:
+    """The paper's claim (LSTM vs tuned Adam, base setting) and, per setting, the LSTM's loss minus the best
+    tuned baseline's (negative: the LSTM wins)."""
+    settings = report["settings"]
+    return {"base_loss": {"lstm": settings["base"]["lstm"]["loss"], "adam": settings["base"]["adam"]["loss"]},
+            "lstm_minus_best_baseline": {name: s["lstm_minus_best_baseline"] for name, s in settings.items()}}
+
+
 def main() -> None:
     common = config.load_common()
     params = config.load_section("l2l")
     from hyperlab.data import load_npz
-    from hyperlab.io import write_csv, write_json
+    from hyperlab.io import write_csv
     from hyperlab.l2l import pipeline
     from hyperlab.l2l.weights import load_weights
+    from hyperlab.report import write_results
 
     lstm_params, cfg = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
     splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
@@ -41,7 +51,8 @@ def main() -> None:
     write_csv("plots/l2l/final.csv", ev.final)
     write_csv("plots/l2l/lr_tuning.csv", ev.tuning)
     write_csv("plots/l2l/base_loss.csv", wide[["step", "lstm", "adam", "sgd", "rmsprop", "nag"]])
-    write_json("metrics/l2l.json", {**ev.metrics, "eval_seconds": round(seconds, 2)})
+    report = {**ev.metrics, "eval_seconds": round(seconds, 2)}
+    write_results("metrics/l2l.json", "plots/l2l/report.json", report, headline(report))
     b = ev.metrics["settings"]["base"]
     log.info("step %d on test: LSTM %.4f vs tuned Adam %.4f (lr %g) -> LSTM %s", params.n_steps,
              b["lstm"]["loss"], b["adam"]["loss"], b["adam"]["lr"],

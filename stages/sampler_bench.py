@@ -3,7 +3,8 @@
 Runs :mod:`hyperlab.selection.sampler_bench` -- GP-EI, EI per second, TPE and
 random on the candidate table (the search protocol), Hartmann-6 and Branin --
 and writes ``plots/sampler_bench/{summary,curves,timing}.csv`` and the headline
-numbers to ``metrics/sampler_bench.json``. The function studies run in
+numbers to ``metrics/sampler_bench.json`` (the full tables also to
+``plots/sampler_bench/report.json``). The function studies run in
 ``n_workers`` processes; the suggest timings run afterwards, alone.
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import InputError, progress, run_stage
-from hyperlab.io import write_json, write_tables
+from hyperlab.io import write_tables
+from hyperlab.report import write_results
 
 log = logging.getLogger("hyperlab.stages.sampler_bench")
 TABLE = "data/candidates.csv"
@@ -54,7 +56,8 @@ def main() -> None:
     write_tables(OUT, {"summary.csv": summary, "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
                        "timing.csv": timing})
     metrics = sb.headline(summary, timing)
-    write_json("metrics/sampler_bench.json", metrics)
+    report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records")}
+    write_results("metrics/sampler_bench.json", OUT / "report.json", report, metrics)
     log.info("%s", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
 

@@ -29,7 +29,7 @@ def main() -> None:
 
     from hyperlab.io import write_csv
     from hyperlab.selection.benchmark import TableError, load_table
-    from hyperlab.selection.strategies import RunSpec, run_strategy
+    from hyperlab.selection.strategies import RunSpec, StorageBusy, run_strategy
 
     try:
         table = load_table(TABLE)
@@ -39,8 +39,11 @@ def main() -> None:
                    n_startup_trials=params.strategies[strategy].n_startup_trials, cost=params.cost, seed=common.seed,
                    storage=params.storage, n_workers=params.n_workers)
     start = time.perf_counter()
-    with progress(total=params.repeats, desc=f"search {strategy}") as bar:
-        trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
+    try:
+        with progress(total=params.repeats, desc=f"search {strategy}") as bar:
+            trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
+    except StorageBusy as err:
+        raise InputError(str(err)) from None
     write_csv(f"data/search/{strategy}.csv", trials)
     ok = trials[trials["state"] == "COMPLETE"]
     log.info("%s: %d repeats x %d trials in %.1f s (%d failed); median best observed val error %.4f",

@@ -173,7 +173,7 @@ TINY = {"seed": 0, "order": 2,
 
 def test_stage_end_to_end(tmp_path, monkeypatch):
     run_stage("bilevel", tmp_path, TINY)
-    metrics = json.loads((tmp_path / "metrics/bilevel.json").read_text())
+    metrics = json.loads((tmp_path / "plots/bilevel/report.json").read_text())
     tables = {n: pd.read_csv(tmp_path / f"plots/bilevel/order_{n}.csv") for n in (0, 1, 2)}
     exact = pd.read_csv(tmp_path / "plots/bilevel/exact.csv")
     main = pd.read_csv(tmp_path / "plots/bilevel/main.csv")
@@ -194,10 +194,14 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     assert metrics["orders"]["1"]["hypergrad_cosine_at_start"] == -1.0  # g_1 points the wrong way at the start
     assert metrics["steps_to_tol"] is not None and metrics["exact"]["steps_to_tol"] < metrics["steps_to_tol"]
     assert metrics["rate"] == pytest.approx(closed_form.rate(2, 0.1, 0.2, 1), rel=1e-5)
+    # metrics/ holds only the headline, taken from the report
+    assert json.loads((tmp_path / "metrics/bilevel.json").read_text()) == {
+        "final_L_val": metrics["final_L_val"], "steps_to_tol": metrics["steps_to_tol"],
+        "exact_steps_to_tol": metrics["exact"]["steps_to_tol"]}
 
     # Another main order changes the headline metrics; orders that left the params leave no table behind.
     run_stage("bilevel", tmp_path, {**TINY, "order": 1, "bilevel": {**TINY["bilevel"], "orders": [1, 2]}})
-    metrics1 = json.loads((tmp_path / "metrics/bilevel.json").read_text())
+    metrics1 = json.loads((tmp_path / "plots/bilevel/report.json").read_text())
     assert metrics1["order"] == 1 and metrics1["final_L_val"] != metrics["final_L_val"]
     assert sorted(p.name for p in (tmp_path / "plots/bilevel").glob("*.csv")) == [
         "exact.csv", "main.csv", "order_1.csv", "order_2.csv"]

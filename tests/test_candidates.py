@@ -160,7 +160,7 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     big = table["flops"] > table["flops"].median()
     assert table.loc[big, "latency_ms"].mean() > table.loc[~big, "latency_ms"].mean()
 
-    metrics = json.loads((work / "metrics" / "candidates.json").read_text())
+    metrics = json.loads((work / "plots" / "candidates" / "report.json").read_text())
     nets_mean = table.groupby("arch")["val_error"].mean()
     assert metrics["n_networks"] == 6 and metrics["n_failed"] == 0
     assert metrics["best_arch"] == nets_mean.idxmin()
@@ -202,7 +202,7 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     assert len(table) == 4 and (table["status"] == "failed").all()
     assert table[["train_error", "val_error", "test_error"]].isna().all().all()
     assert (table["latency_ms"] > 0).all()
-    metrics = json.loads((work / "metrics" / "candidates.json").read_text())
+    metrics = json.loads((work / "plots" / "candidates" / "report.json").read_text())
     assert metrics["n_failed"] == 4 and metrics["best_val_error"] is None
 
 

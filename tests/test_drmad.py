@@ -246,7 +246,7 @@ def test_stage_end_to_end_and_figures(tmp_path, monkeypatch):
     params = {"seed": 0, "drmad": {"T": T, "pieces": [1, 3], "outer_steps": 4, "lr": 0.2,
                                    "momentum": 0.9, "quartic": 0.1}}
     run_stage("drmad", tmp_path, params)
-    metrics = json.loads((tmp_path / "metrics/drmad.json").read_text())
+    metrics = json.loads((tmp_path / "plots/drmad/report.json").read_text())
     assert metrics["pieces"] == [1, 3, T]
     for K in ("1", "3", str(T)):
         entry = metrics["K"][K]

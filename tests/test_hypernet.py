@@ -132,7 +132,7 @@ TINY = {"kinds": ["linear", "mlp"], "variants": ["global", "local"], "hidden": [
 @pytest.mark.slow
 def test_stage_end_to_end(tmp_path, monkeypatch):
     run_stage("hypernet", tmp_path, {"seed": 3, "hypernet": TINY})
-    metrics = json.loads((tmp_path / "metrics" / "hypernet.json").read_text())
+    metrics = json.loads((tmp_path / "plots" / "hypernet" / "report.json").read_text())
     assert metrics["n_seeds"] == 2 and metrics["h_range"] == [-1.0, 1.0]
     for name in ("global_linear", "global_mlp", "local_linear", "local_mlp"):
         m = metrics[name]
@@ -165,7 +165,7 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     # Same params, same metrics; a run dropped from params leaves no plot data behind.
     small = {**TINY, "kinds": ["linear"], "variants": ["global"]}
     run_stage("hypernet", tmp_path, {"seed": 3, "hypernet": small})
-    again = json.loads((tmp_path / "metrics" / "hypernet.json").read_text())
+    again = json.loads((tmp_path / "plots" / "hypernet" / "report.json").read_text())
     assert again["global_linear"] == metrics["global_linear"]
     assert "local_mlp" not in again
     left = sorted(p.relative_to(tmp_path / "plots" / "hypernet").as_posix()

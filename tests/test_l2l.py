@@ -237,7 +237,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     params = {"seed": 0, "l2l": TINY}
     run_stage("l2l_train", tmp_path, params)
-    train_metrics = json.loads((tmp_path / "metrics" / "l2l_train.json").read_text())
+    train_metrics = json.loads((tmp_path / "plots" / "l2l" / "meta_report.json").read_text())
     assert train_metrics["meta_steps"] == 4 and train_metrics["skipped_updates"] == 0
     assert train_metrics["best_meta_step"] in (0, 2, 4)
     meta = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_training.csv")
@@ -250,7 +250,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     assert cfg.hidden == 4
 
     run_stage("l2l", tmp_path, params)
-    metrics = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
+    metrics = json.loads((tmp_path / "plots" / "l2l" / "report.json").read_text())
     assert set(metrics["settings"]) == {"base", "steps6", "relu"}
     curves = pd.read_csv(tmp_path / "plots" / "l2l" / "curves.csv")
     base = curves[curves.setting == "base"]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import optuna
@@ -16,7 +17,8 @@ from conftest import REPO, run_stage
 
 from hyperlab.config import SEARCH_STRATEGIES
 from hyperlab.selection.benchmark import synthetic_table
-from hyperlab.selection.strategies import RunSpec, _optimize, _objective, open_storage, study_name, table_digest
+from hyperlab.selection.strategies import (RunSpec, _objective, _prepare_shared, _run_slot, journal_run_lock,
+                                          open_storage, study_name, table_digest)
 
 TINY = {"n_trials": 8, "repeats": 3, "strategies": {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}}
 
@@ -54,7 +56,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert (tmp_path / "data" / "search" / "gp_ei.csv").read_text() == first  # deterministic
 
     run_stage("compare", tmp_path, params)
-    m = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
     for s, row in m["strategies"].items():
         assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
@@ -67,7 +69,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
-    assert {p.name for p in (tmp_path / "plots" / "figures").glob("search_*.png")} == {
+    assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
         "search_regret_trial.png", "search_regret_cost.png", "search_hypervolume.png", "search_pareto.png"}
 
 
@@ -97,8 +99,8 @@ def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
     df = pd.read_csv(tmp_path / "data" / "search" / "gp_ei.csv", dtype={"arch": str})
     storage = open_storage(str(tmp_path / "journal.log"))
     for repeat, g in df.groupby("repeat"):
-        assert sorted(g["number"]) == list(range(9)) and set(g["worker"]) == {0, 1}
-        assert g["worker"].value_counts().to_dict() in ({0: 5, 1: 4}, {0: 4, 1: 5})
+        # workers pop slots as they come free: the split is the machine's, the trials are exactly the slots
+        assert sorted(g["number"]) == list(range(9)) and set(g["worker"]) <= {0, 1}
     studies = optuna.get_all_study_summaries(storage)
     assert len(studies) == 2 and all(s.n_trials == 9 for s in studies)
 
@@ -108,27 +110,73 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=6)
     spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal)
     storage = open_storage(journal)
-    name = study_name(spec, table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str})), 0)
-    # a killed run: 3 finished trials and one left RUNNING
-    study = optuna.create_study(study_name=name, storage=storage,
-                                sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
-    _optimize(study, _objective(table, spec, 0, 0), 3)
-    before = [t.params for t in study.trials]
-    study.ask()
+    digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
+    # a killed run: 3 finished slots, one left RUNNING, and Optuna's append lock left behind
+    name = _prepare_shared(spec, storage, digest, 0)
+    study = optuna.load_study(study_name=name, storage=storage,
+                              sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
+    objective = _objective(table, spec, 0, 0)
+    for _ in range(3):
+        _run_slot(study, study._pop_waiting_trial_id(), objective)
+    before = [t.params for t in study.trials[:3]]
+    zombie_id = study._pop_waiting_trial_id()
+    (tmp_path / "journal.log.lock").write_text("")
 
-    _search(tmp_path, params, "tpe")
+    start = time.monotonic()
+    proc = _search(tmp_path, params, "tpe")
+    assert time.monotonic() - start < 25  # no 30 s stall on the stale lock
+    assert "removing" in proc.stderr and not (tmp_path / "journal.log.lock").exists()
     df = pd.read_csv(tmp_path / "data" / "search" / "tpe.csv", dtype={"arch": str})
     assert df["trial"].tolist() == list(range(6)) and df["number"].tolist() == [0, 1, 2, 4, 5, 6]
     resumed = optuna.load_study(study_name=name, storage=storage)
     zombie = resumed.trials[3]
-    assert zombie.state == optuna.trial.TrialState.FAIL and zombie.user_attrs["interrupted"] is True
+    assert zombie._trial_id == zombie_id and zombie.state == optuna.trial.TrialState.FAIL
+    assert resumed.trials[6].user_attrs == {**resumed.trials[6].user_attrs, "slot": 3, "retry_of": 3}
     assert [t.params for t in resumed.trials[:3]] == before
+    assert sorted(t.user_attrs["slot"] for t in resumed.trials if t.state.is_finished() and t.number != 3) == list(range(6))
 
     params["search"]["n_trials"] = 7  # other params: another study, nothing reused
     _search(tmp_path, params, "tpe")
     df = pd.read_csv(tmp_path / "data" / "search" / "tpe.csv", dtype={"arch": str})
     assert df["number"].tolist() == list(range(7))
     assert len(optuna.get_all_study_summaries(storage)) == 2
+
+
+def test_a_study_left_half_created_gets_its_missing_slots(tmp_path):
+    journal = str(tmp_path / "journal.log")
+    params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=5)
+    spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal)
+    digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
+    # killed while enqueuing: two of five slots, and no "slots" mark
+    study = optuna.create_study(study_name=study_name(spec, digest, 0), storage=open_storage(journal))
+    for slot in (0, 1):
+        study.enqueue_trial({}, user_attrs={"slot": slot})
+    _search(tmp_path, params, "random")
+    trials = optuna.load_study(study_name=study.study_name, storage=open_storage(journal)).trials
+    assert sorted(t.user_attrs["slot"] for t in trials) == list(range(5)) and all(t.state.is_finished() for t in trials)
+    assert len(pd.read_csv(tmp_path / "data" / "search" / "random.csv")) == 5
+
+
+def test_a_second_run_on_a_journal_refuses_with_one_line(tmp_path):
+    journal = str(tmp_path / "journal.log")
+    params, _ = _workdir(tmp_path, storage=journal, repeats=1, n_trials=4)
+    with journal_run_lock(journal):
+        proc = _search(tmp_path, params, "random", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: search.storage: {journal} is in use by another run (pid {os.getpid()}); "
+        "wait for it to finish or use another journal file")
+    _search(tmp_path, params, "random")  # released: the next run goes ahead
+
+
+def test_one_worker_on_a_journal_runs_the_in_memory_trials(tmp_path):
+    params, _ = _workdir(tmp_path, repeats=2)
+    _search(tmp_path, params, "gp_ei")
+    memory = pd.read_csv(tmp_path / "data" / "search" / "gp_ei.csv", dtype={"arch": str})
+    params["search"]["storage"] = str(tmp_path / "journal.log")
+    _search(tmp_path, params, "gp_ei")
+    journal = pd.read_csv(tmp_path / "data" / "search" / "gp_ei.csv", dtype={"arch": str})
+    pd.testing.assert_frame_equal(journal, memory)
 
 
 def test_workers_without_storage_split_repeats_and_change_nothing(tmp_path):

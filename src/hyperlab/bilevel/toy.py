@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def _sq_norm(tree) -> jax.Array:
@@ -33,11 +32,3 @@ def val_loss(w, h=None) -> jax.Array:
 def best_response(h):
     """w*(h) = -h."""
     return jax.tree_util.tree_map(jnp.negative, h)
-
-
-def surface_grid(h_range: tuple[float, float], w_range: tuple[float, float], n: int = 81):
-    """Grids ``H, W`` and both losses on them, for d = 1 surface and contour plots."""
-    hs = np.linspace(*h_range, n)
-    ws = np.linspace(*w_range, n)
-    H, W = np.meshgrid(hs, ws)
-    return H, W, (H + W) ** 2, W ** 2

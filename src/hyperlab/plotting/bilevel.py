@@ -23,8 +23,8 @@ from hyperlab.io import save_figure  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/bilevel")
-OUT_SURFACES = Path("plots/figures/bilevel_surfaces.png")
-OUT_CURVES = Path("plots/figures/bilevel_curves.png")
+OUT_SURFACES = Path("plots/figures/bilevel/bilevel_surfaces.png")
+OUT_CURVES = Path("plots/figures/bilevel/bilevel_curves.png")
 # Log-scale floor: float32 losses reach exact zero or denormals long before the plot cares.
 FLOOR = 1e-16
 

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/candidates")
-OUT = Path("plots/figures")
+OUT = Path("plots/figures/candidates")
 LAYER_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green", 4: "tab:red", 5: "tab:purple", 6: "tab:brown"}
 
 

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("data/mnist.npz")
-OUT = Path("plots/figures/data_digits.png")
+OUT = Path("plots/figures/data/data_digits.png")
 
 
 def digits_grid(images: np.ndarray, labels: np.ndarray, per_class: int):

@@ -27,7 +27,7 @@ from hyperlab.io import save_figure  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/drmad")
-FIGURES = Path("plots/figures")
+FIGURES = Path("plots/figures/drmad")
 # Relative errors of exactly 0 (or rounding, ~1e-16) are drawn at this floor on log axes.
 FLOOR = 1e-17
 COMPONENTS = (("h", "h"), ("log_lr", "log α (learning rate)"), ("momentum", "γ (momentum)"))

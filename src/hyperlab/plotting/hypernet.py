@@ -25,7 +25,7 @@ from hyperlab.io import save_figure  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/hypernet")
-OUT = Path("plots/figures")
+OUT = Path("plots/figures/hypernet")
 VARIANTS = ("global", "local")
 KINDS = ("linear", "mlp")
 COLORS = {"linear": "tab:orange", "mlp": "tab:red"}

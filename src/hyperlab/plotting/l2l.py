@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/l2l")
-OUT = Path("plots/figures")
+OUT = Path("plots/figures/l2l")
 STYLE = {"lstm": ("LSTM (learned)", "tab:red"), "adam": ("Adam", "tab:blue"), "sgd": ("SGD", "tab:gray"),
          "rmsprop": ("RMSprop", "tab:green"), "nag": ("NAG", "tab:purple")}
 TITLES = {"base": "base: 784-20-10 sigmoid", "hidden40": "40 hidden units", "layers2": "2 hidden layers",

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/sampler_bench")
-OUT = Path("plots/figures")
+OUT = Path("plots/figures/sampler_bench")
 STYLE = {"gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"),
          "tpe": ("tab:orange", "-"), "random": ("0.45", "-")}
 

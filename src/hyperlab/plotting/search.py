@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/search")
-OUT = Path("plots/figures")
+OUT = Path("plots/figures/search")
 
 STYLE = {  # model family by colour, cost-aware variants dashed
     "random": ("0.45", "-"), "gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"),

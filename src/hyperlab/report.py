@@ -1,0 +1,54 @@
+"""A stage's results, split into headline metrics and a detailed report.
+
+``dvc exp show`` prints one column per metric leaf of every file under
+``metrics/``, so a stage that dumps all its details there buries the few
+numbers a reader compares between experiments. A stage therefore writes its
+full results to ``plots/<stage>/report.json`` (an output, never a metric) and
+only its headline numbers to ``metrics/<stage>.json``. The whole pipeline keeps
+to :data:`MAX_METRICS` metric columns (tested over the committed metrics).
+"""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+from typing import Any, Mapping
+
+from hyperlab.io import write_json
+
+MAX_METRICS = 40  # over all stages: what still fits a `dvc exp show` a reader can scan
+
+
+def at(report: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path`` of a nested report (``"K.1.rel_err.log_lr"``)."""
+    value: Any = report
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def leaves(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a nested metrics dict by dotted name: the columns ``dvc exp show`` prints."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(leaves(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def write_results(metrics_path: str | Path, report_path: str | Path, report: Mapping[str, Any],
+                  headline: Mapping[str, Any]) -> None:
+    """Write the full ``report`` (an output for readers and plots) and the ``headline`` metrics.
+
+    Headline values must be numbers (or None for "not reached"): a string or a
+    list in ``metrics/`` is a column nobody can compare.
+    """
+    bad = {k: v for k, v in leaves(headline).items()
+           if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))}
+    if bad:
+        raise TypeError(f"headline metrics must be numbers; got {bad}")
+    write_json(report_path, report)
+    write_json(metrics_path, headline)
