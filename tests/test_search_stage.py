@@ -54,21 +54,38 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert (tmp_path / "data" / "search" / "gp_ei.csv").read_text() == first  # deterministic
 
     run_stage("compare", tmp_path, params)
-    m = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
     for s, row in m["strategies"].items():
         assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
         assert 1 <= row["mean_rank"] <= len(SEARCH_STRATEGIES)
-    assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx(3.5)
+    assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx((len(SEARCH_STRATEGIES) + 1) / 2)
     curve = pd.read_csv(tmp_path / "plots" / "search" / "regret_vs_trial.csv")
     # regret can rise: a lucky seed draw may crown a network whose seed-mean error is worse
     assert len(curve) == 8 and (curve[list(SEARCH_STRATEGIES)] >= 0).all().all()
     pareto = pd.read_csv(tmp_path / "plots" / "search" / "pareto.csv", dtype={"arch": str})
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
+    # issue 12: networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
+    for s in ("random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"):
+        assert m["strategies"][s]["repeats_per_study"] == 0
+    assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"]
+               for r in m["strategies"].values())
+    pw = pd.read_csv(tmp_path / "plots" / "search" / "pairwise.csv")
+    k = len(SEARCH_STRATEGIES)
+    assert len(pw) == k * (k - 1) and (pw[["wins", "ties", "losses"]].sum(axis=1) == 3).all()
+    fq = pd.read_csv(tmp_path / "plots" / "search" / "front_quality.csv")
+    assert set(fq["metric"]) == {"hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"}
+    assert (fq["ci_low"] <= fq["median"] + 1e-12).all() and (fq["median"] <= fq["ci_high"] + 1e-12).all()
+    assert set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"]) == {"mean", "seed0",
+                                                                                                   "seed1"}
+    headline = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    assert headline["gp_ei_repeats_per_study"] == 0 and len(headline) <= 14
+    assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
     assert {p.name for p in (tmp_path / "plots" / "figures").glob("search_*.png")} == {
-        "search_regret_trial.png", "search_regret_cost.png", "search_hypervolume.png", "search_pareto.png"}
+        "search_regret_trial.png", "search_regret_train_seconds.png", "search_budget_regret.png",
+        "search_hypervolume.png", "search_front_quality.png", "search_pareto.png"}
 
 
 @pytest.mark.parametrize("key,value,word", [("n_trials", 1, "search.n_trials"),
