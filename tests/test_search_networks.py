@@ -173,3 +173,14 @@ def test_front_quality_and_budget_curve():
     assert c["regret"].tolist() == pytest.approx([0.1, 0.1, 0.1, 0.0])
     assert c["n_feasible"].tolist() == [0, 1, 1, 2]
     assert metrics.repeats_per_study(trials.assign(arch=["a", "a", "b", "a"])).tolist() == [2]
+
+
+@pytest.mark.parametrize("strategy", ["random_uniform", "gp_ei", "gp_ei_constrained"])
+def test_no_repeat_even_when_the_first_trials_fail(strategy):
+    # every seed of most networks failed: the GP has no relative search space for many trials
+    table = synthetic_table(layers=(1, 2), widths=(16, 32, 64), n_seeds=1, seed=5, fail_rate=0.0)
+    table.loc[table.index[:9], ["val_error", "train_error", "test_error"]] = np.nan
+    table.loc[table.index[:9], "status"] = "failed"
+    df = run_strategy(table, RunSpec(strategy, n_trials=12, repeats=3, n_startup_trials=2, cost="train_time",
+                                     budget=1.0))
+    assert (df["state"] == "FAIL").sum() == 27 and metrics.repeats_per_study(df).tolist() == [0, 0, 0]

@@ -57,7 +57,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
     for s, row in m["strategies"].items():
-        assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
+        assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio_log"] <= 1 + 1e-9
         assert 1 <= row["mean_rank"] <= len(SEARCH_STRATEGIES)
     assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx((len(SEARCH_STRATEGIES) + 1) / 2)
     curve = pd.read_csv(tmp_path / "plots" / "search" / "regret_vs_trial.csv")

@@ -111,20 +111,25 @@ def make_sampler(strategy: str, seed: int, n_startup_trials: int, networks: Netw
                  budget: float = 1.0) -> optuna.samplers.BaseSampler:
     """A fresh sampler of ``strategy``; the cost-aware ones read the trial user attribute ``cost``,
     the constrained ones ``latency_ms``. ``networks``: the table's (the random and GP samplers count networks)."""
-    canon = networks.canonicalize if networks is not None else None
+    def by_network(weights=None, sampler_seed=seed):
+        return NetworkRandomSampler(network_params(networks.space, networks.archs), networks.key, weights,
+                                    seed=sampler_seed)
+
+    # GP samplers: canonical pool, and (until a trial completes, there is no relative search space) every
+    # parameter from a network draw among the untaken ones, so early failures cannot repeat a network either
+    gp = {} if networks is None else {"canonicalize": networks.canonicalize,
+                                      "independent_sampler": by_network(sampler_seed=(seed + 7919) % 2**31)}
     if strategy in ("random", "random_uniform"):
         if networks is None:
             return optuna.samplers.RandomSampler(seed=seed)
-        weights = layer_uniform_weights(networks.depths) if strategy == "random" else None
-        return NetworkRandomSampler(network_params(networks.space, networks.archs), networks.key, weights, seed=seed)
+        return by_network(layer_uniform_weights(networks.depths) if strategy == "random" else None)
     if strategy == "gp_ei":
-        return GPEISampler(n_startup_trials=n_startup_trials, seed=seed, canonicalize=canon)
+        return GPEISampler(n_startup_trials=n_startup_trials, seed=seed, **gp)
     if strategy == "gp_ei_per_second":
-        return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost",
-                                    canonicalize=canon)
+        return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost", **gp)
     if strategy == "gp_ei_constrained":
         return ConstrainedGPEISampler(n_startup_trials=n_startup_trials, seed=seed, budget=budget,
-                                      constraint_attr="latency_ms", canonicalize=canon)
+                                      constraint_attr="latency_ms", **gp)
     if strategy == "tpe_constrained":
         with warnings.catch_warnings():  # Optuna 5 deprecates constraints_func (for Trial.set_constraint), still works
             warnings.simplefilter("ignore", FutureWarning)

@@ -93,18 +93,21 @@ class GPEISampler(BaseSampler):
         seed: seeds every random choice (startup, candidates, ties).
         canonicalize: optional ``params -> params`` giving the canonical encoding of a point (see above);
             it must be idempotent and return the same keys.
+        independent_sampler: optional sampler for the parameters outside the relative search space (e.g.
+            every parameter until a trial completes); default Optuna's ``RandomSampler``.
     """
 
     def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 1024,
                  max_enumerate: int = 20000, seed: int | None = None,
-                 canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
+                 canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 independent_sampler: BaseSampler | None = None):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
         self._n_startup_trials = n_startup_trials
         self._n_candidates = n_candidates
         self._max_enumerate = max_enumerate
         self._rng = np.random.RandomState(_child_seed(seed, 0))
-        self._random_sampler = RandomSampler(seed=_child_seed(seed, 1))
+        self._random_sampler = independent_sampler or RandomSampler(seed=_child_seed(seed, 1))
         self._space = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.RLock()
         self._fits = WarmFits()
