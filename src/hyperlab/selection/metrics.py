@@ -545,9 +545,9 @@ def verdicts(final: pd.DataFrame, fq: pd.DataFrame, rem: pd.DataFrame, tbands: d
         if plain in tbands and ps in tbands:
             x = min(float(np.median(train_totals[plain])), float(np.median(train_totals[ps])))
             a, b = _median_at(tbands, grid, ps, x), _median_at(tbands, grid, plain, x)
-            word = "lower" if a < b - 1e-12 else ("higher" if a > b + 1e-12 else "the same")
+            word = "lower than" if a < b - 1e-12 else ("higher than" if a > b + 1e-12 else "the same as")
             out[f"{ps}_vs_{plain}_train_time"] = (
-                f"after {x:.2f} s of cumulative training, {ps} has median regret {a:.4f}, {word} than "
+                f"after {x:.2f} s of cumulative training, {ps} has median regret {a:.4f}, {word} "
                 f"{plain}'s {b:.4f} (same 40-trial budget: {f.loc[ps, 'median_regret']:.4f} vs "
                 f"{f.loc[plain, 'median_regret']:.4f}; total training {np.median(train_totals[ps]):.2f} s vs "
                 f"{np.median(train_totals[plain]):.2f} s)")

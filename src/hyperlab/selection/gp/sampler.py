@@ -37,6 +37,7 @@ canonical form; the finite pool then holds the canonical points only (its
 random startup draws are uniform over the *things*), every trial's point is
 read canonically (GP data, taken points), so nothing is suggested twice while
 an untaken one remains. Without it, every point is its own thing.
+
 Multi-objective studies are refused with a ``ValueError``. A GP that cannot
 be fitted (e.g. a singular kernel) falls back to a random point, with one
 WARNING per study saying why.
