@@ -4,7 +4,8 @@
 hypervolume, regret under the latency budget), ``final.csv`` (a row per
 strategy), ``pairwise.csv`` / ``budget_pairwise.csv`` (every strategy against
 every other), ``front_quality.csv``, ``remeasured.csv`` (latency verdicts per
-independent latency measurement), ``pareto.csv`` and ``report.json`` (every
+independent latency measurement: the table's seed mean, each seed's timing, each
+round of the ``latency`` stage), ``pareto.csv`` and ``report.json`` (every
 number and the verdicts). ``metrics/search.json`` keeps the headline numbers.
 """
 
@@ -18,6 +19,7 @@ from hyperlab.cli import InputError, run_stage
 
 log = logging.getLogger("hyperlab.stages.compare")
 TABLE = "data/candidates.csv"
+LATENCY = "data/latency.csv"  # the latency stage's independent re-timings
 OUT = Path("plots/search")
 
 
@@ -27,7 +29,7 @@ def main() -> None:
 
     from hyperlab.io import write_json, write_tables
     from hyperlab.selection.benchmark import TableError, load_table, network_summary
-    from hyperlab.selection.metrics import TrialsError, compare, load_trials
+    from hyperlab.selection.metrics import TrialsError, compare, load_latency, load_trials
 
     try:
         table = load_table(TABLE)
@@ -35,11 +37,12 @@ def main() -> None:
         trials = {strategy: load_trials(f"data/search/{strategy}.csv", strategy, params.repeats, params.n_trials,
                                         nets.index)
                   for strategy in params.strategies}
+        rounds = load_latency(LATENCY, nets.index)
     except (TableError, TrialsError) as err:
         raise InputError(str(err)) from None
     result = compare(trials, nets, target_quantile=params.target_quantile,
                      budget_quantile=params.latency_budget_quantile, n_bootstrap=params.n_bootstrap,
-                     seed=common.seed, table=table)
+                     seed=common.seed, table=table, remeasurements=rounds)
     write_tables(OUT, result.tables)
     write_json(OUT / "report.json", result.report)
     write_json("metrics/search.json", result.metrics)

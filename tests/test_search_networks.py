@@ -184,3 +184,18 @@ def test_no_repeat_even_when_the_first_trials_fail(strategy):
     df = run_strategy(table, RunSpec(strategy, n_trials=12, repeats=3, n_startup_trials=2, cost="train_time",
                                      budget=1.0))
     assert (df["state"] == "FAIL").sum() == 27 and metrics.repeats_per_study(df).tolist() == [0, 0, 0]
+
+
+def test_load_latency_checks_the_file(tmp_path):
+    path = tmp_path / "latency.csv"
+    pd.DataFrame({"arch": ["a", "b", "a", "b"], "round": [1, 1, 2, 2], "latency_ms": [1.0, 2.0, 1.1, 2.1]}).to_csv(
+        path, index=False)
+    got = metrics.load_latency(path, ["a", "b"])
+    assert sorted(got) == ["round1", "round2"] and got["round2"]["b"] == 2.1
+    with pytest.raises(metrics.TrialsError, match="does not time every network"):
+        metrics.load_latency(path, ["a", "b", "c"])
+    pd.DataFrame({"arch": ["a"], "round": [1], "latency_ms": [0.0]}).to_csv(path, index=False)
+    with pytest.raises(metrics.TrialsError, match="finite number > 0"):
+        metrics.load_latency(path, ["a"])
+    with pytest.raises(metrics.TrialsError, match="not found"):
+        metrics.load_latency(tmp_path / "none.csv", ["a"])

@@ -25,6 +25,10 @@ def _workdir(tmp_path, **search):
     (tmp_path / "data").mkdir(exist_ok=True)
     table = synthetic_table(layers=(1, 2), widths=(16, 32, 64), n_seeds=2, seed=1, fail_rate=0.1)
     table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
+    # what the latency stage writes: two re-timings of every network
+    lat = table.groupby("arch")["latency_ms"].mean()
+    pd.concat([pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.05 * r)})
+               for r in (1, 2)]).to_csv(tmp_path / "data" / "latency.csv", index=False)
     return {"seed": 0, "search": {**TINY, **search}}, table
 
 
@@ -76,8 +80,8 @@ def test_search_and_compare_end_to_end(tmp_path):
     fq = pd.read_csv(tmp_path / "plots" / "search" / "front_quality.csv")
     assert set(fq["metric"]) == {"hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"}
     assert (fq["ci_low"] <= fq["median"] + 1e-12).all() and (fq["median"] <= fq["ci_high"] + 1e-12).all()
-    assert set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"]) == {"mean", "seed0",
-                                                                                                   "seed1"}
+    assert set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"]) == {"mean", "seed0", "seed1",
+                                                                                                   "round1", "round2"}
     headline = json.loads((tmp_path / "metrics" / "search.json").read_text())
     assert headline["gp_ei_repeats_per_study"] == 0 and len(headline) <= 14
     assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}

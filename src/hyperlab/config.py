@@ -517,6 +517,9 @@ class SearchParams:
     # (seed-mean) latencies; 0.5 = the median network's latency
     latency_budget_quantile: float = spec(0.5, gt=0, le=1)
     n_bootstrap: int = spec(2000, ge=100, le=100000)  # compare: resamples of the bootstrap intervals
+    # stage latency: independent re-timings of every network (rounds, pause between them)
+    latency_rounds: int = spec(2, ge=1, le=100)
+    latency_gap_seconds: float = spec(20.0, ge=0, le=3600)
 
     def __post_init__(self):
         resolved = {}

@@ -371,14 +371,18 @@ def _budget_reading(trials: dict, nets: pd.DataFrame, budget: float, n_trials: i
     return pd.DataFrame(out)
 
 
-def _remeasured(nets: pd.DataFrame, table: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+def _remeasured(nets: pd.DataFrame, table: pd.DataFrame | None,
+                extra: dict[str, pd.Series] | None = None) -> dict[str, pd.DataFrame]:
     """Per independent latency measurement: the networks with that measurement's latency.
 
     ``mean``: the table's seed mean (what the searches saw); ``seed<k>``: the
     latency timed on the copy trained with seed k alone -- an independent timing
-    of the same network (the models are timed one by one in random order).
+    of the same network (the models are timed one by one in random order);
+    ``extra``: further measurements by name (e.g. the ``latency`` stage's rounds).
     """
     out = {"mean": nets}
+    for name, lat in (extra or {}).items():
+        out[name] = nets.assign(latency_ms=lat.reindex(nets.index).to_numpy(float))
     if table is None:
         return out
     ok = table[table["status"] == "ok"]
@@ -392,7 +396,7 @@ def _remeasured(nets: pd.DataFrame, table: pd.DataFrame | None) -> dict[str, pd.
 def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile: float = 0.05,
             n_grid: int = 60, baseline: str = "random_uniform", pareto_strategy: str = "motpe",
             budget_quantile: float = 0.5, n_bootstrap: int = 2000, seed: int = 0,
-            table: pd.DataFrame | None = None) -> Comparison:
+            table: pd.DataFrame | None = None, remeasurements: dict[str, pd.Series] | None = None) -> Comparison:
     """Aggregate every strategy's trials into the plot data, the headline metrics and the report.
 
     ``target_quantile``: the target regret is that of the network at this
@@ -400,7 +404,8 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
     trials and cumulative cost each repeat needs to reach it are reported.
     ``budget_quantile``: the latency budget is this quantile of the networks'
     latencies. ``table``: the raw candidate table (its per-seed latencies are
-    the independent re-measurements the latency verdicts are checked against).
+    independent re-measurements the latency verdicts are checked against);
+    ``remeasurements``: more of them (name -> latency per arch).
     """
     from hyperlab.selection.benchmark import latency_budget
 
@@ -491,7 +496,7 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
 
     # latency verdicts against independent latency measurements
     rem = []
-    for name, m_nets in _remeasured(nets, table).items():
+    for name, m_nets in _remeasured(nets, table, remeasurements).items():
         m_budget = latency_budget(m_nets, budget_quantile)
         m_final = _budget_reading(trials, m_nets, m_budget, n_trials)
         m_norms = {"log": normalized_points(m_nets, True), "linear": normalized_points(m_nets, False)}
@@ -657,6 +662,31 @@ def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int,
         raise TrialsError(f"{name}: network {frame.loc[unknown, 'arch'].iloc[0]!r} is not in the candidate table; "
                           f"rerun search@{strategy}")
     return frame
+
+
+def load_latency(path, archs) -> dict[str, pd.Series]:
+    """``data/latency.csv`` (arch, round, latency_ms) as ``{"round<k>": latency per arch}``; checked."""
+    try:
+        frame = pd.read_csv(path, dtype={"arch": str})
+    except FileNotFoundError:
+        raise TrialsError(f"{path}: not found; run `python stages/latency.py` first") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise TrialsError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]}); "
+                          "rerun the latency stage") from None
+    missing = [c for c in ("arch", "round", "latency_ms") if c not in frame.columns]
+    if missing:
+        raise TrialsError(f"{path}: lacks column(s) {missing}; rerun the latency stage")
+    lat = pd.to_numeric(frame["latency_ms"], errors="coerce")
+    if not (np.isfinite(lat) & (lat > 0)).all():
+        raise TrialsError(f"{path}: every latency_ms must be a finite number > 0; rerun the latency stage")
+    out = {}
+    for r, g in frame.assign(latency_ms=lat).groupby("round", sort=True):
+        series = g.set_index("arch")["latency_ms"]
+        if series.index.has_duplicates or not set(archs) <= set(series.index):
+            raise TrialsError(f"{path}: round {r} does not time every network of the table once; "
+                              "rerun the latency stage")
+        out[f"round{r}"] = series
+    return out
 
 
 def load_trials(path, strategy: str, repeats: int, n_trials: int, archs) -> pd.DataFrame:
