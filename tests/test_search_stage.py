@@ -80,8 +80,9 @@ def test_search_and_compare_end_to_end(tmp_path):
     fq = pd.read_csv(tmp_path / "plots" / "search" / "front_quality.csv")
     assert set(fq["metric"]) == {"hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"}
     assert (fq["ci_low"] <= fq["median"] + 1e-12).all() and (fq["median"] <= fq["ci_high"] + 1e-12).all()
-    assert set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"]) == {"mean", "seed0", "seed1",
-                                                                                                   "round1", "round2"}
+    # the table's seed means, the latency stage's rounds, and each seed whose timings cover every network
+    measured = set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"])
+    assert {"mean", "round1", "round2"} <= measured <= {"mean", "seed0", "seed1", "round1", "round2"}
     headline = json.loads((tmp_path / "metrics" / "search.json").read_text())
     assert headline["gp_ei_repeats_per_study"] == 0 and len(headline) <= 14
     assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}
@@ -127,7 +128,7 @@ def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
 def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=6)
-    spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal)
+    spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
     storage = open_storage(journal)
     name = study_name(spec, table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str})), 0)
     # a killed run: 3 finished trials and one left RUNNING
