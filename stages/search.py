@@ -28,16 +28,18 @@ def main() -> None:
         raise InputError(f"unknown strategy {strategy!r}; search.strategies has: {', '.join(params.strategies)}")
 
     from hyperlab.io import write_csv
-    from hyperlab.selection.benchmark import TableError, load_table
+    from hyperlab.selection.benchmark import TableError, latency_budget, load_table, network_summary
     from hyperlab.selection.strategies import RunSpec, StorageBusy, run_strategy
 
     try:
         table = load_table(TABLE)
     except TableError as err:
         raise InputError(str(err)) from None
+    entry = params.strategies[strategy]
     spec = RunSpec(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
-                   n_startup_trials=params.strategies[strategy].n_startup_trials, cost=params.cost, seed=common.seed,
-                   storage=params.storage, n_workers=params.n_workers)
+                   n_startup_trials=entry.n_startup_trials, cost=entry.cost or params.cost, seed=common.seed,
+                   storage=params.storage, n_workers=params.n_workers,
+                   budget=latency_budget(network_summary(table), params.latency_budget_quantile))
     start = time.perf_counter()
     try:
         with progress(total=params.repeats, desc=f"search {strategy}") as bar:

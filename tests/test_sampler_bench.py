@@ -44,8 +44,10 @@ def test_stage_end_to_end_on_tiny_params(tmp_path):
     assert (summary["regret_q25"] <= summary["median_regret"]).all()
     assert (summary["median_regret"] <= summary["regret_q75"]).all() and (summary["regret_q25"] >= 0).all()
     curves = pd.read_csv(tmp_path / "plots/sampler_bench/curves.csv")
-    for _, g in curves.groupby(["problem", "sampler"]):
-        assert np.all(np.diff(g["median"].to_numpy()) <= 1e-12)  # best-so-far never gets worse
+    assert (curves["q25"] >= 0).all()
+    for (problem, _), g in curves.groupby(["problem", "sampler"]):
+        if problem != "table":  # on the noisy table a lower observation can be a worse network
+            assert np.all(np.diff(g["median"].to_numpy()) <= 1e-12)  # best-so-far never gets worse
     timing = pd.read_csv(tmp_path / "plots/sampler_bench/timing.csv")
     assert (timing.loc[timing["sampler"] == "tpe", "ratio_to_tpe"] == 1.0).all()
     metrics = json.loads((tmp_path / "metrics/sampler_bench.json").read_text())

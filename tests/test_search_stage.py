@@ -27,6 +27,10 @@ def _workdir(tmp_path, **search):
     (tmp_path / "data").mkdir(exist_ok=True)
     table = synthetic_table(layers=(1, 2), widths=(16, 32, 64), n_seeds=2, seed=1, fail_rate=0.1)
     table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
+    # what the latency stage writes: two re-timings of every network
+    lat = table.groupby("arch")["latency_ms"].mean()
+    pd.concat([pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.05 * r)})
+               for r in (1, 2)]).to_csv(tmp_path / "data" / "latency.csv", index=False)
     return {"seed": 0, "search": {**TINY, **search}}, table
 
 
@@ -59,18 +63,36 @@ def test_search_and_compare_end_to_end(tmp_path):
     m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
     for s, row in m["strategies"].items():
-        assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio"] <= 1 + 1e-9
+        assert row["median_regret"] >= 0 and 0 <= row["median_hv_ratio_log"] <= 1 + 1e-9
         assert 1 <= row["mean_rank"] <= len(SEARCH_STRATEGIES)
-    assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx(3.5)
+    assert np.mean([r["mean_rank"] for r in m["strategies"].values()]) == pytest.approx((len(SEARCH_STRATEGIES) + 1) / 2)
     curve = pd.read_csv(tmp_path / "plots" / "search" / "regret_vs_trial.csv")
     # regret can rise: a lucky seed draw may crown a network whose seed-mean error is worse
     assert len(curve) == 8 and (curve[list(SEARCH_STRATEGIES)] >= 0).all().all()
     pareto = pd.read_csv(tmp_path / "plots" / "search" / "pareto.csv", dtype={"arch": str})
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
+    # issue 12: networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
+    for s in ("random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"):
+        assert m["strategies"][s]["repeats_per_study"] == 0
+    assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"]
+               for r in m["strategies"].values())
+    pw = pd.read_csv(tmp_path / "plots" / "search" / "pairwise.csv")
+    k = len(SEARCH_STRATEGIES)
+    assert len(pw) == k * (k - 1) and (pw[["wins", "ties", "losses"]].sum(axis=1) == 3).all()
+    fq = pd.read_csv(tmp_path / "plots" / "search" / "front_quality.csv")
+    assert set(fq["metric"]) == {"hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"}
+    assert (fq["ci_low"] <= fq["median"] + 1e-12).all() and (fq["median"] <= fq["ci_high"] + 1e-12).all()
+    # the table's seed means, the latency stage's rounds, and each seed whose timings cover every network
+    measured = set(pd.read_csv(tmp_path / "plots" / "search" / "remeasured.csv")["measurement"])
+    assert {"mean", "round1", "round2"} <= measured <= {"mean", "seed0", "seed1", "round1", "round2"}
+    headline = json.loads((tmp_path / "metrics" / "search.json").read_text())
+    assert headline["gp_ei_repeats_per_study"] == 0 and len(headline) <= 14
+    assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
     assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
-        "search_regret_trial.png", "search_regret_cost.png", "search_hypervolume.png", "search_pareto.png"}
+        "search_regret_trial.png", "search_regret_train_seconds.png", "search_budget_regret.png",
+        "search_hypervolume.png", "search_front_quality.png", "search_pareto.png"}
 
 
 @pytest.mark.parametrize("key,value,word", [("n_trials", 1, "search.n_trials"),
@@ -108,7 +130,7 @@ def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
 def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=6)
-    spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal)
+    spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
     storage = open_storage(journal)
     digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
     # a killed run: 3 finished slots, one left RUNNING, and Optuna's append lock left behind

@@ -437,7 +437,13 @@ class L2LParams:
                               f"l2l.n_steps = {self.n_steps} and l2l.long_steps = {self.long_steps}")
 
 
-SEARCH_STRATEGIES = ("random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second", "motpe")
+SEARCH_STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
+                     "gp_ei_constrained", "tpe_constrained", "motpe")
+SEARCH_COSTS = ("latency", "train_time", "flops")
+
+
+def _cost_or_none(value: Any) -> str | None:
+    return None if value is None or value in SEARCH_COSTS else f"allowed: {', '.join(SEARCH_COSTS)}"
 
 
 def _rdb_url_problem(url: str) -> str | None:
@@ -489,6 +495,8 @@ class StrategyParams:
     """``search.strategies.<name>``: one strategy's own settings (its own cached DVC stage)."""
     # random trials before the model is used (random: unused); absent: min(10, search.n_trials)
     n_startup_trials: int | None = spec(None, ge=1, le=10000)
+    # cost of a trial for this strategy (the *_per_second ones divide by it); absent: search.cost
+    cost: str | None = spec(None, check=_cost_or_none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -499,16 +507,23 @@ class SearchParams:
         choices=SEARCH_STRATEGIES, min_len=1)
     n_trials: int = spec(40, ge=2, le=10000)
     repeats: int = spec(20, ge=1, le=1000)
-    cost: str = spec("latency", choices=("latency", "train_time", "flops"))
+    cost: str = spec("train_time", choices=SEARCH_COSTS)
     storage: str = spec("none", check=_storage)
     n_workers: int = spec(1, ge=1, le=64)
     target_quantile: float = spec(0.05, gt=0, lt=1)
+    # latency budget of the *_constrained strategies and of the budget reading: this quantile of the networks'
+    # (seed-mean) latencies; 0.5 = the median network's latency
+    latency_budget_quantile: float = spec(0.5, gt=0, le=1)
+    n_bootstrap: int = spec(2000, ge=100, le=100000)  # compare: resamples of the bootstrap intervals
+    # stage latency: independent re-timings of every network (rounds, pause between them)
+    latency_rounds: int = spec(2, ge=1, le=100)
+    latency_gap_seconds: float = spec(20.0, ge=0, le=3600)
 
     def __post_init__(self):
         resolved = {}
         for name, strategy in self.strategies.items():
             if strategy.n_startup_trials is None:  # not in the file: a default that always fits
-                strategy = StrategyParams(min(DEFAULT_STARTUP_TRIALS, self.n_trials))
+                strategy = StrategyParams(min(DEFAULT_STARTUP_TRIALS, self.n_trials), strategy.cost)
             elif strategy.n_startup_trials > self.n_trials:
                 raise ConfigError(f"params.yaml: search.strategies.{name}.n_startup_trials: got "
                                   f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})")

@@ -1,4 +1,5 @@
-"""Architecture search: regret vs trials and vs cost, hypervolume vs trials (median and IQR band), Pareto fronts."""
+"""Architecture search: regret vs trials, vs cumulative training seconds and under a latency budget,
+hypervolume vs trials (median and IQR band), front quality four ways, Pareto fronts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from hyperlab.io import save_figure  # noqa: E402
@@ -15,9 +17,11 @@ from hyperlab.io import save_figure  # noqa: E402
 SOURCE = Path("plots/search")
 OUT = Path("plots/figures/search")
 
-STYLE = {  # model family by colour, cost-aware variants dashed
-    "random": ("0.45", "-"), "gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"),
-    "tpe": ("tab:orange", "-"), "tpe_per_second": ("tab:orange", "--"), "motpe": ("tab:green", "-."),
+STYLE = {  # model family by colour, cost-aware variants dashed, constrained dotted
+    "random_uniform": ("0.2", "-"), "random": ("0.6", "-"),
+    "gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"), "gp_ei_constrained": ("tab:blue", ":"),
+    "tpe": ("tab:orange", "-"), "tpe_per_second": ("tab:orange", "--"), "tpe_constrained": ("tab:orange", ":"),
+    "motpe": ("tab:green", "-."),
 }
 
 
@@ -26,9 +30,11 @@ def _strategies(frame: pd.DataFrame, x: str) -> list[str]:
 
 
 def band_figure(frame: pd.DataFrame, x: str, xlabel: str, ylabel: str, title: str,
-                logx: bool = False, logy: bool = False):
+                logx: bool = False, logy: bool = False, only: tuple[str, ...] | None = None):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in _strategies(frame, x):
+        if only is not None and s not in only:
+            continue
         colour, ls = STYLE.get(s, (None, "-"))
         line, = ax.plot(frame[x], frame[s], ls, color=colour, label=s, lw=1.8)
         ax.fill_between(frame[x], frame[f"{s}_q25"], frame[f"{s}_q75"], color=line.get_color(), alpha=0.12, lw=0)
@@ -42,6 +48,25 @@ def band_figure(frame: pd.DataFrame, x: str, xlabel: str, ylabel: str, title: st
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def front_quality_figure(frame: pd.DataFrame):
+    """One panel per front metric: median and bootstrap 95 % interval per strategy."""
+    metrics = list(dict.fromkeys(frame["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 4.2), sharey=True)
+    for ax, m in zip(np.atleast_1d(axes), metrics):
+        g = frame[frame["metric"] == m].reset_index(drop=True)
+        y = np.arange(len(g))
+        colours = [STYLE.get(s, ("k", "-"))[0] for s in g["strategy"]]
+        ax.errorbar(g["median"], y, xerr=[g["median"] - g["ci_low"], g["ci_high"] - g["median"]], fmt="none",
+                    ecolor="0.5", lw=1)
+        ax.scatter(g["median"], y, c=colours, s=30, zorder=3)
+        ax.set_yticks(y, g["strategy"])
+        ax.set_title(m + (" (lower better)" if m == "igd_plus" else ""), fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Front quality of the evaluated networks (median, bootstrap 95 % CI)")
+    fig.tight_layout()
     return fig
 
 
@@ -71,9 +96,14 @@ def render(params) -> list[Path]:
         ("regret_vs_trial.csv", "search_regret_trial.png",
          dict(x="trial", xlabel="trial", ylabel="simple regret (validation error)",
               title="Simple regret vs trials (median, IQR band)", logy=True)),
-        ("regret_vs_cost.csv", "search_regret_cost.png",
-         dict(x="cost", xlabel="cumulative cost: sum over trials of search.cost (latency: ms)", ylabel="simple regret (validation error)",
-              title="Simple regret vs cumulative cost (median, IQR band)", logx=True, logy=True)),
+        ("regret_vs_train_seconds.csv", "search_regret_train_seconds.png",
+         dict(x="train_seconds", xlabel="cumulative training seconds of the evaluated networks",
+              ylabel="simple regret (validation error)", only=("random_uniform", "gp_ei", "gp_ei_per_second", "tpe",
+                                                                "tpe_per_second"),
+              title="Snoek's setting: regret vs cumulative training time (median, IQR band)", logx=True, logy=True)),
+        ("budget_regret_vs_trial.csv", "search_budget_regret.png",
+         dict(x="trial", xlabel="trial", ylabel="regret among networks within the latency budget",
+              title="Best network under the latency budget (median, IQR band)", logy=True)),
         ("hypervolume_vs_trial.csv", "search_hypervolume.png",
          dict(x="trial", xlabel="trial", ylabel="hypervolume / true front's",
               title="Hypervolume ratio of (val error, latency) found vs trials")),
@@ -87,6 +117,11 @@ def render(params) -> list[Path]:
         save_figure(OUT / name, fig, dpi=params.dpi)
         plt.close(fig)
         written.append(OUT / name)
+    if (SOURCE / "front_quality.csv").is_file():
+        fig = front_quality_figure(pd.read_csv(SOURCE / "front_quality.csv"))
+        save_figure(OUT / "search_front_quality.png", fig, dpi=params.dpi)
+        plt.close(fig)
+        written.append(OUT / "search_front_quality.png")
     if (SOURCE / "pareto.csv").is_file():
         fig = pareto_figure(pd.read_csv(SOURCE / "pareto.csv", dtype={"arch": str}))
         save_figure(OUT / "search_pareto.png", fig, dpi=params.dpi)

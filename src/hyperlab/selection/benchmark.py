@@ -11,6 +11,16 @@ random sampling on conditional parameters): ``n_layers`` in ``min..max`` and
 ignored by the objective. When the widths are not consecutive powers of two the
 width parameters are categorical ``units_l{i}`` instead.
 
+Trials count networks, not encodings: many encodings name one network (a
+one-layer network has 36 of them here). :func:`canonical_params` maps any
+encoding to the network's *canonical* one (every inactive width at the
+smallest value, as if the missing layer were the narrowest), and
+:func:`network_params` lists one canonical encoding per network. The GP
+samplers take ``canonicalize=canonical_params`` and search the canonical points
+only (so each GP dimension stays a real width, and an inactive one is a
+constant), the random-over-networks sampler draws among the networks; both
+then never repeat a network while an unevaluated one remains.
+
 A lookup draws one of the stored seeds of the network (the draw depends only
 on the run's seed, the repeat and the trial number, so it is the same whatever
 the sampler, worker or resume), so the observed error carries the real
@@ -179,6 +189,51 @@ def suggest_arch(trial, space: Space) -> str:
     return "-".join(str(w) for w in widths[:n_layers])
 
 
+def _width_params(space: Space) -> list[tuple[str, object]]:
+    """(name, canonical value) of every width parameter, in layer order."""
+    if space.log2:
+        return [(f"log2_units_l{i}", int(math.log2(space.widths[0]))) for i in range(space.max_layers)]
+    return [(f"units_l{i}", int(space.widths[0])) for i in range(space.max_layers)]
+
+
+def canonical_params(params: dict, space: Space) -> dict:
+    """``params`` with every width beyond ``n_layers`` set to its canonical (smallest) value.
+
+    Two encodings name the same network exactly when their canonical forms are
+    equal. A dict without ``n_layers`` (or a width) is returned unchanged.
+    """
+    if "n_layers" not in params:
+        return dict(params)
+    out = dict(params)
+    for i, (name, value) in enumerate(_width_params(space)):
+        if i >= int(params["n_layers"]) and name in out:
+            out[name] = value
+    return out
+
+
+def arch_of_params(params: dict, space: Space) -> str:
+    """The ``arch`` name an encoding stands for."""
+    n = int(params["n_layers"])
+    widths = [2 ** int(params[name]) if space.log2 else int(params[name]) for name, _ in _width_params(space)[:n]]
+    return "-".join(str(w) for w in widths)
+
+
+def network_params(space: Space, archs: Sequence[str]) -> list[dict]:
+    """The canonical encoding of each network in ``archs`` (names as in the table)."""
+    out = []
+    names = _width_params(space)
+    for arch in archs:
+        widths = [int(w) for w in str(arch).split("-")]
+        params = {"n_layers": len(widths)}
+        for i, (name, value) in enumerate(names):
+            if i < len(widths):
+                params[name] = int(math.log2(widths[i])) if space.log2 else widths[i]
+            else:
+                params[name] = value
+        out.append(params)
+    return out
+
+
 def network_summary(table: pd.DataFrame) -> pd.DataFrame:
     """One row per network: mean errors / latency / cost over its ok seeds (the 'true' values)."""
     ok = table[table["status"] == "ok"]
@@ -187,6 +242,11 @@ def network_summary(table: pd.DataFrame) -> pd.DataFrame:
                                  test_error=("test_error", "mean"), latency_ms=("latency_ms", "mean"),
                                  train_seconds=("train_seconds", "mean"), n_ok=("seed", "size"))
     return agg.sort_index()
+
+
+def latency_budget(nets: pd.DataFrame, quantile: float) -> float:
+    """The latency budget (ms): ``quantile`` of the networks' seed-mean latencies (0.5: the median network's)."""
+    return float(np.quantile(nets["latency_ms"].to_numpy(float), quantile, method="lower"))
 
 
 class TableObjective:
@@ -205,7 +265,7 @@ class TableObjective:
         self.cost_column = COST_COLUMNS[cost]
         self.multi_objective = multi_objective
         self.seed, self.repeat = seed, repeat
-        cols = ["seed", "status", "val_error", "test_error", "latency_ms", self.cost_column]
+        cols = ["seed", "status", "val_error", "test_error", "latency_ms", "train_seconds", self.cost_column]
         self._rows = {arch: g[list(dict.fromkeys(cols))].to_dict("records")
                       for arch, g in table.groupby("arch", sort=True)}
 
@@ -223,6 +283,7 @@ class TableObjective:
         cost = float(row[self.cost_column])
         trial.set_user_attr("cost", cost)
         trial.set_user_attr("latency_ms", float(row["latency_ms"]))
+        trial.set_user_attr("train_seconds", float(row["train_seconds"]))
         trial.set_user_attr("test_error", float(row["test_error"]))
         if self.multi_objective:
             return float(row["val_error"]), float(row["latency_ms"])

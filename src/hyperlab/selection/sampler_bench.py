@@ -27,7 +27,7 @@ import pandas as pd
 
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective, network_summary, suggest_arch
 from hyperlab.selection.metrics import compare
-from hyperlab.selection.strategies import RunSpec, make_sampler, run_strategy, sampler_seed
+from hyperlab.selection.strategies import Networks, RunSpec, make_sampler, run_strategy, sampler_seed
 
 SAMPLERS = ("gp_ei", "gp_ei_per_second", "tpe", "random")
 TIMED = ("gp_ei", "gp_ei_per_second", "tpe")
@@ -108,19 +108,25 @@ def summarize_functions(jobs: list[tuple], curves: list[np.ndarray], target: flo
 
 def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int, seed: int,
                 tick: Callable[[], None] = lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The search protocol for every sampler: (summary rows, regret-vs-trial bands)."""
+    """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
+
+    "random" here is the search stage's ``random_uniform``: uniform over the networks, without repeats.
+    """
+    strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
     trials = {}
     for s in SAMPLERS:
-        trials[s] = run_strategy(table, RunSpec(strategy=s, n_trials=n_trials, repeats=repeats,
+        trials[s] = run_strategy(table, RunSpec(strategy=strategy[s], n_trials=n_trials, repeats=repeats,
                                                 n_startup_trials=n_startup, cost="latency", seed=seed))
+        trials[s]["strategy"] = s
         tick()
-    result = compare(trials, network_summary(table))
+    result = compare(trials, network_summary(table), baseline="random", seed=seed, table=table)
+    report = result.report
     summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
                              "median_regret": r["median_regret"], "regret_q25": r["regret_q25"],
-                             "regret_q75": r["regret_q75"], "target_regret": result.metrics["target_regret"],
+                             "regret_q75": r["regret_q75"], "target_regret": report["target_regret"],
                              "reached_target": r["reached_target"]}
-                            for s, r in result.metrics["strategies"].items()])
-    wide = result.regret_vs_trial
+                            for s, r in report["strategies"].items()])
+    wide = result.tables["regret_vs_trial.csv"]
     bands = pd.concat([pd.DataFrame({"problem": "table", "sampler": s, "trial": wide["trial"], "median": wide[s],
                                      "q25": wide[f"{s}_q25"], "q75": wide[f"{s}_q75"]}) for s in SAMPLERS],
                       ignore_index=True)
@@ -135,7 +141,7 @@ def suggest_times(table: pd.DataFrame, strategy: str, checkpoints: tuple[int, ..
     sampler's warm state is the one it has in a real run.
     """
     objective = TableObjective(table, seed=seed, repeat=0)
-    study = optuna.create_study(sampler=make_sampler(strategy, seed, 10))
+    study = optuna.create_study(sampler=make_sampler(strategy, seed, 10, Networks.of(table)))
     out = {}
     for n in checkpoints:
         done = sum(t.state.is_finished() for t in study.trials)

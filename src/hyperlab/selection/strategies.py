@@ -1,4 +1,19 @@
-"""The six search strategies and the runner that repeats each against the table.
+"""The search strategies and the runner that repeats each against the table.
+
+Strategies (every one works on the same fixed-length encoding,
+:func:`~hyperlab.selection.benchmark.suggest_arch`):
+
+- ``random_uniform``: a network drawn uniformly among those not yet evaluated
+  (the baseline); ``random``: the same without replacement, but layer-uniform
+  (every depth equally likely, as Optuna's ``RandomSampler`` on this encoding);
+- ``gp_ei``, ``gp_ei_per_second``, ``gp_ei_constrained``: GP samplers whose pool
+  holds one canonical encoding per network (``canonicalize``), so no network
+  repeats while an unevaluated one remains;
+- ``tpe``, ``tpe_per_second``, ``tpe_constrained`` (Optuna's ``constraints_func``:
+  latency <= budget), ``motpe``: Optuna's TPE as it behaves (it can repeat a network).
+
+``*_per_second`` divide by the trial's cost (``search.cost`` or the strategy's
+own ``cost``); ``*_constrained`` search under ``latency_ms <= budget``.
 
 Every study gets a fresh, seeded sampler (REFERENCES.md §1, Optuna 5.0 facts:
 a shared instance would share its random stream). Seeds derive from
@@ -54,9 +69,11 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperlab.selection.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.benchmark import (NetworkFailed, TableObjective, arch_of_params, canonical_params,
+                                          network_params, space_of)
 from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.network_random import NetworkRandomSampler, layer_uniform_weights
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +83,10 @@ LOCK_GRACE_S = 5     # journal: a lock file untouched this long is a killed proc
 POLL_S = 0.5         # RDB: how often a finished worker checks on slots other workers hold
 READY_TIMEOUT_S = 60  # RDB: how long to wait for another run to finish creating a study's slots
 
-STRATEGIES = ("random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second", "motpe")
+STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
+              "gp_ei_constrained", "tpe_constrained", "motpe")
 MULTI_OBJECTIVE = ("motpe",)
+CONSTRAINED = ("gp_ei_constrained", "tpe_constrained")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,16 +99,66 @@ class RunSpec:
     seed: int = 0
     storage: str = "none"
     n_workers: int = 1
+    budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
 
 
-def make_sampler(strategy: str, seed: int, n_startup_trials: int) -> optuna.samplers.BaseSampler:
-    """A fresh sampler of ``strategy``; the cost-aware ones read the trial user attribute ``cost``."""
-    if strategy == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """What the network-aware samplers need of the table: its space and every network's canonical encoding."""
+    space: object
+    archs: tuple[str, ...]
+    depths: tuple[int, ...]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> "Networks":
+        archs = tuple(sorted(set(table["arch"].astype(str))))
+        return cls(space_of(table), archs, tuple(len(a.split("-")) for a in archs))
+
+    def canonicalize(self, params: dict) -> dict:
+        return canonical_params(params, self.space)
+
+    def key(self, params: dict) -> str:
+        return arch_of_params(params, self.space)
+
+
+class LatencyConstraint:
+    """Optuna ``constraints_func``: ``latency_ms - budget`` (feasible when <= 0); picklable."""
+
+    def __init__(self, budget: float):
+        self.budget = float(budget)
+
+    def __call__(self, trial) -> tuple[float]:
+        return (float(trial.user_attrs.get("latency_ms", np.inf)) - self.budget,)
+
+
+def make_sampler(strategy: str, seed: int, n_startup_trials: int, networks: Networks | None = None,
+                 budget: float = 1.0) -> optuna.samplers.BaseSampler:
+    """A fresh sampler of ``strategy``; the cost-aware ones read the trial user attribute ``cost``,
+    the constrained ones ``latency_ms``. ``networks``: the table's (the random and GP samplers count networks)."""
+    def by_network(weights=None, sampler_seed=seed):
+        return NetworkRandomSampler(network_params(networks.space, networks.archs), networks.key, weights,
+                                    seed=sampler_seed)
+
+    # GP samplers: canonical pool, and (until a trial completes, there is no relative search space) every
+    # parameter from a network draw among the untaken ones, so early failures cannot repeat a network either
+    gp = {} if networks is None else {"canonicalize": networks.canonicalize,
+                                      "independent_sampler": by_network(sampler_seed=(seed + 7919) % 2**31)}
+    if strategy in ("random", "random_uniform"):
+        if networks is None:
+            return optuna.samplers.RandomSampler(seed=seed)
+        return by_network(layer_uniform_weights(networks.depths) if strategy == "random" else None)
     if strategy == "gp_ei":
-        return GPEISampler(n_startup_trials=n_startup_trials, seed=seed)
+        return GPEISampler(n_startup_trials=n_startup_trials, seed=seed, **gp)
     if strategy == "gp_ei_per_second":
-        return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost")
+        return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost", **gp)
+    if strategy == "gp_ei_constrained":
+        return ConstrainedGPEISampler(n_startup_trials=n_startup_trials, seed=seed, budget=budget,
+                                      constraint_attr="latency_ms", **gp)
+    if strategy == "tpe_constrained":
+        with warnings.catch_warnings():  # Optuna 5 deprecates constraints_func (for Trial.set_constraint), still works
+            warnings.simplefilter("ignore", FutureWarning)
+            return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed,
+                                              constraints_func=LatencyConstraint(budget))
     if strategy == "tpe":
         return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed)
     if strategy == "tpe_per_second":
@@ -108,7 +177,8 @@ def table_digest(table: pd.DataFrame) -> str:
 
 
 def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
-    key = json.dumps([spec.strategy, spec.seed, spec.n_trials, spec.n_startup_trials, spec.cost, digest])
+    key = json.dumps([spec.strategy, spec.seed, spec.n_trials, spec.n_startup_trials, spec.cost, digest]
+                     + ([round(spec.budget, 9)] if spec.strategy in CONSTRAINED else []))
     return f"{spec.strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}-r{repeat:03d}"
 
 
@@ -299,13 +369,15 @@ def trials_frame(study: optuna.Study, spec: RunSpec, repeat: int) -> pd.DataFram
                      "test_error": ua.get("test_error", np.nan) if ok else np.nan,
                      # a failed lookup has no measured cost; it adds nothing to the cumulative cost
                      "cost": ua.get("cost", 0.0) if ok else 0.0,
+                     "train_seconds": ua.get("train_seconds", 0.0) if ok else 0.0,
                      **{f"param_{k}": v for k, v in sorted(t.params.items())}})
     return pd.DataFrame(rows)
 
 
 def _run_memory_repeat(table: pd.DataFrame, spec: RunSpec, repeat: int) -> pd.DataFrame:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat), spec.n_startup_trials)
+    sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat), spec.n_startup_trials,
+                           Networks.of(table), spec.budget)
     study = _create(spec, f"{spec.strategy}-r{repeat:03d}", None, sampler)
     _optimize(study, _objective(table, spec, repeat, 0), spec.n_trials)
     return trials_frame(study, spec, repeat)
@@ -360,7 +432,7 @@ def _shared_worker(table: pd.DataFrame, spec: RunSpec, worker: int, jobs: list[t
         # a resumed study seeds its samplers afresh: the finished trials are not drawn again
         resumed = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
         study.sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, worker, resumed),
-                                     spec.n_startup_trials)
+                                     spec.n_startup_trials, Networks.of(table), spec.budget)
         ran += _work_slots(study, _objective(table, spec, repeat, worker))
     return ran
 
@@ -424,6 +496,6 @@ def _wait_for_slots(study: optuna.Study, spec: RunSpec, table: pd.DataFrame, rep
             log.info("%s: waiting for slots held by other workers", study.study_name)
             warned = True
         study.sampler = make_sampler(spec.strategy, sampler_seed(spec.seed, repeat, 0, len(study.trials)),
-                                     spec.n_startup_trials)
+                                     spec.n_startup_trials, Networks.of(table), spec.budget)
         if _work_slots(study, _objective(table, spec, repeat, 0)) == 0:
             time.sleep(POLL_S)

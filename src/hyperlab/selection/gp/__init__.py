@@ -6,9 +6,11 @@
 - :mod:`.optim`         acquisition maximization over mixed spaces
 - :mod:`.cost`          what counts as a trial's cost
 - :mod:`.threads`       process-wide BLAS limit, safe under threads
-- :mod:`.sampler`       the two samplers
+- :mod:`.sampler`       GP-EI and EI per second
+- :mod:`.constrained`   GP-EI under a budget on a measured quantity (Gardner et al. 2014)
 """
 
-from hyperlab.selection.gp.sampler import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.gp.sampler import GPEIPerSecondSampler, GPEISampler  # noqa: I001
+from hyperlab.selection.gp.constrained import ConstrainedGPEISampler
 
-__all__ = ["GPEISampler", "GPEIPerSecondSampler"]
+__all__ = ["GPEISampler", "GPEIPerSecondSampler", "ConstrainedGPEISampler"]

@@ -30,6 +30,14 @@ collision is retried after a random back-off) -- while untaken points remain.
 Conditional parameters (present in only some trials) are sampled at random.
 Failed and pruned trials count as the worst completed value in the GP, and
 their points are never suggested again.
+
+Several encodings of one thing (e.g. a network's widths beyond its depth,
+which the objective ignores): ``canonicalize`` maps a parameter dict to its
+canonical form; the finite pool then holds the canonical points only (its
+random startup draws are uniform over the *things*), every trial's point is
+read canonically (GP data, taken points), so nothing is suggested twice while
+an untaken one remains. Without it, every point is its own thing.
+
 Multi-objective studies are refused with a ``ValueError``. A GP that cannot
 be fitted (e.g. a singular kernel) falls back to a random point, with one
 WARNING per study saying why.
@@ -41,7 +49,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from optuna.distributions import BaseDistribution
@@ -84,21 +92,29 @@ class GPEISampler(BaseSampler):
         n_candidates: quasi-random candidates scored per suggestion in a space too large to list.
         max_enumerate: a finite space with at most this many points is searched exhaustively.
         seed: seeds every random choice (startup, candidates, ties).
+        canonicalize: optional ``params -> params`` giving the canonical encoding of a point (see above);
+            it must be idempotent and return the same keys.
+        independent_sampler: optional sampler for the parameters outside the relative search space (e.g.
+            every parameter until a trial completes); default Optuna's ``RandomSampler``.
     """
 
     def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 1024,
-                 max_enumerate: int = 20000, seed: int | None = None):
+                 max_enumerate: int = 20000, seed: int | None = None,
+                 canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 independent_sampler: BaseSampler | None = None):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
         self._n_startup_trials = n_startup_trials
         self._n_candidates = n_candidates
         self._max_enumerate = max_enumerate
         self._rng = np.random.RandomState(_child_seed(seed, 0))
-        self._random_sampler = RandomSampler(seed=_child_seed(seed, 1))
+        self._random_sampler = independent_sampler or RandomSampler(seed=_child_seed(seed, 1))
         self._space = IntersectionSearchSpace(include_pruned=True)
         self._lock = threading.RLock()
         self._fits = WarmFits()
         self._warned: set[tuple[str, str]] = set()
+        self._canonicalize = canonicalize
+        self._pools: dict[tuple, np.ndarray] = {}
 
     def reseed_rng(self) -> None:
         self._rng = np.random.RandomState()
@@ -139,7 +155,7 @@ class GPEISampler(BaseSampler):
         taken = self._taken(trials, space)  # in a continuous space too: a failed point must not repeat
         pool = None
         if space.size() <= self._max_enumerate:
-            pool = space.enumerate()
+            pool = self._canonical_pool(space)
             fresh = np.array([key_of(p) not in taken for p in pool], dtype=bool)
             if fresh.any():  # once every point is taken, repeats are unavoidable
                 pool = pool[fresh]
@@ -164,7 +180,7 @@ class GPEISampler(BaseSampler):
         """
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         y = sign * np.array([t.value for t in done], dtype=float)
-        X = space.features([t.params for t in done + failed])
+        X = space.features([self._params_of(t) for t in done + failed])
         z, _, _ = standardize(np.concatenate([y, np.full(len(failed), y.max())]))
         post = self._posterior(study, space, "objective", X, z)
         incumbents = X[np.argsort(z[:len(done)])[:5]]
@@ -173,12 +189,27 @@ class GPEISampler(BaseSampler):
     def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
         return self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
 
+    # ---- canonical points (``canonicalize``)
+    def _params_of(self, trial: FrozenTrial) -> dict[str, Any]:
+        return self._canonicalize(trial.params) if self._canonicalize is not None else trial.params
+
+    def _canonical_pool(self, space: SearchSpace) -> np.ndarray:
+        """Every point of the finite space, or only its canonical ones (cached per space)."""
+        if self._canonicalize is None:
+            return space.enumerate()
+        if space.key() not in self._pools:
+            pool = space.enumerate()
+            canon = space.features([self._canonicalize(space.params(p)) for p in pool])
+            keep = np.array([key_of(a) == key_of(b) for a, b in zip(pool, canon)], dtype=bool)
+            self._pools[space.key()] = pool[keep] if keep.any() else pool
+        return self._pools[space.key()]
+
     # ---- points taken by other trials
-    @staticmethod
-    def _taken(trials: list[FrozenTrial], space: SearchSpace) -> set:
-        """Features of every other trial's point: its params, or the claim of a running trial."""
+    def _taken(self, trials: list[FrozenTrial], space: SearchSpace) -> set:
+        """Features of every other trial's point: its (canonical) params, or the claim of a running trial."""
         with_params = [t for t in trials if space.covers(t)]
-        taken = {key_of(p) for p in space.features([t.params for t in with_params])} if with_params else set()
+        taken = ({key_of(p) for p in space.features([self._params_of(t) for t in with_params])}
+                 if with_params else set())
         for t in trials:
             claim = t.system_attrs.get(CLAIM_ATTR) if t.state in _ALIVE else None
             if claim is not None and len(claim) == space.dim:
