@@ -3,7 +3,11 @@
 Prints one JSON line per figure (medians of repeated timings, after a warm-up
 call that compiles). Ratios are measured side by side in this run:
 meta-step time per optimizee (meta_batch 1 vs 2: what vmapping buys),
-rematerialized vs stored backward, LSTM vs Adam optimizee runs.
+rematerialized vs stored backward, LSTM vs Adam optimizee runs, and the
+meta-step of ``META_SEEDS`` meta-training seeds vmapped in one program
+against the committed implementation (one single-seed meta-step per seed,
+run one after the other): ``meta_step_speedup_seeds_vmapped`` is
+``META_SEEDS * t(single seed) / t(all seeds vmapped)``, above 1 when vmapping pays.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from hyperlab.l2l.evaluate import run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
 
 REPEATS = 5
+META_SEEDS = 3
 
 
 def median_time(fn, repeats: int = REPEATS) -> float:
@@ -46,6 +51,36 @@ def main() -> None:
     meta_opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
     meta = meta_train.MetaState(phi, meta_opt.init(phi))
     template = lstm_optimizer(phi, cfg)
+
+    # Several meta-seeds: one vmapped program against the committed implementation (one single-seed
+    # meta-step per seed, one after the other); timed alternately so that both see the same load.
+    seeds = jax.random.split(jax.random.key(4), META_SEEDS)
+    phis = jax.vmap(lambda k: init_lstm_params(k, cfg))(seeds)
+    metas = meta_train.MetaState(phis, jax.vmap(meta_opt.init)(phis))
+    params = jax.vmap(jax.vmap(lambda k: optimizee.init_params(k, spec)))(
+        jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2))
+    state = jax.vmap(jax.vmap(template.init))(params)
+    keys = jax.random.split(jax.random.key(6), META_SEEDS * 2 * 21).reshape(META_SEEDS, 2, 21)
+    vmapped = meta_train.make_seed_meta_step(loss_fn, meta_opt, cfg)
+    single = meta_train.make_meta_step(loss_fn, meta_opt, cfg)
+    pick = lambda tree, s: jax.tree_util.tree_map(lambda a: a[s], tree)  # noqa: E731
+    one_by_one = lambda: [single(pick(metas, s), pick(params, s), pick(state, s), keys[s])[3]  # noqa: E731
+                          for s in range(META_SEEDS)]
+    both = {"committed": one_by_one, "vmapped": lambda: vmapped(metas, params, state, keys)[3]}
+    times = {name: [] for name in both}
+    for name, fn in both.items():
+        jax.block_until_ready(fn())  # compile
+    for _ in range(REPEATS):
+        for name, fn in both.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t0)
+    t_seq, t_vmapped = statistics.median(times["committed"]), statistics.median(times["vmapped"])
+    emit("meta_step_seconds_seeds", t_seq, meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
+         implementation="committed: single-seed meta-step once per seed")
+    emit("meta_step_seconds_seeds", t_vmapped, meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
+         implementation="all seeds vmapped in one program")
+    emit("meta_step_speedup_seeds_vmapped", t_seq / t_vmapped, meta_seeds=META_SEEDS)
 
     per_step = {}
     for batch, remat in ((1, True), (2, True), (2, False)):

@@ -193,7 +193,8 @@ def lstm_arrays() -> dict:
 
     from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_to_arrays
     cfg = LSTMConfig(hidden=4, layers=2)
-    return weights_to_arrays(init_lstm_params(jax.random.key(0), cfg), cfg)
+    stacked = jax.vmap(lambda k: init_lstm_params(k, cfg))(jax.random.split(jax.random.key(0), 2))
+    return {**weights_to_arrays(stacked, cfg), "meta_seeds": np.asarray([0, 1])}
 
 
 def _weights(arrays, tmp_path, **changes) -> bytes:
@@ -219,6 +220,10 @@ WEIGHT_CASES = {
     "layers_zero": lambda a, t: _weights(a, t, **{"config/layers": np.asarray(0)}),
     "scale_inf": lambda a, t: _weights(a, t, **{"config/scale": np.asarray(np.inf)}),
     "config_array": lambda a, t: _weights(a, t, **{"config/p": np.ones(3)}),
+    "no_meta_seeds": lambda a, t: _weights(a, t, meta_seeds=None),
+    "repeated_meta_seeds": lambda a, t: _weights(a, t, meta_seeds=np.asarray([1, 1])),
+    "seed_count_mismatch": lambda a, t: _weights(a, t, meta_seeds=np.asarray([0, 1, 2])),
+    "unstacked": lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)][0]}),
 }
 
 
@@ -233,11 +238,14 @@ def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
 
 
 def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
+    import jax
+
     from hyperlab.l2l.weights import load_weights
     path = tmp_path / "lstm.npz"
     path.write_bytes(_weights(lstm_arrays, tmp_path))
-    params, cfg = load_weights(path)
-    assert cfg.hidden == 4 and cfg.layers == 2
+    params, cfg, seeds = load_weights(path)
+    assert cfg.hidden == 4 and cfg.layers == 2 and seeds == [0, 1]
+    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(params))
     with pytest.raises(InputError, match="not found; run `dvc repro l2l_train`"):
         load_weights(tmp_path / "none.npz")
 

@@ -228,33 +228,40 @@ def test_optimizee_shapes_and_loss_at_init_is_chance():
 
 
 TINY = {"hidden": [8], "batch_size": 16, "n_steps": 4, "unroll": 2, "lstm_hidden": 4, "meta_steps": 4,
-        "meta_batch": 2, "val_every": 2, "val_runs": 2, "lr_grid": [0.1, 1.0], "tune_runs": 2,
+        "meta_seeds": 2, "meta_batch": 2, "val_every": 2, "val_runs": 2, "lr_grid": [0.1, 1.0], "tune_runs": 2,
         "eval_runs": 3, "long_steps": 6, "record_every": 2, "generalization": ["relu"]}
 
 
 def test_stages_end_to_end(tmp_path, mnist_npz):
+    from hyperlab.l2l.weights import load_weights
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     params = {"seed": 0, "l2l": TINY}
     run_stage("l2l_train", tmp_path, params)
-    train_metrics = json.loads((tmp_path / "plots" / "l2l" / "meta_report.json").read_text())
-    assert train_metrics["meta_steps"] == 4 and train_metrics["skipped_updates"] == 0
-    assert train_metrics["best_meta_step"] in (0, 2, 4)
+    report = json.loads((tmp_path / "plots" / "l2l" / "meta_report.json").read_text())
+    assert report["meta_steps"] == 4 and report["meta_seeds"] == [0, 1]
     meta = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_training.csv")
-    assert list(meta.meta_step) == [1, 2, 3, 4] and np.isfinite(meta.meta_loss).all()
+    assert list(meta.meta_step) == [1, 2, 3, 4] * 2 and np.isfinite(meta.meta_loss).all()
     val = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_validation.csv")
-    assert list(val.meta_step) == [0, 2, 4]
-    assert np.isclose(val.val_loss.min(), train_metrics["best_val_final_loss"])
-    with np.load(tmp_path / "data" / "l2l" / "lstm.npz") as npz:
-        _, cfg = weights_from_arrays(dict(npz))
-    assert cfg.hidden == 4
+    for m in (0, 1):
+        seed = report["seeds"][str(m)]
+        assert seed["skipped_updates"] == 0 and seed["best_meta_step"] in (0, 2, 4)
+        v = val[val.meta_seed == m]
+        assert list(v.meta_step) == [0, 2, 4] and (v.val_se > 0).all()
+        # the kept checkpoint is the check with the lowest validation loss, with its own standard error
+        assert np.isclose(v.val_loss.min(), seed["best_val_final_loss"])
+        assert np.isclose(v.val_se[v.val_loss.idxmin()], seed["best_val_se"])
+    assert not np.allclose(meta[meta.meta_seed == 0].meta_loss, meta[meta.meta_seed == 1].meta_loss)
+    phi, cfg, seeds = load_weights(tmp_path / "data" / "l2l" / "lstm.npz")
+    assert cfg.hidden == 4 and seeds == [0, 1]
+    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(phi))
 
     run_stage("l2l", tmp_path, params)
     metrics = json.loads((tmp_path / "plots" / "l2l" / "report.json").read_text())
     assert set(metrics["settings"]) == {"base", "steps6", "relu"}
     curves = pd.read_csv(tmp_path / "plots" / "l2l" / "curves.csv")
     base = curves[curves.setting == "base"]
-    assert set(base.optimizer) == {"sgd", "adam", "rmsprop", "nag", "lstm"}
+    assert set(base.optimizer) == {"sgd", "adam", "rmsprop", "nag", "lstm", "lstm_s0", "lstm_s1"}
     assert sorted(base.step.unique()) == list(range(7))
     assert list(base[base.loss_mean.notna()].step.unique()) == [0, 2, 4, 6]  # every record_every steps
     recorded = base.dropna(subset=["loss_mean"])
@@ -267,8 +274,54 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     assert row.lr in (0.1, 1.0)
     at4 = base[(base.optimizer == "adam") & (base.step == 4)].loss_mean.iloc[0]
     assert np.isclose(row.final_mean, at4)
-    assert metrics["settings"]["base"]["lstm_beats_adam"] == (
-        metrics["settings"]["base"]["lstm"]["loss"] < metrics["settings"]["base"]["adam"]["loss"])
+    b = metrics["settings"]["base"]
+    # pooled LSTM = mean of the per-seed means (equal runs per seed); wins are counts out of eval_runs
+    assert np.isclose(b["lstm"]["loss"], np.mean([v["loss"] for v in b["lstm_seeds"].values()]))
+    for m, v in b["lstm_seeds"].items():
+        r = final[(final.setting == "base") & (final.optimizer == f"lstm_s{m}")].iloc[0]
+        assert np.isclose(r.final_mean, v["loss"])
+        assert all(0 <= v["wins"][n] == r[f"wins_vs_{n}"] <= 3 for n in ("sgd", "adam", "rmsprop", "nag"))
+    assert b["min_wins_vs_every_baseline"] == min(min(v["wins"].values()) for v in b["lstm_seeds"].values())
+    head = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
+    assert set(head["base_loss"]) == {"lstm_s0", "lstm_s1", "best_baseline"}
+
+
+def test_vmapped_meta_seeds_match_separate_runs():
+    d = 3
+    loss_fn = _quadratic(d)
+    init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
+    val_keys = jax.random.split(jax.random.key(9), 3)
+
+    def one_val(phi):
+        def run(k):
+            params = init_fn(k)
+            _, (params, _) = meta_train.unroll(phi, params, lstm_optimizer(phi, CFG).init(params),
+                                               jax.random.split(k, 3), loss_fn, CFG)
+            return loss_fn(params, jax.random.key(0))
+        return jax.vmap(run)(val_keys)
+
+    kw = dict(cfg=CFG, n_steps=4, unroll_len=2, meta_steps=4, meta_batch=2, val_every=2, meta_lr=0.01)
+    keys = jnp.stack([jax.random.key(5), jax.random.key(6)])
+    together = meta_train.meta_train_seeds(keys, init_fn, loss_fn,
+                                           lambda phis: np.asarray(jax.vmap(one_val)(phis)), **kw)
+    for key, res in zip(keys, together):
+        alone = meta_train.meta_train(key, init_fn, loss_fn, lambda phi: float(jnp.mean(one_val(phi))), **kw)
+        np.testing.assert_allclose(res.history["meta_loss"], alone.history["meta_loss"], rtol=1e-5)
+        np.testing.assert_allclose(res.history["val_loss"], alone.history["val_loss"], rtol=1e-5)
+        assert res.best_step == alone.best_step
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                               res.best_params, alone.best_params)
+    assert together[0].history["meta_loss"] != together[1].history["meta_loss"]
+
+
+def test_default_lr_grid_has_three_points_per_decade_and_matches_selection_runs():
+    from hyperlab.config import L2LParams
+    p = L2LParams()
+    grid = np.asarray(p.lr_grid)
+    steps = np.round(np.diff(np.log10(grid)), 6)
+    assert sorted({tuple(steps[i:i + 3]) for i in range(0, len(steps) - 2, 3)}) == [(0.30103, 0.39794, 0.30103)]
+    assert np.isclose(np.log10(grid[-1] / grid[0]) * 3 + 1, len(grid))
+    assert p.tune_runs == p.val_runs  # as many tuning runs per rate as the LSTM gets per checkpoint check
 
 
 @pytest.mark.parametrize("bad, key", [

@@ -32,7 +32,7 @@ import numpy as np
 import optax
 
 from hyperlab.l2l import optimizee
-from hyperlab.l2l.evaluate import run_many
+from hyperlab.l2l.evaluate import run_grid, run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
 
 log = logging.getLogger(__name__)
@@ -75,19 +75,15 @@ class MetaState(NamedTuple):
     meta_opt_state: object
 
 
-def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                   remat: bool = True):
-    """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
-
-    ``params``/``opt_state``/``keys`` carry a leading axis of optimizees.
-    """
+def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
+                  remat: bool = True):
+    """The (unjitted) meta-step of :func:`make_meta_step`."""
 
     def batch_loss(phi, params, opt_state, keys):
         losses, carry = jax.vmap(lambda p, s, k: unroll(phi, p, s, k, loss_fn, cfg, remat=remat))(
             params, opt_state, keys)
         return jnp.mean(losses), carry
 
-    @jax.jit
     def meta_step(meta: MetaState, params, opt_state, keys):
         (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
             meta.lstm_params, params, opt_state, keys)
@@ -102,6 +98,26 @@ def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg:
     return meta_step
 
 
+def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
+                   remat: bool = True):
+    """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
+
+    ``params``/``opt_state``/``keys`` carry a leading axis of optimizees.
+    """
+    return jax.jit(_meta_step_fn(loss_fn, meta_opt, cfg, remat))
+
+
+def make_seed_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
+                        remat: bool = True):
+    """:func:`make_meta_step` vmapped over a leading axis of independent meta-training seeds.
+
+    Every argument and result carries the seed axis in front (the LSTM weights
+    and meta-optimizer state too): the seeds share nothing but the compiled
+    program, so each seed's trajectory is the one it would have alone.
+    """
+    return jax.jit(jax.vmap(_meta_step_fn(loss_fn, meta_opt, cfg, remat)))
+
+
 def mnist_loss_fn(x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec, batch_size: int) -> LossFn:
     def loss_fn(params, key):
         xb, yb = optimizee.minibatch(key, x, y, batch_size)
@@ -113,9 +129,10 @@ class MetaTrainResult(NamedTuple):
     best_params: object
     best_step: int          # meta-step of the kept weights (0 = untrained)
     best_val: float         # their mean validation loss at the final optimizee step
-    history: dict           # per meta-step: meta_loss, grad_norm, skipped; per check: val_loss
+    history: dict           # per meta-step: meta_loss, grad_norm, skipped; per check: val_loss (+ val_se)
     seconds: float
     n_skipped: int
+    best_val_se: float = float("nan")  # standard error of best_val over the validation optimizees
 
 
 def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: LossFn,
@@ -123,54 +140,117 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
                n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
                progress=lambda it, **kw: it) -> MetaTrainResult:
-    """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``.
+    """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
     ``validate(lstm_params) -> float`` (lower is better) is called at meta-step
     0 and every ``val_every`` meta-steps; the best weights are returned.
     """
+    def validate_many(phis):
+        phi = jax.tree_util.tree_map(lambda a: a[0], phis)
+        return np.asarray([[validate(phi)]], dtype=np.float64)
+
+    (result,) = meta_train_seeds(key[None], init_fn, loss_fn, validate_many, cfg=cfg, n_steps=n_steps,
+                                 unroll_len=unroll_len, meta_steps=meta_steps, meta_batch=meta_batch,
+                                 meta_lr=meta_lr, clip_norm=clip_norm, val_every=val_every, progress=progress)
+    return result
+
+
+def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: LossFn,
+                     validate_many: Callable[[object], np.ndarray], *, cfg: LSTMConfig = LSTMConfig(),
+                     n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
+                     meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
+                     progress=lambda it, **kw: it) -> list[MetaTrainResult]:
+    """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one vmapped meta-step.
+
+    ``validate_many(stacked lstm_params) -> (S, runs)`` array of final losses
+    on fixed validation optimizees (non-finite: that run diverged). A check's
+    value is the mean over runs (inf if any diverged); its standard error,
+    std / sqrt(runs), is recorded beside it. Seed ``s`` gives exactly the
+    result of a single-seed run with ``keys[s]``.
+    """
     if n_steps % unroll_len:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of unroll ({unroll_len})")
+    n_seeds = keys.shape[0]
     unrolls_per_run = n_steps // unroll_len
-    k_phi, k_loop = jax.random.split(key)
     meta_opt = optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(meta_lr))
-    phi = init_lstm_params(k_phi, cfg)
-    meta = MetaState(phi, meta_opt.init(phi))
-    meta_step = make_meta_step(loss_fn, meta_opt, cfg)
-    template = lstm_optimizer(phi, cfg)
+    split2 = jax.vmap(jax.random.split)
+    k_phi, k_loop = (lambda ks: (ks[:, 0], ks[:, 1]))(split2(keys))
+    phi = jax.vmap(lambda k: init_lstm_params(k, cfg))(k_phi)
+    meta = MetaState(phi, jax.vmap(meta_opt.init)(phi))
+    meta_step = make_seed_meta_step(loss_fn, meta_opt, cfg)
+    template = lstm_optimizer(jax.tree_util.tree_map(lambda a: a[0], phi), cfg)
 
     @jax.jit
-    def fresh(key):
-        params = jax.vmap(init_fn)(jax.random.split(key, meta_batch))
-        return params, jax.vmap(template.init)(params)
+    def next_keys(k_loop):
+        ks = jax.vmap(lambda k: jax.random.split(k, 3))(k_loop)
+        k_unroll = jax.vmap(lambda k: jax.random.split(k, meta_batch * (unroll_len + 1)).reshape(
+            meta_batch, unroll_len + 1))(ks[:, 2])
+        return ks[:, 0], ks[:, 1], k_unroll
+
+    @jax.jit
+    def refresh(k_fresh, params, opt_state, reset):
+        """Fresh optimizees (and zero LSTM state) for the seeds where ``reset``."""
+        def one(k, p, s, r):
+            new_p = jax.vmap(init_fn)(jax.random.split(k, meta_batch))
+            new_s = jax.vmap(template.init)(new_p)
+            pick = lambda a, b: jnp.where(r, a, b)  # noqa: E731
+            return jax.tree_util.tree_map(pick, new_p, p), jax.tree_util.tree_map(pick, new_s, s)
+        return jax.vmap(one)(k_fresh, params, opt_state, reset)
+
+    def check(phis):
+        runs = np.asarray(validate_many(phis), dtype=np.float64).reshape(n_seeds, -1)
+        ok = np.isfinite(runs).all(axis=1)
+        mean = np.where(ok, runs.mean(axis=1), np.inf)
+        se = np.where(ok, runs.std(axis=1, ddof=1) / np.sqrt(runs.shape[1]) if runs.shape[1] > 1 else 0.0,
+                      np.nan)
+        return mean, se
 
     t0 = time.perf_counter()
-    best = (float(validate(phi)), 0, phi)
-    history = {"meta_loss": [], "grad_norm": [], "skipped": [], "val_step": [0], "val_loss": [best[0]]}
-    n_skipped = 0
+    val0, se0 = check(phi)
+    best = [(float(val0[s]), 0, float(se0[s])) for s in range(n_seeds)]
+    best_params = phi
+    history = [{"meta_loss": [], "grad_norm": [], "skipped": [], "val_step": [0], "val_loss": [float(val0[s])],
+                "val_se": [float(se0[s])]} for s in range(n_seeds)]
+    n_skipped = np.zeros(n_seeds, dtype=int)
     params = opt_state = None
+    reset = np.ones(n_seeds, dtype=bool)
     for i in progress(range(meta_steps), desc="meta-train"):
-        k_loop, k_fresh, k_unroll = jax.random.split(k_loop, 3)
-        if i % unrolls_per_run == 0 or params is None:
-            params, opt_state = fresh(k_fresh)
-        keys = jax.random.split(k_unroll, meta_batch * (unroll_len + 1)).reshape(meta_batch, unroll_len + 1)
-        meta, params, opt_state, loss, gnorm, ok = meta_step(meta, params, opt_state, keys)
-        ok = bool(ok)
-        history["meta_loss"].append(float(loss))
-        history["grad_norm"].append(float(gnorm))
-        history["skipped"].append(not ok)
-        if not ok:
-            n_skipped += 1
-            params = None  # the runs blew up: start fresh optimizees next meta-step
-            log.warning("meta-step %d: non-finite loss or meta-gradient; update skipped", i + 1)
+        k_loop, k_fresh, k_unroll = next_keys(k_loop)
+        if i % unrolls_per_run == 0:
+            reset[:] = True
+        if params is None:
+            params = jax.vmap(lambda k: jax.vmap(init_fn)(jax.random.split(k, meta_batch)))(k_fresh)
+            opt_state = jax.vmap(jax.vmap(template.init))(params)
+        if reset.any():
+            params, opt_state = refresh(k_fresh, params, opt_state, jnp.asarray(reset))
+        meta, params, opt_state, loss, gnorm, ok = meta_step(meta, params, opt_state, k_unroll)
+        loss, gnorm, ok = np.asarray(loss), np.asarray(gnorm), np.asarray(ok)
+        reset = ~ok  # the runs blew up: start fresh optimizees next meta-step
+        for s in range(n_seeds):
+            history[s]["meta_loss"].append(float(loss[s]))
+            history[s]["grad_norm"].append(float(gnorm[s]))
+            history[s]["skipped"].append(not bool(ok[s]))
+            if not ok[s]:
+                n_skipped[s] += 1
+                log.warning("seed %d, meta-step %d: non-finite loss or meta-gradient; update skipped", s, i + 1)
         if (i + 1) % val_every == 0 or i + 1 == meta_steps:
-            val = float(validate(meta.lstm_params))
-            history["val_step"].append(i + 1)
-            history["val_loss"].append(val)
-            if np.isfinite(val) and val < best[0]:
-                best = (val, i + 1, meta.lstm_params)
-            log.info("meta-step %d: meta-loss %.4f |grad| %.3g val %.4f (best %.4f @ %d)",
-                     i + 1, float(loss), float(gnorm), val, best[0], best[1])
-    return MetaTrainResult(best[2], best[1], best[0], history, time.perf_counter() - t0, n_skipped)
+            val, se = check(meta.lstm_params)
+            better = np.asarray([np.isfinite(val[s]) and val[s] < best[s][0] for s in range(n_seeds)])
+            for s in range(n_seeds):
+                history[s]["val_step"].append(i + 1)
+                history[s]["val_loss"].append(float(val[s]))
+                history[s]["val_se"].append(float(se[s]))
+                if better[s]:
+                    best[s] = (float(val[s]), i + 1, float(se[s]))
+            if better.any():
+                best_params = jax.tree_util.tree_map(
+                    lambda new, old: jnp.where(better.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+                    meta.lstm_params, best_params)
+            log.info("meta-step %d: meta-loss %s val %s (best %s)", i + 1, np.round(loss, 4), np.round(val, 4),
+                     [f"{b[0]:.4f}@{b[1]}" for b in best])
+    seconds = time.perf_counter() - t0
+    return [MetaTrainResult(jax.tree_util.tree_map(lambda a: a[s], best_params), best[s][1], best[s][0],
+                            history[s], seconds, int(n_skipped[s]), best[s][2]) for s in range(n_seeds)]
 
 
 def mnist_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec, keys: jax.Array,
@@ -181,3 +261,13 @@ def mnist_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec,
         final = np.asarray(traj.loss[:, -1])
         return float(final.mean()) if np.isfinite(final).all() else float("inf")
     return validate
+
+
+def mnist_seed_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec, keys: jax.Array,
+                         n_steps: int, batch_size: int, cfg: LSTMConfig) -> Callable[[object], np.ndarray]:
+    """Per seed and fixed val init (the same for every seed and checkpoint): the full-val-split loss at
+    the last step, ``(S, len(keys))``, for LSTM weights stacked over a leading seed axis."""
+    def validate_many(phis) -> np.ndarray:
+        traj = run_grid("lstm", phis, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False)
+        return np.asarray(traj.loss[:, :, -1], dtype=np.float64)
+    return validate_many

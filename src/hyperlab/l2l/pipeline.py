@@ -54,35 +54,51 @@ def base_spec(params) -> optimizee.MLPSpec:
     return optimizee.MLPSpec(tuple(params.hidden), params.activation)
 
 
+def meta_seeds(params, seed: int) -> list[int]:
+    """The meta-training seeds: ``seed, seed + 1, ..``; meta-seed ``seed`` alone is the single-seed run."""
+    return [seed + s for s in range(params.meta_seeds)]
+
+
 def train(params, seed: int, splits: dict[str, Split], progress=lambda it, **kw: it):
-    """Meta-train the LSTM; returns :class:`meta_train.MetaTrainResult`."""
-    key = jax.random.key(seed)
+    """Meta-train one LSTM per meta-seed (vmapped); returns a list of :class:`meta_train.MetaTrainResult`.
+
+    Meta-seed ``m`` draws its LSTM init, optimizees and minibatches from
+    ``key(m)``; every seed's checkpoints are judged on the same fixed
+    validation optimizees (drawn from the stage seed).
+    """
     spec, cfg = base_spec(params), lstm_config(params)
     train_split, val_split = splits["train"], splits["val"]
-    validate = meta_train.mnist_validator(val_split.x, val_split.y, spec,
-                                          jax.random.split(jax.random.fold_in(key, _VAL), params.val_runs),
-                                          params.n_steps, params.batch_size, cfg)
-    return meta_train.meta_train(
-        jax.random.fold_in(key, _META), lambda k: optimizee.init_params(k, spec),
+    validate = meta_train.mnist_seed_validator(
+        val_split.x, val_split.y, spec, jax.random.split(jax.random.fold_in(jax.random.key(seed), _VAL),
+                                                         params.val_runs),
+        params.n_steps, params.batch_size, cfg)
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(m), _META) for m in meta_seeds(params, seed)])
+    return meta_train.meta_train_seeds(
+        keys, lambda k: optimizee.init_params(k, spec),
         meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size), validate,
         cfg=cfg, n_steps=params.n_steps, unroll_len=params.unroll, meta_steps=params.meta_steps,
         meta_batch=params.meta_batch, meta_lr=params.meta_lr, clip_norm=params.clip_norm,
         val_every=params.val_every, progress=progress)
 
 
-def history_frames(result, unrolls_per_run: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per meta-step (with the unroll's position in its optimizee run) and per validation check."""
-    h = result.history
-    steps = np.arange(1, len(h["meta_loss"]) + 1)
-    steps = pd.DataFrame({"meta_step": steps, "unroll": (steps - 1) % unrolls_per_run, "meta_loss": h["meta_loss"],
-                          "meta_grad_norm": h["grad_norm"], "skipped": np.asarray(h["skipped"], int)})
-    val = pd.DataFrame({"meta_step": h["val_step"], "val_loss": h["val_loss"]})
-    return steps, val
+def history_frames(results, unrolls_per_run: int, seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per meta-seed and meta-step (with the unroll's position in its optimizee run), and per
+    meta-seed and validation check (mean and standard error over the validation optimizees)."""
+    steps, val = [], []
+    for seed, result in zip(seeds, results):
+        h = result.history
+        i = np.arange(1, len(h["meta_loss"]) + 1)
+        steps.append(pd.DataFrame({"meta_seed": seed, "meta_step": i, "unroll": (i - 1) % unrolls_per_run,
+                                   "meta_loss": h["meta_loss"], "meta_grad_norm": h["grad_norm"],
+                                   "skipped": np.asarray(h["skipped"], int)}))
+        val.append(pd.DataFrame({"meta_seed": seed, "meta_step": h["val_step"], "val_loss": h["val_loss"],
+                                 "val_se": h["val_se"]}))
+    return pd.concat(steps, ignore_index=True), pd.concat(val, ignore_index=True)
 
 
 class Evaluation(NamedTuple):
     curves: pd.DataFrame   # setting, optimizer, step, {loss,grad_norm,param_norm}_{mean,lo,hi}
-    final: pd.DataFrame    # setting, optimizer, step, lr, final_{mean,std,lo,hi}, wins_vs_adam
+    final: pd.DataFrame    # setting, optimizer, step, lr, final_{mean,std,lo,hi}; lstm_s<m>: wins_vs_<baseline>
     tuning: pd.DataFrame   # setting, optimizer, lr, val_final_loss
     metrics: dict
 
@@ -104,9 +120,19 @@ def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTMConfig,
+#: The issue-15 bar: the LSTM beats a tuned baseline in at least this fraction of paired runs.
+BAR_FRACTION = 0.75
+
+
+def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTMConfig, seeds: list[int],
              progress=lambda it, **kw: it) -> Evaluation:
-    """Tune the baselines on val, then run every optimizer ``eval_runs`` times on test, per setting."""
+    """Tune the baselines on val, then run every optimizer ``eval_runs`` times on test, per setting.
+
+    ``lstm_params`` are stacked over a leading axis of meta-seeds (``seeds``);
+    every meta-seed's LSTM runs from the same inits and minibatches as the
+    baselines (paired runs). Curves: ``lstm`` pools every seed's runs,
+    ``lstm_s<m>`` is meta-seed ``m`` alone.
+    """
     key = jax.random.key(seed)
     base = base_spec(params)
     settings = [("base", base, params.long_steps)]
@@ -117,21 +143,27 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
     tune_keys = jax.random.split(jax.random.fold_in(key, _TUNE), params.tune_runs)
     curves, finals, tuning = [], [], []
     results: dict[str, dict] = {}
+    n_seeds = len(seeds)
     for i, (setting, spec, steps) in enumerate(progress(settings, desc="l2l settings")):
         eval_keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, _EVAL), i), params.eval_runs)
         tuned = baselines.tune_lrs(grid, tune_keys, val.x, val.y, spec, params.n_steps, params.batch_size)
         lrs = {name: lr for name, (lr, _) in tuned.items()}
-        lrs["lstm"] = np.nan
         for name, (_, mean) in tuned.items():
             tuning.append(pd.DataFrame({"setting": setting, "optimizer": name, "lr": grid, "val_final_loss": mean}))
         grid_traj = run_grid("baseline", baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]), eval_keys,
                              test.x, test.y, spec, steps, params.batch_size, None, every=params.record_every)
-        trajs = {name: jax.tree_util.tree_map(lambda a: np.asarray(a[i]), grid_traj)
-                 for i, name in enumerate(BASELINES)}
-        trajs["lstm"] = jax.tree_util.tree_map(np.asarray, run_many(
+        trajs = {name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj)
+                 for j, name in enumerate(BASELINES)}
+        lstm = jax.tree_util.tree_map(np.asarray, run_grid(
             "lstm", lstm_params, eval_keys, test.x, test.y, spec, steps, params.batch_size, cfg,
             every=params.record_every))
-        for name in OPTIMIZERS:
+        for s, m in enumerate(seeds):
+            trajs[f"lstm_s{m}"] = jax.tree_util.tree_map(lambda a: a[s], lstm)
+            lrs[f"lstm_s{m}"] = np.nan
+        trajs["lstm"] = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), lstm)
+        lrs["lstm"] = np.nan
+        names = [*OPTIMIZERS, *(f"lstm_s{m}" for m in seeds)]
+        for name in names:
             curves.append(_curve_rows(setting, name, trajs[name], params.record_every))
             log.info("%s/%s: lr %s, final test-split loss %.4f", setting, name, lrs[name],
                      float(np.mean(trajs[name].loss[:, -1])))
@@ -140,29 +172,47 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
             checkpoints.append((f"steps{steps}", steps))
         for label, step in checkpoints:
             at = step // params.record_every
-            adam = trajs["adam"].loss[:, at]
-            results[label] = {}
-            for name in OPTIMIZERS:
-                final = trajs[name].loss[:, at]
+            loss_at = {name: trajs[name].loss[:, at] for name in names}
+            res = results[label] = {}
+            for name in names:
+                final = loss_at[name]
                 s = summarize(final[:, None])
-                wins = float(np.mean(final < adam))
-                finals.append({"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
-                               "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
-                               "final_hi": s["hi"][0], "wins_vs_adam": wins})
-                results[label][name] = {"loss": float(s["mean"][0]), "std": float(s["std"][0])}
-                if name != "lstm":
-                    results[label][name]["lr"] = float(lrs[name])
-            best_baseline = min(BASELINES, key=lambda n: results[label][n]["loss"])
-            lstm = trajs["lstm"].loss[:, at]
-            results[label]["lstm_minus_adam"] = float(np.mean(lstm - adam))
-            results[label]["lstm_beats_adam"] = bool(np.mean(lstm) < np.mean(adam))
-            results[label]["lstm_wins_vs_adam_fraction"] = float(np.mean(lstm < adam))
-            results[label]["best_baseline"] = best_baseline
-            results[label]["lstm_beats_all_baselines"] = bool(
-                np.mean(lstm) < results[label][best_baseline]["loss"])
-            best = trajs[best_baseline].loss[:, at]
-            results[label]["lstm_minus_best_baseline"] = float(np.mean(lstm - best))
-            results[label]["lstm_wins_vs_best_baseline_fraction"] = float(np.mean(lstm < best))
-    metrics = {"settings": results, "eval_runs": params.eval_runs, "split": "test"}
+                row = {"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
+                       "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
+                       "final_hi": s["hi"][0]}
+                if name.startswith("lstm_s"):  # paired wins of one meta-seed against each tuned baseline
+                    row.update({f"wins_vs_{b}": int(np.sum(final < loss_at[b])) for b in BASELINES})
+                finals.append(row)
+                if not name.startswith("lstm_s"):
+                    res[name] = {"loss": float(s["mean"][0]), "std": float(s["std"][0])}
+                    if name != "lstm":
+                        res[name]["lr"] = float(lrs[name])
+            best_baseline = min(BASELINES, key=lambda n: res[n]["loss"])
+            adam, best = loss_at["adam"], loss_at[best_baseline]
+            per_seed = {}
+            for m in seeds:
+                mine = loss_at[f"lstm_s{m}"]
+                wins = {b: int(np.sum(mine < loss_at[b])) for b in BASELINES}
+                per_seed[str(m)] = {"loss": float(mine.mean()), "std": float(mine.std()),
+                                    "minus_best_baseline": float(np.mean(mine - best)),
+                                    "wins": wins, "min_wins": min(wins.values()),
+                                    "reaches_bar": bool(min(wins.values()) >= BAR_FRACTION * len(mine))}
+            means = np.asarray([v["loss"] for v in per_seed.values()])
+            res["lstm_seeds"] = per_seed
+            res["lstm_seed_spread"] = {"min": float(means.min()), "max": float(means.max()),
+                                       "std": float(means.std(ddof=1)) if n_seeds > 1 else 0.0}
+            pooled = np.stack([loss_at[f"lstm_s{m}"] for m in seeds])  # (seeds, runs)
+            res["lstm_minus_adam"] = float(np.mean(pooled - adam))
+            res["lstm_beats_adam"] = bool(np.mean(pooled) < np.mean(adam))
+            res["lstm_wins_vs_adam_fraction"] = float(np.mean(pooled < adam))
+            res["best_baseline"] = best_baseline
+            res["lstm_beats_all_baselines"] = bool((means < res[best_baseline]["loss"]).all())
+            res["lstm_minus_best_baseline"] = float(np.mean(pooled - best))
+            res["lstm_wins_vs_best_baseline_fraction"] = float(np.mean(pooled < best))
+            res["min_wins_vs_every_baseline"] = int(min(v["min_wins"] for v in per_seed.values()))
+            res["seeds_reaching_bar"] = int(sum(v["reaches_bar"] for v in per_seed.values()))
+    metrics = {"settings": results, "eval_runs": params.eval_runs, "split": "test", "meta_seeds": list(seeds),
+               "bar": f"LSTM below each tuned baseline in >= {BAR_FRACTION:.0%} of paired runs, every meta-seed",
+               "tune_runs_per_lr": params.tune_runs, "lr_grid_points": len(grid)}
     return Evaluation(pd.concat(curves, ignore_index=True), pd.DataFrame(finals),
                       pd.concat(tuning, ignore_index=True), metrics)

@@ -17,13 +17,15 @@ from hyperlab.data import read_npz
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_from_arrays
 
 
-def load_weights(path) -> tuple[dict, LSTMConfig]:
+def load_weights(path) -> tuple[dict, LSTMConfig, list[int]]:
     """The LSTM weights file written by stage ``l2l_train``, checked; any problem is one line naming it.
 
-    The file must hold every ``config/<field>`` as a finite scalar in range and
-    exactly the ``params/...`` arrays the network of that config has, with
-    their shapes, float32 and finite -- so a truncated, edited or foreign file
-    stops here instead of inside a jitted evaluation.
+    Returns ``(weights stacked over a leading meta-seed axis, config, meta-seeds)``.
+    The file must hold every ``config/<field>`` as a finite scalar in range,
+    ``meta_seeds`` as distinct integers (S of them), and exactly the
+    ``params/...`` arrays the network of that config has, each with a leading
+    axis of length S before its shape, float32 and finite -- so a truncated,
+    edited or foreign file stops here instead of inside a jitted evaluation.
     """
     arrays = read_npz(path, "run `dvc repro l2l_train` (or stages/l2l_train.py) first")
     values = []
@@ -39,18 +41,25 @@ def load_weights(path) -> tuple[dict, LSTMConfig]:
             raise InputError(f"{path}: {key} = {value!r} is out of range; rerun l2l_train")
         values.append(type(default)(value))
     cfg = LSTMConfig(*values)
+    seeds = arrays.get("meta_seeds")
+    if seeds is None or seeds.ndim != 1 or seeds.dtype.kind not in "iu" or not 1 <= seeds.size <= 4096 \
+            or len(set(seeds.tolist())) != seeds.size:
+        raise InputError(f"{path}: meta_seeds missing or not distinct integers; rerun l2l_train")
+    n_seeds = seeds.size
     expected = {f"params/{k}": v for k, v in flatten_dict(
         jax.eval_shape(lambda: init_lstm_params(jax.random.key(0), cfg)), sep="/").items()}
     got = {k for k in arrays if k.startswith("params/")}
-    extra = sorted(k for k in arrays if k not in expected and not k.startswith("config/"))
+    extra = sorted(k for k in arrays if k not in expected and not k.startswith("config/") and k != "meta_seeds")
     if got - set(expected) or set(expected) - got or extra:
         wrong = sorted((got ^ set(expected)) | set(extra))
         raise InputError(f"{path}: arrays do not match an LSTM of hidden {cfg.hidden}, layers {cfg.layers} "
                          f"({wrong[0]} {'unexpected' if wrong[0] in arrays else 'missing'}); rerun l2l_train")
     for key, shape in expected.items():
         a = arrays[key]
-        if a.shape != shape.shape or a.dtype != np.float32:
-            raise InputError(f"{path}: {key} is {a.dtype} {a.shape}; expected float32 {shape.shape}")
+        if a.shape != (n_seeds, *shape.shape) or a.dtype != np.float32:
+            raise InputError(f"{path}: {key} is {a.dtype} {a.shape}; expected float32 {(n_seeds, *shape.shape)} "
+                             f"({n_seeds} meta-seeds)")
         if not np.isfinite(a).all():
             raise InputError(f"{path}: {key} has non-finite values; rerun l2l_train")
-    return weights_from_arrays(arrays)
+    params, cfg = weights_from_arrays(arrays)
+    return params, cfg, [int(m) for m in seeds]

@@ -4,7 +4,11 @@ Reads ``plots/l2l/*.csv`` (stages ``l2l_train`` and ``l2l``) and writes
 
 * ``l2l_base.png`` -- base setting, mean over runs with a 10-90 % band;
 * ``l2l_generalization.png`` -- loss curves in every generalization setting;
-* ``l2l_meta_training.png`` -- meta-loss and validation loss during meta-training.
+* ``l2l_meta_training.png`` -- meta-loss and validation loss (+- standard error) per meta-seed during
+  meta-training, beside the tuned baselines' validation loss: the step-100 loss against the
+  meta-training budget.
+
+``lstm`` is every meta-seed's runs pooled; ``lstm_s<m>`` (thin red lines) is meta-seed ``m`` alone.
 """
 
 from __future__ import annotations
@@ -37,14 +41,24 @@ def _label(name: str, final: pd.DataFrame | None, setting: str) -> str:
     return label
 
 
+def _seed_names(df: pd.DataFrame) -> list[str]:
+    return sorted({n for n in df.optimizer.unique() if n.startswith("lstm_s")}, key=lambda n: int(n[6:]))
+
+
 def _bands(ax, df: pd.DataFrame, field: str, final=None, setting="base", legend=False):
+    seeds = _seed_names(df)
+    for j, name in enumerate(seeds):
+        d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
+        ax.plot(d.step, d[f"{field}_mean"], color=plt.get_cmap("Reds")(0.45 + 0.5 * j / max(len(seeds) - 1, 1)),
+                lw=0.8, ls="--", label=f"LSTM meta-seed {name[6:]}" if legend else None)
     for name in STYLE:
         d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
         if d.empty:
             continue
         _, color = STYLE[name]
+        label = _label(name, final, setting) + (" (all meta-seeds)" if name == "lstm" and seeds else "")
         ax.plot(d.step, d[f"{field}_mean"], color=color, lw=1.6 if name == "lstm" else 1.1,
-                label=_label(name, final, setting) if legend else None)
+                label=label if legend else None)
         ax.fill_between(d.step, d[f"{field}_lo"], d[f"{field}_hi"], color=color, alpha=0.15, lw=0)
     ax.set_xlabel("optimizee step")
     ax.grid(alpha=0.3)
@@ -85,35 +99,45 @@ def _generalization_figure(curves: pd.DataFrame, final: pd.DataFrame | None):
 
 
 def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None):
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    # Unrolls late in a run start from a trained optimizee, so their loss is
-    # lower: one line per position makes the trend readable (no saw-tooth).
-    positions = sorted(steps.unroll.unique()) if "unroll" in steps else [None]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    if "meta_seed" not in steps:
+        steps, val = steps.assign(meta_seed=0), val.assign(meta_seed=0, val_se=np.nan)
+    seeds = sorted(steps.meta_seed.unique())
     cmap = plt.get_cmap("Reds")
-    for j, pos in enumerate(positions):
-        d = steps if pos is None else steps[steps.unroll == pos]
-        label = "meta-loss" if pos is None else f"unroll {pos + 1} of {len(positions)}"
-        color = cmap(0.4 + 0.6 * j / max(len(positions) - 1, 1))
-        a.plot(d.meta_step, d.meta_loss, color=color, lw=1.2, marker=".", ms=3, label=label)
-    skipped = steps[steps.skipped == 1] if "skipped" in steps else steps.iloc[:0]
-    if len(skipped):
-        a.plot(skipped.meta_step, skipped.meta_loss, "x", color="k", label="skipped (non-finite)")
+    colors = {m: cmap(0.45 + 0.5 * j / max(len(seeds) - 1, 1)) for j, m in enumerate(seeds)}
+    # Unrolls late in a run start from a trained optimizee, so their loss is lower:
+    # the mean over one optimizee run's unrolls makes the trend readable (no saw-tooth).
+    n_pos = int(steps.unroll.max()) + 1 if "unroll" in steps else 1
+    for m in seeds:
+        d = steps[steps.meta_seed == m]
+        run = (d.meta_step - 1) // n_pos
+        per_run = d.groupby(run).agg(meta_step=("meta_step", "max"), meta_loss=("meta_loss", "mean"))
+        a.plot(per_run.meta_step, per_run.meta_loss, color=colors[m], lw=1.2, marker=".", ms=3,
+               label=f"meta-seed {m}")
+        skipped = d[d.skipped == 1] if "skipped" in d else d.iloc[:0]
+        if len(skipped):
+            a.plot(skipped.meta_step, skipped.meta_loss, "x", color="k")
     a.set_xlabel("meta-step")
-    a.set_title("meta-loss: mean optimizee loss over one unroll")
+    a.set_title(f"meta-loss: mean over the {n_pos} unrolls of each optimizee run")
     a.set_yscale("log")
     a.legend(fontsize=7)
-    b.plot(val.meta_step, val.val_loss, "o-", color="tab:red", ms=3, label="LSTM")
-    best = val.loc[val.val_loss.idxmin()]
-    b.plot([best.meta_step], [best.val_loss], "*", color="k", ms=12, label=f"kept (meta-step {best.meta_step:g})")
+    for m in seeds:
+        v = val[val.meta_seed == m]
+        b.errorbar(v.meta_step, v.val_loss, yerr=v.val_se, fmt="o-", color=colors[m], ms=3, capsize=2,
+                   label=f"LSTM meta-seed {m}")
+        best = v.loc[v.val_loss.idxmin()]
+        b.plot([best.meta_step], [best.val_loss], "*", color="k", ms=11)
+    b.plot([], [], "*", color="k", ms=11, label="kept checkpoint")
     if tuning is not None:
-        adam = tuning[(tuning.setting == "base") & (tuning.optimizer == "adam")]
-        if len(adam):
-            b.axhline(adam.val_final_loss.min(), color="tab:blue", ls="--",
-                      label=f"tuned Adam (lr {adam.lr[adam.val_final_loss.idxmin()]:g})")
+        for name, ls in (("nag", "--"), ("adam", ":")):
+            d = tuning[(tuning.setting == "base") & (tuning.optimizer == name)]
+            if len(d) and np.isfinite(d.val_final_loss).any():
+                b.axhline(d.val_final_loss.min(), color=STYLE[name][1], ls=ls,
+                          label=f"tuned {STYLE[name][0]} (lr {d.lr[d.val_final_loss.idxmin()]:g})")
     b.set_yscale("log")
-    b.set_xlabel("meta-step")
-    b.set_title("validation: loss at the last optimizee step")
-    b.legend(fontsize=8)
+    b.set_xlabel("meta-step (meta-training budget)")
+    b.set_title("validation: loss at the last optimizee step, mean +- s.e.")
+    b.legend(fontsize=7)
     for ax in (a, b):
         ax.grid(alpha=0.3)
     fig.tight_layout()
