@@ -181,9 +181,9 @@ def test_bilevel_stage_killed_between_plots_and_metrics(tmp_path, monkeypatch):
     stage = _load_stage("bilevel")
 
     def killed(*args, **kwargs):
-        raise KeyboardInterrupt  # after write_tables staged plots/bilevel, before the metrics
+        raise KeyboardInterrupt  # after write_tables staged plots/bilevel, before the metrics and report
 
-    monkeypatch.setattr(stage, "write_json", killed)
+    monkeypatch.setattr(stage, "write_results", killed)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("order: 2\nbilevel: {orders: [0, 1, 2], outer_steps: 5}\n")
     before["params.yaml"] = (tmp_path / "params.yaml").read_bytes()
