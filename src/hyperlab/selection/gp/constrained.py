@@ -30,7 +30,6 @@ from optuna.study import StudyDirection
 from scipy.special import log_ndtr
 
 from hyperlab.selection.gp.acquisition import LogEI
-from hyperlab.selection.gp.cost import trial_cost
 from hyperlab.selection.gp.gp import Posterior, standardize
 from hyperlab.selection.gp.sampler import GPEISampler
 
@@ -95,16 +94,10 @@ class ConstrainedGPEISampler(GPEISampler):
 
     def _acquisition(self, study, space, done, failed):
         acq, incumbents = super()._acquisition(study, space, done, failed)
-        values = [trial_cost(t, self._constraint_attr) for t in done]
-        have = [i for i, c in enumerate(values) if c is not None]
-        if len(have) < len(done):
-            self._warn_once(study, "constraint", f"{len(done) - len(have)} completed trial(s) have no user "
-                                                 f"attribute {self._constraint_attr!r}; left out of the constraint model")
-        if not have:
+        model = self._log_attr_model(study, space, done, acq.posterior.X[:len(done)], self._constraint_attr)
+        if model is None:
             return acq, incumbents
-        X = acq.posterior.X[have]
-        zc, center, scale = standardize(np.log([values[i] for i in have]))
-        con_post = self._posterior(study, space, "constraint", X, zc)
+        con_post, values, have, center, scale = model
         # best *feasible* observed value, on the objective's standardized scale (as the base class computes it)
         sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
         y = sign * np.array([t.value for t in done], dtype=float)

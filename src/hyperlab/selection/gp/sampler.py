@@ -189,6 +189,23 @@ class GPEISampler(BaseSampler):
     def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
         return self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
 
+    def _log_attr_model(self, study: Study, space: SearchSpace, done: list[FrozenTrial], X: np.ndarray, attr: str):
+        """A GP on ``log`` of a positive trial attribute (a cost, a constraint), or None when no trial has it.
+
+        Returns ``(posterior, values, have, center, scale)``: ``values[i]`` is trial
+        ``done[i]``'s validated attribute (None when missing), ``have`` the indices
+        with one, and ``log value = center + scale * z``. ``X``: the features of ``done``.
+        """
+        values = [trial_cost(t, attr) for t in done]
+        have = [i for i, c in enumerate(values) if c is not None]
+        if len(have) < len(done):
+            self._warn_once(study, attr, f"{len(done) - len(have)} completed trial(s) have no user attribute "
+                                         f"{attr!r}; left out of its model")
+        if not have:
+            return None
+        z, center, scale = standardize(np.log([values[i] for i in have]))
+        return self._posterior(study, space, attr, X[have], z), values, have, center, scale
+
     # ---- canonical points (``canonicalize``)
     def _params_of(self, trial: FrozenTrial) -> dict[str, Any]:
         return self._canonicalize(trial.params) if self._canonicalize is not None else trial.params
@@ -261,16 +278,10 @@ class GPEIPerSecondSampler(GPEISampler):
 
     def _acquisition(self, study, space, done, failed):
         acq, incumbents = super()._acquisition(study, space, done, failed)
-        costs = [trial_cost(t, self._cost_attr) for t in done]
-        have = [i for i, c in enumerate(costs) if c is not None]
-        if len(have) < len(done):
-            self._warn_once(study, "cost", f"{len(done) - len(have)} completed trial(s) have no user attribute "
-                                   f"{self._cost_attr!r}; left out of the cost model")
-        if not have:
+        model = self._log_attr_model(study, space, done, acq.posterior.X[:len(done)], self._cost_attr)
+        if model is None:
             return acq, incumbents
-        X = acq.posterior.X[have]
-        zc, _, scale = standardize(np.log([costs[i] for i in have]))
-        cost_post = self._posterior(study, space, "cost", X, zc)
+        cost_post, _, _, _, scale = model
         return LogEIPerSecond(acq.posterior, acq.best, cost_post, scale), incumbents
 
 
