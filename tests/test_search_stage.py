@@ -167,7 +167,7 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
 def test_a_study_left_half_created_gets_its_missing_slots(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=5)
-    spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal)
+    spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
     digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
     # killed while enqueuing: two of five slots, and no "slots" mark
     study = optuna.create_study(study_name=study_name(spec, digest, 0), storage=open_storage(journal))
