@@ -142,18 +142,27 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
     return out
 
 
+def read_csv_table(path, error: type[Exception], missing: str, rerun: str, dtype: dict | None = None) -> pd.DataFrame:
+    """A pipeline CSV read whole; any reading problem is one ``error`` line naming ``path``.
+
+    ``missing``: what to do when the file is absent; ``rerun``: the stage that rewrites it.
+    """
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except FileNotFoundError:
+        raise error(f"{path}: not found; {missing}") from None
+    except pd.errors.EmptyDataError:
+        raise error(f"{path}: empty file; {rerun}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise error(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]}); {rerun}") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror or err})") from None
+
+
 def load_table(path) -> pd.DataFrame:
     """``data/candidates.csv`` read and checked (:func:`validate_table`); any problem is a :class:`TableError`."""
-    try:
-        frame = pd.read_csv(path, dtype={"arch": str})
-    except FileNotFoundError:
-        raise TableError(f"{path}: not found; run the candidates stage first") from None
-    except pd.errors.EmptyDataError:
-        raise TableError(f"{path}: empty file; rerun the candidates stage") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise TableError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]})") from None
-    except OSError as err:
-        raise TableError(f"{path}: cannot read ({err.strerror or err})") from None
+    frame = read_csv_table(path, TableError, "run the candidates stage first", "rerun the candidates stage",
+                           dtype={"arch": str})
     return validate_table(frame, str(path))
 
 

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from hyperlab.selection.benchmark import read_csv_table
+
 REFERENCE = np.array([1.1, 1.1])
 
 
@@ -670,13 +672,8 @@ def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int,
 
 def load_latency(path, archs) -> dict[str, pd.Series]:
     """``data/latency.csv`` (arch, round, latency_ms) as ``{"round<k>": latency per arch}``; checked."""
-    try:
-        frame = pd.read_csv(path, dtype={"arch": str})
-    except FileNotFoundError:
-        raise TrialsError(f"{path}: not found; run `python stages/latency.py` first") from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise TrialsError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]}); "
-                          "rerun the latency stage") from None
+    frame = read_csv_table(path, TrialsError, "run `python stages/latency.py` first", "rerun the latency stage",
+                           dtype={"arch": str})
     missing = [c for c in ("arch", "round", "latency_ms") if c not in frame.columns]
     if missing:
         raise TrialsError(f"{path}: lacks column(s) {missing}; rerun the latency stage")
@@ -695,14 +692,6 @@ def load_latency(path, archs) -> dict[str, pd.Series]:
 
 def load_trials(path, strategy: str, repeats: int, n_trials: int, archs) -> pd.DataFrame:
     """``data/search/<strategy>.csv`` read and checked (:func:`validate_trials`)."""
-    try:
-        frame = pd.read_csv(path, dtype={"arch": str, "strategy": str, "state": str})
-    except FileNotFoundError:
-        raise TrialsError(f"{path}: not found; run `python stages/search.py {strategy}` first") from None
-    except pd.errors.EmptyDataError:
-        raise TrialsError(f"{path}: empty file; rerun search@{strategy}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise TrialsError(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]})") from None
-    except OSError as err:
-        raise TrialsError(f"{path}: cannot read ({err.strerror or err})") from None
+    frame = read_csv_table(path, TrialsError, f"run `python stages/search.py {strategy}` first",
+                           f"rerun search@{strategy}", dtype={"arch": str, "strategy": str, "state": str})
     return validate_trials(frame, str(path), strategy, repeats, n_trials, archs)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from optuna.study import StudyDirection
 from scipy.special import log_ndtr
 
 from hyperlab.selection.gp.acquisition import LogEI
-from hyperlab.selection.gp.gp import Posterior, standardize
-from hyperlab.selection.gp.sampler import GPEISampler
+from hyperlab.selection.gp.gp import Posterior
+from hyperlab.selection.gp.sampler import GPEISampler, objective_targets
 
 
 def log_prob_below(mu: np.ndarray, sigma: np.ndarray, bound: float) -> np.ndarray:
@@ -99,9 +98,7 @@ class ConstrainedGPEISampler(GPEISampler):
             return acq, incumbents
         con_post, values, have, center, scale = model
         # best *feasible* observed value, on the objective's standardized scale (as the base class computes it)
-        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
-        y = sign * np.array([t.value for t in done], dtype=float)
-        z = standardize(np.concatenate([y, np.full(len(failed), y.max())]))[0][:len(done)]
+        z = objective_targets(study, done, failed)[:len(done)]
         feasible = [i for i in have if values[i] <= self._budget]
         best = float(np.min(z[feasible])) if feasible else None
         if feasible:

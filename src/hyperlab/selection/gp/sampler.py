@@ -84,6 +84,13 @@ def check_single_objective(sampler: BaseSampler, study: Study) -> None:
                          f"{len(study.directions)} objectives (use optuna.samplers.TPESampler for several)")
 
 
+def objective_targets(study: Study, done: list[FrozenTrial], failed: list[FrozenTrial]) -> np.ndarray:
+    """Standardized GP targets, minimization: the completed values, then each failed trial at the worst one."""
+    sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
+    y = sign * np.array([t.value for t in done], dtype=float)
+    return standardize(np.concatenate([y, np.full(len(failed), y.max())]))[0]
+
+
 class GPEISampler(BaseSampler):
     """Bayesian optimization with a GP and (log) expected improvement.
 
@@ -178,10 +185,8 @@ class GPEISampler(BaseSampler):
         the model learns to avoid a region where the objective fails instead of
         proposing it again and again (the rows of ``done`` come first).
         """
-        sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
-        y = sign * np.array([t.value for t in done], dtype=float)
         X = space.features([self._params_of(t) for t in done + failed])
-        z, _, _ = standardize(np.concatenate([y, np.full(len(failed), y.max())]))
+        z = objective_targets(study, done, failed)
         post = self._posterior(study, space, "objective", X, z)
         incumbents = X[np.argsort(z[:len(done)])[:5]]
         return LogEI(post, float(z.min())), incumbents
