@@ -26,8 +26,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from hyperlab import config, data, nets
+from hyperlab import config, data
 from hyperlab.selection import space
+from hyperlab.training.trainer import train_space
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,10 +39,10 @@ def emit(**row) -> None:
 
 def ours(archs, seeds, splits, params) -> tuple[float, np.ndarray]:
     t0 = time.perf_counter()
-    res = nets.train_space(archs, seeds, *splits["train"], [splits["train"], splits["val"]],
-                           epochs=params.epochs, batch_size=params.batch_size,
-                           learning_rate=params.learning_rate, max_pack_params=params.max_pack_params,
-                           eval_chunk=params.eval_chunk)
+    res = train_space(archs, seeds, *splits["train"], [splits["train"], splits["val"]],
+                      epochs=params.epochs, batch_size=params.batch_size,
+                      learning_rate=params.learning_rate, max_pack_params=params.max_pack_params,
+                      eval_chunk=params.eval_chunk)
     return time.perf_counter() - t0, res.errors[:, :, 1]
 
 

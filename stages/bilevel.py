@@ -10,22 +10,12 @@ the headline numbers ``metrics/bilevel.json``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hyperlab import config
-from hyperlab.cli import run_stage
-from hyperlab.io import write_tables
-from hyperlab.report import write_results
+from hyperlab.cli import progress, run_stage
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.bilevel")
-PLOTS = Path("plots/bilevel")
-METRICS = Path("metrics/bilevel.json")
-
-
-def headline(report: dict) -> dict:
-    """What `dvc exp show` compares: how well and how fast the main order and the exact hypergradient do."""
-    return {"final_L_val": report["final_L_val"], "steps_to_tol": report["steps_to_tol"],
-            "exact_steps_to_tol": report["exact"]["steps_to_tol"]}
 
 
 def main() -> None:
@@ -33,15 +23,12 @@ def main() -> None:
     params = config.load_section("bilevel")
     # `order` in bilevel.orders is checked by config.validate_all, before every stage
 
-    from hyperlab.bilevel import order_experiment as experiment  # JAX only after params pass
+    from hyperlab.bilevel import order_experiment  # JAX only after params pass
 
-    result = experiment.run(params, common.order)
-    tables = {f"{name}.csv": frame for name, frame in result.tables.items()}
-    tables["main.csv"] = result.tables[f"order_{common.order}"]
-    write_tables(PLOTS, tables)
-    write_results(METRICS, PLOTS / "report.json", result.metrics, headline(result.metrics))
-    log.info("order %d: final L_val %s, steps to L_val < %g: %s", common.order, result.metrics["final_L_val"],
-             params.val_tol, result.metrics["steps_to_tol"])
+    result = order_experiment.run(params, common.order, progress=progress)
+    write_outputs(result, "plots/bilevel", "metrics/bilevel.json")
+    log.info("order %d: final L_val %s, steps to L_val < %g: %s", common.order, result.report["final_L_val"],
+             params.val_tol, result.report["steps_to_tol"])
 
 
 if __name__ == "__main__":

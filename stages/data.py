@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 from hyperlab import config, data
 from hyperlab.cli import run_stage
-from hyperlab.io import write_json, write_npz
+from hyperlab.io import write_npz
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.data")
 
@@ -20,24 +19,12 @@ log = logging.getLogger("hyperlab.stages.data")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("data")
-    # data.idx_dir set when needed, split sizes within the source: checked by config (DataParams)
-
-    if params.source == "bundled":
-        pools = data.load_bundled()
-    elif params.source == "idx_dir":
-        pools = data.load_idx_dir(params.idx_dir)
-    else:
-        pools = data.load_full(params.mirrors, params.cache_dir, params.timeout_s)
-
-    splits = data.make_splits(pools, params.n_train, params.n_val, params.n_test, common.seed)
+    # data.idx_dir set when needed, split sizes within the source: checked by config (DataParams),
+    # and for an idx_dir source, whose sizes are known only once read, by check_split_sizes
+    result = data.run(params, common.seed, check_sizes=config.check_split_sizes)
+    splits = result.products["splits"]
     write_npz("data/mnist.npz", **splits)
-    metrics = {"source": params.source}
-    for split in ("train", "val", "test"):
-        counts = np.bincount(splits[f"y_{split}"], minlength=10)
-        metrics[split] = {"n": int(counts.sum()), "min_per_class": int(counts.min()),
-                          "max_per_class": int(counts.max()),
-                          "pixel_mean": round(float(splits[f"x_{split}"].mean()) / 255.0, 6)}
-    write_json("plots/data/report.json", metrics)
+    write_outputs(result, "plots/data", metrics=None, own_folder=False)
     log.info("wrote data/mnist.npz: %s", {k: v.shape for k, v in splits.items()})
 
 

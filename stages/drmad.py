@@ -9,22 +9,12 @@ errors come from the linearization, so rounding must stay far below them.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hyperlab import config
-from hyperlab.cli import run_stage
-from hyperlab.io import write_tables
-from hyperlab.report import write_results
+from hyperlab.cli import progress, run_stage
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.drmad")
-OUT = Path("plots/drmad")
-
-
-def headline(report: dict) -> dict:
-    """DrMAD (K = 1) against exact reverse mode: the learning-rate hypergradient error and where the outer run ends."""
-    drmad = report["K"]["1"]
-    return {"drmad_rel_err_log_lr": drmad["rel_err"]["log_lr"], "drmad_final_lr": drmad["final_lr"],
-            "exact_final_lr": report["exact"]["final_lr"], "drmad_final_L_val": drmad["final_L_val"]}
 
 
 def main() -> None:
@@ -35,10 +25,9 @@ def main() -> None:
     jax.config.update("jax_enable_x64", True)
     from hyperlab.bilevel import drmad_experiment
 
-    tables, metrics = drmad_experiment.run(params)
-    write_tables(OUT, {f"{name}.csv": frame for name, frame in tables.items()})
-    write_results("metrics/drmad.json", OUT / "report.json", metrics, headline(metrics))
-    log.info("wrote %d tables and report.json to %s, and metrics/drmad.json", len(tables), OUT)
+    result = drmad_experiment.run(params, progress=progress)
+    write_outputs(result, "plots/drmad", "metrics/drmad.json")
+    log.info("wrote %d tables and report.json to plots/drmad, and metrics/drmad.json", len(result.tables))
 
 
 if __name__ == "__main__":

@@ -18,47 +18,24 @@ one dimension, ``hypernet.n_seeds`` seeds each (vmapped), and writes
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import progress, run_stage
-from hyperlab.io import write_tables
-from hyperlab.report import write_results
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.hypernet")
-
-OUT = Path("plots/hypernet")
-METRICS = Path("metrics/hypernet.json")
-
-
-def headline(report: dict) -> dict:
-    """How well each hypernetwork learned the best response: its seed-mean RMS error over ``h_range``."""
-    return {"rms_range": {name: run["rms_range"] for name, run in report.items()
-                          if isinstance(run, dict) and "rms_range" in run}}
 
 
 def main() -> None:
     common = config.load_common()
-    p = config.load_section("hypernet")
+    params = config.load_section("hypernet")
 
     # heavy imports (JAX) only after the params are known to be valid
-    from hyperlab.bilevel import hypernet_experiment as experiment
+    from hyperlab.bilevel import hypernet_experiment
 
-    grid = experiment.probe_grid(p.h_range)
-    keys = experiment.seed_keys(common.seed, p.n_seeds)
-    metrics = experiment.header_metrics(p)
-    tables = {}
-    runs = [(v, k) for v in p.variants for k in p.kinds]
-    for variant, kind in progress(runs, desc="hypernet"):
-        name = f"{variant}_{kind}"
-        m, frames = experiment.run_variant(p, variant, kind, keys, grid)
-        metrics[name] = m
-        log.info("%s: %s", name, {k: f"{v:.3g}" for k, v in m.items()})
-        tables.update(frames)
-
-    write_tables(OUT, tables)
-    write_results(METRICS, OUT / "report.json", metrics, headline(metrics))
-    log.info("wrote %s and %d plot-data files under %s", METRICS, len(tables), OUT)
+    result = hypernet_experiment.run(params, common.seed, progress=progress)
+    write_outputs(result, "plots/hypernet", "metrics/hypernet.json")
+    log.info("wrote metrics/hypernet.json and %d plot-data files under plots/hypernet", len(result.tables))
 
 
 if __name__ == "__main__":

@@ -18,52 +18,24 @@ from hyperlab.cli import progress, run_stage
 log = logging.getLogger("hyperlab.stages.l2l_train")
 
 
-def headline(report: dict) -> dict:
-    """The worst meta-seed's kept validation loss at the last optimizee step (per seed, timings: report)."""
-    return {"best_val_final_loss_worst_seed": max(s["best_val_final_loss"] for s in report["seeds"].values())}
-
-
 def main() -> None:
     common = config.load_common()
     params = config.load_section("l2l")
 
-    import jax
-    import numpy as np
-
     from hyperlab.data import load_npz
-    from hyperlab.io import write_csv, write_npz
-    from hyperlab.l2l import pipeline
-    from hyperlab.l2l.lstm_optimizer import weights_to_arrays
-    from hyperlab.report import write_results
+    from hyperlab.io import write_npz
+    from hyperlab.l2l import train_experiment  # JAX only after the params are known to be good
+    from hyperlab.report import write_outputs
 
-    splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
-    seeds = pipeline.meta_seeds(params, common.seed)
-    results = pipeline.train(params, common.seed, splits, progress=progress)
-    steps, val = pipeline.history_frames(results, params.n_steps // params.unroll, seeds)
-    stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *(r.best_params for r in results))
-    write_npz("data/l2l/lstm.npz", meta_seeds=np.asarray(seeds, dtype=np.int64),
-              **weights_to_arrays(stacked, pipeline.lstm_config(params)))
-    write_csv("plots/l2l/meta_training.csv", steps)
-    write_csv("plots/l2l/meta_validation.csv", val)
-    seconds = results[0].seconds
-    report = {
-        "meta_train_seconds": round(seconds, 2),
-        "meta_seeds": seeds,
-        "meta_steps": params.meta_steps,
-        "meta_steps_per_second": round(params.meta_steps / seconds, 4),
-        "seed_meta_steps_per_second": round(len(seeds) * params.meta_steps / seconds, 4),
-        "val_runs_per_check": params.val_runs,
-        "val_checks": int(len(val) // len(seeds)),
-        "seeds": {str(m): {"best_meta_step": r.best_step, "best_val_final_loss": r.best_val,
-                           "best_val_se": r.best_val_se,
-                           "untrained_val_final_loss": r.history["val_loss"][0],
-                           "skipped_updates": r.n_skipped} for m, r in zip(seeds, results)},
-    }
-    write_results("metrics/l2l_train.json", "plots/l2l/meta_report.json", report, headline(report))
-    for m, r in zip(seeds, results):
-        log.info("meta-seed %d: kept meta-step %d (val loss at step %d: %.4f +- %.4f)", m, r.best_step,
-                 params.n_steps, r.best_val, r.best_val_se)
-    log.info("%d meta-seeds x %d meta-steps in %.1f s", len(seeds), params.meta_steps, seconds)
+    result = train_experiment.run(params, common.seed, load_npz("data/mnist.npz"), progress=progress)
+    write_npz("data/l2l/lstm.npz", **result.products["weights"])
+    # plots/l2l is shared with the l2l stage: each table is written on its own
+    write_outputs(result, "plots/l2l", "metrics/l2l_train.json", report_name="meta_report.json", own_folder=False)
+    for m, s in result.report["seeds"].items():
+        log.info("meta-seed %s: kept meta-step %d (val loss at step %d: %.4f +- %.4f)", m, s["best_meta_step"],
+                 params.n_steps, s["best_val_final_loss"], s["best_val_se"])
+    log.info("%d meta-seeds x %d meta-steps in %.1f s", len(result.report["meta_seeds"]), params.meta_steps,
+             result.report["meta_train_seconds"])
 
 
 if __name__ == "__main__":

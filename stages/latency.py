@@ -34,10 +34,11 @@ def main() -> None:
     cand = config.load_section("candidates")
     params = config.load_section("search")
 
-    from hyperlab import nets
+    from hyperlab.training.latency import time_latency
+    from hyperlab.training.mlp import init_params
 
     archs = space.enumerate_space(cand.layers, cand.widths)
-    weights = [nets.init_params(a, common.seed) for a in archs]
+    weights = [init_params(a, common.seed) for a in archs]
     x = np.random.default_rng(common.seed).standard_normal((cand.latency_batch, space.N_INPUTS)).astype(np.float32)
     frames = []
     for r in range(params.latency_rounds):
@@ -45,7 +46,7 @@ def main() -> None:
             log.info("pausing %.0f s before round %d", params.latency_gap_seconds, r + 1)
             time.sleep(params.latency_gap_seconds)
         t0 = time.perf_counter()
-        ms = nets.time_latency(archs, weights, x, repeats=cand.latency_repeats, warmup=cand.latency_warmup,
+        ms = time_latency(archs, weights, x, repeats=cand.latency_repeats, warmup=cand.latency_warmup,
                                rng=np.random.default_rng([common.seed, r]))
         log.info("round %d: %d networks in %.1f s; latency %.3f-%.3f ms (median %.3f)", r + 1, len(archs),
                  time.perf_counter() - t0, ms.min(), ms.max(), float(np.median(ms)))

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab.bilevel import closed_form, hypergrad, toy
-from hyperlab.bilevel.order_experiment import steps_to_tol
+from hyperlab.bilevel.summary import steps_to_tol
 from hyperlab.config import FiguresParams
 
 ETA = 0.1
@@ -164,6 +164,9 @@ def test_steps_to_tol_means_stays_below():
     assert steps_to_tol(np.array([1.0, 0.5, 1e-4, 0.5, 1e-4, 1e-5]), 1e-3) == 4
     assert steps_to_tol(np.array([1e-4, 1e-5]), 1e-3) == 0
     assert steps_to_tol(np.array([1.0, 1e-4, 0.5]), 1e-3) is None
+    # a NaN is never below the tolerance: a diverged run has not converged
+    assert steps_to_tol(np.array([1.0, np.nan, 1e-4]), 1e-3) == 2
+    assert steps_to_tol(np.array([1e-4, np.nan]), 1e-3) is None
 
 
 TINY = {"seed": 0, "order": 2,
@@ -179,7 +182,10 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     main = pd.read_csv(tmp_path / "plots/bilevel/main.csv")
 
     assert metrics["order"] == 2
-    assert {k: metrics[k] for k in metrics["orders"]["2"]} == metrics["orders"]["2"]
+    # n inner steps shrink the hypergradient on the best-response line by b_n = 1 - (1 - 2 eta)^n
+    for n in (0, 1, 2):
+        assert metrics["orders"][str(n)]["step_factor"] == pytest.approx(1 - (1 - 2 * 0.1) ** n, rel=1e-6)
+    assert metrics["step_factor"] == pytest.approx(1 - 0.8 ** 2, rel=1e-6) and metrics["exact"]["step_factor"] == 1
     assert all(len(t) == 31 for t in tables.values()) and len(exact) == 31
     pd.testing.assert_frame_equal(main, tables[2])
     # Order 0: h frozen at h0, w slides down to w*(h0) = -1 (w_t = 0.8^t (w0 + h0) - h0), L_val -> 1.

@@ -183,7 +183,8 @@ def test_bilevel_stage_killed_between_plots_and_metrics(tmp_path, monkeypatch):
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # after write_tables staged plots/bilevel, before the metrics and report
 
-    monkeypatch.setattr(stage, "write_results", killed)
+    from hyperlab import report
+    monkeypatch.setattr(report, "write_results", killed)  # what write_outputs calls after the tables
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("order: 2\nbilevel: {orders: [0, 1, 2], outer_steps: 5}\n")
     before["params.yaml"] = (tmp_path / "params.yaml").read_bytes()

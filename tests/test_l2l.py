@@ -271,19 +271,70 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     assert (curves[curves.setting == "relu"].step.max()) == 4
     final = pd.read_csv(tmp_path / "plots" / "l2l" / "final.csv")
     row = final[(final.setting == "base") & (final.optimizer == "adam")].iloc[0]
-    assert row.lr in (0.1, 1.0)
     at4 = base[(base.optimizer == "adam") & (base.step == 4)].loss_mean.iloc[0]
     assert np.isclose(row.final_mean, at4)
-    b = metrics["settings"]["base"]
-    # pooled LSTM = mean of the per-seed means (equal runs per seed); wins are counts out of eval_runs
-    assert np.isclose(b["lstm"]["loss"], np.mean([v["loss"] for v in b["lstm_seeds"].values()]))
-    for m, v in b["lstm_seeds"].items():
-        r = final[(final.setting == "base") & (final.optimizer == f"lstm_s{m}")].iloc[0]
-        assert np.isclose(r.final_mean, v["loss"])
-        assert all(0 <= v["wins"][n] == r[f"wins_vs_{n}"] <= 3 for n in ("sgd", "adam", "rmsprop", "nag"))
-    assert b["min_wins_vs_every_baseline"] == min(min(v["wins"].values()) for v in b["lstm_seeds"].values())
+    # every baseline runs at the learning rate with the lowest validation loss of its tuning grid
+    tuning = pd.read_csv(tmp_path / "plots" / "l2l" / "lr_tuning.csv")
+    assert set(tuning.setting) == {"base", "relu"} and len(tuning) == 2 * 4 * 2
+    for (setting, name), grid in tuning.groupby(["setting", "optimizer"]):
+        chosen = final[(final.setting == setting) & (final.optimizer == name)].lr
+        assert len(chosen) == 1 and chosen.iloc[0] == grid.lr[grid.val_final_loss.idxmin()]
+    assert final[final.optimizer.str.startswith("lstm")].lr.isna().all()
     head = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
     assert set(head["base_loss"]) == {"lstm_s0", "lstm_s1", "best_baseline"}
+    assert 0 <= head["min_wins_vs_every_baseline"] <= 3
+
+
+def test_checkpoint_summary_counts_paired_wins():
+    """Two meta-seeds, four paired runs: the wins, the bar and the best baseline, counted by hand."""
+    from hyperlab.l2l.pipeline import checkpoint_summary
+    loss_at = {"sgd": [1.0, 1.0, 1.0, 1.0], "adam": [0.5, 0.6, 0.7, 0.8], "rmsprop": [0.9, 0.9, 0.9, 0.9],
+               "nag": [0.4, 0.9, 0.3, 0.8],                                  # best mean: 0.6
+               "lstm_s0": [0.45, 0.55, 0.35, 0.9], "lstm_s1": [0.3, 0.2, 0.2, 0.7]}
+    loss_at["lstm"] = loss_at["lstm_s0"] + loss_at["lstm_s1"]              # every seed's runs pooled
+    lrs = {"sgd": 0.1, "adam": 0.01, "rmsprop": 0.02, "nag": 0.5, "lstm": np.nan, "lstm_s0": np.nan,
+           "lstm_s1": np.nan}
+    rows, res = checkpoint_summary("base", 100, {k: np.asarray(v) for k, v in loss_at.items()}, lrs, [0, 1])
+    assert [r["optimizer"] for r in rows] == ["sgd", "adam", "rmsprop", "nag", "lstm", "lstm_s0", "lstm_s1"]
+    by_name = {r["optimizer"]: r for r in rows}
+    # a tie (0.9 vs rmsprop's 0.9) is not a win
+    assert {b: by_name["lstm_s0"][f"wins_vs_{b}"] for b in ("sgd", "adam", "rmsprop", "nag")} == \
+        {"sgd": 4, "adam": 3, "rmsprop": 3, "nag": 1}
+    assert res["lstm_seeds"]["1"]["wins"] == {"sgd": 4, "adam": 4, "rmsprop": 4, "nag": 4}
+    assert "wins_vs_sgd" not in by_name["adam"] and by_name["nag"]["lr"] == 0.5
+    assert by_name["lstm"]["final_mean"] == pytest.approx(np.mean(loss_at["lstm"]))
+    assert res["best_baseline"] == "nag" and res["nag"] == {"loss": pytest.approx(0.6), "std": pytest.approx(
+        np.std([0.4, 0.9, 0.3, 0.8])), "lr": 0.5}
+    # the bar: at least 75 % of the 4 paired runs against every baseline -> 3 wins; seed 0 has 1 against nag
+    assert [res["lstm_seeds"][m]["reaches_bar"] for m in ("0", "1")] == [False, True]
+    assert res["min_wins_vs_every_baseline"] == 1 and res["seeds_reaching_bar"] == 1
+    assert res["lstm_wins_vs_adam_fraction"] == 7 / 8
+    assert res["lstm_seeds"]["0"]["loss"] == pytest.approx(0.5625) and res["lstm_beats_all_baselines"]
+
+
+def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
+    """theta_{t+1} = theta_t + scale * m(g): with m = 0 every step is exactly no update."""
+    from hyperlab.l2l.evaluate import run_many
+    phi = init_lstm_params(jax.random.key(3), CFG)
+    phi = {**phi, "out": jax.tree_util.tree_map(jnp.zeros_like, phi["out"])}
+    spec = optimizee.MLPSpec((4,), "sigmoid", in_dim=6, n_classes=3)
+    x = jax.random.uniform(jax.random.key(4), (32, 6))
+    y = jnp.arange(32) % 3
+    traj = run_many("lstm", phi, jax.random.split(jax.random.key(5), 2), x, y, spec, 6, 8, CFG)
+    norms, losses = np.asarray(traj.param_norm), np.asarray(traj.loss)
+    assert (norms == norms[:, :1]).all() and (losses == losses[:, :1]).all()
+    assert (np.asarray(traj.grad_norm) > 0).all()  # the gradients were there; the optimizer ignored them
+
+
+def test_optimizee_loss_is_the_mean_negative_log_softmax():
+    spec = optimizee.MLPSpec((5,), "tanh", in_dim=7, n_classes=4)
+    params = jax.tree_util.tree_map(lambda a: 50 * a, optimizee.init_params(jax.random.key(6), spec))
+    x = np.asarray(jax.random.normal(jax.random.key(7), (9, 7)))
+    y = np.arange(9) % 4
+    z = np.tanh(x @ np.asarray(params[0]["w"], np.float64) + np.asarray(params[0]["b"]))
+    z = z @ np.asarray(params[1]["w"], np.float64) + np.asarray(params[1]["b"])
+    by_hand = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(9), y])
+    assert float(optimizee.loss(params, jnp.asarray(x), jnp.asarray(y), "tanh")) == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_vmapped_meta_seeds_match_separate_runs():

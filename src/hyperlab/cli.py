@@ -1,4 +1,9 @@
-"""What every stage script shares: logging, progress bars, one-line errors."""
+"""What every stage script shares: logging, progress bars, one-line errors.
+
+The errors and the progress bar live in base modules (:mod:`hyperlab.errors`,
+:mod:`hyperlab.progress`) that library code may import; they are re-exported
+here for the stage scripts. No library module imports this one.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,16 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
-
-from tqdm.auto import tqdm
+from typing import Callable
 
 from hyperlab.config import ConfigError, validate_all
-from hyperlab.io import OutputError, stage_outputs
+from hyperlab.errors import InputError, OutputError
+from hyperlab.io import stage_outputs
+from hyperlab.progress import progress
 
-T = TypeVar("T")
+__all__ = ["InputError", "OutputError", "progress", "setup_logging", "stage_name", "run_stage"]
+
 log = logging.getLogger("hyperlab")
-
-
-class InputError(ValueError):
-    """Bad input other than params (a file that is missing, corrupt or of the wrong shape)."""
-
-
-def progress(iterable: Iterable[T] | None = None, **kwargs) -> Iterable[T]:
-    """A tqdm bar on stderr, silent when stderr is not a terminal (CI, dvc logs)."""
-    kwargs.setdefault("disable", not sys.stderr.isatty())
-    kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, **kwargs)
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -9,7 +9,11 @@ Three sources (``data.source``):
 * ``idx_dir`` -- the same four files (gzipped or raw) from a local folder.
 
 Images stay uint8 (0..255) and labels int64 in ``data/mnist.npz``; conversion
-to float happens where the data is used (:func:`to_float`).
+to float happens where the data is used (:func:`to_float`). :func:`run` is the
+``data`` stage's experiment.
+
+A base module: it imports only :mod:`hyperlab.errors` and :mod:`hyperlab.io`
+(a check that needs the params schema is passed in, see :func:`make_splits`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,17 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from hyperlab.cli import InputError
+from hyperlab.errors import InputError
 from hyperlab.io import write_bytes
+from hyperlab.report import Result
 
 log = logging.getLogger(__name__)
 
-#: The original files and their published MD5 digests (REFERENCES.md §6).
+#: The original files and their published MD5 digests (docs/REFERENCES.md §6).
 MNIST_FILES = {
     "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
     "train_labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
@@ -215,12 +221,18 @@ def stratified_take(labels: np.ndarray, sizes: list[int], rng: np.random.Generat
     return out
 
 
-def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
-    """``{x_train, y_train, x_val, y_val, x_test, y_test}``, stratified and seeded."""
-    from hyperlab.config import check_split_sizes
+def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int,
+                check_sizes: Callable[..., None] | None = None) -> dict[str, np.ndarray]:
+    """``{x_train, y_train, x_val, y_val, x_test, y_test}``, stratified and seeded.
 
-    check_split_sizes(n_train, n_val, n_test, len(pools.train_labels),
-                      None if pools.test_labels is None else len(pools.test_labels), "the source")
+    ``check_sizes(n_train, n_val, n_test, n_pool, n_test_pool, source)`` (the
+    stage passes ``hyperlab.config.check_split_sizes``) sees the pool sizes
+    first, so sizes beyond an ``idx_dir`` source -- known only once it is
+    read -- are reported naming the params keys.
+    """
+    if check_sizes is not None:
+        check_sizes(n_train, n_val, n_test, len(pools.train_labels),
+                    None if pools.test_labels is None else len(pools.test_labels), "the source")
     rng = np.random.default_rng(seed)
     if pools.test_images is None:
         tr, va, te = stratified_take(pools.train_labels, [n_train, n_val, n_test], rng)
@@ -311,3 +323,33 @@ def load_npz(path: str | Path = "data/mnist.npz") -> dict[str, np.ndarray]:
 def to_float(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) -> float32 (n, 784) in [0, 1]."""
     return (np.asarray(images, dtype=np.float32) / 255.0).reshape(len(images), -1)
+
+
+# --------------------------------------------------------------------------- the data stage
+
+
+def load_source(params) -> Pools:
+    """The pools of ``params.source`` (the ``data`` section of params.yaml)."""
+    if params.source == "bundled":
+        return load_bundled()
+    if params.source == "idx_dir":
+        return load_idx_dir(params.idx_dir)
+    return load_full(params.mirrors, params.cache_dir, params.timeout_s)
+
+
+def split_summary(splits: dict[str, np.ndarray]) -> dict:
+    """Per split: size, fewest and most digits of a class, mean pixel value in [0, 1]."""
+    out = {}
+    for split in SPLITS:
+        counts = np.bincount(splits[f"y_{split}"], minlength=10)
+        out[split] = {"n": int(counts.sum()), "min_per_class": int(counts.min()),
+                      "max_per_class": int(counts.max()),
+                      "pixel_mean": round(float(splits[f"x_{split}"].mean()) / 255.0, 6)}
+    return out
+
+
+def run(params, seed: int, check_sizes: Callable[..., None] | None = None) -> Result:
+    """The ``data`` stage: the splits (product ``splits``) and their summary (report; no headline metrics)."""
+    splits = make_splits(load_source(params), params.n_train, params.n_val, params.n_test, seed, check_sizes)
+    return Result(tables={}, metrics={}, report={"source": params.source, **split_summary(splits)},
+                  products={"splits": splits})

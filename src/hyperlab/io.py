@@ -42,6 +42,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from hyperlab.errors import OutputError
+
 log = logging.getLogger(__name__)
 
 #: Hidden folder (relative to the stage's working directory) holding one staging folder per stage.
@@ -50,10 +52,6 @@ MANIFEST = "MANIFEST.json"
 #: Folders swept for temporary files of a killed run of the former per-file scheme.
 OUTPUT_ROOTS = ("data", "metrics", "plots")
 _TEMP_NAME = re.compile(r"^\..+\.tmp[^/]*$")
-
-
-class OutputError(OSError):
-    """An output could not be written (read-only folder, full disk); stated in one line."""
 
 
 def _one_line(err: BaseException) -> str:

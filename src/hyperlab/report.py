@@ -6,15 +6,21 @@ numbers a reader compares between experiments. A stage therefore writes its
 full results to ``plots/<stage>/report.json`` (an output, never a metric) and
 only its headline numbers to ``metrics/<stage>.json``. The whole pipeline keeps
 to :data:`MAX_METRICS` metric columns (tested over the committed metrics).
+
+Every experiment has one shape: ``run(params, ..., progress) -> Result``,
+computing everything and writing nothing; its stage script parses the params,
+reads the inputs, calls ``run`` and writes the :class:`Result`
+(:func:`write_outputs`, plus the products under their declared paths).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from pathlib import Path
 from typing import Any, Mapping
 
-from hyperlab.io import write_json
+from hyperlab.io import write_csv, write_json, write_tables
 
 MAX_METRICS = 40  # over all stages: what still fits a `dvc exp show` a reader can scan
 
@@ -52,3 +58,34 @@ def write_results(metrics_path: str | Path, report_path: str | Path, report: Map
         raise TypeError(f"headline metrics must be numbers; got {bad}")
     write_json(report_path, report)
     write_json(metrics_path, headline)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What an experiment's ``run`` returns and its stage writes unchanged."""
+    tables: dict[str, Any]    # plot data: path relative to the stage's plot folder -> DataFrame
+    metrics: dict[str, Any]   # headline numbers, metrics/<stage>.json ({} for a stage without one)
+    report: dict[str, Any]    # every number, plots/<stage>/report.json
+    # inputs of later stages by name (a DataFrame, or a dict of arrays for an .npz): the stage names their paths
+    products: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def write_outputs(result: Result, plots: str | Path, metrics: str | Path | None, *,
+                  report_name: str = "report.json", own_folder: bool = True) -> None:
+    """Write ``result``'s tables under ``plots``, its report there and its headline to ``metrics``.
+
+    ``own_folder``: the plot folder is this stage's alone, so every other CSV
+    in it is a leftover of other params and goes (:func:`hyperlab.io.write_tables`);
+    otherwise (a folder shared by two stages) each table is written on its own.
+    ``metrics=None``: a stage with no headline writes only the report.
+    """
+    plots = Path(plots)
+    if own_folder:
+        write_tables(plots, result.tables)
+    else:
+        for name, frame in result.tables.items():
+            write_csv(plots / name, frame)
+    if metrics is None:
+        write_json(plots / report_name, result.report)
+    else:
+        write_results(metrics, plots / report_name, result.report, result.metrics)

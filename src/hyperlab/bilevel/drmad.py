@@ -1,6 +1,6 @@
 """Hypergradients through SGD with momentum: exact reverse mode, Maclaurin's reverse pass, DrMAD.
 
-Inner training (Maclaurin, Duvenaud & Adams 2015, Alg. 1; REFERENCES.md §3), for t = 1..T:
+Inner training (Maclaurin, Duvenaud & Adams 2015, Alg. 1; docs/REFERENCES.md §3), for t = 1..T:
 
     v_t = γ v_{t-1} - (1 - γ) ∇_w L_train(w_{t-1}, h),      w_t = w_{t-1} + α v_t.
 
@@ -147,7 +147,7 @@ def reverse_pass(train_loss: TrainLoss, val_loss: ValLoss, hyper: Hyper, ckpt: C
                  v0: Array | None = None, v_T: Array | None = None, velocity: str = "difference") -> Hyper:
     """Hypergradient of L_val(w_T) by Maclaurin et al. 2015, Alg. 2, along the oracle ``ckpt``.
 
-    With dw = ∇L_val(w_T), dv = 0, dh = 0, for t = T..1 (REFERENCES.md §3):
+    With dw = ∇L_val(w_T), dv = 0, dh = 0, for t = T..1 (docs/REFERENCES.md §3):
     dα_t = dw·v_t; read w_{t-1}, g = ∇_w L_train(w_{t-1}, h), v_{t-1}; dv += α dw;
     dγ_t = dv·(v_{t-1} + g); dw −= (1 − γ) ∇²_w L_train·dv; dh −= (1 − γ) ∇_h∇_w L_train·dv; dv ← γ dv.
     Returns ``Hyper(dL/dh, dL/dlog α = α Σ dα_t, dL/dγ = Σ dγ_t)``.

@@ -3,7 +3,8 @@
 Uses :mod:`hyperlab.bilevel.drmad` on L_train = |h + w|², L_val = |w|² (d = 1, so the
 paths can be drawn on the two loss surfaces) and on a non-quadratic variant
 L_train = |h + w|² + c Σ (h + w)⁴ (:func:`~hyperlab.bilevel.drmad.quartic_train_loss`).
-Returns plain pandas tables and a metrics dict; the stage writes them.
+Returns plain pandas tables, the report and its headline (:class:`hyperlab.report.Result`);
+the stage writes them. Computes in whatever precision JAX is set to: the stage enables float64.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import pandas as pd
 
 from hyperlab.bilevel import drmad as dm
 from hyperlab.bilevel.toy import train_loss, val_loss
-from hyperlab.cli import progress
+from hyperlab.progress import Progress, silent
+from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.drmad")
 
@@ -92,19 +94,26 @@ def outer_run(params, K: int | None) -> pd.DataFrame:
         "grad_h": tr.grad.h[:, 0], "grad_log_lr": tr.grad.log_lr, "grad_momentum": tr.grad.momentum})
 
 
-def run(params) -> tuple[dict[str, pd.DataFrame], dict]:
-    """All tables (name -> frame) and the metrics of the ``drmad`` stage."""
+def headline(report: dict) -> dict:
+    """DrMAD (K = 1) against exact reverse mode: the learning-rate hypergradient error and where the outer run ends."""
+    drmad = report["K"]["1"]
+    return {"drmad_rel_err_log_lr": drmad["rel_err"]["log_lr"], "drmad_final_lr": drmad["final_lr"],
+            "exact_final_lr": report["exact"]["final_lr"], "drmad_final_L_val": drmad["final_L_val"]}
+
+
+def run(params, progress: Progress = silent) -> Result:
+    """Every table (``error_*.csv``, ``inner.csv``, ``outer_<method>.csv``), the report and the headline."""
     Ks = pieces_to_run(params.pieces, params.T)
     quartic = partial(dm.quartic_train_loss, coef=params.quartic)
     err_q, rec_q = error_table(train_loss, params, Ks)
     err_4, rec_4 = error_table(quartic, params, Ks)
-    tables = {"error_quadratic": err_q, "error_quartic": err_4, "inner": inner_paths(params, Ks)}
+    tables = {"error_quadratic.csv": err_q, "error_quartic.csv": err_4, "inner.csv": inner_paths(params, Ks)}
     outer = {}
     for K in progress([None, *Ks], desc="outer runs"):
         outer[method_name(K)] = frame = outer_run(params, K)
         log.info("%s: final h %.4f, lr %.4f, L_val %.3g", method_name(K), frame.h.iloc[-1],
                  frame.lr.iloc[-1], frame.L_val.iloc[-1])
-    tables.update({f"outer_{name}": frame for name, frame in outer.items()})
+    tables.update({f"outer_{name}.csv": frame for name, frame in outer.items()})
 
     def final(name):
         f = outer[name].iloc[-1]
@@ -118,10 +127,10 @@ def run(params) -> tuple[dict[str, pd.DataFrame], dict]:
             "rel_err": {k: float(q[f"rel_err_{k}"]) for k in dm.Hyper._fields},
             "rel_err_quartic": {k: float(r[f"rel_err_{k}"]) for k in dm.Hyper._fields},
             **final(method_name(K))}
-    metrics = {
+    report = {
         "T": params.T, "pieces": Ks,
         EXACT: {"memory_vectors": dm.stored_vectors(params.T, None), **final(EXACT)},
         "K": per_K,
         "alg2_velocity_recurrence_rel_err": {"quadratic": rec_q, "quartic": rec_4},
     }
-    return tables, metrics
+    return Result(tables, headline(report), report)

@@ -1,7 +1,7 @@
 """Hypernetworks for hyperparameter optimization on the toy bilevel problem.
 
 Lorraine & Duvenaud 2018, "Stochastic Hyperparameter Optimization through
-Hypernetworks" (REFERENCES.md §4). A hypernetwork w_phi(h) is trained to
+Hypernetworks" (docs/REFERENCES.md §4). A hypernetwork w_phi(h) is trained to
 approximate the best response w*(h) = argmin_w L_train(w, h); the outer problem
 then descends h on L_val(w_phi(h)), differentiating through the hypernetwork
 instead of through the inner optimization.

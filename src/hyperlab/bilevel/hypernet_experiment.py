@@ -1,12 +1,15 @@
 """The ``hypernet`` experiment: hypernetwork best responses w_phi(h) on the toy problem.
 
-Runs one ``variant`` x ``kind`` combination of :mod:`hyperlab.bilevel.hypernet`
+Runs every ``variant`` x ``kind`` combination of :mod:`hyperlab.bilevel.hypernet`
 (global / local, linear / MLP; Lorraine & Duvenaud 2018) on L_train = |h + w|^2,
-L_val = |w|^2 in one dimension, vmapped over seeds, and returns its seed-averaged
-metrics and its plot data as plain pandas tables; the stage writes them.
+L_val = |w|^2 in one dimension, each vmapped over seeds, and returns their
+seed-averaged metrics and their plot data as plain pandas tables
+(:class:`hyperlab.report.Result`); the stage writes them.
 """
 
 from __future__ import annotations
+
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +17,11 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import hypernet
+from hyperlab.bilevel.summary import steps_to_tol
+from hyperlab.progress import Progress, silent
+from hyperlab.report import Result
+
+log = logging.getLogger("hyperlab.hypernet")
 
 DIM = 1            # the surfaces and curves are drawn in (h, w) with scalar h and w
 TOL = 1e-2         # |h_hat| below which the outer problem counts as solved
@@ -28,14 +36,6 @@ def settings(p, variant: str):
         return hypernet.GlobalSettings(low, high, p.h0, p.batch, p.global_phi_steps, p.phi_lr,
                                        p.global_h_steps, p.h_lr)
     return hypernet.LocalSettings(p.h0, p.sigma, p.batch, p.local_steps, p.phi_lr, p.h_lr)
-
-
-def steps_to_tol(h_path: np.ndarray) -> float:
-    """First outer step from which |h_hat| stays below TOL (NaN if never)."""
-    above = np.flatnonzero(np.abs(h_path) >= TOL)
-    if len(above) == 0:
-        return 0.0
-    return float(above[-1] + 1) if above[-1] + 1 < len(h_path) else float("nan")
 
 
 def snapshot_steps(steps: int) -> list[int]:
@@ -82,7 +82,8 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
     rms = jax.vmap(lambda phi: hypernet.rms_error(net, phi, low, high, DIM))(run.phi)
     rms_near = jax.vmap(lambda phi, h: hypernet.rms_error(
         net, phi, h - 2 * p.sigma, h + 2 * p.sigma, DIM))(run.phi, jnp.asarray(h_final))
-    to_tol = [steps_to_tol(path[:, 0]) for path in run.h_path]
+    # a seed that never stays within TOL makes the mean NaN (null in report.json)
+    to_tol = [steps_to_tol(np.abs(path[:, 0]), TOL) for path in run.h_path]
     m = {
         "rms_range": float(np.mean(rms)),
         "rms_range_max": float(np.max(rms)),
@@ -92,7 +93,7 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
         # L_val as the hypernetwork sees it, and the true outer loss L_val(w*(h_hat)) = h_hat^2.
         "l_val": float(np.mean(np.sum(run.w_path[:, -1] ** 2, axis=-1))),
         "l_val_true": float(np.mean(h_final ** 2)),
-        "steps_to_tol": float(np.mean(to_tol)),
+        "steps_to_tol": float(np.mean([np.nan if s is None else s for s in to_tol])),
         "final_phi_loss": float(np.mean(run.phi_loss[:, -1])),
     }
     if kind == "linear":
@@ -123,3 +124,27 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
             "w_phi": run.probe_path[0, snaps, :, 0].ravel(),
             "h_hat": np.repeat(run.h_path[0, snaps, 0], GRID_N)})
     return m, frames
+
+
+def headline(report: dict) -> dict:
+    """How well each hypernetwork learned the best response: its seed-mean RMS error over ``h_range``."""
+    return {"rms_range": {name: run["rms_range"] for name, run in report.items()
+                          if isinstance(run, dict) and "rms_range" in run}}
+
+
+def run(p, seed: int, progress: Progress = silent) -> Result:
+    """Every ``p.variants`` x ``p.kinds`` run (:func:`run_variant`), seeds split from ``seed``.
+
+    The report opens with :func:`header_metrics`, then one entry per run
+    ``<variant>_<kind>``; the tables are every run's plot data.
+    """
+    grid = probe_grid(p.h_range)
+    keys = seed_keys(seed, p.n_seeds)
+    report = header_metrics(p)
+    tables = {}
+    for variant, kind in progress([(v, k) for v in p.variants for k in p.kinds], desc="hypernet"):
+        name = f"{variant}_{kind}"
+        report[name], frames = run_variant(p, variant, kind, keys, grid)
+        log.info("%s: %s", name, {k: f"{v:.3g}" for k, v in report[name].items()})
+        tables.update(frames)
+    return Result(tables, headline(report), report)

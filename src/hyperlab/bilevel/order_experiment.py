@@ -2,13 +2,13 @@
 
 Runs :func:`hyperlab.bilevel.hypergrad.run_orders` and ``run_exact`` on the toy
 losses of :mod:`hyperlab.bilevel.toy` and turns the trajectories into tables
-(one per run) and the metrics (per run and for the main ``order``).
+(one per run, and the main ``order``'s again as ``main.csv``) and the report
+(per run and for the main order).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -16,17 +16,13 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import closed_form, hypergrad, toy
+from hyperlab.bilevel.summary import steps_to_tol
+from hyperlab.progress import Progress, silent
+from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.bilevel")
 
 COLUMNS = ("step", "h", "w", "L_train", "L_val", "hypergrad_norm", "h_norm", "w_norm")
-
-
-@dataclass
-class Result:
-    """Per-run trajectory tables (keys ``order_<n>`` and ``exact``) and the metrics."""
-    tables: dict[str, pd.DataFrame]
-    metrics: dict
 
 
 def initial_vector(value, dim: int) -> jax.Array:
@@ -38,19 +34,6 @@ def initial_vector(value, dim: int) -> jax.Array:
 def _momentum(name: str) -> float | None:
     """The heavy-ball coefficient of a linear outer optimizer (None: not linear, no closed form)."""
     return {"sgd": 0.0, "momentum": 0.9}.get(name)
-
-
-def steps_to_tol(val_loss: np.ndarray, tol: float) -> int | None:
-    """First outer step from which L_val stays below ``tol`` to the end (None: never).
-
-    "Stays" matters: w sweeps through w = 0 on its way to -h, so L_val can dip
-    below a tolerance long before the hyperparameter has converged.
-    """
-    above = np.flatnonzero(~(val_loss < tol))
-    if above.size == 0:
-        return 0
-    first = int(above[-1]) + 1
-    return first if first < len(val_loss) else None
 
 
 def _sig(x: float | None, digits: int = 6) -> float | None:
@@ -91,8 +74,20 @@ def run_metrics(rec: hypergrad.Record, exact_g0: np.ndarray, order: int | None, 
     }
 
 
-def run(params, main_order: int) -> Result:
-    """Run every order of ``params.orders`` and the exact reference; ``main_order`` heads the metrics."""
+def headline(report: dict) -> dict:
+    """What `dvc exp show` compares: how well and how fast the main order and the exact hypergradient do."""
+    return {"final_L_val": report["final_L_val"], "steps_to_tol": report["steps_to_tol"],
+            "exact_steps_to_tol": report["exact"]["steps_to_tol"]}
+
+
+def run(params, main_order: int, progress: Progress = silent) -> Result:
+    """Run every order of ``params.orders`` and the exact reference; ``main_order`` heads the report.
+
+    Tables ``order_<n>.csv``, ``exact.csv`` and ``main.csv`` (the main order's
+    run again, so ``dvc plots diff`` between ``-S order=...`` experiments
+    compares the main runs). ``progress`` is unused: the orders are one
+    compiled call.
+    """
     w0, h0 = initial_vector(params.w0, params.dim), initial_vector(params.h0, params.dim)
     loop = dict(outer_opt=hypergrad.outer_optimizer(params.outer_optimizer, params.outer_lr),
                 inner_lr=params.inner_lr, inner_steps=params.inner_steps, outer_steps=params.outer_steps)
@@ -105,12 +100,13 @@ def run(params, main_order: int) -> Result:
     tables, per_order = {}, {}
     for i, n in enumerate(orders):
         rec = jax.tree_util.tree_map(lambda x, i=i: x[i], recs)
-        tables[f"order_{n}"] = table(rec, n)
+        tables[f"order_{n}.csv"] = table(rec, n)
         per_order[str(n)] = run_metrics(rec, exact_g0, n, params)
         log.info("order %d: %s", n, per_order[str(n)])
-    tables["exact"] = table(exact, None)
+    tables["exact.csv"] = table(exact, None)
+    tables["main.csv"] = tables[f"order_{main_order}.csv"]
     exact_metrics = run_metrics(exact, exact_g0, None, params)
     log.info("exact: %s", exact_metrics)
 
-    metrics = {"order": main_order, **per_order[str(main_order)], "exact": exact_metrics, "orders": per_order}
-    return Result(tables, metrics)
+    report = {"order": main_order, **per_order[str(main_order)], "exact": exact_metrics, "orders": per_order}
+    return Result(tables, headline(report), report)

@@ -3,7 +3,7 @@
     L_train(w, h) = |h + w|^2,     L_val(w) = |w|^2,     w, h in R^d.
 
 Best response w*(h) = argmin_w L_train(w, h) = -h, so the outer objective is
-L_val(w*(h)) = |h|^2 with optimum h = 0 (REFERENCES.md §2). Both losses accept
+L_val(w*(h)) = |h|^2 with optimum h = 0 (docs/REFERENCES.md §2). Both losses accept
 pytrees (any matching structure of arrays) so the generic hypergradient code can
 be tested on them unchanged.
 """

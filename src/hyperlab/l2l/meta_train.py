@@ -34,6 +34,7 @@ import optax
 from hyperlab.l2l import optimizee
 from hyperlab.l2l.evaluate import run_grid, run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
+from hyperlab.progress import Progress, silent
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
                validate: Callable[[object], float], *, cfg: LSTMConfig = LSTMConfig(),
                n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-               progress=lambda it, **kw: it) -> MetaTrainResult:
+               progress: Progress = silent) -> MetaTrainResult:
     """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
     ``validate(lstm_params) -> float`` (lower is better) is called at meta-step
@@ -159,7 +160,7 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
                      validate_many: Callable[[object], np.ndarray], *, cfg: LSTMConfig = LSTMConfig(),
                      n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                      meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-                     progress=lambda it, **kw: it) -> list[MetaTrainResult]:
+                     progress: Progress = silent) -> list[MetaTrainResult]:
     """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one vmapped meta-step.
 
     ``validate_many(stacked lstm_params) -> (S, runs)`` array of final losses

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "sigmoid": jax.nn.sigmoid,
@@ -54,8 +55,7 @@ def logits(params, x: jax.Array, activation: str) -> jax.Array:
 
 def loss(params, x: jax.Array, y: jax.Array, activation: str) -> jax.Array:
     """Mean softmax cross-entropy of labels ``y`` (ints 0..9)."""
-    z = logits(params, x, activation)
-    return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], axis=-1)[:, 0])
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits(params, x, activation), y))
 
 
 def minibatch(key: jax.Array, x: jax.Array, y: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array]:

@@ -18,9 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from hyperlab.data import to_float
 from hyperlab.l2l import baselines, meta_train, optimizee
 from hyperlab.l2l.evaluate import BASELINES, OPTIMIZERS, run_grid, run_many, summarize
 from hyperlab.l2l.lstm_optimizer import LSTMConfig
+from hyperlab.progress import Progress, silent
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class Split(NamedTuple):
 
 
 def splits_from_npz(arrays: dict) -> dict[str, Split]:
-    from hyperlab.data import to_float
+    """The three splits of ``data/mnist.npz`` (:func:`hyperlab.data.load_npz`) on the device, pixels in [0, 1]."""
     return {s: Split(jnp.asarray(to_float(arrays[f"x_{s}"])), jnp.asarray(arrays[f"y_{s}"], dtype=jnp.int32))
             for s in ("train", "val", "test")}
 
@@ -59,7 +61,7 @@ def meta_seeds(params, seed: int) -> list[int]:
     return [seed + s for s in range(params.meta_seeds)]
 
 
-def train(params, seed: int, splits: dict[str, Split], progress=lambda it, **kw: it):
+def train(params, seed: int, splits: dict[str, Split], progress: Progress = silent):
     """Meta-train one LSTM per meta-seed (vmapped); returns a list of :class:`meta_train.MetaTrainResult`.
 
     Meta-seed ``m`` draws its LSTM init, optimizees and minibatches from
@@ -124,8 +126,60 @@ def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
 BAR_FRACTION = 0.75
 
 
+def checkpoint_summary(label: str, step: int, loss_at: dict[str, np.ndarray], lrs: dict[str, float],
+                       seeds: list[int]) -> tuple[list[dict], dict]:
+    """The rows of ``final.csv`` and the report entry of one checkpoint (a setting at a step).
+
+    ``loss_at``: per optimizer of :data:`OPTIMIZERS` and per meta-seed
+    ``lstm_s<m>``, the loss of each paired run at ``step`` (run ``r`` of every
+    optimizer started from the same init and saw the same minibatches), in
+    that order; ``lrs``: the tuned learning rates (NaN for the LSTMs). A win
+    is a paired run where the LSTM's loss is strictly below the baseline's.
+    """
+    names = [*OPTIMIZERS, *(f"lstm_s{m}" for m in seeds)]
+    rows, res = [], {}
+    for name in names:
+        final = loss_at[name]
+        s = summarize(final[:, None])
+        row = {"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
+               "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
+               "final_hi": s["hi"][0]}
+        if name.startswith("lstm_s"):  # paired wins of one meta-seed against each tuned baseline
+            row.update({f"wins_vs_{b}": int(np.sum(final < loss_at[b])) for b in BASELINES})
+        rows.append(row)
+        if not name.startswith("lstm_s"):
+            res[name] = {"loss": float(s["mean"][0]), "std": float(s["std"][0])}
+            if name != "lstm":
+                res[name]["lr"] = float(lrs[name])
+    best_baseline = min(BASELINES, key=lambda n: res[n]["loss"])
+    adam, best = loss_at["adam"], loss_at[best_baseline]
+    per_seed = {}
+    for m in seeds:
+        mine = loss_at[f"lstm_s{m}"]
+        wins = {b: int(np.sum(mine < loss_at[b])) for b in BASELINES}
+        per_seed[str(m)] = {"loss": float(mine.mean()), "std": float(mine.std()),
+                            "minus_best_baseline": float(np.mean(mine - best)),
+                            "wins": wins, "min_wins": min(wins.values()),
+                            "reaches_bar": bool(min(wins.values()) >= BAR_FRACTION * len(mine))}
+    means = np.asarray([v["loss"] for v in per_seed.values()])
+    res["lstm_seeds"] = per_seed
+    res["lstm_seed_spread"] = {"min": float(means.min()), "max": float(means.max()),
+                               "std": float(means.std(ddof=1)) if len(seeds) > 1 else 0.0}
+    pooled = np.stack([loss_at[f"lstm_s{m}"] for m in seeds])  # (seeds, runs)
+    res["lstm_minus_adam"] = float(np.mean(pooled - adam))
+    res["lstm_beats_adam"] = bool(np.mean(pooled) < np.mean(adam))
+    res["lstm_wins_vs_adam_fraction"] = float(np.mean(pooled < adam))
+    res["best_baseline"] = best_baseline
+    res["lstm_beats_all_baselines"] = bool((means < res[best_baseline]["loss"]).all())
+    res["lstm_minus_best_baseline"] = float(np.mean(pooled - best))
+    res["lstm_wins_vs_best_baseline_fraction"] = float(np.mean(pooled < best))
+    res["min_wins_vs_every_baseline"] = int(min(v["min_wins"] for v in per_seed.values()))
+    res["seeds_reaching_bar"] = int(sum(v["reaches_bar"] for v in per_seed.values()))
+    return rows, res
+
+
 def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTMConfig, seeds: list[int],
-             progress=lambda it, **kw: it) -> Evaluation:
+             progress: Progress = silent) -> Evaluation:
     """Tune the baselines on val, then run every optimizer ``eval_runs`` times on test, per setting.
 
     ``lstm_params`` are stacked over a leading axis of meta-seeds (``seeds``);
@@ -143,7 +197,6 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
     tune_keys = jax.random.split(jax.random.fold_in(key, _TUNE), params.tune_runs)
     curves, finals, tuning = [], [], []
     results: dict[str, dict] = {}
-    n_seeds = len(seeds)
     for i, (setting, spec, steps) in enumerate(progress(settings, desc="l2l settings")):
         eval_keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, _EVAL), i), params.eval_runs)
         tuned = baselines.tune_lrs(grid, tune_keys, val.x, val.y, spec, params.n_steps, params.batch_size)
@@ -172,45 +225,9 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
             checkpoints.append((f"steps{steps}", steps))
         for label, step in checkpoints:
             at = step // params.record_every
-            loss_at = {name: trajs[name].loss[:, at] for name in names}
-            res = results[label] = {}
-            for name in names:
-                final = loss_at[name]
-                s = summarize(final[:, None])
-                row = {"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
-                       "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
-                       "final_hi": s["hi"][0]}
-                if name.startswith("lstm_s"):  # paired wins of one meta-seed against each tuned baseline
-                    row.update({f"wins_vs_{b}": int(np.sum(final < loss_at[b])) for b in BASELINES})
-                finals.append(row)
-                if not name.startswith("lstm_s"):
-                    res[name] = {"loss": float(s["mean"][0]), "std": float(s["std"][0])}
-                    if name != "lstm":
-                        res[name]["lr"] = float(lrs[name])
-            best_baseline = min(BASELINES, key=lambda n: res[n]["loss"])
-            adam, best = loss_at["adam"], loss_at[best_baseline]
-            per_seed = {}
-            for m in seeds:
-                mine = loss_at[f"lstm_s{m}"]
-                wins = {b: int(np.sum(mine < loss_at[b])) for b in BASELINES}
-                per_seed[str(m)] = {"loss": float(mine.mean()), "std": float(mine.std()),
-                                    "minus_best_baseline": float(np.mean(mine - best)),
-                                    "wins": wins, "min_wins": min(wins.values()),
-                                    "reaches_bar": bool(min(wins.values()) >= BAR_FRACTION * len(mine))}
-            means = np.asarray([v["loss"] for v in per_seed.values()])
-            res["lstm_seeds"] = per_seed
-            res["lstm_seed_spread"] = {"min": float(means.min()), "max": float(means.max()),
-                                       "std": float(means.std(ddof=1)) if n_seeds > 1 else 0.0}
-            pooled = np.stack([loss_at[f"lstm_s{m}"] for m in seeds])  # (seeds, runs)
-            res["lstm_minus_adam"] = float(np.mean(pooled - adam))
-            res["lstm_beats_adam"] = bool(np.mean(pooled) < np.mean(adam))
-            res["lstm_wins_vs_adam_fraction"] = float(np.mean(pooled < adam))
-            res["best_baseline"] = best_baseline
-            res["lstm_beats_all_baselines"] = bool((means < res[best_baseline]["loss"]).all())
-            res["lstm_minus_best_baseline"] = float(np.mean(pooled - best))
-            res["lstm_wins_vs_best_baseline_fraction"] = float(np.mean(pooled < best))
-            res["min_wins_vs_every_baseline"] = int(min(v["min_wins"] for v in per_seed.values()))
-            res["seeds_reaching_bar"] = int(sum(v["reaches_bar"] for v in per_seed.values()))
+            rows, results[label] = checkpoint_summary(label, step, {n: trajs[n].loss[:, at] for n in names},
+                                                      lrs, seeds)
+            finals += rows
     metrics = {"settings": results, "eval_runs": params.eval_runs, "split": "test", "meta_seeds": list(seeds),
                "bar": f"LSTM below each tuned baseline in >= {BAR_FRACTION:.0%} of paired runs, every meta-seed",
                "tune_runs_per_lr": params.tune_runs, "lr_grid_points": len(grid)}

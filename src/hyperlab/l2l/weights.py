@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from flax.traverse_util import flatten_dict
 
-from hyperlab.cli import InputError
+from hyperlab.errors import InputError
 from hyperlab.data import read_npz
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_from_arrays
 

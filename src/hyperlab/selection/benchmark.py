@@ -3,7 +3,7 @@
 As in NAS-Bench-101/201 and HPOBench, every network of the space was trained
 beforehand (several seeds each) by the ``candidates`` stage; a search then
 costs nothing but a table lookup, so each strategy can be run many times and
-its regret measured against the table's known optimum (REFERENCES.md §1).
+its regret measured against the table's known optimum (docs/REFERENCES.md §1).
 
 Encoding (fixed length, so that no relative sampler falls back to independent
 random sampling on conditional parameters): ``n_layers`` in ``min..max`` and

@@ -1,6 +1,6 @@
 """TPE with a cost-aware acquisition ("TPE per second").
 
-No published "TPE per second" exists (REFERENCES.md §1). Optuna's TPE
+No published "TPE per second" exists (docs/REFERENCES.md §1). Optuna's TPE
 (Bergstra et al. 2011; Watanabe 2023, arXiv 2304.11127) draws candidates from
 ``l(x)``, the Parzen density of the good trials, and keeps the one maximizing
 ``log l(x) - log g(x)`` (``g``: density of the other trials). The cost-aware

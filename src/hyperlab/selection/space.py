@@ -2,7 +2,7 @@
 
 A network is a tuple of hidden widths, e.g. ``(64, 32)``; the space holds
 every tuple whose length is one of ``candidates.layers`` and whose entries are
-taken from ``candidates.widths`` (REFERENCES.md §1, "Search space"). With the
+taken from ``candidates.widths`` (docs/REFERENCES.md §1, "Search space"). With the
 defaults (1, 2, 3 layers; 6 widths) that is 6 + 36 + 216 = 258 networks.
 
 The helpers here also give the per-network quantities the table records that
@@ -79,8 +79,9 @@ def train_flops(arch: Arch, n_in: int = N_INPUTS, n_out: int = N_CLASSES) -> int
 def arch_seed(arch: Arch) -> int:
     """A stable 31-bit integer per architecture (CRC-32 of its name).
 
-    Initial weights are drawn from ``fold_in(key(seed), arch_seed(arch))``, so a
-    network's result does not depend on which other networks share its compiled
+    The trainer draws a network's initial weights with NumPy from the stream
+    ``default_rng([seed, arch_seed(arch)])`` (:func:`hyperlab.training.mlp.init_params`),
+    so its result does not depend on which other networks share its compiled
     trainer or on the order of the space.
     """
     return zlib.crc32(arch_name(arch).encode()) & 0x7FFFFFFF

@@ -15,7 +15,7 @@ Strategies (every one works on the same fixed-length encoding,
 ``*_per_second`` divide by the trial's cost (``search.cost`` or the strategy's
 own ``cost``); ``*_constrained`` search under ``latency_ms <= budget``.
 
-Every study gets a fresh, seeded sampler (REFERENCES.md §1, Optuna 5.0 facts:
+Every study gets a fresh, seeded sampler (docs/REFERENCES.md §1, Optuna 5.0 facts:
 a shared instance would share its random stream). Seeds derive from
 ``(seed, repeat, worker, resumed trials)`` only, so the strategies of one repeat
 start from comparable random streams and a rerun gives the same trials.
