@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from hyperlab import config
-from hyperlab.cli import progress, run_stage
+from hyperlab.cli import run_stage
 from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.bilevel")
@@ -25,7 +25,7 @@ def main() -> None:
 
     from hyperlab.bilevel import order_experiment  # JAX only after params pass
 
-    result = order_experiment.run(params, common.order, progress=progress)
+    result = order_experiment.run(params, common.order)
     write_outputs(result, "plots/bilevel", "metrics/bilevel.json")
     log.info("order %d: final L_val %s, steps to L_val < %g: %s", common.order, result.report["final_L_val"],
              params.val_tol, result.report["steps_to_tol"])

@@ -92,9 +92,9 @@ def _train(plan, init, splits, epochs=2, lr=3e-3):
     x, y = splits["train"]
     orders = np.stack([trainer.epoch_orders(s, len(x), epochs, 50) for s in (0, 1)])
     chunks = tuple(jnp.asarray(c) for c in trainer.chunk_rows([splits["train"], splits["val"]], 128))
-    trainer = trainer.make_pack_trainer(plan, learning_rate=lr, n_sets=2)
-    return jax.block_until_ready(trainer(jax.tree.map(jnp.asarray, init), jnp.asarray(orders), jnp.asarray(x),
-                                         jnp.asarray(y, jnp.int32), chunks))
+    train = trainer.make_pack_trainer(plan, learning_rate=lr, n_sets=2)
+    return jax.block_until_ready(train(jax.tree.map(jnp.asarray, init), jnp.asarray(orders), jnp.asarray(x),
+                                       jnp.asarray(y, jnp.int32), chunks))
 
 
 def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):

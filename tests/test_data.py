@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab import data
-from hyperlab.cli import InputError
+from hyperlab.errors import InputError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -266,14 +266,23 @@ def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
     assert not (tmp_path / "data" / "mnist.npz").exists()
 
 
-def test_split_sizes_beyond_an_idx_source_name_the_keys():
-    """idx_dir pools are sized only once read; the error still names the params keys."""
-    from hyperlab.config import ConfigError
+def test_split_sizes_beyond_an_idx_source_name_the_keys(tmp_path):
+    """idx_dir pools are sized only once read; the error still names the params keys (the stage's check)."""
+    from hyperlab.config import ConfigError, check_split_sizes
     pools = data.Pools(np.zeros((500, 28, 28), np.uint8), np.arange(500) % 10,
                        np.zeros((100, 28, 28), np.uint8), np.arange(100) % 10)
     with pytest.raises(ConfigError, match=r"^params.yaml: data.n_train \+ data.n_val: got 300 \+ 300 = 600; "
                                           r"must be <= the 500 training digits of the source$"):
-        data.make_splits(pools, 300, 300, 50, 0)
+        data.make_splits(pools, 300, 300, 50, 0, check_sizes=check_split_sizes)
     with pytest.raises(ConfigError, match=r"data.n_test: got 150; must be <= the 100 test digits"):
-        data.make_splits(pools, 300, 100, 150, 0)
-    assert len(data.make_splits(pools, 300, 100, 50, 0)["y_test"]) == 50
+        data.make_splits(pools, 300, 100, 150, 0, check_sizes=check_split_sizes)
+    assert len(data.make_splits(pools, 300, 100, 50, 0, check_sizes=check_split_sizes)["y_test"]) == 50
+    # the data stage passes that check: a one-line error naming the keys, nothing written
+    folder = tmp_path / "idx"
+    write_idx_folder(folder, fake_mnist(np.random.default_rng(0), n_train=60, n_test=30), gz=False)
+    proc = run_stage("data", tmp_path, {"seed": 0, "data": {"source": "idx_dir", "idx_dir": str(folder),
+                                                            "n_train": 40, "n_val": 10, "n_test": 40}}, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("error: params.yaml: data.n_test: got 40; must be <= the 30 "
+                                                    "test digits of the source")
+    assert not (tmp_path / "data" / "mnist.npz").exists()

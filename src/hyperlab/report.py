@@ -7,10 +7,11 @@ full results to ``plots/<stage>/report.json`` (an output, never a metric) and
 only its headline numbers to ``metrics/<stage>.json``. The whole pipeline keeps
 to :data:`MAX_METRICS` metric columns (tested over the committed metrics).
 
-Every experiment has one shape: ``run(params, ..., progress) -> Result``,
-computing everything and writing nothing; its stage script parses the params,
-reads the inputs, calls ``run`` and writes the :class:`Result`
-(:func:`write_outputs`, plus the products under their declared paths).
+Every experiment has one shape: ``run(params, <inputs>, progress=silent) -> Result``
+(``progress`` where it has a loop to report), computing everything and writing
+nothing; its stage script parses the params, reads the inputs, calls ``run``
+and writes the :class:`Result` (:func:`write_outputs`, plus the products under
+the paths dvc.yaml declares).
 """
 
 from __future__ import annotations

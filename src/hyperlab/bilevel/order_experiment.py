@@ -17,7 +17,6 @@ import pandas as pd
 
 from hyperlab.bilevel import closed_form, hypergrad, toy
 from hyperlab.bilevel.summary import steps_to_tol
-from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.bilevel")
@@ -80,13 +79,13 @@ def headline(report: dict) -> dict:
             "exact_steps_to_tol": report["exact"]["steps_to_tol"]}
 
 
-def run(params, main_order: int, progress: Progress = silent) -> Result:
+def run(params, main_order: int) -> Result:
     """Run every order of ``params.orders`` and the exact reference; ``main_order`` heads the report.
 
     Tables ``order_<n>.csv``, ``exact.csv`` and ``main.csv`` (the main order's
     run again, so ``dvc plots diff`` between ``-S order=...`` experiments
-    compares the main runs). ``progress`` is unused: the orders are one
-    compiled call.
+    compares the main runs). No ``progress`` argument: the orders are one
+    compiled call, the exact reference another.
     """
     w0, h0 = initial_vector(params.w0, params.dim), initial_vector(params.h0, params.dim)
     loop = dict(outer_opt=hypergrad.outer_optimizer(params.outer_optimizer, params.outer_lr),
