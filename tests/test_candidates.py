@@ -179,7 +179,6 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
 
 def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch):
     """Every run diverges at learning rate 1e30 -- beyond the params range, so patched in past validation."""
-    import dataclasses
     import importlib.util
 
     from conftest import REPO
@@ -191,8 +190,8 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
     (work / "params.yaml").write_text(json.dumps({"seed": 0, "candidates": params}))
     real = config.load_section
-    monkeypatch.setattr(config, "load_section", lambda name, *args: dataclasses.replace(
-        real(name, *args), learning_rate=1e30) if name == "candidates" else real(name, *args))
+    monkeypatch.setattr(config, "load_section", lambda name, *args: real(name, *args).model_copy(
+        update={"learning_rate": 1e30}) if name == "candidates" else real(name, *args))
     monkeypatch.chdir(work)
     spec = importlib.util.spec_from_file_location("stage_candidates", REPO / "stages" / "candidates.py")
     stage = importlib.util.module_from_spec(spec)

@@ -17,11 +17,10 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "sigmoid": jax.nn.sigmoid,
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-}
+from hyperlab.l2l.names import ACTIVATIONS as ACTIVATION_NAMES
+
+#: ``l2l.activation`` -> the function: each name is that of a ``jax.nn`` function.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {name: getattr(jax.nn, name) for name in ACTIVATION_NAMES}
 
 INIT_STD = 0.01
 

@@ -37,9 +37,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from hyperlab.selection.names import COST_COLUMNS
+
 REQUIRED = ("arch", "n_layers", "seed", "n_params", "flops", "train_error", "val_error", "test_error",
             "train_seconds", "latency_ms", "status")
-COST_COLUMNS = {"latency": "latency_ms", "train_time": "train_seconds", "flops": "flops"}
 
 
 class TableError(ValueError):

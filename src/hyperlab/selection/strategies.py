@@ -73,6 +73,7 @@ from hyperlab.selection.benchmark import (NetworkFailed, TableObjective, arch_of
                                           network_params, space_of)
 from hyperlab.selection.cost_tpe import CostAwareTPESampler
 from hyperlab.selection.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE, STRATEGIES
 from hyperlab.selection.network_random import NetworkRandomSampler, layer_uniform_weights
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,6 @@ LOCK_GRACE_S = 5     # journal: a lock file untouched this long is a killed proc
 POLL_S = 0.5         # RDB: how often a finished worker checks on slots other workers hold
 READY_TIMEOUT_S = 60  # RDB: how long to wait for another run to finish creating a study's slots
 
-STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
-              "gp_ei_constrained", "tpe_constrained", "motpe")
-MULTI_OBJECTIVE = ("motpe",)
-CONSTRAINED = ("gp_ei_constrained", "tpe_constrained")
 
 
 @dataclasses.dataclass(frozen=True)
