@@ -16,9 +16,9 @@ import yaml
 from conftest import REPO, run_stage
 
 from hyperlab.config import SEARCH_STRATEGIES
-from hyperlab.selection.benchmark import synthetic_table
-from hyperlab.selection.strategies import (RunSpec, _objective, _prepare_shared, _run_slot, journal_run_lock,
-                                          open_storage, study_name, table_digest)
+from hyperlab.selection.runner import RunSpec, prepare_shared, study_name, table_digest, table_objective
+from hyperlab.selection.storage import journal_run_lock, open_storage, pop_slot, run_slot
+from hyperlab.selection.synthetic import synthetic_table
 
 TINY = {"n_trials": 8, "repeats": 3, "strategies": {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}}
 
@@ -134,14 +134,14 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     storage = open_storage(journal)
     digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
     # a killed run: 3 finished slots, one left RUNNING, and Optuna's append lock left behind
-    name = _prepare_shared(spec, storage, digest, 0)
+    name = prepare_shared(spec, storage, digest, 0)
     study = optuna.load_study(study_name=name, storage=storage,
                               sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
-    objective = _objective(table, spec, 0, 0)
+    objective = table_objective(table, spec, 0, 0)
     for _ in range(3):
-        _run_slot(study, study._pop_waiting_trial_id(), objective)
+        run_slot(study, storage, pop_slot(study), objective)
     before = [t.params for t in study.trials[:3]]
-    zombie_id = study._pop_waiting_trial_id()
+    zombie_id = pop_slot(study)
     (tmp_path / "journal.log.lock").write_text("")
 
     start = time.monotonic()
