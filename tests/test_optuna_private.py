@@ -103,3 +103,23 @@ def test_failing_a_trial_another_process_finished_is_refused(tmp_path, finished)
     stale = study.trials[0]  # read while RUNNING, as a worker reads the trials before failing the dead
     study.tell(trial, 1.0 if finished == TrialState.COMPLETE else None, state=finished)
     assert slots._fail(study, stale) is False and study.trials[0].state == finished
+
+
+def test_a_samplers_claim_is_seen_by_other_readers_while_the_trial_runs(tmp_path):
+    """NetworkRandomSampler (and the GP samplers) write a claim with ``study._storage.set_trial_system_attr``."""
+    from hyperlab.selection.network_random import CLAIM_ATTR, NetworkRandomSampler
+
+    path = str(tmp_path / "journal.log")
+    sampler = NetworkRandomSampler([{"x": i} for i in range(4)], key=lambda p: p["x"], seed=0)
+    study = optuna.create_study(storage=slots.open_storage(path), sampler=sampler)
+    seen = []
+
+    def objective(trial):
+        x = trial.suggest_int("x", 0, 3)
+        other = optuna.load_study(study_name=study.study_name, storage=slots.open_storage(path))
+        running = other.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        seen.append((x, [t.system_attrs.get(CLAIM_ATTR) for t in running]))
+        return float(x)
+
+    study.optimize(objective, n_trials=2)
+    assert [claims for _, claims in seen] == [[x] for x, _ in seen]  # network index i is x here
