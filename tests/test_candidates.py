@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab import config, data, nets
-from hyperlab.selection import candidates, space
+from hyperlab.selection import space
 
 CONTRACT = ["arch", "n_layers", "width_1", "width_2", "seed", "n_params", "flops", "train_error",
             "val_error", "test_error", "train_seconds", "latency_ms", "status"]
@@ -34,11 +34,6 @@ def test_space_size_order_and_closed_forms():
     # the Flax model agrees with the parameter count
     params = nets.init_params((64, 32), seed=0)
     assert sum(p.size for p in jax.tree.leaves(params)) == space.n_params((64, 32))
-
-
-def test_pareto_mask_closed_form():
-    pts = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2.5], [1, 6]])
-    assert candidates.pareto_mask(pts).tolist() == [True, True, True, False, False, False]
 
 
 def test_init_is_flax_default_distribution_and_pack_independent():

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab.selection import sampler_bench as sb
-from hyperlab.selection.benchmark import synthetic_table
+from hyperlab.selection.synthetic import synthetic_table
 
 
 def test_hartmann6_minimum_and_branin_minima():
