@@ -36,7 +36,7 @@ def main() -> None:
             function_repeats=params.function_repeats, function_trials=params.function_trials,
             target_regret=params.target_regret, table_repeats=params.table_repeats, table_trials=params.table_trials,
             timing_checkpoints=tuple(params.timing_checkpoints), timing_suggestions=params.timing_suggestions,
-            n_workers=params.n_workers, progress=progress)
+            n_workers=params.n_workers, floor_regret=params.floor_regret, progress=progress)
     except TableError as err:
         raise InputError(str(err)) from None
     write_tables(OUT, result.tables)

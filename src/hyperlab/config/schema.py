@@ -246,6 +246,8 @@ class SamplerBenchParams(Section):
         (10, 50, 200), min_length=1)
     timing_suggestions: Int = Field(15, ge=1, le=1000)
     n_workers: Int = Field(2, ge=1, le=64)
+    # table: the regret an oracle's noise floor is read at (the issue-11 bar: the second-best network's 0.0005)
+    floor_regret: Number = Field(0.0005, ge=0, le=1)
 
     @model_validator(mode="after")
     def _startup_trials_fit(self):

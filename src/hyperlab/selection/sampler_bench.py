@@ -30,6 +30,7 @@ import pandas as pd
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.compare import compare
 from hyperlab.selection.encoding import suggest_arch
+from hyperlab.selection.noise_floor import noise_floor, search_regret
 from hyperlab.selection.runner import RunSpec, run_strategy
 from hyperlab.selection.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table import load_table, network_summary
@@ -116,6 +117,9 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
     """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
 
     "random" here is the search stage's ``random_uniform``: uniform over the networks, without repeats.
+    Beside the protocol's regret (of the incumbent, chosen by one noisy seed each), the summary has the
+    ``search_regret`` of the best network evaluated (:func:`~hyperlab.selection.noise_floor.search_regret`)
+    and ``found_best``, the share of repeats that evaluated the best network.
     """
     strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
     trials = {}
@@ -124,12 +128,17 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
                                                 n_startup_trials=n_startup, cost="latency", seed=seed))
         trials[s]["strategy"] = s
         tick()
-    result = compare(trials, network_summary(table), baseline="random", seed=seed, table=table)
+    nets = network_summary(table)
+    result = compare(trials, nets, baseline="random", seed=seed, table=table)
     report = result.report
+    searched = {s: search_regret(trials[s], nets)["search_regret"] for s in SAMPLERS}
     summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
                              "median_regret": r["median_regret"], "regret_q25": r["regret_q25"],
                              "regret_q75": r["regret_q75"], "target_regret": report["target_regret"],
-                             "reached_target": r["reached_target"]}
+                             "reached_target": r["reached_target"],
+                             "search_regret_median": float(searched[s].median()),
+                             "search_regret_q75": float(searched[s].quantile(0.75)),
+                             "found_best": float((searched[s] <= 1e-12).mean())}
                             for s, r in report["strategies"].items()])
     wide = result.tables["regret_vs_trial.csv"]
     bands = pd.concat([pd.DataFrame({"problem": "table", "sampler": s, "trial": wide["trial"], "median": wide[s],
@@ -202,7 +211,7 @@ def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> l
 
 def run(table_path, *, seed: int, n_startup_trials: int, function_repeats: int, function_trials: int,
         target_regret: float, table_repeats: int, table_trials: int, timing_checkpoints: tuple[int, ...],
-        timing_suggestions: int, n_workers: int, progress: Callable | None = None) -> Result:
+        timing_suggestions: int, n_workers: int, floor_regret: float, progress: Callable | None = None) -> Result:
     """The ``sampler_bench`` stage: the test functions (in ``n_workers`` processes), the table, then the
     suggest timings alone. ``progress(total=, desc=)``: a bar factory (``None``: no bars).
     Raises :class:`~hyperlab.selection.table.TableError` (one line) for a bad table."""
@@ -219,9 +228,12 @@ def run(table_path, *, seed: int, n_startup_trials: int, function_repeats: int, 
         tab_summary, tab_bands = table_study(table, table_repeats, table_trials, n_startup_trials, seed,
                                              tick=(lambda: b.update(1)) if b else (lambda: None))
     timing = timing_table(table, tuple(timing_checkpoints), timing_suggestions, seed)
+    floor = noise_floor(table, network_summary(table), floor_regret, table_repeats, seed=seed)
 
     summary = pd.concat([tab_summary, fn_summary], ignore_index=True)
     tables = {"summary.csv": summary, "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
-              "timing.csv": timing}
-    report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records")}
+              "timing.csv": timing, "noise_floor.csv": floor}
+    report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records"),
+              "noise_floor": {"floor_regret": floor_regret, "repeats": table_repeats,
+                              "rows": floor.to_dict("records")}}
     return Result(tables, headline(summary, timing), report)
