@@ -2,7 +2,7 @@
 
 Usage: ``python stages/search.py <strategy>`` (DVC's foreach passes each key of
 ``search.strategies``, whose entry holds that strategy's own settings). Writes every trial of every repeat to
-``data/search/<strategy>.csv``.
+``data/search/<strategy>.csv`` (:func:`hyperlab.selection.runner.search`).
 """
 
 from __future__ import annotations
@@ -28,29 +28,23 @@ def main() -> None:
         raise InputError(f"unknown strategy {strategy!r}; search.strategies has: {', '.join(params.strategies)}")
 
     from hyperlab.io import write_csv
-    from hyperlab.selection.benchmark import TableError, latency_budget, load_table, network_summary
-    from hyperlab.selection.strategies import RunSpec, StorageBusy, run_strategy
+    from hyperlab.selection import runner
+    from hyperlab.selection.storage import StorageBusy
+    from hyperlab.selection.table import TableError
 
-    try:
-        table = load_table(TABLE)
-    except TableError as err:
-        raise InputError(str(err)) from None
     entry = params.strategies[strategy]
-    spec = RunSpec(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
-                   n_startup_trials=entry.n_startup_trials, cost=entry.cost or params.cost, seed=common.seed,
-                   storage=params.storage, n_workers=params.n_workers,
-                   budget=latency_budget(network_summary(table), params.latency_budget_quantile))
     start = time.perf_counter()
     try:
         with progress(total=params.repeats, desc=f"search {strategy}") as bar:
-            trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
-    except StorageBusy as err:
+            trials = runner.search(TABLE, strategy, n_trials=params.n_trials, repeats=params.repeats,
+                                   n_startup_trials=entry.n_startup_trials, cost=entry.cost or params.cost,
+                                   seed=common.seed, storage=params.storage, n_workers=params.n_workers,
+                                   budget_quantile=params.latency_budget_quantile, on_repeat=lambda: bar.update(1))
+    except (TableError, StorageBusy) as err:
         raise InputError(str(err)) from None
     write_csv(f"data/search/{strategy}.csv", trials)
-    ok = trials[trials["state"] == "COMPLETE"]
-    log.info("%s: %d repeats x %d trials in %.1f s (%d failed); median best observed val error %.4f",
-             strategy, params.repeats, params.n_trials, time.perf_counter() - start,
-             int((trials["state"] != "COMPLETE").sum()), ok.groupby("repeat")["val_error"].min().median())
+    log.info("%s: %d repeats x %d trials in %.1f s (%s)", strategy, params.repeats, params.n_trials,
+             time.perf_counter() - start, runner.describe(trials))
 
 
 if __name__ == "__main__":

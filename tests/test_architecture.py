@@ -2,10 +2,13 @@
 
 A *unit* is a top-level module or package of ``src/hyperlab`` (``hyperlab.config``
 and ``hyperlab.config.*`` are one unit, whether config is a module or a
-package). Each unit may import itself and the units listed for it below, and
-nothing else of hyperlab. Imports are read with ``ast`` wherever they sit (top of
-the file or inside a function), relative ones resolved. Stage scripts
-(``stages/``) may import anything and are not checked here.
+package). Each unit may import itself and what the table lists for it, and
+nothing else of hyperlab: whole units, or single *leaf* modules of a concept
+package -- modules that import nothing of hyperlab, in a package whose
+``__init__`` imports nothing either, so importing one runs no experiment code.
+Imports are read with ``ast`` wherever they sit (top of the file or inside a
+function), relative ones resolved. Stage scripts (``stages/``) may import
+anything and are not checked here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ PACKAGE = SRC / "hyperlab"
 BASE = {"errors", "progress", "io", "report", "data"}
 #: Concept packages: one experiment family each. They never import cli, config or plotting.
 CONCEPTS = {"selection", "bilevel", "l2l", "training", "plotting"}
+#: Leaves: the name lists params.yaml may use (defined once, read by config and the figures), and
+#: the architecture space (what a network is: its widths, parameter count, FLOPs, seed stream).
+NAME_LISTS = {"bilevel.names", "l2l.names", "selection.names"}
+LEAVES = NAME_LISTS | {"selection.space"}
 
 ALLOWED: dict[str, set[str]] = {
     "hyperlab": set(),                        # the package __init__: a docstring and a version
@@ -32,15 +39,15 @@ ALLOWED: dict[str, set[str]] = {
     "io": {"errors"},
     "report": {"errors", "io"},
     "data": {"errors", "io", "report"},
-    # the params schema and the stage glue: base modules only (cli also reads config)
-    "config": set(BASE),
-    "cli": set(BASE) | {"config"},
-    # concept packages: base modules, and training sits above selection (the space's Arch, the table)
-    "selection": set(BASE),
+    # the params schema (base modules, and the name lists it checks against) and the stage glue
+    "config": BASE | NAME_LISTS,
+    "cli": BASE | {"config"},
+    # concept packages: base modules; training is the engine selection's experiments drive
+    "training": BASE | {"selection.space"},
+    "selection": BASE | {"training"},
     "bilevel": set(BASE),
     "l2l": set(BASE),
-    "training": set(BASE) | {"selection"},
-    "plotting": {"errors", "io"},               # figures read plot data files, never the experiments
+    "plotting": {"errors", "io"} | NAME_LISTS,   # figures read plot data files, never the experiments
 }
 
 
@@ -84,16 +91,22 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
     return {n for n in names if n.startswith("hyperlab.")}  # the bare root holds only a docstring and a version
 
 
+def allowed(unit: str, name: str) -> bool:
+    """May a module of ``unit`` import module ``name``?"""
+    target, dotted = unit_of(name), name.removeprefix("hyperlab.")
+    return target == unit or target in ALLOWED[unit] or any(
+        dotted == leaf or dotted.startswith(f"{leaf}.") for leaf in ALLOWED[unit] & LEAVES)
+
+
 def violations(source: str, module: str, is_package: bool = False) -> list[str]:
     """Imports of ``module`` that the rule table forbids, as readable lines."""
     unit = unit_of(module)
-    out = []
-    for name in sorted(imported_modules(source, module, is_package)):
-        target = unit_of(name)
-        if target != unit and target not in ALLOWED[unit]:
-            out.append(f"{module} ({unit}) imports {name} ({target}); {unit} may import only "
-                       f"{', '.join(sorted(ALLOWED[unit])) or 'nothing of hyperlab'}")
-    return out
+    if module.removeprefix("hyperlab.") in LEAVES:
+        return [f"{module} (a leaf) imports {name}; a leaf imports nothing of hyperlab"
+                for name in sorted(imported_modules(source, module, is_package))]
+    return [f"{module} ({unit}) imports {name} ({unit_of(name)}); {unit} may import only "
+            f"{', '.join(sorted(ALLOWED[unit])) or 'nothing of hyperlab'}"
+            for name in sorted(imported_modules(source, module, is_package)) if not allowed(unit, name)]
 
 
 def library_files() -> list[Path]:
@@ -106,14 +119,23 @@ def library_files() -> list[Path]:
 def test_the_table_is_layered():
     """Base modules allow no concept package; concept packages no cli/config/plotting; no cycle."""
     for unit in BASE:
-        assert not ALLOWED[unit] & (CONCEPTS | {"cli", "config"}), unit
+        assert not {u.split(".")[0] for u in ALLOWED[unit]} & (CONCEPTS | {"cli", "config"}), unit
     for unit in CONCEPTS:
         assert not ALLOWED[unit] & {"cli", "config", "plotting"}, unit
-    assert not ALLOWED["config"] - BASE and not ALLOWED["cli"] - BASE - {"config"}
+    assert ALLOWED["config"] <= BASE | NAME_LISTS and ALLOWED["cli"] <= BASE | {"config"}
 
-    def reaches(a, b, seen=()):
-        return any(n == b or (n not in seen and reaches(n, b, (*seen, n))) for n in ALLOWED[a])
+    def reaches(a, b, seen=()):  # a leaf is a node of its own, with no way out
+        return any(n == b or (n in ALLOWED and n not in seen and reaches(n, b, (*seen, n))) for n in ALLOWED[a])
     assert not [u for u in ALLOWED if reaches(u, u)], "the rule table has a cycle"
+
+
+def test_leaves_import_nothing_and_neither_do_their_packages():
+    """Importing a leaf runs its package's __init__ too: that must hold no import of hyperlab either."""
+    for leaf in sorted(LEAVES):
+        package, _, name = leaf.rpartition(".")
+        assert (PACKAGE / package / f"{name}.py").is_file(), f"leaf {leaf} not found"
+        init = PACKAGE / package / "__init__.py"
+        assert imported_modules(init.read_text(), f"hyperlab.{package}", True) == set(), init
 
 
 def test_every_module_belongs_to_a_unit_of_the_table():
@@ -136,10 +158,13 @@ def test_imports_follow_the_rule_table(path):
     ("hyperlab.selection.space", "from hyperlab.training.mlp import MLP", "hyperlab.training.mlp"),
     ("hyperlab.plotting.l2l", "from hyperlab.l2l.evaluate import BASELINES", "hyperlab.l2l.evaluate"),
     ("hyperlab.bilevel.toy", "from ..plotting import surfaces", "hyperlab.plotting.surfaces"),
+    ("hyperlab.training.mlp", "from hyperlab.selection.candidates import SETS", "hyperlab.selection.candidates"),
+    ("hyperlab.config.schema", "from hyperlab.bilevel.hypernet import KINDS", "hyperlab.bilevel.hypernet"),
+    ("hyperlab.selection.space", "from hyperlab.errors import InputError", "hyperlab.errors"),
 ])
 def test_a_forbidden_import_is_named(module, source, bad):
     found = violations(source, module)
-    assert len(found) == 1 and found[0].startswith(f"{module} (") and f"imports {bad} " in found[0], found
+    assert len(found) == 1 and found[0].startswith(f"{module} (") and f"imports {bad}" in found[0], found
 
 
 def test_allowed_imports_pass():
@@ -148,3 +173,5 @@ def test_allowed_imports_pass():
     assert violations("from hyperlab.config import ConfigError\nfrom hyperlab.io import stage_outputs",
                       "hyperlab.cli") == []
     assert violations("from . import optimizee", "hyperlab.l2l.pipeline") == []
+    assert violations("from hyperlab.bilevel.names import HYPERNET_KINDS", "hyperlab.config.schema") == []
+    assert violations("from hyperlab.training.trainer import train_space", "hyperlab.selection.x") == []

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import Annotated, Literal
 
 import pytest
+from pydantic import Field
 
 from hyperlab import config
-from hyperlab.config import ConfigError, parse_section, spec
+from hyperlab.config import ConfigError, Section, parse_section
+from hyperlab.config.fields import Flag, Int, List, Number, Text
 
 
-@dataclasses.dataclass(frozen=True)
-class Example:
-    count: int = spec(3, ge=1, le=10)
-    rate: float = spec(0.1, gt=0)
-    mode: str = spec("a", choices=("a", "b"))
-    sizes: tuple[int, ...] = spec((1, 2), min_len=1, ge=1)
-    flag: bool = spec(False)
-    path: str | None = spec(None)
+class Example(Section):
+    count: Int = Field(3, ge=1, le=10)
+    rate: Number = Field(0.1, gt=0)
+    mode: Literal["a", "b"] = "a"
+    sizes: List[Annotated[Int, Field(ge=1)]] = Field((1, 2), min_length=1)
+    flag: Flag = False
+    path: Text | None = None
 
 
 def test_defaults_and_coercion():
@@ -98,20 +99,18 @@ def test_repository_params_are_valid():
     config.validate_all(config.REPO_PARAMS)
 
 
-@dataclasses.dataclass(frozen=True)
-class Inner:
-    k: int = spec(1, ge=1)
+class Inner(Section):
+    k: Int = Field(1, ge=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class Outer:
-    inner: Inner = spec(default_factory=Inner)
-    named: dict[str, Inner] = spec(default_factory=lambda: {"a": Inner()}, choices=("a", "b"), min_len=1)
+class Outer(Section):
+    inner: Inner = Field(default_factory=Inner)
+    named: dict[Literal["a", "b"], Inner] = Field(default_factory=lambda: {"a": Inner()}, min_length=1)
 
 
 def test_nested_sections():
     out = parse_section(Outer, {"inner": {"k": 3}, "named": {"b": {"k": 2}, "a": None}}, "o")
-    assert out.inner == Inner(3) and out.named == {"b": Inner(2), "a": Inner(1)}
+    assert out.inner == Inner(k=3) and out.named == {"b": Inner(k=2), "a": Inner(k=1)}
     assert parse_section(Outer, {}, "o") == Outer()
 
 
@@ -136,3 +135,18 @@ def test_order_must_be_one_of_the_bilevel_orders(tmp_path):
         config.validate_all(path)
     path.write_text("order: 2\nbilevel:\n  orders: [0, 1, 2]\n")
     config.validate_all(path)
+
+
+def test_sections_are_frozen_and_lists_are_tuples():
+    from pydantic import ValidationError
+    p = parse_section(config.CandidatesParams, {"layers": [1, 2]}, "candidates")
+    assert p.layers == (1, 2) and isinstance(p.layers, tuple) and isinstance(p.learning_rate, float)
+    with pytest.raises(ValidationError, match="frozen"):
+        p.epochs = 3
+
+
+def test_only_a_yaml_list_is_a_list():
+    """A YAML set (``!!set``) or mapping has no order: refused where a list is asked for."""
+    for text in ("layers: !!set {1, 2}", "layers: {1: 2}"):
+        with pytest.raises(ConfigError, match=r"candidates.layers: got .*; must be a list of integer$"):
+            parse_section(config.CandidatesParams, config.parse_yaml(text), "candidates")

@@ -152,7 +152,7 @@ def test_a_removed_dependency_is_named(stages):
 
 def test_the_closure_follows_packages_and_transitive_imports():
     closure = import_closure(REPO / "stages" / "search.py")
-    for f in ("src/hyperlab/__init__.py", "src/hyperlab/cli.py", "src/hyperlab/config.py",
+    for f in ("src/hyperlab/__init__.py", "src/hyperlab/cli.py", "src/hyperlab/config/__init__.py",
               "src/hyperlab/selection/__init__.py", "src/hyperlab/selection/strategies.py",
               "src/hyperlab/selection/gp/sampler.py", "src/hyperlab/selection/gp/optim.py",
               "src/hyperlab/selection/benchmark.py"):

@@ -14,8 +14,9 @@ import pytest
 
 from hyperlab import data, io
 from hyperlab.cli import InputError
-from hyperlab.selection.benchmark import TableError, load_table, synthetic_table
-from hyperlab.selection.metrics import TrialsError, load_trials
+from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.table import TableError, load_table
+from hyperlab.selection.trials import TrialsError, load_trials
 
 from conftest import REPO
 

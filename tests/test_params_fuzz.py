@@ -10,66 +10,45 @@ exit 2, one line on stderr, nothing written.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import os
 import subprocess
 import sys
-import types
-import typing
 
 import pytest
 
 from hyperlab import config
 from hyperlab.config import SECTIONS, Common, ConfigError
+from hyperlab.config.fields import FieldSpec, describe
 
 from conftest import REPO
 
 BASE = config.read_params(config.REPO_PARAMS)
 
 
-def _leaf_types(tp) -> set:
-    """The scalar types a field accepts (``float | tuple[float, ...]`` -> {float})."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return set().union(*(_leaf_types(a) for a in typing.get_args(tp)))
-    if origin in (list, tuple):
-        return _leaf_types(typing.get_args(tp)[0])
-    return {tp}
-
-
-def _is_list(tp) -> bool:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return all(_is_list(a) for a in typing.get_args(tp) if a is not type(None))
-    return origin in (list, tuple)
-
-
 def _fields():
-    """(section or None for top level, field, type) for every scalar / list key of the schema."""
+    """(section or None for top level, key, what it allows) for every key of the schema's sections."""
     for name, cls in [(None, Common), *SECTIONS.items()]:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            yield name, f, hints[f.name]
+        for key in cls.model_fields:
+            yield name, key, describe(cls, key)
 
 
-def _bad_values(f: dataclasses.Field, tp) -> list[tuple[str, object]]:
+def _bad_values(spec: FieldSpec) -> list[tuple[str, object]]:
     """(label, value) pairs that must all be refused for this field."""
-    meta = f.metadata
-    leaves = _leaf_types(tp) - {type(None)}
-    wrap = (lambda v: [v]) if _is_list(tp) else (lambda v: v)
-    if typing.get_origin(tp) is dict:  # search.strategies
+    leaves = spec.scalars - {type(None)}
+    wrap = (lambda v: [v]) if spec.is_list else (lambda v: v)
+    if spec.nested is not None:  # search.strategies
         return [("type", 3), ("empty", {}), ("unknown_entry", {"annealing": {}})]
     if leaves == {bool}:
         return [("type", "yes"), ("type_int", 1)]
     if leaves == {str}:
-        out = [("type", 123), ("type_list", [1] if not _is_list(tp) else 5)]
-        if meta.get("choices"):
+        out = [("type", 123), ("type_list", [1] if not spec.is_list else 5)]
+        if spec.choices:
             out.append(("choice", wrap("no_such_choice")))
         return out
     out = [("type", "abc"), ("type_bool", wrap(True))]
     for key, delta in (("ge", -1), ("gt", 0), ("le", +1), ("lt", 0)):
-        bound = meta.get(key)
+        bound = spec.bounds.get(key)
         if bound is not None:
             value = bound + delta if int in leaves and float not in leaves else bound + delta * max(1, abs(bound))
             out.append((f"range_{key}", wrap(int(value) if float not in leaves else float(value))))
@@ -83,10 +62,10 @@ def _bad_values(f: dataclasses.Field, tp) -> list[tuple[str, object]]:
 
 
 def _cases():
-    for section, f, tp in _fields():
-        key = f.name if section is None else f"{section}.{f.name}"
-        for label, value in _bad_values(f, tp):
-            yield pytest.param(section, f.name, value, key, id=f"{key}-{label}")
+    for section, name, spec in _fields():
+        key = name if section is None else f"{section}.{name}"
+        for label, value in _bad_values(spec):
+            yield pytest.param(section, name, value, key, id=f"{key}-{label}")
 
 
 CASES = list(_cases())
@@ -110,11 +89,10 @@ def _one_line(err: ConfigError) -> str:
 
 def test_every_number_key_has_an_explicit_range():
     """A float or int key without both bounds would accept 1e300 (issue 14)."""
-    for section, f, tp in _fields():
-        leaves = _leaf_types(tp)
-        if leaves & {int, float} and not f.metadata.get("choices"):
-            assert f.metadata.get("ge") is not None or f.metadata.get("gt") is not None, (section, f.name)
-            assert f.metadata.get("le") is not None or f.metadata.get("lt") is not None, (section, f.name)
+    for section, name, spec in _fields():
+        if spec.scalars & {int, float} and not spec.choices:
+            assert "ge" in spec.bounds or "gt" in spec.bounds, (section, name)
+            assert "le" in spec.bounds or "lt" in spec.bounds, (section, name)
 
 
 def test_fuzz_covers_every_key():
@@ -136,7 +114,7 @@ def test_unknown_sibling_is_refused(section):
     assert f"{section}.bogus_key: unknown key" in _one_line(err.value)
 
 
-@pytest.mark.parametrize("section, name", [(s, f.name) for s, f, _ in _fields()])
+@pytest.mark.parametrize("section, name", [(s, name) for s, name, _ in _fields()])
 def test_every_key_may_be_removed(section, name):
     """No key is required: each has a default, so `dvc exp run -S` works on a partial file."""
     raw = copy.deepcopy(BASE)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab.selection import sampler_bench as sb
-from hyperlab.selection.benchmark import synthetic_table
+from hyperlab.selection.synthetic import synthetic_table
 
 
 def test_hartmann6_minimum_and_branin_minima():
@@ -48,6 +48,13 @@ def test_stage_end_to_end_on_tiny_params(tmp_path):
     for (problem, _), g in curves.groupby(["problem", "sampler"]):
         if problem != "table":  # on the noisy table a lower observation can be a worse network
             assert np.all(np.diff(g["median"].to_numpy()) <= 1e-12)  # best-so-far never gets worse
+    table_rows = summary[summary["problem"] == "table"]
+    # the best network evaluated is never worse than the incumbent the noisy observations chose
+    assert (table_rows["search_regret_median"] <= table_rows["median_regret"] + 1e-12).all()
+    assert table_rows["found_best"].between(0, 1).all()
+    floor = pd.read_csv(tmp_path / "plots/sampler_bench/noise_floor.csv")
+    assert floor["k_best_evaluated"].iloc[0] == 1 and floor["p_reach"].iloc[0] == 1.0  # the best alone always wins
+    assert floor["p_reach"].between(0, 1).all() and floor["p_quartile_bar"].between(0, 1).all()
     timing = pd.read_csv(tmp_path / "plots/sampler_bench/timing.csv")
     assert (timing.loc[timing["sampler"] == "tpe", "ratio_to_tpe"] == 1.0).all()
     metrics = json.loads((tmp_path / "metrics/sampler_bench.json").read_text())

@@ -7,17 +7,19 @@ import pandas as pd
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from hyperlab.selection import metrics
-from hyperlab.selection.benchmark import TableObjective, network_summary, synthetic_table
+from hyperlab.selection import fronts, regret
+from hyperlab.selection.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.table import network_summary
 
 
 def test_hypervolume_2d_hand_computed():
     # staircase (1,3), (2,2), (3,1) under reference (4,4): 3*1 + 2*1 + 1*1 = 6; (3,3) is dominated
     pts = np.array([[2, 2], [1, 3], [3, 1], [3, 3]])
-    assert metrics.hypervolume_2d(pts, np.array([4.0, 4.0])) == pytest.approx(6.0)
+    assert fronts.hypervolume_2d(pts, np.array([4.0, 4.0])) == pytest.approx(6.0)
     # a point beyond the reference adds nothing; an empty set has none
-    assert metrics.hypervolume_2d(np.array([[5.0, 0.0]]), np.array([4.0, 4.0])) == 0.0
-    assert metrics.hypervolume_2d(np.zeros((0, 2)), np.array([1.0, 1.0])) == 0.0
+    assert fronts.hypervolume_2d(np.array([[5.0, 0.0]]), np.array([4.0, 4.0])) == 0.0
+    assert fronts.hypervolume_2d(np.zeros((0, 2)), np.array([1.0, 1.0])) == 0.0
 
 
 def test_hypervolume_2d_matches_optuna():
@@ -25,12 +27,15 @@ def test_hypervolume_2d_matches_optuna():
     for _ in range(20):
         pts = rng.random((int(rng.integers(1, 30)), 2))
         ref = np.array([1.1, 1.1])
-        assert metrics.hypervolume_2d(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-12)
+        assert fronts.hypervolume_2d(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-12)
 
 
 def test_pareto_mask():
     pts = np.array([[1, 5], [2, 2], [3, 3], [5, 1], [2, 2], [1, 6]])
-    assert metrics.pareto_mask(pts).tolist() == [True, True, False, True, True, False]
+    assert fronts.pareto_mask(pts).tolist() == [True, True, False, True, True, False]  # duplicates both kept
+    pts = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2.5], [1, 6]])
+    assert fronts.pareto_mask(pts).tolist() == [True, True, True, False, False, False]
+    assert fronts.pareto_mask(np.zeros((0, 2))).tolist() == []
 
 
 def _nets():
@@ -39,13 +44,13 @@ def _nets():
 
 
 def test_regret_uses_observed_incumbent_but_true_error():
-    truth = metrics.table_truth(_nets())
+    truth = regret.table_truth(_nets())
     trials = pd.DataFrame({"repeat": 0, "trial": [0, 1, 2, 3],
                            "state": ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"],
                            "arch": ["a", "c", "b", "a"],
                            # a noisy draw makes b look best at trial 2; a's draw at trial 3 is worse
                            "val_error": [np.nan, 0.30, 0.05, 0.12], "cost": [0.0, 1.0, 2.0, 3.0]})
-    c = metrics.trial_curves(trials, truth)
+    c = regret.trial_curves(trials, truth)
     assert c["regret"].tolist() == pytest.approx([0.2, 0.2, 0.1, 0.1])  # before any success: worst regret
     assert c["cum_cost"].tolist() == [0.0, 1.0, 3.0, 6.0]
     assert c["hv_ratio"].iloc[-1] == pytest.approx(1.0)  # the whole table was evaluated
@@ -55,18 +60,18 @@ def test_regret_uses_observed_incumbent_but_true_error():
 
 def test_regret_at_cost_holds_final_value_and_starts_at_worst():
     curves = pd.DataFrame({"repeat": 0, "trial": [1, 2], "regret": [0.2, 0.05], "cum_cost": [1.0, 3.0]})
-    got = metrics.regret_at_cost(curves, np.array([0.5, 1.0, 2.0, 3.0, 10.0]), worst=0.9)
+    got = regret.regret_at_cost(curves, np.array([0.5, 1.0, 2.0, 3.0, 10.0]), worst=0.9)
     assert got.tolist() == [[0.9, 0.2, 0.2, 0.05, 0.05]]
 
 
 def test_first_reaching_and_ranks():
     curves = pd.DataFrame({"repeat": [0, 0, 1, 1], "trial": [1, 2, 1, 2], "regret": [0.2, 0.0, 0.3, 0.3],
                            "cum_cost": [1.0, 4.0, 2.0, 5.0]})
-    r = metrics.first_reaching(curves, 0.0)
+    r = regret.first_reaching(curves, 0.0)
     assert r["trials"].tolist() == [2.0, np.inf] and r["cost"].tolist() == [4.0, np.inf]
     final = pd.DataFrame({"x": [0.1, 0.2], "y": [0.2, 0.2], "z": [0.3, 0.1]})
     # repeat 0: ranks 1, 2, 3; repeat 1: x and y tie at 2.5, z is 1
-    assert metrics.mean_ranks(final).to_dict() == {"x": 1.75, "y": 2.25, "z": 2.0}
+    assert regret.mean_ranks(final).to_dict() == {"x": 1.75, "y": 2.25, "z": 2.0}
 
 
 def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
@@ -78,7 +83,6 @@ def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
     assert nets.loc["16", "n_ok"] == 2
     obj = TableObjective(table, seed=0, repeat=0)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    from hyperlab.selection.benchmark import NetworkFailed
     study.optimize(obj, n_trials=40, catch=(NetworkFailed,))
     for t in study.trials:
         rows = table[(table["arch"] == t.user_attrs["arch"]) & (table["seed"] == t.user_attrs["row_seed"])]
@@ -89,3 +93,72 @@ def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
             assert rows["status"].item() == "failed"
     assert {t.user_attrs["row_seed"] for t in study.trials} == {0, 1, 2}
     assert any(t.state.name == "FAIL" for t in study.trials)
+
+
+# --------------------------------------------------------------------------- compare(), two strategies by hand
+
+
+def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFrame) -> pd.DataFrame:
+    """One repeat per string of network names (one trial each); observed = true error, every trial costs ``cost``."""
+    rows = [{"strategy": name, "repeat": r, "trial": t, "state": "COMPLETE", "arch": a,
+             "val_error": nets.loc[a, "val_error"], "latency_ms": nets.loc[a, "latency_ms"],
+             "test_error": nets.loc[a, "test_error"], "cost": cost, "train_seconds": cost}
+            for r, seq in enumerate(sequences) for t, a in enumerate(seq)]
+    return pd.DataFrame(rows)
+
+
+def test_compare_two_strategies_hand_computed():
+    from scipy.stats import wilcoxon
+
+    from hyperlab.selection.compare import compare
+
+    # true front a, b, c (d is dominated by b); best 0.10, so the regrets are a 0, b 0.02, c 0.10, d 0.20
+    nets = pd.DataFrame({"val_error": [0.10, 0.12, 0.20, 0.30], "test_error": [0.11, 0.13, 0.21, 0.31],
+                         "latency_ms": [4.0, 2.0, 1.0, 3.0]}, index=pd.Index(list("abcd"), name="arch"))
+    # final regrets, good vs base: (0, .2) (0, .1) (.02, .2) (.02, .1) (0, 0) (.02, 0)
+    good = _hand_trials(["dca", "adc", "dbc", "cbd", "abc", "cdb"], 1.0, "good", nets)
+    base = _hand_trials(["ddd", "dcc", "ddd", "cdc", "dca", "adc"], 2.0, "base", nets)
+    out = compare({"good": good, "base": base}, nets, target_quantile=1 / 3, n_grid=40, baseline="base",
+                  pareto_strategy="good", n_bootstrap=50)
+    s = out.report["strategies"]
+    assert out.report["n_trials"] == 3 and out.report["target_regret"] == pytest.approx(0.02)
+
+    # paired differences -.2 -.1 -.18 -.08 (0 dropped) +.02: |d| ranks 5 3 4 2 1, so W+ = 1 of n = 5;
+    # exact one-sided P(W+ <= 1) = #{{}, {1}} / 2^5 = 2/32, two-sided twice that
+    d = np.array([-0.2, -0.1, -0.18, -0.08, 0.02])
+    assert s["good"]["p_less_regret_than_baseline"] == pytest.approx(2 / 32)
+    assert s["good"]["p_less_regret_than_baseline"] == pytest.approx(wilcoxon(d, alternative="less").pvalue)
+    assert s["good"]["p_holm"] == pytest.approx(2 / 32)  # a family of one test
+    assert s["base"]["p_less_regret_than_baseline"] is None and s["base"]["p_holm"] is None
+    pw = out.tables["pairwise.csv"].set_index(["a", "b"])
+    assert tuple(pw.loc[("good", "base"), ["wins", "ties", "losses"]]) == (4, 1, 1)
+    assert tuple(pw.loc[("base", "good"), ["wins", "ties", "losses"]]) == (1, 1, 4)
+    assert pw.loc[("good", "base"), "p_two_sided"] == pytest.approx(4 / 32) == pytest.approx(wilcoxon(d).pvalue)
+    assert pw.loc[("good", "base"), "median_diff"] == pytest.approx(-0.09)  # between -.1 and -.08
+    # ranks per repeat: good 1 1 1 1 1.5 2, base 2 2 2 2 1.5 1
+    assert s["good"]["mean_rank"] == pytest.approx(7.5 / 6) and s["base"]["mean_rank"] == pytest.approx(10.5 / 6)
+    assert s["good"]["median_regret"] == pytest.approx(0.01) and s["base"]["median_regret"] == pytest.approx(0.1)
+
+    # target 0.02 (the network at the 1/3 quantile is b): every good repeat reaches it, base's last two
+    assert s["good"]["reached_target"] == 1.0 and s["base"]["reached_target"] == pytest.approx(2 / 6)
+    # good's repeats reach it after 3 1 2 2 1 3 trials; base's after 3 and 1
+    assert s["good"]["median_trials_to_target"] == 2.0 and s["base"]["median_trials_to_target"] == np.inf
+
+    # the training-seconds grid runs 1 .. 6 s; a strategy's curve stops (NaN) past its median total (3 s and 6 s)
+    curve = out.tables["regret_vs_train_seconds.csv"]
+    x = curve["train_seconds"].to_numpy()
+    assert x[0] == pytest.approx(1.0) and x[-1] == pytest.approx(6.0)
+    assert (curve["good"].isna().to_numpy() == (x > 3.0)).all() and not curve["base"].isna().any()
+    first = curve[x < 2]  # good: one trial bought (median regret .1); base: none yet (the worst regret, .2)
+    assert np.allclose(first["good"], 0.1) and np.allclose(first["base"], 0.2)
+    assert np.allclose(curve.loc[(x >= 2) & (x < 3), "good"], 0.02)
+
+    # the Pareto plot data: the true front, and good's front in its median-hypervolume repeat
+    # (hypervolumes: {a, c} in repeats 0, 1 < {b, c} in 2, 3, 5 < everything in 4; the 4th of 6 is repeat 3)
+    pareto = out.tables["pareto.csv"]
+    assert set(pareto.loc[pareto["kind"] == "true_front", "arch"]) == {"a", "b", "c"}
+    assert set(pareto.loc[pareto["kind"] == "good_front", "arch"]) == {"b", "c"}
+    assert out.report["true_front_size"] == 3
+    # latency budget: the lower median of 1, 2, 3, 4 ms; feasible b and c
+    assert out.report["latency_budget_ms"] == 2.0 and out.report["best_feasible_arch"] == "b"
+    assert s["good"]["feasible_share_of_trials"] == pytest.approx(10 / 18)

@@ -8,13 +8,15 @@ import optuna
 import pandas as pd
 import pytest
 
-from hyperlab.selection import metrics
-from hyperlab.selection.benchmark import (arch_of_params, canonical_params, network_params, network_summary,
-                                          space_of, synthetic_table)
+from hyperlab.selection import fronts, regret, stats
+from hyperlab.selection.encoding import arch_of_params, canonical_params, network_params, space_of
 from hyperlab.selection.gp import ConstrainedGPEISampler, GPEISampler
 from hyperlab.selection.gp.constrained import log_prob_below
 from hyperlab.selection.network_random import NetworkRandomSampler, layer_uniform_weights
-from hyperlab.selection.strategies import RunSpec, run_strategy
+from hyperlab.selection.runner import RunSpec, run_strategy
+from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.table import network_summary
+from hyperlab.selection.trials import TrialsError, load_latency
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -48,7 +50,7 @@ def test_no_network_twice_until_all_evaluated(table, strategy):
     assert (df.groupby("repeat")["arch"].nunique() == 12).all()
     df = run_strategy(table, RunSpec(strategy, n_trials=14, repeats=1, n_startup_trials=3, cost="train_time",
                                      budget=float(nets["latency_ms"].median())))
-    assert metrics.repeats_per_study(df).tolist() == [2]
+    assert regret.repeats_per_study(df).tolist() == [2]
 
 
 def test_gp_without_canonicalize_keeps_old_pool():
@@ -121,58 +123,58 @@ def test_constrained_gp_prefers_feasible_points():
 
 def test_holm_hand_computed():
     # sorted 0.01, 0.02, 0.04, 0.30 times 4, 3, 2, 1: 0.04, 0.06, 0.08, 0.30 (monotone already)
-    got = metrics.holm({"a": 0.02, "b": 0.01, "c": 0.30, "d": 0.04, "base": None})
+    got = stats.holm({"a": 0.02, "b": 0.01, "c": 0.30, "d": 0.04, "base": None})
     assert got == pytest.approx({"a": 0.06, "b": 0.04, "c": 0.30, "d": 0.08, "base": None})
     # monotonicity: 0.01*3 = 0.03, 0.011*2 = 0.022 -> 0.03, 0.5
-    got = metrics.holm({"x": 0.01, "y": 0.011, "z": 0.5})
+    got = stats.holm({"x": 0.01, "y": 0.011, "z": 0.5})
     assert got["y"] == pytest.approx(0.03) and got["z"] == pytest.approx(0.5)
-    assert metrics.holm({"x": 0.6, "y": 0.7})["x"] == 1.0
+    assert stats.holm({"x": 0.6, "y": 0.7})["x"] == 1.0
 
 
 def test_win_tie_loss_and_pairwise():
-    assert metrics.win_tie_loss(np.array([0.0, 0.1, 0.2, 0.3]), np.array([0.1, 0.1, 0.1, 0.1])) == (1, 1, 2)
+    assert stats.win_tie_loss(np.array([0.0, 0.1, 0.2, 0.3]), np.array([0.1, 0.1, 0.1, 0.1])) == (1, 1, 2)
     final = pd.DataFrame({"x": [0.0, 0.0, 0.1], "y": [0.1, 0.0, 0.2]})
-    pw = metrics.pairwise_table(final).set_index(["a", "b"])
+    pw = stats.pairwise_table(final).set_index(["a", "b"])
     assert tuple(pw.loc[("x", "y"), ["wins", "ties", "losses"]]) == (2, 1, 0)
     assert tuple(pw.loc[("y", "x"), ["wins", "ties", "losses"]]) == (0, 1, 2)
     assert pw.loc[("x", "y"), "median_diff"] == pytest.approx(-0.1)
     assert pw.loc[("x", "y"), "p_holm"] == pw.loc[("y", "x"), "p_holm"] >= pw.loc[("x", "y"), "p_two_sided"]
-    assert metrics.paired_p(np.zeros(5), np.zeros(5)) == 1.0
+    assert stats.paired_p(np.zeros(5), np.zeros(5)) == 1.0
 
 
 def test_igd_plus_hand_computed():
     front = np.array([[0.0, 1.0], [1.0, 0.0]])
-    assert metrics.igd_plus(front, front) == 0.0
+    assert fronts.igd_plus(front, front) == 0.0
     # found (0.5, 0.5): to (0,1): max(0.5,0)=0.5, max(-0.5,0)=0 -> 0.5; to (1,0): 0.5 -> mean 0.5
-    assert metrics.igd_plus(np.array([[0.5, 0.5]]), front) == pytest.approx(0.5)
+    assert fronts.igd_plus(np.array([[0.5, 0.5]]), front) == pytest.approx(0.5)
     # a point dominating the front point counts 0 (IGD+ is weakly Pareto compliant)
-    assert metrics.igd_plus(np.array([[0.0, 0.0]]), front) == 0.0
-    assert metrics.igd_plus(np.zeros((0, 2)), front) == np.inf
+    assert fronts.igd_plus(np.array([[0.0, 0.0]]), front) == 0.0
+    assert fronts.igd_plus(np.zeros((0, 2)), front) == np.inf
 
 
 def test_bootstrap_median_ci():
     rng = np.random.default_rng(0)
-    lo, hi = metrics.bootstrap_median_ci(np.full(10, 0.3), 200, rng)
+    lo, hi = stats.bootstrap_median_ci(np.full(10, 0.3), 200, rng)
     assert lo == hi == 0.3
-    lo, hi = metrics.bootstrap_median_ci(np.arange(101.0), 500, rng)
+    lo, hi = stats.bootstrap_median_ci(np.arange(101.0), 500, rng)
     assert lo < 50 < hi and hi - lo < 30
 
 
 def test_front_quality_and_budget_curve():
     nets = pd.DataFrame({"val_error": [0.10, 0.20, 0.30, 0.35], "test_error": 0.0,
                          "latency_ms": [3.0, 2.0, 1.0, 2.5]}, index=pd.Index(["a", "b", "c", "d"], name="arch"))
-    norms = {"log": metrics.normalized_points(nets, True), "linear": metrics.normalized_points(nets, False)}
-    q = metrics.front_quality({"a", "b", "c"}, nets, norms)
+    norms = {"log": fronts.normalized_points(nets, True), "linear": fronts.normalized_points(nets, False)}
+    q = fronts.front_quality({"a", "b", "c"}, nets, norms)
     assert q["front_share"] == 1.0 and q["igd_plus"] == 0.0 and q["hv_ratio_log"] == pytest.approx(1.0)
-    q = metrics.front_quality({"a", "d"}, nets, norms)
+    q = fronts.front_quality({"a", "d"}, nets, norms)
     assert q["front_share"] == pytest.approx(1 / 3) and q["igd_plus"] > 0 and q["hv_ratio_linear"] < 1
     # budget 2.0 ms: feasible b, c (d is 2.5); best feasible 0.20; worst feasible regret 0.10
     trials = pd.DataFrame({"repeat": 0, "trial": [0, 1, 2, 3], "state": "COMPLETE",
                            "arch": ["a", "c", "d", "b"], "val_error": [0.1, 0.3, 0.1, 0.25]})
-    c = metrics.budget_curve(trials, nets, 2.0)
+    c = regret.budget_curve(trials, nets, 2.0)
     assert c["regret"].tolist() == pytest.approx([0.1, 0.1, 0.1, 0.0])
     assert c["n_feasible"].tolist() == [0, 1, 1, 2]
-    assert metrics.repeats_per_study(trials.assign(arch=["a", "a", "b", "a"])).tolist() == [2]
+    assert regret.repeats_per_study(trials.assign(arch=["a", "a", "b", "a"])).tolist() == [2]
 
 
 @pytest.mark.parametrize("strategy", ["random_uniform", "gp_ei", "gp_ei_constrained"])
@@ -183,19 +185,19 @@ def test_no_repeat_even_when_the_first_trials_fail(strategy):
     table.loc[table.index[:9], "status"] = "failed"
     df = run_strategy(table, RunSpec(strategy, n_trials=12, repeats=3, n_startup_trials=2, cost="train_time",
                                      budget=1.0))
-    assert (df["state"] == "FAIL").sum() == 27 and metrics.repeats_per_study(df).tolist() == [0, 0, 0]
+    assert (df["state"] == "FAIL").sum() == 27 and regret.repeats_per_study(df).tolist() == [0, 0, 0]
 
 
 def test_load_latency_checks_the_file(tmp_path):
     path = tmp_path / "latency.csv"
     pd.DataFrame({"arch": ["a", "b", "a", "b"], "round": [1, 1, 2, 2], "latency_ms": [1.0, 2.0, 1.1, 2.1]}).to_csv(
         path, index=False)
-    got = metrics.load_latency(path, ["a", "b"])
+    got = load_latency(path, ["a", "b"])
     assert sorted(got) == ["round1", "round2"] and got["round2"]["b"] == 2.1
-    with pytest.raises(metrics.TrialsError, match="does not time every network"):
-        metrics.load_latency(path, ["a", "b", "c"])
+    with pytest.raises(TrialsError, match="does not time every network"):
+        load_latency(path, ["a", "b", "c"])
     pd.DataFrame({"arch": ["a"], "round": [1], "latency_ms": [0.0]}).to_csv(path, index=False)
-    with pytest.raises(metrics.TrialsError, match="finite number > 0"):
-        metrics.load_latency(path, ["a"])
-    with pytest.raises(metrics.TrialsError, match="not found"):
-        metrics.load_latency(tmp_path / "none.csv", ["a"])
+    with pytest.raises(TrialsError, match="finite number > 0"):
+        load_latency(path, ["a"])
+    with pytest.raises(TrialsError, match="not found"):
+        load_latency(tmp_path / "none.csv", ["a"])

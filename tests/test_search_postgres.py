@@ -27,7 +27,7 @@ import yaml
 from conftest import REPO
 
 from hyperlab.config import SEARCH_STRATEGIES
-from hyperlab.selection.benchmark import synthetic_table
+from hyperlab.selection.synthetic import synthetic_table
 
 pytestmark = pytest.mark.slow
 

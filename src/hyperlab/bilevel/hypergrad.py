@@ -33,11 +33,11 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from hyperlab.bilevel.names import OUTER_OPTIMIZERS
+
 PyTree = Any
 Loss = Callable[[PyTree, PyTree], jax.Array]
 HypergradFn = Callable[[PyTree, PyTree], PyTree]
-
-OUTER_OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 def gd_step(train_loss: Loss, w: PyTree, h: PyTree, lr: float) -> PyTree:

@@ -29,10 +29,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS
+from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS
 from hyperlab.bilevel.toy import best_response, train_loss, val_loss
-
-KINDS = ("linear", "mlp")
-VARIANTS = ("global", "local")
 
 
 class LinearHypernet(nn.Module):

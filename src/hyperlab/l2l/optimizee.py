@@ -18,11 +18,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "sigmoid": jax.nn.sigmoid,
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-}
+from hyperlab.l2l.names import ACTIVATIONS as ACTIVATION_NAMES
+
+#: ``l2l.activation`` -> the function: each name is that of a ``jax.nn`` function.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {name: getattr(jax.nn, name) for name in ACTIVATION_NAMES}
 
 INIT_STD = 0.01
 

@@ -22,6 +22,7 @@ from hyperlab.data import to_float
 from hyperlab.l2l import baselines, meta_train, optimizee
 from hyperlab.l2l.evaluate import BASELINES, OPTIMIZERS, run_grid, run_many, summarize
 from hyperlab.l2l.lstm_optimizer import LSTMConfig
+from hyperlab.l2l.names import GENERALIZATION as GENERALIZATION_NAMES
 from hyperlab.progress import Progress, silent
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,13 @@ log = logging.getLogger(__name__)
 # Stream ids for jax.random.fold_in: one independent stream per purpose.
 _META, _VAL, _TUNE, _EVAL = 1, 2, 3, 4
 
-#: Generalization settings of the paper's Fig. 5 (the base net is 784-20-10 sigmoid).
-GENERALIZATION = {
-    "hidden40": lambda act: optimizee.MLPSpec((40,), act),
-    "layers2": lambda act: optimizee.MLPSpec((20, 20), act),
-    "relu": lambda act: optimizee.MLPSpec((20,), "relu"),
-}
+#: Generalization settings of the paper's Fig. 5 (the base net is 784-20-10 sigmoid), in the order
+#: of their names (:data:`hyperlab.l2l.names.GENERALIZATION`): hidden40, layers2, relu.
+GENERALIZATION = dict(zip(GENERALIZATION_NAMES, (
+    lambda act: optimizee.MLPSpec((40,), act),
+    lambda act: optimizee.MLPSpec((20, 20), act),
+    lambda act: optimizee.MLPSpec((20,), "relu"),
+), strict=True))
 
 
 class Split(NamedTuple):

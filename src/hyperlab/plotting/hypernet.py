@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS  # noqa: E402
+from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS  # noqa: E402
 from hyperlab.io import save_figure  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/hypernet")
 OUT = Path("plots/figures/hypernet")
-VARIANTS = ("global", "local")
-KINDS = ("linear", "mlp")
 COLORS = {"linear": "tab:orange", "mlp": "tab:red"}
 STYLES = {"global": "-", "local": "--"}
 # The two kinds often coincide with w*: the linear curve is drawn wide and pale under the MLP.

@@ -1,7 +1,7 @@
 """The candidate table: one row per (network, seed) of the trained space, and its summaries.
 
 The schema of ``data/candidates.csv`` is a contract with the search stage
-(:mod:`hyperlab.selection.benchmark`): columns are only ever appended.
+(:mod:`hyperlab.selection.table` reads and checks it): columns are only ever appended.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from hyperlab.selection.fronts import true_front
 from hyperlab.selection.space import Arch, arch_name, forward_flops, n_params, width_columns
+from hyperlab.selection.table import network_summary
 
 SETS = ("train", "val", "test")
 
@@ -43,31 +45,14 @@ def candidate_table(archs: Sequence[Arch], seeds: Sequence[int], max_layers: int
     return pd.DataFrame(rows)
 
 
-def pareto_mask(points: np.ndarray) -> np.ndarray:
-    """True for the points no other point dominates (minimisation of every column)."""
-    points = np.asarray(points, float)
-    le = (points[None, :, :] <= points[:, None, :]).all(axis=-1)
-    lt = (points[None, :, :] < points[:, None, :]).any(axis=-1)
-    return ~(le & lt).any(axis=1)
-
-
 def per_network(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per network over its ok seeds: mean errors, median latency, and the Pareto flag.
-
-    The front is over (mean validation error, median latency), both minimised:
-    the true trade-off the multi-objective searches are scored against.
-    """
-    ok = table[table["status"] == "ok"]
-    if ok.empty:  # every run failed: an empty frame with the usual columns
-        ok = table.iloc[:0]
-    agg = ok.groupby("arch", sort=False).agg(
-        n_layers=("n_layers", "first"), n_params=("n_params", "first"), flops=("flops", "first"),
-        val_error=("val_error", "mean"), val_error_std=("val_error", "std"),
-        test_error=("test_error", "mean"), train_error=("train_error", "mean"),
-        latency_ms=("latency_ms", "median"), n_seeds_ok=("seed", "size")).reset_index()
-    agg["val_error_std"] = agg["val_error_std"].fillna(0.0)
-    agg["pareto"] = pareto_mask(agg[["val_error", "latency_ms"]].to_numpy()) if len(agg) else np.zeros(0, bool)
-    return agg
+    """The stage's plot data: :func:`~hyperlab.selection.table.network_summary`, one row per network in
+    the table's order (column ``arch``), with the ``pareto`` flag of the true (error, latency) front."""
+    nets = network_summary(table)
+    order = pd.unique(table.loc[table["status"] == "ok", "arch"])
+    out = nets.loc[order].rename_axis("arch").reset_index()
+    out["pareto"] = true_front(out)
+    return out
 
 
 def summary(table: pd.DataFrame, nets: pd.DataFrame) -> dict:

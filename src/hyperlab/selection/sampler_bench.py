@@ -1,8 +1,8 @@
 """Sampler benchmark: the GP samplers against TPE and random search, on three problems.
 
 - ``table``: the search stage's own protocol on ``data/candidates.csv``
-  (:func:`hyperlab.selection.strategies.run_strategy`; regret and "reached the
-  best 5 %" from :func:`hyperlab.selection.metrics.compare`).
+  (:func:`hyperlab.selection.runner.run_strategy`; regret and "reached the
+  best 5 %" from :func:`hyperlab.selection.compare.compare`).
 - ``hartmann6`` on [0, 1]^6 and ``branin`` on [-5, 10] x [0, 15]: the
   standard BO test functions (Surjanovic & Bingham, *Virtual Library of
   Simulation Experiments*; minima -3.32237 and 0.397887), as six and two
@@ -17,7 +17,9 @@ the ratio is what to compare across machines.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
 import time
 from typing import Callable, NamedTuple
 
@@ -25,9 +27,13 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hyperlab.selection.benchmark import NetworkFailed, TableObjective, network_summary, suggest_arch
-from hyperlab.selection.metrics import compare
-from hyperlab.selection.strategies import Networks, RunSpec, make_sampler, run_strategy, sampler_seed
+from hyperlab.selection.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.compare import compare
+from hyperlab.selection.encoding import suggest_arch
+from hyperlab.selection.noise_floor import noise_floor, search_regret
+from hyperlab.selection.runner import RunSpec, run_strategy
+from hyperlab.selection.strategies import Networks, make_sampler, sampler_seed
+from hyperlab.selection.table import load_table, network_summary
 
 SAMPLERS = ("gp_ei", "gp_ei_per_second", "tpe", "random")
 TIMED = ("gp_ei", "gp_ei_per_second", "tpe")
@@ -111,6 +117,9 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
     """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
 
     "random" here is the search stage's ``random_uniform``: uniform over the networks, without repeats.
+    Beside the protocol's regret (of the incumbent, chosen by one noisy seed each), the summary has the
+    ``search_regret`` of the best network evaluated (:func:`~hyperlab.selection.noise_floor.search_regret`)
+    and ``found_best``, the share of repeats that evaluated the best network.
     """
     strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
     trials = {}
@@ -119,12 +128,17 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
                                                 n_startup_trials=n_startup, cost="latency", seed=seed))
         trials[s]["strategy"] = s
         tick()
-    result = compare(trials, network_summary(table), baseline="random", seed=seed, table=table)
+    nets = network_summary(table)
+    result = compare(trials, nets, baseline="random", seed=seed, table=table)
     report = result.report
+    searched = {s: search_regret(trials[s], nets)["search_regret"] for s in SAMPLERS}
     summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
                              "median_regret": r["median_regret"], "regret_q25": r["regret_q25"],
                              "regret_q75": r["regret_q75"], "target_regret": report["target_regret"],
-                             "reached_target": r["reached_target"]}
+                             "reached_target": r["reached_target"],
+                             "search_regret_median": float(searched[s].median()),
+                             "search_regret_q75": float(searched[s].quantile(0.75)),
+                             "found_best": float((searched[s] <= 1e-12).mean())}
                             for s, r in report["strategies"].items()])
     wide = result.tables["regret_vs_trial.csv"]
     bands = pd.concat([pd.DataFrame({"problem": "table", "sampler": s, "trial": wide["trial"], "median": wide[s],
@@ -179,3 +193,47 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
             "branin_gp_ei_median_regret": float(row("branin", "gp_ei")["median_regret"]),
             "gp_ei_suggest_ms_at_max": float(last["median_ms"].iloc[0]),
             "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0])}
+
+
+class Result(NamedTuple):
+    tables: dict          # file name -> DataFrame (plots/sampler_bench/<name>)
+    metrics: dict         # the headline numbers (metrics/sampler_bench.json)
+    report: dict          # the full tables (plots/sampler_bench/report.json)
+
+
+def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> list[np.ndarray]:
+    """:func:`function_run` of every job, in ``n_workers`` processes (results in job order)."""
+    if n_workers == 1:
+        return [tick() or function_run(j) for j in jobs]
+    with multiprocessing.get_context("spawn").Pool(n_workers) as pool:
+        return [tick() or c for c in pool.imap(function_run, jobs)]
+
+
+def run(table_path, *, seed: int, n_startup_trials: int, function_repeats: int, function_trials: int,
+        target_regret: float, table_repeats: int, table_trials: int, timing_checkpoints: tuple[int, ...],
+        timing_suggestions: int, n_workers: int, floor_regret: float, progress: Callable | None = None) -> Result:
+    """The ``sampler_bench`` stage: the test functions (in ``n_workers`` processes), the table, then the
+    suggest timings alone. ``progress(total=, desc=)``: a bar factory (``None``: no bars).
+    Raises :class:`~hyperlab.selection.table.TableError` (one line) for a bad table."""
+    table = load_table(table_path)
+
+    def bar(total: int, desc: str):
+        return progress(total=total, desc=desc) if progress else contextlib.nullcontext(None)
+
+    jobs = function_jobs(function_repeats, function_trials, n_startup_trials, seed)
+    with bar(len(jobs), "sampler_bench functions") as b:
+        curves = _functions(jobs, n_workers, (lambda: b.update(1)) if b else (lambda: None))
+    fn_summary, fn_bands = summarize_functions(jobs, curves, target_regret)
+    with bar(len(SAMPLERS), "sampler_bench table") as b:
+        tab_summary, tab_bands = table_study(table, table_repeats, table_trials, n_startup_trials, seed,
+                                             tick=(lambda: b.update(1)) if b else (lambda: None))
+    timing = timing_table(table, tuple(timing_checkpoints), timing_suggestions, seed)
+    floor = noise_floor(table, network_summary(table), floor_regret, table_repeats, seed=seed)
+
+    summary = pd.concat([tab_summary, fn_summary], ignore_index=True)
+    tables = {"summary.csv": summary, "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
+              "timing.csv": timing, "noise_floor.csv": floor}
+    report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records"),
+              "noise_floor": {"floor_regret": floor_regret, "repeats": table_repeats,
+                              "rows": floor.to_dict("records")}}
+    return Result(tables, headline(summary, timing), report)

@@ -4,9 +4,9 @@ Every network of ``space.enumerate_space(layers, widths)`` is trained under
 ``n_seeds`` seeds (:func:`hyperlab.training.trainer.train_space`), then every
 (network, seed) is timed on a fixed batch of test digits
 (:func:`hyperlab.training.latency.time_latency`). The result is the tabular
-benchmark (product ``table``: one row per network and seed, the schema of
-:mod:`hyperlab.selection.candidates`), the plot data (every network's error vs
-latency, the true Pareto front), the report and its headline.
+benchmark (docs/REFERENCES.md §1; product ``table``: one row per network and
+seed, the schema of :mod:`hyperlab.selection.candidates`), the plot data (every
+network's error vs latency, the true Pareto front), the report and its headline.
 """
 
 from __future__ import annotations

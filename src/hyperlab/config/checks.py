@@ -1,0 +1,83 @@
+"""Checks that a bound or a list of choices cannot state: URLs, storage, ranges, split sizes.
+
+Each value check returns what is wrong (``"must be ..."``) or None, and is
+attached to its key with :func:`hyperlab.config.fields.check`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperlab.config.fields import ConfigError
+
+#: Digits in each source: (train pool, test pool); the bundled subset has one pool (test None).
+SOURCE_SIZES = {"bundled": (5000, None), "full": (60000, 10000)}
+
+
+def check_split_sizes(n_train: int, n_val: int, n_test: int, n_pool: int, n_test_pool: int | None,
+                      source: str) -> None:
+    """The split sizes fit the source's pools; else one line naming the keys (before any work)."""
+    if n_test_pool is None:
+        if n_train + n_val + n_test > n_pool:
+            raise ConfigError(f"params.yaml: data.n_train + data.n_val + data.n_test: got {n_train} + {n_val} + "
+                              f"{n_test} = {n_train + n_val + n_test}; must be <= the {n_pool} digits of {source}")
+        return
+    if n_train + n_val > n_pool:
+        raise ConfigError(f"params.yaml: data.n_train + data.n_val: got {n_train} + {n_val} = {n_train + n_val}; "
+                          f"must be <= the {n_pool} training digits of {source}")
+    if n_test > n_test_pool:
+        raise ConfigError(f"params.yaml: data.n_test: got {n_test}; must be <= the {n_test_pool} test digits "
+                          f"of {source}")
+
+
+def urls(value: tuple[str, ...]) -> str | None:
+    bad = [u for u in value if not u.startswith(("http://", "https://", "file://"))]
+    return f"must be http(s):// or file:// URLs, not {bad[0]!r}" if bad else None
+
+
+def low_high(value: tuple) -> str | None:
+    return None if len(value) == 2 and value[0] < value[1] else "must be [low, high] with low < high"
+
+
+def increasing(value: tuple) -> str | None:
+    return None if list(value) == sorted(set(value)) else "must be strictly increasing"
+
+
+def _rdb_url_problem(url: str) -> str | None:
+    """Why Optuna could not open the RDB URL ``url`` (unknown scheme, driver not installed), or None.
+
+    Asks SQLAlchemy -- which Optuna's RDBStorage uses -- for the dialect and
+    imports its driver, without connecting: a server that is down is a run-time
+    matter, a URL that can never work is a params error.
+    """
+    scheme = url.split("://", 1)[0]
+    try:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    except ImportError:
+        return "an RDB URL needs SQLAlchemy, which is not installed"
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        return f"unknown database URL scheme {scheme + '://'!r}; must be e.g. postgresql://, sqlite:///"
+    try:
+        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+    except ImportError as err:
+        return f"the driver for {scheme}:// is not installed (cannot import {err.name or err})"
+    return None
+
+
+def storage(value: str) -> str | None:
+    """``none``, an RDB URL Optuna can open, or a journal file path whose folder exists."""
+    if not value.strip():
+        return "must be none, a journal file path or an RDB URL"
+    if value == "none":
+        return None
+    if "://" in value:
+        return _rdb_url_problem(value)
+    path = Path(value)
+    if path.is_dir():
+        return "is a folder; must be a journal file path (none, a file path or an RDB URL)"
+    if not path.parent.is_dir():
+        return f"folder {str(path.parent)!r} does not exist; must be a journal file path in an existing folder"
+    return None

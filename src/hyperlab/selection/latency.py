@@ -1,0 +1,48 @@
+"""Independent re-timings of every network's inference, in rounds taken apart in time.
+
+The ``candidates`` stage times each network right after training it; a verdict
+that depends on latency should not hang on that one measurement (a quieter
+machine moved the largest network from 5.1 to 3.2 ms). Latency does not depend
+on the weights' values, so the networks here are freshly initialized and fed a
+fixed random batch of the candidate timing batch's shape, timed with the
+candidates' protocol (:func:`hyperlab.training.latency.time_latency`: networks interleaved
+in a fresh random order per repeat).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hyperlab.selection import space
+from hyperlab.training.latency import time_latency
+from hyperlab.training.mlp import init_params
+
+log = logging.getLogger(__name__)
+
+
+def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: int, repeats: int, warmup: int,
+           rounds: int, gap_seconds: float, sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+    """``rounds`` timings of every network of the space, ``gap_seconds`` apart: columns arch, round, latency_ms.
+
+    Round ``r`` (1-based) shuffles the networks with the stream ``(seed, r - 1)``.
+    """
+    archs = space.enumerate_space(layers, widths)
+    weights = [init_params(a, seed) for a in archs]
+    x = np.random.default_rng(seed).standard_normal((batch, space.N_INPUTS)).astype(np.float32)
+    frames = []
+    for r in range(rounds):
+        if r:
+            log.info("pausing %.0f s before round %d", gap_seconds, r + 1)
+            sleep(gap_seconds)
+        t0 = time.perf_counter()
+        ms = time_latency(archs, weights, x, repeats=repeats, warmup=warmup,
+                          rng=np.random.default_rng([seed, r]))
+        log.info("round %d: %d networks in %.1f s; latency %.3f-%.3f ms (median %.3f)", r + 1, len(archs),
+                 time.perf_counter() - t0, ms.min(), ms.max(), float(np.median(ms)))
+        frames.append(pd.DataFrame({"arch": [space.arch_name(a) for a in archs], "round": r + 1, "latency_ms": ms}))
+    return pd.concat(frames, ignore_index=True)

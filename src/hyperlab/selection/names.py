@@ -1,0 +1,18 @@
+"""The names ``params.yaml`` may give a search strategy or a trial's cost: defined here only.
+
+Light on purpose (no Optuna, no NumPy): :mod:`hyperlab.config` checks
+``search.strategies`` and ``search.cost`` against these before any stage
+imports the modules that implement them (:mod:`.strategies`, :mod:`.benchmark`).
+"""
+
+#: Every search strategy, in the order tables and figures list them (README, "Architecture search").
+STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
+              "gp_ei_constrained", "tpe_constrained", "motpe")
+#: Strategies that minimize (validation error, latency) together.
+MULTI_OBJECTIVE = ("motpe",)
+#: Strategies that search under latency <= the budget.
+CONSTRAINED = ("gp_ei_constrained", "tpe_constrained")
+
+#: A trial's cost (``search.cost``) -> the candidate-table column that holds it.
+COST_COLUMNS = {"latency": "latency_ms", "train_time": "train_seconds", "flops": "flops"}
+COSTS = tuple(COST_COLUMNS)

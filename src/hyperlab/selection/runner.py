@@ -1,0 +1,240 @@
+"""Running a strategy: ``repeats`` studies against the table, in memory or on a shared storage.
+
+- ``storage="none"``: one in-memory study per repeat; ``n_workers`` processes
+  split the repeats between them (results identical to one worker).
+- a journal file or an RDB URL (:mod:`hyperlab.selection.storage`): the
+  ``n_workers`` processes (of every machine) all work on every study at once,
+  as Optuna's distributed optimization does, each with its own sampler seed,
+  on the study's ``n_trials`` slots. One worker with a storage runs exactly the
+  trials of the in-memory run (slot k is trial number k).
+
+Study names carry a fingerprint of everything that determines the results
+(strategy, seed, trials, startup, cost, the table's content), so changed
+params never mix with old trials. :func:`search` is the ``search`` stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from hyperlab.selection.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.storage import (POLL_S, StorageBusy, enqueue_slots, is_rdb, is_valid, journal_run_lock,
+                                        n_valid, open_storage, recover_journal, superseded, work_slots)
+from hyperlab.selection.strategies import CONSTRAINED, MULTI_OBJECTIVE, Networks, make_sampler, sampler_seed
+from hyperlab.selection.table import latency_budget, load_table, network_summary
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60  # RDB: how long to wait for another run to finish creating a study's slots
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    strategy: str
+    n_trials: int = 40
+    repeats: int = 20
+    n_startup_trials: int = 10
+    cost: str = "latency"
+    seed: int = 0
+    storage: str = "none"
+    n_workers: int = 1
+    budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
+
+
+def table_digest(table: pd.DataFrame) -> str:
+    return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()[:12]
+
+
+def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
+    key = json.dumps([spec.strategy, spec.seed, spec.n_trials, spec.n_startup_trials, spec.cost, digest]
+                     + ([round(spec.budget, 9)] if spec.strategy in CONSTRAINED else []))
+    return f"{spec.strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}-r{repeat:03d}"
+
+
+def _create(spec: RunSpec, name: str, storage, sampler) -> optuna.Study:
+    directions = ["minimize", "minimize"] if spec.strategy in MULTI_OBJECTIVE else ["minimize"]
+    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions)
+
+
+def _sampler(table: pd.DataFrame, spec: RunSpec, seed: int) -> optuna.samplers.BaseSampler:
+    return make_sampler(spec.strategy, seed, spec.n_startup_trials, Networks.of(table), spec.budget)
+
+
+def table_objective(table: pd.DataFrame, spec: RunSpec, repeat: int, worker: int) -> Callable:
+    """The table lookup of repeat ``repeat``, recording which ``worker`` ran each trial."""
+    inner = TableObjective(table, cost=spec.cost, multi_objective=spec.strategy in MULTI_OBJECTIVE,
+                           seed=spec.seed, repeat=repeat)
+
+    def objective(trial):
+        trial.set_user_attr("worker", worker)
+        return inner(trial)
+
+    return objective
+
+
+def trials_frame(study: optuna.Study, spec: RunSpec, repeat: int) -> pd.DataFrame:
+    """The first ``n_trials`` valid finished trials of ``study``, one row each."""
+    every = study.get_trials(deepcopy=False)
+    dead = superseded(every)
+    trials = sorted((t for t in every if is_valid(t, dead)), key=lambda t: t.number)
+    rows = []
+    for i, t in enumerate(trials[:spec.n_trials]):
+        ok = t.state == TrialState.COMPLETE
+        ua = t.user_attrs
+        rows.append({"strategy": spec.strategy, "repeat": repeat, "trial": i, "number": t.number,
+                     "worker": ua.get("worker", 0), "state": t.state.name, "arch": ua.get("arch", ""),
+                     "row_seed": ua.get("row_seed", -1),
+                     "val_error": t.values[0] if ok else np.nan,
+                     "latency_ms": ua.get("latency_ms", np.nan) if ok else np.nan,
+                     "test_error": ua.get("test_error", np.nan) if ok else np.nan,
+                     # a failed lookup has no measured cost; it adds nothing to the cumulative cost
+                     "cost": ua.get("cost", 0.0) if ok else 0.0,
+                     "train_seconds": ua.get("train_seconds", 0.0) if ok else 0.0,
+                     **{f"param_{k}": v for k, v in sorted(t.params.items())}})
+    return pd.DataFrame(rows)
+
+
+def _run_memory_repeat(table: pd.DataFrame, spec: RunSpec, repeat: int) -> pd.DataFrame:
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat))
+    study = _create(spec, f"{spec.strategy}-r{repeat:03d}", None, sampler)
+    if spec.n_trials > 0:
+        study.optimize(table_objective(table, spec, repeat, 0), n_trials=spec.n_trials, catch=(NetworkFailed,),
+                       gc_after_trial=False)
+    return trials_frame(study, spec, repeat)
+
+
+def prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
+    """Create a study with its ``n_trials`` slots, or join / resume an existing one; returns its name."""
+    name = study_name(spec, digest, repeat)
+    try:
+        study = _create(spec, name, storage, optuna.samplers.RandomSampler(seed=0))
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage)
+        if not is_rdb(spec.storage):  # under the run lock: nobody else is creating or running it
+            enqueue_slots(study, spec.n_trials)
+            recover_journal(study)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while "slots" not in study.user_attrs:  # another run is still enqueuing them
+            if time.monotonic() > deadline:
+                raise StorageBusy(f"search.storage: study {name} has no slots (its creator was killed while "
+                                  f"creating it); delete it with `optuna delete-study --study-name {name}`") from None
+            time.sleep(POLL_S)
+        log.info("%s: joining with %d of %d trial(s) finished", name, n_valid(study), spec.n_trials)
+        return name
+    enqueue_slots(study, spec.n_trials)
+    return name
+
+
+def _shared_worker(table: pd.DataFrame, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
+    """One worker process: slots of every study (repeat, name) until none is left waiting."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(spec.storage)
+    ran = 0
+    for repeat, name in jobs:
+        study = optuna.load_study(study_name=name, storage=storage)
+        # a resumed study seeds its samplers afresh: the finished trials are not drawn again
+        resumed = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+        study.sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat, worker, resumed))
+        ran += work_slots(study, storage, table_objective(table, spec, repeat, worker))
+    return ran
+
+
+def _star(args):
+    fn, *rest = args
+    return fn(*rest)
+
+
+def _pool_map(n_workers: int, jobs: list) -> list:
+    """``map`` over worker processes; a worker killed by a signal stops the run with one line, not a hang."""
+    if n_workers == 1:
+        return [_star(job) for job in jobs]
+    try:
+        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(pool.map(_star, jobs))
+    except BrokenProcessPool:
+        raise StorageBusy("a search worker process died (killed?); rerun to resume: finished trials are kept") from None
+
+
+def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: pd.DataFrame, repeat: int) -> None:
+    """Until every slot is finished: slots other machines still hold, or re-enqueued after a dead worker."""
+    warned = False
+    while n_valid(study) < spec.n_trials:
+        if not is_rdb(spec.storage):
+            raise StorageBusy(f"search.storage: study {study.study_name} has unfinished slots after the run; rerun")
+        if not warned:
+            log.info("%s: waiting for slots held by other workers", study.study_name)
+            warned = True
+        study.sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat, 0, len(study.trials)))
+        if work_slots(study, storage, table_objective(table, spec, repeat, 0)) == 0:
+            time.sleep(POLL_S)
+
+
+def run_strategy(table: pd.DataFrame, spec: RunSpec, on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
+    """Every trial of every repeat of ``spec.strategy``, as one frame (see :func:`trials_frame`)."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    tick = on_repeat or (lambda: None)
+    if spec.storage == "none":
+        jobs = [(_run_memory_repeat, table, spec, r) for r in range(spec.repeats)]
+        if spec.n_workers == 1:
+            frames = []
+            for job in jobs:
+                frames.append(_star(job))
+                tick()
+        else:
+            with multiprocessing.get_context("spawn").Pool(spec.n_workers) as pool:
+                frames = []
+                for frame in pool.imap(_star, jobs):
+                    frames.append(frame)
+                    tick()
+        return pd.concat(frames, ignore_index=True)
+
+    with contextlib.nullcontext() if is_rdb(spec.storage) else journal_run_lock(spec.storage):
+        storage = open_storage(spec.storage)
+        digest = table_digest(table)
+        jobs = [(r, prepare_shared(spec, storage, digest, r)) for r in range(spec.repeats)]
+        _pool_map(spec.n_workers, [(_shared_worker, table, spec, w, jobs) for w in range(spec.n_workers)])
+        frames = []
+        for repeat, name in jobs:
+            study = optuna.load_study(study_name=name, storage=storage)
+            _wait_for_slots(study, storage, spec, table, repeat)
+            frames.append(trials_frame(study, spec, repeat))
+            tick()
+    return pd.concat(frames, ignore_index=True)
+
+
+def search(table_path, strategy: str, *, n_trials: int, repeats: int, n_startup_trials: int, cost: str, seed: int,
+           storage: str, n_workers: int, budget_quantile: float,
+           on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
+    """The ``search@<strategy>`` stage: the table read and checked, then every repeat of ``strategy``.
+
+    The latency budget of the ``*_constrained`` strategies is ``budget_quantile``
+    of the networks' latencies (:func:`~hyperlab.selection.table.latency_budget`).
+    Raises :class:`~hyperlab.selection.table.TableError` or :class:`StorageBusy` with one line.
+    """
+    table = load_table(table_path)
+    spec = RunSpec(strategy=strategy, n_trials=n_trials, repeats=repeats, n_startup_trials=n_startup_trials,
+                   cost=cost, seed=seed, storage=storage, n_workers=n_workers,
+                   budget=latency_budget(network_summary(table), budget_quantile))
+    return run_strategy(table, spec, on_repeat)
+
+
+def describe(trials: pd.DataFrame) -> str:
+    """One log line on a strategy's trials: failures and the median best observed validation error."""
+    ok = trials[trials["state"] == "COMPLETE"]
+    return (f"{int((trials['state'] != 'COMPLETE').sum())} failed; median best observed val error "
+            f"{ok.groupby('repeat')['val_error'].min().median():.4f}")

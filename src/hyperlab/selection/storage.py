@@ -1,0 +1,235 @@
+"""Studies shared by worker processes: the storages, the trial slots, and recovering from dead workers.
+
+- ``storage="none"``: one in-memory study per repeat (no storage at all).
+- ``storage=<file path>``: Optuna ``JournalStorage(JournalFileBackend(path))``,
+  one machine; ``storage=<URL>`` (``postgresql://...``): an RDB storage, which
+  several machines may share, with Optuna's heartbeats.
+
+Exactly ``n_trials`` per study, whoever runs it: the study is created with
+``n_trials`` *slots*, WAITING trials enqueued once (user attribute ``slot``),
+and workers only pop slots (an atomic state change in the storage), never
+create trials. So a second run, or a second machine, shares the work instead
+of adding trials. A slot whose worker died is re-enqueued (user attribute
+``retry_of``; the dead trial is FAIL and left out of the results): with an RDB
+a RUNNING trial whose heartbeat stopped for :data:`GRACE_S` seconds is dead
+(Optuna's heartbeat); a journal is used by one run at a time
+(``<journal>.run.lock``, a second run refuses with one line), so at start every
+RUNNING trial is dead, and a stale ``<journal>.lock`` of a killed process is removed.
+
+Optuna 5.0.0 (pinned) has no public call for two things a slot worker needs:
+popping a WAITING trial *without* creating one when none is left
+(``Study._pop_waiting_trial_id``; ``Study.ask`` creates a trial then) and the
+heartbeat thread ``Study.optimize`` runs around a trial
+(``optuna.storages._heartbeat.get_heartbeat_thread``). Both are used here
+only, and ``tests/test_optuna_private.py`` pins their behaviour.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Iterator
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperlab.selection.benchmark import NetworkFailed
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 1      # RDB: a running trial's heartbeat interval
+GRACE_S = 6          # RDB: a RUNNING trial silent this long belongs to a dead worker; its slot is re-enqueued
+LOCK_GRACE_S = 5     # journal: a lock file untouched this long is a killed process's (Optuna's default: 30)
+POLL_S = 0.5         # RDB: how often a finished worker checks on slots other workers hold
+
+
+class StorageBusy(RuntimeError):
+    """The storage cannot be used now (another run holds the journal); the message is one line."""
+
+
+def is_rdb(storage: str) -> bool:
+    return "://" in storage
+
+
+def open_storage(storage: str):
+    """Optuna storage of ``search.storage``: None (in memory), a journal file, or an RDB with heartbeats."""
+    if storage == "none":
+        return None
+    if is_rdb(storage):
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              heartbeat_stale_trial_callback=requeue)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    lock = JournalFileOpenLock(storage, grace_period=LOCK_GRACE_S)
+    return JournalStorage(JournalFileBackend(storage, lock_obj=lock))
+
+
+@contextlib.contextmanager
+def journal_run_lock(path: str) -> Iterator[None]:
+    """Hold ``<path>.run.lock`` for one run: a second run on the same journal refuses with one line.
+
+    ``flock`` is released by the kernel when its holder dies, so a killed run
+    never blocks the next. Under it, a ``<path>.lock`` (Optuna's append lock)
+    can only be a leftover of a killed process: removed at once instead of
+    stalling every worker for Optuna's grace period.
+    """
+    handle = open(f"{path}.run.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise StorageBusy(f"search.storage: {path} is in use by another run (pid {holder}); "
+                              "wait for it to finish or use another journal file") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        stale = Path(f"{path}.lock")
+        if stale.exists():
+            log.warning("removing %s, left by a killed process", stale)
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        handle.close()
+
+
+# --------------------------------------------------------------------------- slots
+
+
+def enqueue_slots(study: optuna.Study, n_trials: int) -> None:
+    """The study's slots 0..n_trials-1, those not there yet (a creator killed half way left some out)."""
+    if "slots" in study.user_attrs:
+        return
+    present = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False)}
+    for slot in range(n_trials):
+        if slot not in present:
+            study.enqueue_trial({}, user_attrs={"slot": slot}, skip_if_exists=False)
+    study.set_user_attr("slots", n_trials)
+
+
+def requeue(study: optuna.Study, dead: FrozenTrial) -> None:
+    """Give a dead trial's slot to the next worker (called once per dead trial, by whoever failed it)."""
+    if "slot" in dead.user_attrs:
+        study.enqueue_trial({}, user_attrs={"slot": dead.user_attrs["slot"], "retry_of": dead.number},
+                            skip_if_exists=False)
+
+
+def superseded(trials) -> set[int]:
+    """Numbers of the dead trials whose slot was re-enqueued."""
+    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+
+
+def is_valid(trial, dead: set[int] = frozenset()) -> bool:
+    """A finished trial that counts: not interrupted, not a dead worker's (``dead``: :func:`superseded`)."""
+    return (trial.state.is_finished() and not trial.user_attrs.get("interrupted", False)
+            and trial.number not in dead)
+
+
+def n_valid(study: optuna.Study) -> int:
+    every = study.get_trials(deepcopy=False)
+    dead = superseded(every)
+    return sum(is_valid(t, dead) for t in every)
+
+
+# --------------------------------------------------------------------------- dead trials
+
+
+def _fail(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """FAIL a RUNNING trial of ``study`` (public ``Study.tell``); False if another process finished it first.
+
+    ``tell`` raises ``ValueError`` when it reads the trial finished already, and the
+    storage ``UpdateFinishedTrialError`` when another process's write won the race.
+    """
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        return False
+    return True
+
+
+def recover_journal(study: optuna.Study) -> None:
+    """Under the journal's run lock every RUNNING trial is a killed run's: fail it, re-enqueue its slot."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _fail(study, t):
+            requeue(study, t)
+
+
+def fail_dead_trials(study: optuna.Study, storage) -> None:
+    """RDB: fail the RUNNING trials of dead workers and re-enqueue their slots (a no-op for a journal).
+
+    Dead: a heartbeat older than :data:`GRACE_S` (Optuna's check), or no heartbeat
+    at all and started over :data:`GRACE_S` ago (killed between popping the slot
+    and its first heartbeat, which Optuna's check never finds).
+    """
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # its callback, requeue, re-enqueues the slots
+    now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock too
+    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+           if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S]
+    if not old:
+        return
+    import sqlalchemy
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    ids = {t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number) for t in old}
+    # Optuna's RDB schema (pinned 5.0.0; tests/test_optuna_private.py): one row per beating trial
+    query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
+        sqlalchemy.bindparam("ids", expanding=True))
+    with storage.engine.connect() as conn:
+        beating = {row[0] for row in conn.execute(query, {"ids": list(ids.values())})}
+    for t in old:
+        if ids[t.number] not in beating and _fail(study, t):
+            requeue(study, t)  # only the process whose FAIL went through re-enqueues
+
+
+# --------------------------------------------------------------------------- a worker
+
+
+def run_slot(study: optuna.Study, storage, trial_id: int, objective: Callable) -> None:
+    """One popped slot, as ``study.optimize`` runs a trial: heartbeat on, a failed network is a FAIL trial."""
+    from optuna.storages._heartbeat import get_heartbeat_thread  # no public equivalent (module docstring)
+
+    trial = optuna.Trial(study, trial_id)
+    values, state = None, None
+    with get_heartbeat_thread(trial_id, storage):
+        try:
+            values = objective(trial)
+        except NetworkFailed:
+            state = TrialState.FAIL
+    study.tell(trial, values, state=state)  # tell also drops the study's per-trial cache of the trials
+
+
+def pop_slot(study: optuna.Study) -> int | None:
+    """The id of a WAITING trial of ``study``, now RUNNING, or None when none is left; never creates a trial.
+
+    Atomic in the storage, so no two workers get one slot. Private in Optuna
+    5.0.0 (module docstring); ``Study.ask`` would create a trial instead of None.
+    """
+    return study._pop_waiting_trial_id()
+
+
+def work_slots(study: optuna.Study, storage, objective: Callable) -> int:
+    """Run slots of ``study`` until none is WAITING; returns how many this process ran."""
+    ran = 0
+    while True:
+        fail_dead_trials(study, storage)
+        trial_id = pop_slot(study)
+        if trial_id is None:
+            return ran
+        if isinstance(storage, optuna.storages.RDBStorage):
+            # at once: a trial without any heartbeat is only found dead by its age
+            storage.record_heartbeat(trial_id)
+        run_slot(study, storage, trial_id, objective)
+        ran += 1

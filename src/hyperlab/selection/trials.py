@@ -1,0 +1,95 @@
+"""Reading a search back: ``data/search/<strategy>.csv`` and ``data/latency.csv``, checked.
+
+Each problem is one :class:`TrialsError` line naming the file and the stage
+that rewrites it (the compare stage turns it into a one-line error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hyperlab.selection.table import read_csv_table
+
+
+class TrialsError(ValueError):
+    """A search CSV (``data/search/<strategy>.csv``) is missing, malformed or does not match the params."""
+
+
+TRIAL_COLUMNS = ("strategy", "repeat", "trial", "state", "arch", "val_error", "latency_ms", "test_error", "cost")
+FINISHED_STATES = ("COMPLETE", "FAIL", "PRUNED")
+
+
+def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int,
+                    archs) -> pd.DataFrame:
+    """Check a search CSV against the params and the table; one :class:`TrialsError` line otherwise.
+
+    Every repeat ``0..repeats-1`` must hold trials ``0..n_trials-1`` once each,
+    every COMPLETE trial a network of the table with finite, in-range values
+    (an ``inf`` would make a regret or hypervolume silently wrong).
+    """
+    missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise TrialsError(f"{name}: lacks column(s) {missing}; rerun search@{strategy}")
+    for col in ("repeat", "trial"):
+        if not pd.api.types.is_integer_dtype(frame[col]):
+            raise TrialsError(f"{name}: column {col} must hold whole numbers on every row; rerun search@{strategy}")
+    for col in ("val_error", "latency_ms", "test_error", "cost"):
+        if not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            raise TrialsError(f"{name}: column {col} must hold numbers; rerun search@{strategy}")
+    if (frame["strategy"] != strategy).any():
+        other = frame.loc[frame["strategy"] != strategy, "strategy"].iloc[0]
+        raise TrialsError(f"{name}: holds trials of strategy {other!r}, expected {strategy!r}")
+    bad = ~frame["state"].isin(FINISHED_STATES)
+    if bad.any():
+        raise TrialsError(f"{name}: state {frame.loc[bad, 'state'].iloc[0]!r} is not one of "
+                          f"{', '.join(FINISHED_STATES)}")
+    expected = pd.MultiIndex.from_product([range(repeats), range(n_trials)], names=["repeat", "trial"])
+    got = pd.MultiIndex.from_frame(frame[["repeat", "trial"]])
+    if len(got) != len(expected) or got.has_duplicates or not got.sort_values().equals(expected):
+        counts = frame.groupby("repeat")["trial"].nunique() if len(frame) else pd.Series(dtype=int)
+        raise TrialsError(f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials "
+                          f"({len(frame)} rows), params ask {repeats} x {n_trials}; rerun search@{strategy}")
+    ok = frame["state"] == "COMPLETE"
+    for col, low, high in (("val_error", 0, 1), ("test_error", 0, 1), ("latency_ms", 0, np.inf),
+                           ("cost", 0, np.inf)):
+        v = frame[col].astype(float)
+        bad = ok & ~(np.isfinite(v) & (v >= low) & (v <= high))
+        if col == "latency_ms":
+            bad |= ok & (v <= 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TrialsError(f"{name}: row {i + 2}: a COMPLETE trial has {col} = {frame[col].iloc[i]!r}; "
+                              f"must be finite, {low}..{high}")
+    unknown = ok & ~frame["arch"].astype(str).isin(set(archs))
+    if unknown.any():
+        raise TrialsError(f"{name}: network {frame.loc[unknown, 'arch'].iloc[0]!r} is not in the candidate table; "
+                          f"rerun search@{strategy}")
+    return frame
+
+
+def load_latency(path, archs) -> dict[str, pd.Series]:
+    """``data/latency.csv`` (arch, round, latency_ms) as ``{"round<k>": latency per arch}``; checked."""
+    frame = read_csv_table(path, TrialsError, "run `python stages/latency.py` first", "rerun the latency stage",
+                           dtype={"arch": str})
+    missing = [c for c in ("arch", "round", "latency_ms") if c not in frame.columns]
+    if missing:
+        raise TrialsError(f"{path}: lacks column(s) {missing}; rerun the latency stage")
+    lat = pd.to_numeric(frame["latency_ms"], errors="coerce")
+    if not (np.isfinite(lat) & (lat > 0)).all():
+        raise TrialsError(f"{path}: every latency_ms must be a finite number > 0; rerun the latency stage")
+    out = {}
+    for r, g in frame.assign(latency_ms=lat).groupby("round", sort=True):
+        series = g.set_index("arch")["latency_ms"]
+        if series.index.has_duplicates or not set(archs) <= set(series.index):
+            raise TrialsError(f"{path}: round {r} does not time every network of the table once; "
+                              "rerun the latency stage")
+        out[f"round{r}"] = series
+    return out
+
+
+def load_trials(path, strategy: str, repeats: int, n_trials: int, archs) -> pd.DataFrame:
+    """``data/search/<strategy>.csv`` read and checked (:func:`validate_trials`)."""
+    frame = read_csv_table(path, TrialsError, f"run `python stages/search.py {strategy}` first",
+                           f"rerun search@{strategy}", dtype={"arch": str, "strategy": str, "state": str})
+    return validate_trials(frame, str(path), strategy, repeats, n_trials, archs)
