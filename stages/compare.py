@@ -36,8 +36,7 @@ def main() -> None:
     common = config.load_common()
     params = config.load_section("search")
 
-    from hyperlab.io import write_tables
-    from hyperlab.report import write_results
+    from hyperlab.report import write_outputs
     from hyperlab.selection import compare
     from hyperlab.selection.table import TableError
     from hyperlab.selection.trials import TrialsError
@@ -48,8 +47,7 @@ def main() -> None:
                              n_bootstrap=params.n_bootstrap, seed=common.seed)
     except (TableError, TrialsError) as err:
         raise InputError(str(err)) from None
-    write_tables(OUT, result.tables)
-    write_results("metrics/search.json", OUT / "report.json", result.report, result.metrics)
+    write_outputs(result, OUT, "metrics/search.json")
     for line in compare.summary_lines(result):
         log.info("%s", line)
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from hyperlab import config
 from hyperlab.cli import InputError, progress, run_stage
-from hyperlab.io import write_tables
-from hyperlab.report import write_results
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.sampler_bench")
 TABLE = "data/candidates.csv"
@@ -39,8 +38,7 @@ def main() -> None:
             n_workers=params.n_workers, floor_regret=params.floor_regret, progress=progress)
     except TableError as err:
         raise InputError(str(err)) from None
-    write_tables(OUT, result.tables)
-    write_results("metrics/sampler_bench.json", OUT / "report.json", result.report, result.metrics)
+    write_outputs(result, OUT, "metrics/sampler_bench.json")
     log.info("%s", ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))
 
 

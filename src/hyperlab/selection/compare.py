@@ -10,11 +10,11 @@ latency verdict with independent latency measurements; :func:`run` is the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from hyperlab.report import Result
 from hyperlab.selection.fronts import front_quality, normalized_points, true_front
 from hyperlab.selection.regret import (band, budget_curve, budget_truth, cumulative_regret_at, first_reaching,
                                        found_front, mean_ranks, repeats_per_study, table_truth, trial_curves)
@@ -25,11 +25,6 @@ from hyperlab.selection.verdicts import headline, verdicts
 
 FRONT_METRICS = ["hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"]
 
-
-class Comparison(NamedTuple):
-    tables: dict          # file name -> DataFrame (plots/search/<name>)
-    metrics: dict         # the few headline numbers (metrics/search.json)
-    report: dict          # every detail and verdict (plots/search/report.json)
 
 
 def _wide(bands: dict[str, pd.DataFrame], x_name: str, x: np.ndarray) -> pd.DataFrame:
@@ -134,7 +129,7 @@ def _pareto_table(nets: pd.DataFrame, truth, curves: dict, trials: dict, pareto_
 def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile: float = 0.05,
             n_grid: int = 60, baseline: str = "random_uniform", pareto_strategy: str = "motpe",
             budget_quantile: float = 0.5, n_bootstrap: int = 2000, seed: int = 0,
-            table: pd.DataFrame | None = None, remeasurements: dict[str, pd.Series] | None = None) -> Comparison:
+            table: pd.DataFrame | None = None, remeasurements: dict[str, pd.Series] | None = None) -> Result:
     """Aggregate every strategy's trials into the plot data, the headline metrics and the report.
 
     ``nets``: :func:`~hyperlab.selection.table.network_summary` of the table.
@@ -230,11 +225,11 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
               "strategies": {r["strategy"]: {k: v for k, v in r.items() if k != "strategy"} for r in rows},
               "verdicts": verdicts(final, fq, rem, tbands, grid, train_totals, pareto_strategy, FRONT_METRICS,
                                    n_trials)}
-    return Comparison(tables, headline(report), report)
+    return Result(tables, headline(report), report)
 
 
 def run(table_path, search_dir, latency_path, strategies, repeats: int, n_trials: int, *,
-        target_quantile: float, budget_quantile: float, n_bootstrap: int, seed: int) -> Comparison:
+        target_quantile: float, budget_quantile: float, n_bootstrap: int, seed: int) -> Result:
     """The ``compare`` stage: the table, every strategy's ``<search_dir>/<strategy>.csv`` and the latency
     re-timings read and checked (a :class:`~hyperlab.selection.table.TableError` or
     :class:`~hyperlab.selection.trials.TrialsError` line otherwise), then :func:`compare`."""
@@ -246,7 +241,7 @@ def run(table_path, search_dir, latency_path, strategies, repeats: int, n_trials
                    n_bootstrap=n_bootstrap, seed=seed, table=table, remeasurements=rounds)
 
 
-def summary_lines(result: Comparison) -> list[str]:
+def summary_lines(result: Result) -> list[str]:
     """One log line per strategy (final regret, its interval, budget regret, front metrics), then the verdicts."""
     lines = []
     for row in result.tables["final.csv"].itertuples(index=False):

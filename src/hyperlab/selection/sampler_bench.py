@@ -27,6 +27,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hyperlab.report import Result
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.compare import compare
 from hyperlab.selection.encoding import suggest_arch
@@ -195,10 +196,6 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
             "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0])}
 
 
-class Result(NamedTuple):
-    tables: dict          # file name -> DataFrame (plots/sampler_bench/<name>)
-    metrics: dict         # the headline numbers (metrics/sampler_bench.json)
-    report: dict          # the full tables (plots/sampler_bench/report.json)
 
 
 def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> list[np.ndarray]:
