@@ -103,8 +103,11 @@ def test_run_budget_spends_both_budgets_and_reads_prefixes():
     rounds = (budget.Round(10, np.array([float(i)]), 5.0 - i) for i in range(100))
     trace = budget.run_budget(rounds, seconds=3, steps=50, clock=lambda: float(next(ticks)))
     assert trace.steps[-1] >= 50 and trace.wall[-1] >= 3
-    assert trace.best_within(steps=20) == (4.0, np.array([1.0]))
-    assert trace.best_within(seconds=2)[0] == 4.0
+    # the fake clock ticks once per read and is read twice per round: round i ends at wall 2i + 1
+    assert trace.wall[:3] == [1.0, 3.0, 5.0]
+    value, h = trace.best_within(steps=20)
+    assert value == 4.0 and h.tolist() == [1.0]
+    assert trace.best_within(seconds=2)[0] == 5.0 and trace.best_within(seconds=3)[0] == 4.0
 
 
 TINY = {"hidden": [4], "n_train": 100, "T": 10, "orders": [1, 2], "seeds": 1, "budget_seconds": 0.01,
