@@ -132,7 +132,7 @@ def run_methods(params, spec: Spec, data, seed0: int, progress) -> tuple[pd.Data
     """Every method x seed under the budget: the trace table and one row per run."""
     methods, h0 = Methods(spec, params), initial_h(spec, params)
     ev = jax.jit(lambda d, t, w0, h: evaluate(spec, d, t, w0, h))
-    names = spec_names = bayes.coordinate_names(spec)
+    names = bayes.coordinate_names(spec)
     traces, runs = [], []
     for name in progress(method_names(params), desc="hpo methods"):
         tree, w0 = _weights(spec, seed0)
@@ -149,7 +149,7 @@ def run_methods(params, spec: Spec, data, seed0: int, progress) -> tuple[pd.Data
             for i in range(len(trace.value)):
                 traces.append({"method": name, "seed": seed, "round": i, "wall_s": trace.wall[i],
                                "inner_steps": trace.steps[i], "val_loss": trace.value[i],
-                               **dict(zip(spec_names, trace.h[i]))})
+                               **dict(zip(names, trace.h[i]))})
             v_steps, h_steps = trace.best_within(steps=params.step_budget)
             v_wall, h_wall = trace.best_within(seconds=params.budget_seconds)
             at_steps, at_wall = _scores(ev, data, tree, w0, h_steps), _scores(ev, data, tree, w0, h_wall)

@@ -24,7 +24,7 @@ import optax
 
 from hyperlab.bilevel.hypernet import make_hypernet
 from hyperlab.hpo.budget import Round
-from hyperlab.hpo.problem import Spec, make_losses, project, to_hyper, train
+from hyperlab.hpo.problem import Spec, make_losses, project, train
 
 
 class HypernetSettings(NamedTuple):
@@ -101,8 +101,3 @@ def rounds(spec: Spec, s: HypernetSettings, start: Callable, run: Callable, f: C
         state = run(data, tree, w0, state)
         yield Round(s.every * s.batch + spec.T, np.asarray(state.h), float(f(data, tree, w0, state.h)))
 
-
-def hypergrad_at(spec: Spec, losses, net, phi, h: jax.Array) -> jax.Array:
-    """d CE_val(w_φ(λ)) / dλ: the hypergradient the hypernetwork offers (log α: 0)."""
-    g = jax.grad(lambda lam: losses.val(net.apply(phi, lam)))(to_hyper(spec, h).h)
-    return jnp.zeros_like(h).at[:spec.n_layers].set(g)
