@@ -1,0 +1,62 @@
+"""One budget for every method: a wall-clock allowance and an inner-step count, and the trace of a run.
+
+A method is a sequence of *rounds* (an outer step, a pass of online training, a BO trial).
+Each round reports how many inner gradient steps it cost and the objective f(h) at the
+h it evaluated. :func:`run_budget` times the rounds after compilation (the caller runs
+one round before, untimed) and keeps going until **both** budgets are spent: the
+wall-clock results read the prefix within ``seconds``, the inner-step results the
+prefix within ``steps``. The step prefix is a deterministic function of the params
+(same computations whatever the machine's load), so the headline metrics use it;
+wall-clock numbers depend on the machine and are reported beside them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+
+@dataclass
+class Round:
+    """What one round did: inner steps it cost, and f(h) at the h it evaluated (None: evaluated nothing)."""
+    steps: int
+    h: np.ndarray
+    value: float | None
+
+
+@dataclass
+class Trace:
+    """A timed run: one row per round (wall seconds since start, cumulative inner steps, h, f(h))."""
+    wall: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+    h: list[np.ndarray] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, steps: int, h: np.ndarray, value: float) -> None:
+        self.wall.append(wall)
+        self.steps.append(steps)
+        self.h.append(np.asarray(h, np.float64))
+        self.value.append(float(value) if np.isfinite(value) else float("inf"))
+
+    def best_within(self, *, seconds: float | None = None, steps: int | None = None) -> tuple[float, np.ndarray]:
+        """The best f and its h among the rounds that ended within the budget (the first round always counts)."""
+        keep = [i for i in range(len(self.value))
+                if i == 0 or ((seconds is None or self.wall[i] <= seconds) and (steps is None or self.steps[i] <= steps))]
+        i = min(keep, key=lambda j: self.value[j])
+        return self.value[i], self.h[i]
+
+
+def run_budget(rounds: Iterator[Round], *, seconds: float, steps: int,
+               clock: Callable[[], float] = time.perf_counter) -> Trace:
+    """Drive ``rounds`` until ``seconds`` of wall clock and ``steps`` inner steps are both spent."""
+    trace, used, start = Trace(), 0, clock()
+    for rnd in rounds:
+        used += rnd.steps
+        if rnd.value is not None:
+            trace.add(clock() - start, used, rnd.h, rnd.value)
+        if clock() - start >= seconds and used >= steps:
+            break
+    return trace

@@ -1,0 +1,12 @@
+"""The names ``params.yaml`` may give the ``hpo`` stage's methods: defined here only.
+
+Light on purpose (no JAX): :mod:`hyperlab.config` checks ``hpo.methods`` against
+these before the stage imports the modules that implement them.
+"""
+
+#: ``hpo.methods``: online n-order (``online<n>`` for n in ``hpo.orders``), exact reverse mode, DrMAD
+#: (K = 1), K-piece linearization (K = ``hpo.pieces``), implicit function theorem, local hypernetwork,
+#: and Bayesian optimization (this project's GP-EI, Optuna's TPE, random search as the floor).
+METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet", "gp_ei", "tpe", "random")
+#: Methods descending h along a hypergradient (the rest only evaluate the objective).
+GRADIENT_METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet")

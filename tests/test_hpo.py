@@ -1,0 +1,166 @@
+"""The ``hpo`` stage: every hypergradient against finite differences or its known relation, every
+method improves on h0, and the stage end to end on tiny params."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_stage
+from jax.flatten_util import ravel_pytree
+
+from hyperlab import config
+from hyperlab.bilevel import drmad as dm
+from hyperlab.bilevel import hypergrad as hg
+from hyperlab.hpo import budget, experiment, gradient
+from hyperlab.hpo.problem import Data, Spec, init_weights, make_losses, objective, to_hyper
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+def _tiny(sizes=(12, 5, 3), T=15, tune_lr=True, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    def split(m):
+        return jnp.asarray(rng.normal(size=(m, sizes[0]))), jnp.asarray(rng.integers(0, sizes[-1], m), jnp.int32)
+    data = Data(*split(n), *split(n), *split(n))
+    L = len(sizes) - 1
+    spec = Spec(tuple(sizes), T, tune_lr, math.log(0.3), (-8.0,) * L + ((-5.0,) if tune_lr else ()),
+                (2.0,) * L + ((1.0,) if tune_lr else ()))
+    tree = init_weights(sizes, jax.random.PRNGKey(seed), jnp.float64)
+    return spec, data, tree, ravel_pytree(tree)[0]
+
+
+def _fd(spec, data, tree, w0, h, eps=1e-5):
+    f = lambda hh: float(objective(spec, data, tree, w0, hh))  # noqa: E731
+    return np.array([(f(h + e) - f(h - e)) / (2 * eps) for e in np.eye(len(h)) * eps])
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+
+
+H = np.array([-2.0, -1.0, math.log(0.3)])
+
+
+def test_exact_reverse_mode_matches_central_differences():
+    spec, data, tree, w0 = _tiny()
+    f, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
+    assert float(f) == pytest.approx(float(objective(spec, data, tree, w0, jnp.asarray(H))), rel=1e-12)
+    assert _rel(g, _fd(spec, data, tree, w0, H)) < 1e-6
+
+
+def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
+    spec, data, tree, w0 = _tiny()
+    _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
+    _, g_T = gradient.kpiece(spec, spec.T)(data, tree, w0, jnp.asarray(H))
+    _, g_1 = gradient.kpiece(spec, 1)(data, tree, w0, jnp.asarray(H))
+    assert _rel(g_T, g) < 1e-9            # the oracle is the stored trajectory itself
+    assert 1e-6 < _rel(g_1, g) < 1.0      # a straight line: close, not exact, on a non-quadratic loss
+
+
+def test_truncation_of_all_T_steps_is_exact_and_the_scaled_step_is_the_inner_step():
+    spec, data, tree, w0 = _tiny()
+    _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
+    _, g_T = gradient.truncated(spec, spec.T)(data, tree, w0, jnp.asarray(H))
+    assert _rel(g_T, g) < 1e-9
+    losses = make_losses(spec, data, tree)
+    step = hg.gd_step(gradient.scaled_train_loss(spec, losses), w0, jnp.asarray(H), 1.0)
+    inner = dm.sgd_momentum_step(losses.train, to_hyper(spec, jnp.asarray(H)), dm.InnerState(w0, 0 * w0)).w
+    np.testing.assert_allclose(step, inner, rtol=1e-12, atol=1e-14)
+    # fewer steps see less of the trajectory, so the gradient shrinks toward the last steps' share
+    _, g_1 = gradient.truncated(spec, 1)(data, tree, w0, jnp.asarray(H))
+    assert np.linalg.norm(g_1) < np.linalg.norm(g)
+
+
+def test_ift_matches_exact_on_a_converged_strongly_convex_inner_problem():
+    # logistic regression with a strong L2: T steps converge, and d w_T / d lambda -> the IFT derivative
+    spec, data, tree, w0 = _tiny(sizes=(12, 3), T=600, tune_lr=False)
+    h = jnp.array([0.0])  # L2 coefficient 1
+    _, g = gradient.exact(spec)(data, tree, w0, h)
+    _, g_ift = gradient.ift(spec, cg_maxiter=200)(data, tree, w0, h)
+    assert _rel(g_ift, g) < 1e-6
+    assert _rel(g, _fd(spec, data, tree, w0, np.asarray(h))) < 1e-6
+    # and far from converged (few steps) the IFT hypergradient is not the one of f
+    short, _, _, _ = _tiny(sizes=(12, 3), T=3, tune_lr=False)
+    _, g3 = gradient.exact(short)(data, tree, w0, h)
+    _, g3_ift = gradient.ift(short, cg_maxiter=200)(data, tree, w0, h)
+    assert _rel(g3_ift, g3) > 1e-2
+
+
+def test_run_budget_spends_both_budgets_and_reads_prefixes():
+    ticks = iter(range(100))
+    rounds = (budget.Round(10, np.array([float(i)]), 5.0 - i) for i in range(100))
+    trace = budget.run_budget(rounds, seconds=3, steps=50, clock=lambda: float(next(ticks)))
+    assert trace.steps[-1] >= 50 and trace.wall[-1] >= 3
+    # the fake clock ticks once per read and is read twice per round: round i ends at wall 2i + 1
+    assert trace.wall[:3] == [1.0, 3.0, 5.0]
+    value, h = trace.best_within(steps=20)
+    assert value == 4.0 and h.tolist() == [1.0]
+    assert trace.best_within(seconds=2)[0] == 5.0 and trace.best_within(seconds=3)[0] == 4.0
+
+
+TINY = {"hidden": [4], "n_train": 100, "T": 10, "orders": [1, 2], "seeds": 1, "budget_seconds": 0.01,
+        "step_budget": 200, "check_points": 2, "online_every": 2, "pieces": 2, "n_startup_trials": 3,
+        "lr0": 0.05, "l2_0": -4.0, "hypernet_every": 5}
+
+
+def test_every_method_improves_on_the_initial_h(mnist_npz):
+    from hyperlab.data import load_npz
+    from hyperlab.hpo.problem import make_data
+    jax.config.update("jax_enable_x64", False)
+    params = config.parse_section(config.SECTIONS["hpo"], TINY, "hpo")
+    spec, data = experiment.make_spec(params), make_data(load_npz(mnist_npz), params.n_train)
+    methods, h0 = experiment.Methods(spec, params), experiment.initial_h(spec, params)
+    tree = init_weights(spec.sizes, jax.random.PRNGKey(0))
+    w0 = ravel_pytree(tree)[0]
+    for name in experiment.method_names(params):
+        trace = budget.run_budget(methods.rounds(name, 0, data, tree, w0, h0), seconds=0.0, steps=400)
+        best, h = trace.best_within(steps=400)
+        assert best < trace.value[0], name
+        assert np.all(h >= np.array(spec.low) - 1e-6) and np.all(h <= np.array(spec.high) + 1e-6), name
+
+
+def test_bad_params_are_one_line():
+    for raw, key in (({"orders": [1, 20], "T": 10}, "hpo.orders"), ({"lr0": 5.0}, "hpo.lr0"),
+                     ({"l2_box": [0.0, -1.0]}, "hpo.l2_box"), ({"methods": ["adam"]}, "hpo.methods")):
+        with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")) as err:
+            config.parse_section(config.SECTIONS["hpo"], raw, "hpo")
+        assert "\n" not in str(err.value)
+
+
+def test_stage_rejects_bad_params_in_one_line(tmp_path):
+    proc = run_stage("hpo", tmp_path, {"hpo": {"T": 10, "orders": [1, 20]}}, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: params.yaml: hpo.orders: got 20")
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
+    (tmp_path / "data").mkdir()
+    shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
+    tiny = {**TINY, "seeds": 2, "methods": ["online", "exact", "ift", "gp_ei", "random"]}
+    run_stage("hpo", tmp_path, {"seed": 0, "hpo": tiny})
+    metrics = json.loads((tmp_path / "metrics/hpo.json").read_text())
+    assert set(metrics) == {"initial_val_loss", "exact_val_loss", "ift_val_loss", "gp_ei_val_loss"}
+    assert all(math.isfinite(v) for v in metrics.values())
+    summary = pd.read_csv(tmp_path / "plots/hpo/summary.csv")
+    assert list(summary["method"]) == ["online1", "online2", "exact", "ift", "gp_ei", "random"]
+    assert np.isfinite(summary[["val_loss", "test_error"]].to_numpy()).all()
+    runs = pd.read_csv(tmp_path / "plots/hpo/runs.csv")
+    assert len(runs) == 6 * 2 and (runs["val_loss"] <= runs["initial_val_loss"]).all()
+    acc = pd.read_csv(tmp_path / "plots/hpo/hypergrad_accuracy.csv")
+    assert acc[acc.method == "exact"]["rel_err"].eq(0).all()
+    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
+    assert sorted(p.name for p in (tmp_path / "plots/figures/hpo").iterdir()) == [
+        "hpo_best.png", "hpo_h_paths.png", "hpo_hypergrad_error.png"]
