@@ -16,16 +16,10 @@ from pathlib import Path
 from hyperlab import config
 from hyperlab.cli import progress, run_stage
 from hyperlab.data import load_npz
-from hyperlab.io import write_tables
-from hyperlab.report import write_results
+from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.hpo")
 OUT = Path("plots/hpo")
-
-
-def headline(report: dict) -> dict:
-    """The headline metrics are computed by the experiment; the report keeps them too."""
-    return report["metrics"]
 
 
 def main() -> None:
@@ -36,9 +30,7 @@ def main() -> None:
     from hyperlab.hpo import experiment  # heavy imports (JAX) only after the params are known to be good
 
     result = experiment.run(params, arrays, common.seed, progress=progress)
-    write_tables(OUT, result.tables)
-    write_results("metrics/hpo.json", OUT / "report.json", {**result.report, "metrics": result.metrics},
-                  headline({"metrics": result.metrics}))
+    write_outputs(result, OUT, "metrics/hpo.json")
     log.info("wrote %d tables and report.json to %s, and metrics/hpo.json", len(result.tables), OUT)
 
 

@@ -25,10 +25,10 @@ PACKAGE = SRC / "hyperlab"
 #: Base modules: the plumbing every stage and experiment shares. They import no concept package.
 BASE = {"errors", "progress", "io", "report", "data"}
 #: Concept packages: one experiment family each. They never import cli, config or plotting.
-CONCEPTS = {"selection", "bilevel", "l2l", "training", "plotting"}
+CONCEPTS = {"selection", "bilevel", "l2l", "training", "hpo", "plotting"}
 #: Leaves: the name lists params.yaml may use (defined once, read by config and the figures), and
 #: the architecture space (what a network is: its widths, parameter count, FLOPs, seed stream).
-NAME_LISTS = {"bilevel.names", "l2l.names", "selection.names"}
+NAME_LISTS = {"bilevel.names", "l2l.names", "selection.names", "hpo.names"}
 LEAVES = NAME_LISTS | {"selection.space"}
 
 ALLOWED: dict[str, set[str]] = {
@@ -47,6 +47,8 @@ ALLOWED: dict[str, set[str]] = {
     "selection": BASE | {"training"},
     "bilevel": set(BASE),
     "l2l": set(BASE),
+    # the head-to-head on real hyperparameters drives the library's hypergradients and GP sampler
+    "hpo": BASE | {"bilevel", "selection"},
     "plotting": {"errors", "io"} | NAME_LISTS,   # figures read plot data files, never the experiments
 }
 
