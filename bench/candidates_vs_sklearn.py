@@ -28,6 +28,7 @@ from sklearn.neural_network import MLPClassifier
 
 from hyperlab import config, data
 from hyperlab.selection import space
+from hyperlab.training import network
 from hyperlab.training.trainer import train_space
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +77,7 @@ def main() -> None:
     full = space.enumerate_space(params.layers, params.widths)
     archs = full[:: args.every]
     seeds = list(range(params.n_seeds))
-    share = sum(space.train_flops(a) for a in archs) / sum(space.train_flops(a) for a in full)
+    share = sum(network.train_flops(a) for a in archs) / sum(network.train_flops(a) for a in full)
     emit(metric="subset", value=len(archs), of=len(full), train_flops_share=round(share, 3), seeds=len(seeds),
          epochs=params.epochs, batch_size=params.batch_size, lr=params.learning_rate, loadavg=os.getloadavg())
 

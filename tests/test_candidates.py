@@ -14,6 +14,7 @@ import pytest
 from conftest import run_stage
 from hyperlab import config, data
 from hyperlab.selection import space
+from hyperlab.training import network
 from hyperlab.training import latency, mlp, trainer
 
 CONTRACT = ["arch", "n_layers", "width_1", "width_2", "seed", "n_params", "flops", "train_error",
@@ -27,14 +28,14 @@ def test_space_size_order_and_closed_forms():
     archs = space.enumerate_space((1, 2, 3), (16, 32, 64, 128, 256, 512))
     assert len(archs) == space.space_size((1, 2, 3), (16, 32, 64, 128, 256, 512)) == 6 + 36 + 216
     assert len(set(archs)) == len(archs) and archs[0] == (16,) and archs[-1] == (512, 512, 512)
-    assert space.arch_name((64, 32)) == "64-32" and space.parse_arch("64-32") == (64, 32)
-    assert space.n_params((64, 32)) == (784 * 64 + 64) + (64 * 32 + 32) + (32 * 10 + 10)
-    assert space.forward_flops((64, 32)) == 2 * (784 * 64 + 64 * 32 + 32 * 10)
+    assert network.arch_name((64, 32)) == "64-32" and network.parse_arch("64-32") == (64, 32)
+    assert network.n_params((64, 32)) == (784 * 64 + 64) + (64 * 32 + 32) + (32 * 10 + 10)
+    assert network.forward_flops((64, 32)) == 2 * (784 * 64 + 64 * 32 + 32 * 10)
     # training: forward + weight gradients + input gradients of all layers but the first
-    assert space.train_flops((64, 32)) == 3 * 2 * (784 * 64 + 64 * 32 + 32 * 10) - 2 * 784 * 64
+    assert network.train_flops((64, 32)) == 3 * 2 * (784 * 64 + 64 * 32 + 32 * 10) - 2 * 784 * 64
     # the Flax model agrees with the parameter count
     params = mlp.init_params((64, 32), seed=0)
-    assert sum(p.size for p in jax.tree.leaves(params)) == space.n_params((64, 32))
+    assert sum(p.size for p in jax.tree.leaves(params)) == network.n_params((64, 32))
 
 
 def test_init_is_flax_default_distribution_and_pack_independent():
@@ -148,7 +149,7 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     row = table[(table["arch"] == "256-8")].iloc[0]
     assert (row["n_layers"], row["width_1"], row["width_2"]) == (2, 256, 8)
     assert (table.loc[table["n_layers"] == 1, "width_2"] == 0).all()
-    assert row["n_params"] == space.n_params((256, 8)) and row["flops"] == space.forward_flops((256, 8))
+    assert row["n_params"] == network.n_params((256, 8)) and row["flops"] == network.forward_flops((256, 8))
     for col in ("train_error", "val_error", "test_error"):
         assert table[col].between(0, 1).all()
     assert (table["val_error"] < 0.85).all() and table["val_error"].min() < 0.3   # trained: below chance (0.9)

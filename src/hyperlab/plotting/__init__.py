@@ -1,1 +1,22 @@
 """Figures. Used only by the ``figures`` stage: experiments write plot data, this draws it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+
+def save_all(figures: Iterable[tuple[str | Path, object]], dpi: int) -> list[Path]:
+    """Save every ``(path, figure)`` atomically and close it (a ``None`` figure is skipped); the paths written."""
+    import matplotlib.pyplot as plt  # the families set the Agg backend before they import pyplot
+
+    from hyperlab.io import save_figure
+
+    written = []
+    for path, fig in figures:
+        if fig is None:
+            continue
+        save_figure(path, fig, dpi=dpi)
+        plt.close(fig)
+        written.append(Path(path))
+    return written

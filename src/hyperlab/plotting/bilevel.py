@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import save_all  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/bilevel")
@@ -99,10 +99,5 @@ def render(params) -> list[Path]:
     runs, exact, main = load()
     if not runs:
         return []
-    written = []
-    for out, make in ((OUT_SURFACES, surfaces), (OUT_CURVES, curves)):
-        fig = make(runs, exact, main)
-        save_figure(out, fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(out)
-    return written
+    return save_all(((out, make(runs, exact, main)) for out, make in ((OUT_SURFACES, surfaces), (OUT_CURVES, curves))),
+                    params.dpi)

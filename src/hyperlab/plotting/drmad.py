@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import save_all  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/drmad")
@@ -148,7 +148,6 @@ def error_figure(quad: pd.DataFrame, quartic: pd.DataFrame | None):
 
 
 def render(params) -> list[Path]:
-    written = []
     runs = _outer_runs(SOURCE)
     inner_path = SOURCE / "inner.csv"
     T = int(pd.read_csv(inner_path).t.max()) if inner_path.is_file() else None
@@ -163,9 +162,4 @@ def render(params) -> list[Path]:
     if quad_path.is_file():
         quartic = pd.read_csv(quartic_path) if quartic_path.is_file() else None
         figures.append(("drmad_error.png", error_figure(pd.read_csv(quad_path), quartic)))
-    for name, fig in figures:
-        out = FIGURES / name
-        save_figure(out, fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(out)
-    return written
+    return save_all(((FIGURES / name, fig) for name, fig in figures), params.dpi)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import save_all  # noqa: E402
 
 SOURCE = Path("plots/hpo")
 FIGURES = Path("plots/figures/hpo")
@@ -125,10 +125,4 @@ def render(params) -> list[Path]:
     acc_path = SOURCE / "hypergrad_accuracy.csv"
     if acc_path.is_file():
         figures.append(("hpo_hypergrad_error.png", error_figure(pd.read_csv(acc_path))))
-    written = []
-    for name, fig in figures:
-        out = FIGURES / name
-        save_figure(out, fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(out)
-    return written
+    return save_all(((FIGURES / name, fig) for name, fig in figures), params.dpi)

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS  # noqa: E402
 from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS  # noqa: E402
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import save_all  # noqa: E402
 from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
 
 SOURCE = Path("plots/hypernet")
@@ -165,11 +165,4 @@ def render(params) -> list[Path]:
                if any(key[0] == v for key in runs)}
     figures[OUT / "hypernet_response.png"] = response(runs)
     figures[OUT / "hypernet_local_tracking.png"] = tracking(runs)
-    written = []
-    for path, fig in figures.items():
-        if fig is None:
-            continue
-        save_figure(path, fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(path)
-    return written
+    return save_all(figures.items(), params.dpi)

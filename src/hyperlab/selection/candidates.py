@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.selection.fronts import true_front
-from hyperlab.selection.space import Arch, arch_name, forward_flops, n_params, width_columns
+from hyperlab.selection.space import width_columns
+from hyperlab.training.network import Arch, arch_name, forward_flops, n_params
 from hyperlab.selection.table import network_summary
 
 SETS = ("train", "val", "test")

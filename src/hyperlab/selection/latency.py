@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.selection import space
+from hyperlab.training import network
 from hyperlab.training.latency import time_latency
 from hyperlab.training.mlp import init_params
 
@@ -33,7 +34,7 @@ def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: in
     """
     archs = space.enumerate_space(layers, widths)
     weights = [init_params(a, seed) for a in archs]
-    x = np.random.default_rng(seed).standard_normal((batch, space.N_INPUTS)).astype(np.float32)
+    x = np.random.default_rng(seed).standard_normal((batch, network.N_INPUTS)).astype(np.float32)
     frames = []
     for r in range(rounds):
         if r:
@@ -44,5 +45,5 @@ def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: in
                           rng=np.random.default_rng([seed, r]))
         log.info("round %d: %d networks in %.1f s; latency %.3f-%.3f ms (median %.3f)", r + 1, len(archs),
                  time.perf_counter() - t0, ms.min(), ms.max(), float(np.median(ms)))
-        frames.append(pd.DataFrame({"arch": [space.arch_name(a) for a in archs], "round": r + 1, "latency_ms": ms}))
+        frames.append(pd.DataFrame({"arch": [network.arch_name(a) for a in archs], "round": r + 1, "latency_ms": ms}))
     return pd.concat(frames, ignore_index=True)

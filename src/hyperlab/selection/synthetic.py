@@ -2,7 +2,7 @@
 
 Same schema as ``data/candidates.csv`` (written by the same
 :func:`~hyperlab.selection.candidates.candidate_table`, parameter counts and
-FLOPs from :mod:`hyperlab.selection.space`), with a plausible shape instead of
+FLOPs from :mod:`hyperlab.training.network`), with a plausible shape instead of
 trained errors and measured timings.
 """
 
@@ -15,6 +15,7 @@ import pandas as pd
 
 from hyperlab.selection import space
 from hyperlab.selection.candidates import candidate_table
+from hyperlab.training import network
 
 
 def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
@@ -32,7 +33,7 @@ def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (
     errors, failed = np.full((*shape, 3), np.nan), np.zeros(shape, bool)
     latency, train_seconds = np.zeros(shape), np.zeros(shape)
     for i, arch in enumerate(archs):
-        n, n_params, flops = len(arch), space.n_params(arch), space.forward_flops(arch)
+        n, n_params, flops = len(arch), network.n_params(arch), network.forward_flops(arch)
         base = 0.04 + 0.6 / (1 + n_params / 6e3) + 0.012 * (n - 2) ** 2 + 0.02 * (min(arch) < 32)
         for j in range(n_seeds):  # draws in this order: fail, val noise, latency noise, test noise (if ok)
             failed[i, j] = rng.random() < fail_rate

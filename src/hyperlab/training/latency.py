@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.progress import Progress, silent
-from hyperlab.selection.space import Arch
+from hyperlab.training.network import Arch
 from hyperlab.training.mlp import MLP
 
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hyperlab.selection.space import N_CLASSES, N_INPUTS, Arch, arch_seed
+from hyperlab.training.network import N_CLASSES, N_INPUTS, Arch, arch_seed
 
 # --------------------------------------------------------------------------- model
 

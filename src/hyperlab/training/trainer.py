@@ -17,7 +17,7 @@ import numpy as np
 import optax
 
 from hyperlab.progress import Progress, silent
-from hyperlab.selection.space import N_INPUTS, Arch, n_params, train_flops
+from hyperlab.training.network import N_INPUTS, Arch, n_params, train_flops
 from hyperlab.training.mlp import PackPlan, init_params, make_plan, pack_errors, pack_losses, pack_params, unpack_params
 
 
