@@ -156,7 +156,11 @@ class GPEISampler(BaseSampler):
         return space.params(point)
 
     # ---- the choice of a point
-    def _suggest(self, study: Study, trial: FrozenTrial, space: SearchSpace) -> np.ndarray:
+    def _suggest(self, study: Study, trial: FrozenTrial, space: SearchSpace, spread: int = 1,
+                 spread_rng: np.random.Generator | None = None) -> np.ndarray:
+        """The point to claim; ``spread > 1`` (a retry after a collision): one of the ``spread`` best untaken
+        points of a finite space, drawn with ``spread_rng``, so two processes that share one model stop
+        choosing the same argmax again and again."""
         trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         done = [t for t in trials if t.state == TrialState.COMPLETE and space.covers(t) and math.isfinite(t.value)]
         taken = self._taken(trials, space)  # in a continuous space too: a failed point must not repeat
@@ -175,7 +179,11 @@ class GPEISampler(BaseSampler):
             self._warn_once(study, "fit", f"the GP could not be fitted ({err}); sampling at random")
             return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
         if pool is not None:
-            return pool[argmax_of(evaluate(acq, pool), self._rng)]
+            values = evaluate(acq, pool)
+            if spread > 1 and spread_rng is not None and len(pool) > 1:
+                best = np.argsort(-values, kind="stable")[:spread]
+                return pool[best[spread_rng.integers(len(best))]]
+            return pool[argmax_of(values, self._rng)]
         return maximize(acq, space, self._rng, incumbents, taken, n_candidates=self._n_candidates)
 
     def _acquisition(self, study: Study, space: SearchSpace, done: list[FrozenTrial], failed: list[FrozenTrial]):
@@ -247,8 +255,10 @@ class GPEISampler(BaseSampler):
         """If another process claimed the same point meanwhile, pick again.
 
         Both colliding trials see each other's claim (each writes before it
-        reads), so both move on; a random back-off makes a second collision
-        unlikely. Threads of this process never collide: the lock orders them.
+        reads), so both move on. Both fit the same GP to the same trials, so
+        each retry draws among the ``attempt + 2`` best untaken points (and
+        backs off at random) instead of both taking the next argmax together.
+        Threads of this process never collide: the lock orders them.
         """
         backoff = np.random.default_rng()
         for attempt in range(8):
@@ -257,7 +267,7 @@ class GPEISampler(BaseSampler):
                 return point
             time.sleep(backoff.uniform(0.0, 0.02 * (attempt + 1)))
             with single_threaded_blas(), self._lock:
-                point = self._suggest(study, trial, space)
+                point = self._suggest(study, trial, space, spread=attempt + 2, spread_rng=backoff)
                 self._write_claim(study, trial, point)
         return point
 
