@@ -34,7 +34,8 @@ from optuna.trial import TrialState
 from hyperlab.selection.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.storage import (POLL_S, StorageBusy, enqueue_slots, is_rdb, is_valid, journal_run_lock,
                                         n_valid, open_storage, recover_journal, superseded, work_slots)
-from hyperlab.selection.strategies import CONSTRAINED, MULTI_OBJECTIVE, Networks, make_sampler, sampler_seed
+from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
+from hyperlab.selection.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table import latency_budget, load_table, network_summary
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ import pandas as pd
 from hyperlab.selection.cost_tpe import CostAwareTPESampler
 from hyperlab.selection.encoding import arch_of_params, canonical_params, network_params, space_of
 from hyperlab.selection.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
-from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE, STRATEGIES
+from hyperlab.selection.names import STRATEGIES
 from hyperlab.selection.network_random import NetworkRandomSampler, layer_uniform_weights
 
 
