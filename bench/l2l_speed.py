@@ -1,17 +1,26 @@
 """Speed of the l2l experiment: one meta-step, and one evaluation run per optimizer.
 
 Prints one JSON line per figure (medians of repeated timings, after a warm-up
-call that compiles). Ratios are measured side by side in this run:
-meta-step time per optimizee (meta_batch 1 vs 2: what vmapping buys),
-rematerialized vs stored backward, LSTM vs Adam optimizee runs, and the
-meta-step of ``META_SEEDS`` meta-training seeds vmapped in one program
-against the committed implementation (one single-seed meta-step per seed,
-run one after the other): ``meta_step_speedup_seeds_vmapped`` is
-``META_SEEDS * t(single seed) / t(all seeds vmapped)``, above 1 when vmapping pays.
+call that compiles). Ratios are measured side by side in this run, timed
+alternately so that both sides see the same load:
+
+* ``meta_step_speedup_vs_committed``: the three meta-seeds' meta-step
+  (meta_batch 2, unroll 20) as committed before issue 15 -- Flax's
+  ``OptimizedLSTMCell`` on a ``(n, hidden)`` state, seeds and optimizees
+  vmapped -- over the library's (:func:`lstm_step`: ``(hidden, n)`` state and
+  a written-out backward pass; seeds and optimizees one after the other);
+  above 1 when the new one pays. ``meta_step_speedup_cell`` and
+  ``meta_step_speedup_one_optimizee_at_a_time`` split it into its two changes;
+* ``eval_speedup_one_run_at_a_time``: 20 LSTM evaluation runs vmapped
+  together (committed) over the same runs one at a time (``lax.map``,
+  :data:`hyperlab.l2l.evaluate.LSTM_RUNS_PER_BATCH`);
+* meta-step time per optimizee (meta_batch 1 vs 2: what vmapping buys),
+  rematerialized vs stored backward, LSTM vs Adam optimizee runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
@@ -21,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from hyperlab.data import load_npz
+from hyperlab.l2l import lstm_optimizer as lo
 from hyperlab.l2l import meta_train, optimizee, pipeline
 from hyperlab.l2l.evaluate import run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
@@ -39,6 +49,54 @@ def median_time(fn, repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
+def alternate(fns: dict, repeats: int = REPEATS) -> dict[str, float]:
+    """Median time of each (compiled) function, timed in turns so that all see the same load."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+@contextlib.contextmanager
+def committed_cell():
+    """The LSTM cell as committed before issue 15: Flax's module applied to a ``(n, hidden)`` state."""
+    def step(lstm_params, g, carry, cfg=LSTMConfig()):
+        net = lo.CoordinatewiseLSTM(cfg.hidden, cfg.layers)
+        carry, out = net.apply({"params": lstm_params}, carry, lo.preprocess(g, cfg.p))
+        return cfg.scale * out, carry
+
+    def carry(n, cfg):
+        z = jnp.zeros((n, cfg.hidden))
+        return tuple((z, z) for _ in range(cfg.layers))
+
+    saved = lo.lstm_step, lo.initial_carry
+    lo.lstm_step, lo.initial_carry = step, carry  # looked up by lstm_optimizer's init/update when traced
+    try:
+        yield
+    finally:
+        lo.lstm_step, lo.initial_carry = saved
+
+
+def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
+    """The meta-step as committed before issue 15: meta-seeds and optimizees vmapped (same arithmetic)."""
+    def meta_step(meta, params, opt_state, keys):
+        def batch_loss(phi):
+            losses, carry = jax.vmap(lambda p, s, k: meta_train.unroll(phi, p, s, k, loss_fn, cfg))(
+                params, opt_state, keys)
+            return jnp.mean(losses), carry
+        (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.lstm_params)
+        gnorm = optax.tree.norm(grads)
+        updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
+        new = meta_train.MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
+        ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+        meta = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta)
+        return meta, params, opt_state, loss, gnorm, ok
+    return jax.jit(jax.vmap(meta_step))
+
+
 def emit(metric: str, value: float, **extra) -> None:
     print(json.dumps({"bench": "l2l_speed", "metric": metric, "value": round(value, 4), **extra}), flush=True)
 
@@ -52,35 +110,35 @@ def main() -> None:
     meta = meta_train.MetaState(phi, meta_opt.init(phi))
     template = lstm_optimizer(phi, cfg)
 
-    # Several meta-seeds: one vmapped program against the committed implementation (one single-seed
-    # meta-step per seed, one after the other); timed alternately so that both see the same load.
+    # The committed meta-step against the library's, on META_SEEDS seeds x meta_batch 2, and each change alone.
     seeds = jax.random.split(jax.random.key(4), META_SEEDS)
     phis = jax.vmap(lambda k: init_lstm_params(k, cfg))(seeds)
     metas = meta_train.MetaState(phis, jax.vmap(meta_opt.init)(phis))
     params = jax.vmap(jax.vmap(lambda k: optimizee.init_params(k, spec)))(
         jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2))
-    state = jax.vmap(jax.vmap(template.init))(params)
     keys = jax.random.split(jax.random.key(6), META_SEEDS * 2 * 21).reshape(META_SEEDS, 2, 21)
-    vmapped = meta_train.make_seed_meta_step(loss_fn, meta_opt, cfg)
-    single = meta_train.make_meta_step(loss_fn, meta_opt, cfg)
-    pick = lambda tree, s: jax.tree_util.tree_map(lambda a: a[s], tree)  # noqa: E731
-    one_by_one = lambda: [single(pick(metas, s), pick(params, s), pick(state, s), keys[s])[3]  # noqa: E731
-                          for s in range(META_SEEDS)]
-    both = {"committed": one_by_one, "vmapped": lambda: vmapped(metas, params, state, keys)[3]}
-    times = {name: [] for name in both}
-    for name, fn in both.items():
-        jax.block_until_ready(fn())  # compile
-    for _ in range(REPEATS):
-        for name, fn in both.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[name].append(time.perf_counter() - t0)
-    t_seq, t_vmapped = statistics.median(times["committed"]), statistics.median(times["vmapped"])
-    emit("meta_step_seconds_seeds", t_seq, meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
-         implementation="committed: single-seed meta-step once per seed")
-    emit("meta_step_seconds_seeds", t_vmapped, meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
-         implementation="all seeds vmapped in one program")
-    emit("meta_step_speedup_seeds_vmapped", t_seq / t_vmapped, meta_seeds=META_SEEDS)
+    variants = {  # name: (cell context, meta-step maker, what it is)
+        "committed": (committed_cell, committed_seed_meta_step,
+                      "Flax OptimizedLSTMCell on a (n, hidden) state; seeds and optimizees vmapped"),
+        "new_cell": (contextlib.nullcontext, committed_seed_meta_step,
+                     "lstm_step: (hidden, n) state, written-out backward; seeds and optimizees vmapped"),
+        "library": (contextlib.nullcontext, meta_train.make_seed_meta_step,
+                    "lstm_step; seeds and optimizees one after the other (lax.map)"),
+    }
+    steps = {}
+    for name, (cell, make, _) in variants.items():
+        with cell():  # traced (first call) under the cell being measured
+            state = jax.vmap(jax.vmap(template.init))(params)
+            step = make(loss_fn, meta_opt, cfg)
+            jax.block_until_ready(step(metas, params, state, keys))
+        steps[name] = (lambda step=step, state=state: step(metas, params, state, keys)[3])
+    times = alternate(steps)
+    for name, (_, _, label) in variants.items():
+        emit("meta_step_seconds_seeds", times[name], meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
+             implementation=label)
+    emit("meta_step_speedup_vs_committed", times["committed"] / times["library"], meta_seeds=META_SEEDS)
+    emit("meta_step_speedup_cell", times["committed"] / times["new_cell"], meta_seeds=META_SEEDS)
+    emit("meta_step_speedup_one_optimizee_at_a_time", times["new_cell"] / times["library"], meta_seeds=META_SEEDS)
 
     per_step = {}
     for batch, remat in ((1, True), (2, True), (2, False)):
@@ -96,14 +154,18 @@ def main() -> None:
 
     keys = jax.random.split(jax.random.key(3), 20)
     test = splits["test"]
-    t_lstm = median_time(lambda: run_many("lstm", phi, keys, test.x, test.y, spec, 100, 128, cfg, every=5).loss,
-                         repeats=3)
+    runs = {f"rpb{b}": (lambda b=b: run_many("lstm", phi, keys, test.x, test.y, spec, 100, 128, cfg, every=5,
+                                             runs_per_batch=b).loss) for b in (None, 1)}
+    for fn in runs.values():
+        jax.block_until_ready(fn())  # compile
+    times = alternate(runs, repeats=3)
+    emit("eval_seconds_per_run", times["rpbNone"] / 20, optimizer="lstm", steps=100, runs="20 vmapped (committed)")
+    emit("eval_seconds_per_run", times["rpb1"] / 20, optimizer="lstm", steps=100, runs="one at a time")
+    emit("eval_speedup_one_run_at_a_time", times["rpbNone"] / times["rpb1"], optimizer="lstm")
     t_adam = median_time(lambda: run_many("adam", jnp.float32(0.03), keys, test.x, test.y, spec, 100, 128, cfg,
                                           every=5).loss, repeats=3)
-    emit("eval_seconds_per_run", t_lstm / 20, optimizer="lstm", steps=100, runs_batched=20)
-    emit("eval_seconds_per_run", t_adam / 20, optimizer="adam", steps=100, runs_batched=20)
-    emit("eval_lstm_over_adam_ratio", t_lstm / t_adam, steps=100)
-
+    emit("eval_seconds_per_run", t_adam / 20, optimizer="adam", steps=100, runs="20 vmapped")
+    emit("eval_lstm_over_adam_ratio", times["rpb1"] / t_adam, steps=100)
 
 if __name__ == "__main__":
     main()

@@ -55,7 +55,7 @@ def test_transformation_on_arbitrary_pytree_keeps_state_structure():
     opt = lstm_optimizer(init_lstm_params(jax.random.key(0), CFG), CFG)
     state = opt.init(tree)
     n = sum(x.size for x in jax.tree_util.tree_leaves(tree))
-    assert all(leaf.shape == (n, CFG.hidden) for leaf in jax.tree_util.tree_leaves(state))
+    assert all(leaf.shape == (CFG.hidden, n) for leaf in jax.tree_util.tree_leaves(state))
 
     def loss(t):
         return sum(jnp.sum(jnp.sin(x) ** 2) for x in jax.tree_util.tree_leaves(t))
@@ -73,6 +73,44 @@ def test_transformation_on_arbitrary_pytree_keeps_state_structure():
                                                    jax.tree_util.tree_leaves(tree)))
     assert not np.allclose(np.asarray(final["a"]), 1.0)  # it moved
     assert float(jnp.abs(final_state.carry[0][0]).sum()) > 0  # and carried LSTM state
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
+    """The fast step (state (hidden, n)) is CoordinatewiseLSTM's apply (state (n, hidden)):
+    same update, same state, same meta-gradient through both."""
+    from hyperlab.l2l.lstm_optimizer import CoordinatewiseLSTM
+    cfg = CFG._replace(layers=layers)
+    phi = init_lstm_params(jax.random.key(3), cfg)
+    # Perturb every weight: Flax's zero biases and tiny output init would hide a mixed-up gate or bias.
+    leaves, tree = jax.tree_util.tree_flatten(phi)
+    keys = jax.random.split(jax.random.key(4), len(leaves))
+    phi = tree.unflatten([a + 0.5 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
+    n = 37
+    g = jnp.concatenate([jax.random.normal(jax.random.key(5), (n - 2,)) * 1e-2, jnp.array([1e-7, -3e-6])])
+    carry = tuple((jax.random.normal(jax.random.key(6 + i), (cfg.hidden, n)),
+                   jax.random.normal(jax.random.key(9 + i), (cfg.hidden, n))) for i in range(layers))
+
+    def flax_step(phi, carry, g=g):
+        net = CoordinatewiseLSTM(cfg.hidden, cfg.layers)
+        new, out = net.apply({"params": phi}, tuple((c.T, h.T) for c, h in carry), preprocess(g, cfg.p))
+        return cfg.scale * out, tuple((c.T, h.T) for c, h in new)
+
+    ours, ref = lstm_step(phi, g, carry, cfg), flax_step(phi, carry)
+    for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+    # Gradients through the written-out backward pass, w.r.t. the weights, the state and the gradient input.
+    def objective(step):
+        def f(phi, carry, g):
+            u, new = step(phi, carry, g)
+            return jnp.sum(jnp.sin(u)) + sum(jnp.sum(c * h) for c, h in new)
+        return jax.grad(f, argnums=(0, 1, 2))
+    flat = lambda t: np.asarray(jax.flatten_util.ravel_pytree(t)[0])  # noqa: E731
+    ours = objective(lambda p, c, g: lstm_step(p, g, c, cfg))(phi, carry, g)
+    ref = objective(lambda p, c, g: flax_step(p, c, g))(phi, carry, g)
+    assert np.abs(flat(ours[2])).max() > 0  # the gradient input's cotangent is exercised too
+    np.testing.assert_allclose(flat(ours), flat(ref), rtol=1e-4, atol=1e-5)
 
 
 def test_update_is_lstm_step_on_raveled_gradient():
@@ -120,7 +158,10 @@ def _quadratic(d):
     return loss_fn
 
 
-def test_no_gradient_flows_through_the_optimizee_gradient():
+@pytest.mark.parametrize("objective", ["mean", "log_mean"])
+def test_no_gradient_flows_through_the_optimizee_gradient(objective):
+    """The meta-gradient is that of a replay with the optimizee gradients as constants, for the paper's
+    mean of f(theta_1..theta_T) and for the mean of log f; the meta-loss is that replay's value."""
     d, T = 4, 4
     loss_fn = _quadratic(d)
     phi = init_lstm_params(jax.random.key(3), CFG)
@@ -131,7 +172,7 @@ def test_no_gradient_flows_through_the_optimizee_gradient():
     state = lstm_optimizer(phi, CFG).init(params)
 
     def meta(phi, first_order):
-        return meta_train.unroll(phi, params, state, keys, loss_fn, CFG, first_order)[0]
+        return meta_train.unroll(phi, params, state, keys, loss_fn, CFG, first_order, objective=objective)[0]
 
     ours = jax.jit(jax.grad(meta), static_argnums=1)(phi, True)
     full = jax.jit(jax.grad(meta), static_argnums=1)(phi, False)
@@ -146,19 +187,41 @@ def test_no_gradient_flows_through_the_optimizee_gradient():
         u, carry = step(jnp.asarray(g), carry)
         p = p + u
 
+    term = jnp.log if objective == "log_mean" else (lambda f: f)
+
     def replay(phi):
         p, carry, total = params["x"], initial_carry(d, CFG), 0.0
         for t, k in enumerate(keys[:-1]):
             if t > 0:
-                total = total + loss_fn({"x": p}, k)
+                total = total + term(loss_fn({"x": p}, k))
             u, carry = lstm_step(phi, jnp.asarray(grads[t]), carry, CFG)
             p = p + u
-        return (total + loss_fn({"x": p}, keys[-1])) / T
+        return (total + term(loss_fn({"x": p}, keys[-1]))) / T
 
+    np.testing.assert_allclose(float(meta(phi, True)), float(replay(phi)), rtol=1e-5)
     ref = jax.jit(jax.grad(replay))(phi)
     flat = lambda t: np.asarray(jax.flatten_util.ravel_pytree(t)[0])  # noqa: E731
     np.testing.assert_allclose(flat(ours), flat(ref), rtol=1e-4, atol=1e-7)
     assert np.abs(flat(full) - flat(ours)).max() > 1e-3 * np.abs(flat(ours)).max()
+
+
+def test_cosine_meta_lr_schedule_takes_full_steps_first_and_none_at_the_end():
+    meta_steps, lr = 10, 0.01
+    phi = {"w": jnp.ones(3)}
+    grads = {"w": jnp.array([1.0, -2.0, 0.5])}
+    sizes = {}
+    for schedule in ("constant", "cosine"):
+        opt = meta_train.meta_optimizer(lr, clip_norm=1.0, meta_steps=meta_steps, schedule=schedule)
+        state, sizes[schedule] = opt.init(phi), []
+        for _ in range(meta_steps + 1):
+            updates, state = opt.update(grads, state, phi)
+            sizes[schedule].append(float(jnp.abs(updates["w"]).max()))
+    # Adam's step on a constant gradient is ~lr; the cosine takes it from lr down to 0 at meta_steps.
+    np.testing.assert_allclose(sizes["constant"], lr, rtol=1e-3)
+    np.testing.assert_allclose(sizes["cosine"][0], lr, rtol=1e-3)
+    assert all(a > b for a, b in zip(sizes["cosine"][:meta_steps], sizes["cosine"][1:]))
+    assert sizes["cosine"][meta_steps] < 1e-9
+    np.testing.assert_allclose(sizes["cosine"][meta_steps // 2], lr / 2, rtol=1e-3)
 
 
 def test_meta_training_on_quadratics_beats_untrained_lstm():

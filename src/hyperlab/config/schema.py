@@ -15,7 +15,7 @@ from hyperlab.config import checks
 from hyperlab.hpo.names import METHODS as HPO_METHODS
 from hyperlab.config.checks import SOURCE_SIZES, check_split_sizes
 from hyperlab.config.fields import ConfigError, Distinct, Flag, Int, List, Number, Section, Text, check
-from hyperlab.l2l.names import ACTIVATIONS, GENERALIZATION
+from hyperlab.l2l.names import ACTIVATIONS, GENERALIZATION, META_LR_SCHEDULES, META_OBJECTIVES
 from hyperlab.selection.names import COSTS, STRATEGIES
 
 TOP_LEVEL_KEYS = ("seed", "order")  # plus one key per section of SECTIONS
@@ -160,6 +160,8 @@ class L2LParams(Section):
     meta_steps: Int = Field(100, ge=1, le=10_000_000)
     meta_batch: Int = Field(2, ge=1, le=1024)
     meta_lr: Number = Field(0.005, gt=0, le=1)
+    meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"
+    meta_objective: Literal[META_OBJECTIVES] = "mean"
     clip_norm: Number = Field(1.0, gt=0, le=1e6)
     val_every: Int = Field(10, ge=1, le=10_000_000)
     val_runs: Int = Field(8, ge=2, le=10_000)

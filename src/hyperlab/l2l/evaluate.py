@@ -116,22 +116,44 @@ def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, spec:
     return Trajectory(full, loss.reshape(-1), gnorm.reshape(-1), pnorm)
 
 
-@partial(jax.jit, static_argnames=("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every"))
+#: Runs vmapped together by an LSTM evaluation (:func:`run_grid`): one at a time. The LSTM's per-coordinate
+#: state and gates of one 16k-coordinate run (~10 MB) stay in cache; vmapping 20 runs was 1.3x slower on CPU
+#: (``bench/l2l_speed.py``). Baselines, whose state is a few vectors, are all vmapped (``None``).
+LSTM_RUNS_PER_BATCH = 1
+
+_STATIC = ("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every", "runs_per_batch")
+
+
+@partial(jax.jit, static_argnames=_STATIC)
 def run_many(name: str, hparam, keys: jax.Array, x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec,
              n_steps: int, batch_size: int, cfg: LSTMConfig = LSTMConfig(),
-             record_full: bool = True, every: int = 1) -> Trajectory:
-    """:func:`run_one` for every key (fresh init and minibatches per run), vmapped."""
-    return jax.vmap(lambda k: run_one(name, hparam, k, x, y, spec, n_steps, batch_size, cfg,
-                                      record_full, every))(keys)
+             record_full: bool = True, every: int = 1, runs_per_batch: int | None = None) -> Trajectory:
+    """:func:`run_one` for every key (fresh init and minibatches per run); see :func:`run_grid`."""
+    one = jax.tree_util.tree_map(lambda a: a[None], hparam)
+    traj = run_grid(name, one, keys, x, y, spec, n_steps, batch_size, cfg, record_full, every, runs_per_batch)
+    return jax.tree_util.tree_map(lambda a: a[0], traj)
 
 
-@partial(jax.jit, static_argnames=("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every"))
+@partial(jax.jit, static_argnames=_STATIC)
 def run_grid(name: str, hparams, keys: jax.Array, x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec,
              n_steps: int, batch_size: int, cfg: LSTMConfig = LSTMConfig(),
-             record_full: bool = True, every: int = 1) -> Trajectory:
-    """:func:`run_one` for every hyperparameter (leading axis of ``hparams``) x every key."""
-    return jax.vmap(lambda h: jax.vmap(lambda k: run_one(name, h, k, x, y, spec, n_steps, batch_size, cfg,
-                                                         record_full, every))(keys))(hparams)
+             record_full: bool = True, every: int = 1, runs_per_batch: int | None = None) -> Trajectory:
+    """:func:`run_one` for every hyperparameter (leading axis of ``hparams``) x every key.
+
+    All (hyperparameter, key) runs are vmapped together (``runs_per_batch=None``)
+    or ``runs_per_batch`` at a time, one batch after the other (``lax.map``): the
+    same results, less memory in flight at once.
+    """
+    n_h, n_k = jax.tree_util.tree_leaves(hparams)[0].shape[0], keys.shape[0]
+
+    def one(pair):
+        i, j = pair
+        h = jax.tree_util.tree_map(lambda a: a[i], hparams)
+        return run_one(name, h, keys[j], x, y, spec, n_steps, batch_size, cfg, record_full, every)
+
+    pairs = (jnp.repeat(jnp.arange(n_h), n_k), jnp.tile(jnp.arange(n_k), n_h))
+    traj = jax.lax.map(one, pairs, batch_size=runs_per_batch or n_h * n_k)
+    return jax.tree_util.tree_map(lambda a: a.reshape(n_h, n_k, *a.shape[1:]), traj)
 
 
 def summarize(values: np.ndarray, lo_q: float = 10.0, hi_q: float = 90.0) -> dict[str, np.ndarray]:

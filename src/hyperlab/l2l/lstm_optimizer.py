@@ -16,6 +16,15 @@ optax loop over any pytree of parameters. Internally the pytree is raveled into
 one vector so that the whole optimizee is a single batched LSTM call (one
 matmul per layer instead of one per leaf); the state therefore has the same
 structure for every parameter pytree and across steps.
+
+The weights are those of the Flax module :class:`CoordinatewiseLSTM` (its
+names and initializers), but a step runs :func:`lstm_step`, the same
+arithmetic with coordinates on the *last* axis: the state is ``(hidden, n)``,
+each gate is a contiguous block of rows, and the two-wide input layer is two
+broadcast multiply-adds rather than a matmul with two inner terms, and the
+backward pass of a layer (:func:`lstm_cell`) is written out. The meta-step's
+backward pass is dominated by these gate arrays; both made it faster on CPU
+(``bench/l2l_speed.py``), and a test pins values and gradients to the Flax cell.
 """
 
 from __future__ import annotations
@@ -71,22 +80,88 @@ class CoordinatewiseLSTM(nn.Module):
 
 
 def initial_carry(n: int, cfg: LSTMConfig):
-    """Zero LSTM state for ``n`` coordinates: ``layers`` pairs (c, h) of shape (n, hidden)."""
-    z = jnp.zeros((n, cfg.hidden))
+    """Zero LSTM state for ``n`` coordinates: ``layers`` pairs (c, h) of shape (hidden, n)."""
+    z = jnp.zeros((cfg.hidden, n))
     return tuple((z, z) for _ in range(cfg.layers))
 
 
 def init_lstm_params(key: jax.Array, cfg: LSTMConfig = LSTMConfig()):
     """LSTM weights phi (shared by all coordinates)."""
     net = CoordinatewiseLSTM(cfg.hidden, cfg.layers)
-    return net.init(key, initial_carry(1, cfg), jnp.zeros((1, 2)))["params"]
+    z = jnp.zeros((1, cfg.hidden))  # one coordinate, in the Flax cell's (n, hidden) layout
+    return net.init(key, tuple((z, z) for _ in range(cfg.layers)), jnp.zeros((1, 2)))["params"]
+
+
+_GATES = ("i", "f", "g", "o")  # Flax's OptimizedLSTMCell: input, forget, cell, output
+
+
+def _layer_weights(layer_params) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A Flax LSTM cell's eight kernels as ``(W_in (4h, in), W_h (4h, h), b (4h, 1))``, gates stacked i, f, g, o."""
+    w_in = jnp.concatenate([layer_params[f"i{k}"]["kernel"] for k in _GATES], axis=-1).T
+    w_h = jnp.concatenate([layer_params[f"h{k}"]["kernel"] for k in _GATES], axis=-1).T
+    b = jnp.concatenate([layer_params[f"h{k}"]["bias"] for k in _GATES])[:, None]
+    return w_in, w_h, b
+
+
+def _gates(w_in, w_h, b, x, h):
+    """Gate activations ``(i, f, g, o)``, each (hidden, n), of z = W_h h + W_in x + b."""
+    z = w_h @ h + b
+    # The first layer's input is two features wide: two multiply-adds fuse with the gates.
+    z = z + (w_in[:, :1] * x[:1] + w_in[:, 1:] * x[1:] if x.shape[0] == 2 else w_in @ x)
+    z_i, z_f, z_g, z_o = jnp.split(z, 4)
+    return jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
+
+
+@jax.custom_vjp
+def lstm_cell(w_in, w_h, b, x, c, h):
+    """One LSTM layer on every coordinate: ``(c', h')`` with c' = f c + i g, h' = o tanh(c').
+
+    Its backward pass is written out (:func:`_lstm_cell_bwd`): one fused
+    elementwise pass to the four gate pre-activations, then the matmuls.
+    JAX's own transpose of the same arithmetic took 1.2x longer on CPU
+    (``bench/l2l_speed.py``); a test checks both against Flax's cell.
+    """
+    i, f, g, o = _gates(w_in, w_h, b, x, h)
+    c = f * c + i * g
+    return c, o * jnp.tanh(c)
+
+
+def _lstm_cell_fwd(w_in, w_h, b, x, c, h):
+    i, f, g, o = _gates(w_in, w_h, b, x, h)
+    c_new = f * c + i * g
+    tanh_c = jnp.tanh(c_new)
+    return (c_new, o * tanh_c), (w_in, w_h, x, c, h, i, f, g, o, tanh_c)
+
+
+def _lstm_cell_bwd(res, cotangents):
+    """Cotangents of (W_in, W_h, b, x, c, h) from those of (c', h'), with sigma' = s (1 - s), tanh' = 1 - t^2:
+    dc'_total = dc' + dh' o (1 - tanh^2 c'), dz = (dc'_total g i(1-i), dc'_total c f(1-f),
+    dc'_total i (1-g^2), dh' tanh(c') o(1-o)); then dW_in = dz x^T, dW_h = dz h^T, db = sum_n dz,
+    dx = W_in^T dz, dh = W_h^T dz, dc = dc'_total f."""
+    w_in, w_h, x, c, h, i, f, g, o, tanh_c = res
+    dc_new, dh_new = cotangents
+    dc_total = dc_new + dh_new * o * (1 - tanh_c * tanh_c)
+    dz = jnp.concatenate([dc_total * g * i * (1 - i), dc_total * c * f * (1 - f), dc_total * i * (1 - g * g),
+                          dh_new * tanh_c * o * (1 - o)])
+    return dz @ x.T, dz @ h.T, jnp.sum(dz, axis=1, keepdims=True), w_in.T @ dz, dc_total * f, w_h.T @ dz
+
+
+lstm_cell.defvjp(_lstm_cell_fwd, _lstm_cell_bwd)
 
 
 def lstm_step(lstm_params, g: jax.Array, carry, cfg: LSTMConfig = LSTMConfig()):
-    """One step on a flat gradient vector ``g (n,)``: ``(update (n,), new carry)``."""
-    net = CoordinatewiseLSTM(cfg.hidden, cfg.layers)
-    carry, out = net.apply({"params": lstm_params}, carry, preprocess(g, cfg.p))
-    return cfg.scale * out, carry
+    """One step on a flat gradient vector ``g (n,)``: ``(update (n,), new carry)``.
+
+    :class:`CoordinatewiseLSTM`'s arithmetic with coordinates on the last axis
+    (carry: ``layers`` pairs (c, h) of shape (hidden, n)).
+    """
+    x = preprocess(g, cfg.p).T  # (2, n)
+    new_carry = []
+    for i, (c, h) in enumerate(carry):
+        c, x = lstm_cell(*_layer_weights(lstm_params[f"lstm{i}"]), x, c, h)
+        new_carry.append((c, x))
+    out = lstm_params["out"]["kernel"][:, 0] @ x + lstm_params["out"]["bias"][0]
+    return cfg.scale * out, tuple(new_carry)
 
 
 class LSTMOptState(NamedTuple):

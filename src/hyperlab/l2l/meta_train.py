@@ -12,7 +12,7 @@ As in the paper, second derivatives are dropped: the optimizee gradient
 nabla f(theta_t) enters the LSTM as a constant (``stop_gradient``), so the
 meta-gradient flows only through theta_t in f(theta_t) and through the LSTM.
 
-Several optimizees per meta-step (``meta_batch``, vmapped) average away much of
+Several optimizees per meta-step (``meta_batch``, one after the other in one program) average away much of
 the meta-gradient noise. Meta-gradients are clipped by global norm, and an
 update whose loss or gradient is not finite is skipped (and the runs reset).
 The step-T loss of a greedy short-unroll objective can get worse with long
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Callable, NamedTuple
 
 import jax
@@ -32,8 +33,9 @@ import numpy as np
 import optax
 
 from hyperlab.l2l import optimizee
-from hyperlab.l2l.evaluate import run_grid, run_many
+from hyperlab.l2l.evaluate import LSTM_RUNS_PER_BATCH, run_grid, run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
+from hyperlab.l2l.names import META_LR_SCHEDULES, META_OBJECTIVES
 from hyperlab.progress import Progress, silent
 
 log = logging.getLogger(__name__)
@@ -43,13 +45,20 @@ LossFn = Callable[[object, jax.Array], jax.Array]
 
 
 def unroll(lstm_params, params, opt_state, keys: jax.Array, loss_fn: LossFn,
-           cfg: LSTMConfig = LSTMConfig(), first_order: bool = True, remat: bool = True):
+           cfg: LSTMConfig = LSTMConfig(), first_order: bool = True, remat: bool = True,
+           objective: str = "mean"):
     """One truncated unroll of ``len(keys) - 1`` optimizee steps.
 
-    Returns ``(meta_loss, (params, opt_state))``: the mean of f(theta_1..theta_T)
-    (each on its own minibatch) and the state to carry into the next unroll.
-    ``first_order=False`` keeps the second derivatives (only for tests).
+    Returns ``(meta_loss, (params, opt_state))``: the meta-loss over
+    f(theta_1..theta_T) (each on its own minibatch) and the state to carry into
+    the next unroll. ``objective="mean"`` is the paper's mean of f (Eq. 3);
+    ``"log_mean"`` is the mean of log f, whose gradient weighs each step by
+    1 / f(theta_t): the late unrolls of a run, where f is small, then pull on
+    the LSTM as hard as the first one instead of ~40x less (see the module
+    docstring). ``first_order=False`` keeps the second derivatives (only for tests).
     """
+    if objective not in META_OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(META_OBJECTIVES)}")
     opt = lstm_optimizer(lstm_params, cfg)
 
     def step(carry, key):
@@ -66,8 +75,8 @@ def unroll(lstm_params, params, opt_state, keys: jax.Array, loss_fn: LossFn,
     body = jax.checkpoint(step) if remat else step
     (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys[:-1])
     # losses[0] is f(theta_0), a constant of phi: the meta-loss is over theta_1..theta_T.
-    final = loss_fn(params, keys[-1])
-    meta_loss = (jnp.sum(losses[1:]) + final) / (keys.shape[0] - 1)
+    terms = jnp.append(losses[1:], loss_fn(params, keys[-1]))
+    meta_loss = jnp.mean(jnp.log(terms) if objective == "log_mean" else terms)
     return meta_loss, (params, opt_state)
 
 
@@ -77,17 +86,28 @@ class MetaState(NamedTuple):
 
 
 def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                  remat: bool = True):
-    """The (unjitted) meta-step of :func:`make_meta_step`."""
+                  remat: bool = True, objective: str = "mean"):
+    """The (unjitted) meta-step of :func:`make_meta_step`.
 
-    def batch_loss(phi, params, opt_state, keys):
-        losses, carry = jax.vmap(lambda p, s, k: unroll(phi, p, s, k, loss_fn, cfg, remat=remat))(
-            params, opt_state, keys)
-        return jnp.mean(losses), carry
+    The meta-gradient of the mean meta-loss over the optimizees is the mean of
+    their meta-gradients, each computed on its own, one optimizee after the
+    other (``lax.map``). One optimizee's per-coordinate LSTM state and gates
+    (16k coordinates x 80 gates: 5 MB an array) stay in cache; vmapped
+    together, several optimizees made the memory-bound backward pass slower
+    than running them in turn (``bench/l2l_speed.py``).
+    """
+
+    def one(phi, args):
+        params, opt_state, keys = args
+        return jax.value_and_grad(
+            lambda phi: unroll(phi, params, opt_state, keys, loss_fn, cfg, remat=remat, objective=objective),
+            has_aux=True)(phi)
 
     def meta_step(meta: MetaState, params, opt_state, keys):
-        (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-            meta.lstm_params, params, opt_state, keys)
+        (losses, (params, opt_state)), grads = jax.lax.map(partial(one, meta.lstm_params),
+                                                           (params, opt_state, keys))
+        loss = jnp.mean(losses)
+        grads = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
         gnorm = optax.tree.norm(grads)
         updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
         new = MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
@@ -100,23 +120,35 @@ def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: 
 
 
 def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                   remat: bool = True):
+                   remat: bool = True, objective: str = "mean"):
     """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
 
     ``params``/``opt_state``/``keys`` carry a leading axis of optimizees.
     """
-    return jax.jit(_meta_step_fn(loss_fn, meta_opt, cfg, remat))
+    return jax.jit(_meta_step_fn(loss_fn, meta_opt, cfg, remat, objective))
 
 
 def make_seed_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                        remat: bool = True):
-    """:func:`make_meta_step` vmapped over a leading axis of independent meta-training seeds.
+                        remat: bool = True, objective: str = "mean"):
+    """:func:`make_meta_step` over a leading axis of independent meta-training seeds, in one program.
 
     Every argument and result carries the seed axis in front (the LSTM weights
     and meta-optimizer state too): the seeds share nothing but the compiled
-    program, so each seed's trajectory is the one it would have alone.
+    program, so each seed's trajectory is the one it would have alone. They
+    run in turn (``lax.map``), not vmapped, for the reason of :func:`_meta_step_fn`.
     """
-    return jax.jit(jax.vmap(_meta_step_fn(loss_fn, meta_opt, cfg, remat)))
+    step = _meta_step_fn(loss_fn, meta_opt, cfg, remat, objective)
+    return jax.jit(lambda *args: jax.lax.map(lambda a: step(*a), args))
+
+
+def meta_optimizer(meta_lr: float, clip_norm: float, meta_steps: int,
+                   schedule: str = "constant") -> optax.GradientTransformation:
+    """Adam on global-norm-clipped meta-gradients; ``schedule="cosine"`` decays the rate from
+    ``meta_lr`` to 0 over ``meta_steps`` (half a cosine), so the last checkpoints move less."""
+    if schedule not in META_LR_SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(META_LR_SCHEDULES)}")
+    lr = optax.cosine_decay_schedule(meta_lr, meta_steps) if schedule == "cosine" else meta_lr
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(lr))
 
 
 def mnist_loss_fn(x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec, batch_size: int) -> LossFn:
@@ -140,6 +172,7 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
                validate: Callable[[object], float], *, cfg: LSTMConfig = LSTMConfig(),
                n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
+               objective: str = "mean", schedule: str = "constant",
                progress: Progress = silent) -> MetaTrainResult:
     """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
@@ -152,7 +185,8 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
 
     (result,) = meta_train_seeds(key[None], init_fn, loss_fn, validate_many, cfg=cfg, n_steps=n_steps,
                                  unroll_len=unroll_len, meta_steps=meta_steps, meta_batch=meta_batch,
-                                 meta_lr=meta_lr, clip_norm=clip_norm, val_every=val_every, progress=progress)
+                                 meta_lr=meta_lr, clip_norm=clip_norm, val_every=val_every,
+                                 objective=objective, schedule=schedule, progress=progress)
     return result
 
 
@@ -160,8 +194,9 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
                      validate_many: Callable[[object], np.ndarray], *, cfg: LSTMConfig = LSTMConfig(),
                      n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                      meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
+                     objective: str = "mean", schedule: str = "constant",
                      progress: Progress = silent) -> list[MetaTrainResult]:
-    """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one vmapped meta-step.
+    """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one compiled meta-step.
 
     ``validate_many(stacked lstm_params) -> (S, runs)`` array of final losses
     on fixed validation optimizees (non-finite: that run diverged). A check's
@@ -173,12 +208,12 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of unroll ({unroll_len})")
     n_seeds = keys.shape[0]
     unrolls_per_run = n_steps // unroll_len
-    meta_opt = optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(meta_lr))
+    meta_opt = meta_optimizer(meta_lr, clip_norm, meta_steps, schedule)
     split2 = jax.vmap(jax.random.split)
     k_phi, k_loop = (lambda ks: (ks[:, 0], ks[:, 1]))(split2(keys))
     phi = jax.vmap(lambda k: init_lstm_params(k, cfg))(k_phi)
     meta = MetaState(phi, jax.vmap(meta_opt.init)(phi))
-    meta_step = make_seed_meta_step(loss_fn, meta_opt, cfg)
+    meta_step = make_seed_meta_step(loss_fn, meta_opt, cfg, objective=objective)
     template = lstm_optimizer(jax.tree_util.tree_map(lambda a: a[0], phi), cfg)
 
     @jax.jit
@@ -258,7 +293,8 @@ def mnist_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec,
                     n_steps: int, batch_size: int, cfg: LSTMConfig) -> Callable[[object], float]:
     """Mean full-val-split loss at the last step over fixed inits (the same for every checkpoint)."""
     def validate(phi) -> float:
-        traj = run_many("lstm", phi, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False)
+        traj = run_many("lstm", phi, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False,
+                        runs_per_batch=LSTM_RUNS_PER_BATCH)
         final = np.asarray(traj.loss[:, -1])
         return float(final.mean()) if np.isfinite(final).all() else float("inf")
     return validate
@@ -269,6 +305,7 @@ def mnist_seed_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLP
     """Per seed and fixed val init (the same for every seed and checkpoint): the full-val-split loss at
     the last step, ``(S, len(keys))``, for LSTM weights stacked over a leading seed axis."""
     def validate_many(phis) -> np.ndarray:
-        traj = run_grid("lstm", phis, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False)
+        traj = run_grid("lstm", phis, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False,
+                        runs_per_batch=LSTM_RUNS_PER_BATCH)
         return np.asarray(traj.loss[:, :, -1], dtype=np.float64)
     return validate_many

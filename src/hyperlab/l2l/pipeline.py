@@ -20,7 +20,7 @@ import pandas as pd
 
 from hyperlab.data import to_float
 from hyperlab.l2l import baselines, meta_train, optimizee
-from hyperlab.l2l.evaluate import BASELINES, OPTIMIZERS, run_grid, run_many, summarize
+from hyperlab.l2l.evaluate import BASELINES, LSTM_RUNS_PER_BATCH, OPTIMIZERS, run_grid, summarize
 from hyperlab.l2l.lstm_optimizer import LSTMConfig
 from hyperlab.l2l.names import GENERALIZATION as GENERALIZATION_NAMES
 from hyperlab.progress import Progress, silent
@@ -82,7 +82,8 @@ def train(params, seed: int, splits: dict[str, Split], progress: Progress = sile
         meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size), validate,
         cfg=cfg, n_steps=params.n_steps, unroll_len=params.unroll, meta_steps=params.meta_steps,
         meta_batch=params.meta_batch, meta_lr=params.meta_lr, clip_norm=params.clip_norm,
-        val_every=params.val_every, progress=progress)
+        val_every=params.val_every, objective=params.meta_objective, schedule=params.meta_lr_schedule,
+        progress=progress)
 
 
 def history_frames(results, unrolls_per_run: int, seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -211,7 +212,7 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
                  for j, name in enumerate(BASELINES)}
         lstm = jax.tree_util.tree_map(np.asarray, run_grid(
             "lstm", lstm_params, eval_keys, test.x, test.y, spec, steps, params.batch_size, cfg,
-            every=params.record_every))
+            every=params.record_every, runs_per_batch=LSTM_RUNS_PER_BATCH))
         for s, m in enumerate(seeds):
             trajs[f"lstm_s{m}"] = jax.tree_util.tree_map(lambda a: a[s], lstm)
             lrs[f"lstm_s{m}"] = np.nan
