@@ -4,8 +4,8 @@ One LSTM per meta-seed (``l2l.meta_seeds`` of them, vmapped in one program).
 Writes the kept (best-on-validation) weights of every meta-seed, stacked, to
 ``data/l2l/lstm.npz`` (committed: the ``l2l`` evaluation stage reruns without
 meta-training), the meta-training curves per seed to ``plots/l2l/meta_*.csv``,
-the details to ``plots/l2l/meta_report.json`` and the headline to
-``metrics/l2l_train.json``.
+and the details to ``plots/l2l/meta_report.json``. No metrics: its headline
+numbers are the ``l2l`` stage's, on the test split.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     result = train_experiment.run(params, common.seed, load_npz("data/mnist.npz"), progress=progress)
     write_npz("data/l2l/lstm.npz", **result.products["weights"])
     # plots/l2l is shared with the l2l stage: each table is written on its own
-    write_outputs(result, "plots/l2l", "metrics/l2l_train.json", report_name="meta_report.json", own_folder=False)
+    write_outputs(result, "plots/l2l", None, report_name="meta_report.json", own_folder=False)
     for m, s in result.report["seeds"].items():
         log.info("meta-seed %s: kept meta-step %d (val loss at step %d: %.4f +- %.4f)", m, s["best_meta_step"],
                  params.n_steps, s["best_val_final_loss"], s["best_val_se"])

@@ -263,6 +263,26 @@ def test_meta_training_is_deterministic():
     assert runs[0].history["grad_norm"] == runs[1].history["grad_norm"]
 
 
+def test_checked_weights_are_the_moving_average_of_the_iterates():
+    d, ema = 3, 0.5
+    loss_fn = _quadratic(d)
+    init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
+
+    def seen_by_validator(ema):
+        seen = []
+        meta_train.meta_train(jax.random.key(5), init_fn, loss_fn, lambda phi: seen.append(phi) or 0.0, cfg=CFG,
+                              n_steps=4, unroll_len=2, meta_steps=3, meta_batch=1, val_every=1, ema=ema)
+        return seen
+
+    iterates, averages = seen_by_validator(0.0), seen_by_validator(ema)  # phi_0..phi_3 and what was checked
+    expected = iterates[0]
+    jax.tree_util.tree_map(np.testing.assert_array_equal, averages[0], expected)
+    for phi, avg in zip(iterates[1:], averages[1:]):
+        expected = jax.tree_util.tree_map(lambda a, b: ema * a + (1 - ema) * b, expected, phi)
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), avg, expected)
+    assert not np.allclose(np.asarray(averages[-1]["out"]["kernel"]), np.asarray(iterates[-1]["out"]["kernel"]))
+
+
 def test_non_finite_meta_update_is_skipped():
     def bad_loss(params, key):
         return jnp.sum(params["x"] ** 2) * jnp.nan
@@ -345,6 +365,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     assert final[final.optimizer.str.startswith("lstm")].lr.isna().all()
     head = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
     assert set(head["base_loss"]) == {"lstm_s0", "lstm_s1", "best_baseline"}
+    assert head["lstm_seed_spread"] == pytest.approx(abs(head["base_loss"]["lstm_s0"] - head["base_loss"]["lstm_s1"]))
     assert 0 <= head["min_wins_vs_every_baseline"] <= 3
 
 

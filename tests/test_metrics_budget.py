@@ -19,7 +19,6 @@ REPORTS = {"bilevel.json": ("hyperlab.bilevel.order_experiment", "plots/bilevel/
            "hypernet.json": ("hyperlab.bilevel.hypernet_experiment", "plots/hypernet/report.json"),
            "candidates.json": ("hyperlab.selection.candidates_experiment", "plots/candidates/report.json"),
            "search.json": ("hyperlab.selection.verdicts", "plots/search/report.json"),
-           "l2l_train.json": ("hyperlab.l2l.train_experiment", "plots/l2l/meta_report.json"),
            "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),
            "hpo.json": ("hyperlab.hpo.experiment", "plots/hpo/report.json")}
 

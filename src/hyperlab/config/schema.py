@@ -162,6 +162,7 @@ class L2LParams(Section):
     meta_lr: Number = Field(0.005, gt=0, le=1)
     meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"
     meta_objective: Literal[META_OBJECTIVES] = "mean"
+    meta_ema: Number = Field(0.0, ge=0, lt=1)
     clip_norm: Number = Field(1.0, gt=0, le=1e6)
     val_every: Int = Field(10, ge=1, le=10_000_000)
     val_runs: Int = Field(8, ge=2, le=10_000)

@@ -25,11 +25,14 @@ BASE_LOSS_BASELINES = ("adam", "sgd", "rmsprop", "nag")
 
 def headline(report: dict) -> dict:
     """Base setting at the meta-training horizon: each meta-seed's LSTM loss beside the best tuned baseline's,
-    and the fewest paired wins of any meta-seed against any tuned baseline (out of ``eval_runs``)."""
+    their spread (max - min over meta-seeds), and the fewest paired wins of any meta-seed against any tuned
+    baseline (out of ``eval_runs``)."""
     base = report["settings"]["base"]
     loss = {f"lstm_s{m}": v["loss"] for m, v in base["lstm_seeds"].items()}
     loss["best_baseline"] = base[base["best_baseline"]]["loss"]
-    return {"base_loss": loss, "min_wins_vs_every_baseline": base["min_wins_vs_every_baseline"]}
+    spread = base["lstm_seed_spread"]
+    return {"base_loss": loss, "lstm_seed_spread": spread["max"] - spread["min"],
+            "min_wins_vs_every_baseline": base["min_wins_vs_every_baseline"]}
 
 
 def run(params, seed: int, arrays: dict[str, np.ndarray], weights: tuple, progress: Progress = silent) -> Result:

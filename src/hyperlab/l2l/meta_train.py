@@ -172,7 +172,7 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
                validate: Callable[[object], float], *, cfg: LSTMConfig = LSTMConfig(),
                n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-               objective: str = "mean", schedule: str = "constant",
+               objective: str = "mean", schedule: str = "constant", ema: float = 0.0,
                progress: Progress = silent) -> MetaTrainResult:
     """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
@@ -186,7 +186,7 @@ def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: 
     (result,) = meta_train_seeds(key[None], init_fn, loss_fn, validate_many, cfg=cfg, n_steps=n_steps,
                                  unroll_len=unroll_len, meta_steps=meta_steps, meta_batch=meta_batch,
                                  meta_lr=meta_lr, clip_norm=clip_norm, val_every=val_every,
-                                 objective=objective, schedule=schedule, progress=progress)
+                                 objective=objective, schedule=schedule, ema=ema, progress=progress)
     return result
 
 
@@ -194,7 +194,7 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
                      validate_many: Callable[[object], np.ndarray], *, cfg: LSTMConfig = LSTMConfig(),
                      n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
                      meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-                     objective: str = "mean", schedule: str = "constant",
+                     objective: str = "mean", schedule: str = "constant", ema: float = 0.0,
                      progress: Progress = silent) -> list[MetaTrainResult]:
     """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one compiled meta-step.
 
@@ -241,6 +241,10 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
                       np.nan)
         return mean, se
 
+    # Polyak averaging: the checked (and kept) weights are an exponential moving average of the iterates.
+    average = jax.jit(lambda avg, new: jax.tree_util.tree_map(lambda a, b: ema * a + (1 - ema) * b, avg, new))
+    averaged = phi
+
     t0 = time.perf_counter()
     val0, se0 = check(phi)
     best = [(float(val0[s]), 0, float(se0[s])) for s in range(n_seeds)]
@@ -260,6 +264,7 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
         if reset.any():
             params, opt_state = refresh(k_fresh, params, opt_state, jnp.asarray(reset))
         meta, params, opt_state, loss, gnorm, ok = meta_step(meta, params, opt_state, k_unroll)
+        averaged = meta.lstm_params if not ema else average(averaged, meta.lstm_params)
         loss, gnorm, ok = np.asarray(loss), np.asarray(gnorm), np.asarray(ok)
         reset = ~ok  # the runs blew up: start fresh optimizees next meta-step
         for s in range(n_seeds):
@@ -270,7 +275,7 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
                 n_skipped[s] += 1
                 log.warning("seed %d, meta-step %d: non-finite loss or meta-gradient; update skipped", s, i + 1)
         if (i + 1) % val_every == 0 or i + 1 == meta_steps:
-            val, se = check(meta.lstm_params)
+            val, se = check(averaged)
             better = np.asarray([np.isfinite(val[s]) and val[s] < best[s][0] for s in range(n_seeds)])
             for s in range(n_seeds):
                 history[s]["val_step"].append(i + 1)
@@ -281,7 +286,7 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
             if better.any():
                 best_params = jax.tree_util.tree_map(
                     lambda new, old: jnp.where(better.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
-                    meta.lstm_params, best_params)
+                    averaged, best_params)
             log.info("meta-step %d: meta-loss %s val %s (best %s)", i + 1, np.round(loss, 4), np.round(val, 4),
                      [f"{b[0]:.4f}@{b[1]}" for b in best])
     seconds = time.perf_counter() - t0

@@ -83,6 +83,7 @@ def train(params, seed: int, splits: dict[str, Split], progress: Progress = sile
         cfg=cfg, n_steps=params.n_steps, unroll_len=params.unroll, meta_steps=params.meta_steps,
         meta_batch=params.meta_batch, meta_lr=params.meta_lr, clip_norm=params.clip_norm,
         val_every=params.val_every, objective=params.meta_objective, schedule=params.meta_lr_schedule,
+        ema=params.meta_ema,
         progress=progress)
 
 

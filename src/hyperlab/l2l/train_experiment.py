@@ -3,8 +3,8 @@
 Returns (:class:`hyperlab.report.Result`) the kept (best-on-validation)
 weights of every meta-seed, stacked (product ``weights``: the arrays of
 ``data/l2l/lstm.npz``, read back by :func:`hyperlab.l2l.weights.load_weights`),
-the meta-training curves per seed (``meta_training.csv``, ``meta_validation.csv``),
-the report and its headline.
+the meta-training curves per seed (``meta_training.csv``, ``meta_validation.csv``)
+and the report. No headline: the ``l2l`` stage's test-split numbers are the ones to compare.
 """
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ from hyperlab.l2l import pipeline
 from hyperlab.l2l.lstm_optimizer import weights_to_arrays
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
-
-
-def headline(report: dict) -> dict:
-    """The worst meta-seed's kept validation loss at the last optimizee step (per seed, timings: report)."""
-    return {"best_val_final_loss_worst_seed": max(s["best_val_final_loss"] for s in report["seeds"].values())}
 
 
 def run(params, seed: int, arrays: dict[str, np.ndarray], progress: Progress = silent) -> Result:
@@ -46,5 +41,5 @@ def run(params, seed: int, arrays: dict[str, np.ndarray], progress: Progress = s
                            "untrained_val_final_loss": r.history["val_loss"][0],
                            "skipped_updates": r.n_skipped} for m, r in zip(seeds, results)},
     }
-    return Result({"meta_training.csv": steps, "meta_validation.csv": val}, headline(report), report,
+    return Result({"meta_training.csv": steps, "meta_validation.csv": val}, {}, report,
                   products={"weights": weights})
