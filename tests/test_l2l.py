@@ -474,3 +474,31 @@ def test_bad_params_rejected(tmp_path, bad, key):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0], proc.stderr
+
+
+def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    (tmp_path / "data").mkdir()
+    shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
+    (tmp_path / "params.yaml").write_text(json.dumps({"seed": 0, "l2l": TINY}))  # JSON is YAML
+
+    def script(*args):
+        return subprocess.run([sys.executable, str(REPO / "scripts" / "l2l_recipes.py"), *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    proc = script("meta_ema=0.5", "meta_objective=log_mean")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["overrides"] == {"meta_ema": 0.5, "meta_objective": "log_mean"}
+    assert set(out["seeds"]) == {"0", "1"}
+    for s in out["seeds"].values():
+        assert 0 <= s["wins_vs_nag"] <= 20 and np.isfinite(s["fresh_val_loss"])
+        assert len(s["val_curve"]) == 1 + TINY["meta_steps"] // TINY["val_every"]
+        assert s["selection_val_loss"] == pytest.approx(min(s["val_curve"]), abs=1e-3)
+    assert not any((tmp_path / d).exists() for d in ("plots", "metrics"))  # writes nothing
+    bad = script("meta_ema=1.5")
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "l2l.meta_ema" in bad.stderr and "Traceback" not in bad.stderr
