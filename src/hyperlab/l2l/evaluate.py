@@ -117,8 +117,8 @@ def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, spec:
 
 
 #: Runs vmapped together by an LSTM evaluation (:func:`run_grid`): one at a time. The LSTM's per-coordinate
-#: state and gates of one 16k-coordinate run (~10 MB) stay in cache; vmapping 20 runs was 1.3x slower on CPU
-#: (``bench/l2l_speed.py``). Baselines, whose state is a few vectors, are all vmapped (``None``).
+#: state and gates of one 16k-coordinate run (~10 MB) stay in cache; vmapping 20 runs was 1.1-1.3x slower on
+#: CPU (``bench/l2l_speed.py``). Baselines, whose state is a few vectors, are all vmapped (``None``).
 LSTM_RUNS_PER_BATCH = 1
 
 _STATIC = ("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every", "runs_per_batch")

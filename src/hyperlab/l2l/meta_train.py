@@ -12,12 +12,19 @@ As in the paper, second derivatives are dropped: the optimizee gradient
 nabla f(theta_t) enters the LSTM as a constant (``stop_gradient``), so the
 meta-gradient flows only through theta_t in f(theta_t) and through the LSTM.
 
-Several optimizees per meta-step (``meta_batch``, one after the other in one program) average away much of
-the meta-gradient noise. Meta-gradients are clipped by global norm, and an
-update whose loss or gradient is not finite is skipped (and the runs reset).
-The step-T loss of a greedy short-unroll objective can get worse with long
-meta-training while early steps keep improving, so the weights kept are those
-with the lowest final-step loss on the validation split, not the last ones.
+Several optimizees per meta-step (``meta_batch``, one after the other in one
+program) average away much of the meta-gradient noise. Meta-gradients are
+clipped by global norm, and an update whose loss or gradient is not finite is
+skipped (and the runs reset). The step-T loss of a greedy short-unroll
+objective can get worse with long meta-training while early steps keep
+improving, so the weights kept are those with the lowest final-step loss on
+the validation split, not the last ones.
+
+Three departures from the paper's recipe are options, off by default (issue
+15 measured none of them helping every meta-seed): the mean of log f as the
+meta-loss (:func:`unroll`), a cosine meta-learning-rate schedule
+(:func:`meta_optimizer`) and checking an exponential moving average of the
+weights instead of the iterates (``ema``, :func:`meta_train_seeds`).
 """
 
 from __future__ import annotations
@@ -70,8 +77,8 @@ def unroll(lstm_params, params, opt_state, keys: jax.Array, loss_fn: LossFn,
         return (optax.apply_updates(params, updates), state), loss
 
     # Rematerialize each step in the backward pass: storing every LSTM gate
-    # activation of every coordinate makes the backward memory-bound (measured
-    # 2x slower on CPU than recomputing them).
+    # activation of every coordinate for the whole unroll costs memory growing
+    # with its length and is no faster on CPU (bench/l2l_speed.py: 1.01x).
     body = jax.checkpoint(step) if remat else step
     (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys[:-1])
     # losses[0] is f(theta_0), a constant of phi: the meta-loss is over theta_1..theta_T.
@@ -202,7 +209,10 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
     on fixed validation optimizees (non-finite: that run diverged). A check's
     value is the mean over runs (inf if any diverged); its standard error,
     std / sqrt(runs), is recorded beside it. Seed ``s`` gives exactly the
-    result of a single-seed run with ``keys[s]``.
+    result of a single-seed run with ``keys[s]``. ``objective``: see
+    :func:`unroll`; ``schedule``: :func:`meta_optimizer`; ``ema > 0``: the
+    weights checked (and kept) are avg_i = ema avg_{i-1} + (1 - ema) phi_i,
+    avg_0 = phi_0, instead of the iterates phi_i.
     """
     if n_steps % unroll_len:
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of unroll ({unroll_len})")
