@@ -88,11 +88,7 @@ def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
                 params, opt_state, keys)
             return jnp.mean(losses), carry
         (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.lstm_params)
-        gnorm = optax.tree.norm(grads)
-        updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
-        new = meta_train.MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
-        ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        meta = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta)
+        meta, gnorm, ok = meta_train.apply_meta_gradient(meta, meta_opt, loss, grads)
         return meta, params, opt_state, loss, gnorm, ok
     return jax.jit(jax.vmap(meta_step))
 

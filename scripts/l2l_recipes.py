@@ -52,9 +52,8 @@ def main(argv: list[str]) -> None:
 
     val, spec, cfg = splits["val"], pipeline.base_spec(params), pipeline.lstm_config(params)
     key = jax.random.key(seed)
-    tune_keys = jax.random.split(jax.random.fold_in(key, pipeline._TUNE), params.tune_runs)
-    tuned = baselines.tune_lrs(np.asarray(params.lr_grid), tune_keys, val.x, val.y, spec, params.n_steps,
-                               params.batch_size)
+    tuned = baselines.tune_lrs(np.asarray(params.lr_grid), pipeline.tuning_keys(params, seed), val.x, val.y, spec,
+                               params.n_steps, params.batch_size)
     fresh = jax.random.split(jax.random.fold_in(key, _FRESH), FRESH_RUNS)
     nag_lr = tuned["nag"][0]
     nag = np.asarray(run_grid("baseline", baselines.hparams(["nag"], [nag_lr]), fresh, val.x, val.y, spec,

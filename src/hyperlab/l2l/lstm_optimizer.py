@@ -122,9 +122,7 @@ def lstm_cell(w_in, w_h, b, x, c, h):
     JAX's own transpose of the same arithmetic took 1.2x longer on CPU
     (``bench/l2l_speed.py``); a test checks both against Flax's cell.
     """
-    i, f, g, o = _gates(w_in, w_h, b, x, h)
-    c = f * c + i * g
-    return c, o * jnp.tanh(c)
+    return _lstm_cell_fwd(w_in, w_h, b, x, c, h)[0]
 
 
 def _lstm_cell_fwd(w_in, w_h, b, x, c, h):

@@ -92,6 +92,19 @@ class MetaState(NamedTuple):
     meta_opt_state: object
 
 
+def apply_meta_gradient(meta: MetaState, meta_opt: optax.GradientTransformation, loss, grads):
+    """One meta-optimizer update: ``(meta state, meta-gradient norm, ok)``.
+
+    An update whose loss or meta-gradient is not finite is skipped: the
+    previous weights and Adam moments are kept (``ok`` False).
+    """
+    gnorm = optax.tree.norm(grads)
+    updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
+    new = MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
+    ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta), gnorm, ok
+
+
 def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
                   remat: bool = True, objective: str = "mean"):
     """The (unjitted) meta-step of :func:`make_meta_step`.
@@ -115,12 +128,7 @@ def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: 
                                                            (params, opt_state, keys))
         loss = jnp.mean(losses)
         grads = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
-        gnorm = optax.tree.norm(grads)
-        updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
-        new = MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
-        ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        # Non-finite guard: keep the previous weights and Adam moments.
-        meta = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta)
+        meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
         return meta, params, opt_state, loss, gnorm, ok
 
     return meta_step

@@ -63,6 +63,11 @@ def meta_seeds(params, seed: int) -> list[int]:
     return [seed + s for s in range(params.meta_seeds)]
 
 
+def tuning_keys(params, seed: int) -> jax.Array:
+    """The fixed val-split inits every baseline learning rate is tuned on (the same in every setting)."""
+    return jax.random.split(jax.random.fold_in(jax.random.key(seed), _TUNE), params.tune_runs)
+
+
 def train(params, seed: int, splits: dict[str, Split], progress: Progress = silent):
     """Meta-train one LSTM per meta-seed (vmapped); returns a list of :class:`meta_train.MetaTrainResult`.
 
@@ -198,7 +203,7 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
                  for name in params.generalization]
     grid = np.asarray(params.lr_grid, dtype=np.float64)
     val, test = splits["val"], splits["test"]
-    tune_keys = jax.random.split(jax.random.fold_in(key, _TUNE), params.tune_runs)
+    tune_keys = tuning_keys(params, seed)
     curves, finals, tuning = [], [], []
     results: dict[str, dict] = {}
     for i, (setting, spec, steps) in enumerate(progress(settings, desc="l2l settings")):
