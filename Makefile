@@ -6,7 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup repro test bench clean-venv
+# `make test`: the whole suite, one pytest worker per core. `make check`: lint and format check,
+# then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
+# bench/feedback.py times both from these two lines.
+PYTEST_ARGS := -q -n auto
+CHECK_ARGS  := -q -n auto --quick
+
+.PHONY: setup repro test check lint bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,7 +29,13 @@ repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: lint
+	$(BIN)/python -m pytest $(CHECK_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	@for script in $(wildcard bench/*.py); do echo "== $$script" >&2; $(BIN)/python $$script || exit 1; done

@@ -1,10 +1,23 @@
-"""Shared test helpers: run a stage script end to end in a scratch folder."""
+"""Shared test helpers: run a stage script end to end in a scratch folder.
+
+A stage normally runs in this test process (``runpy``, with the working
+directory, ``sys.argv``, stdout, stderr and logging redirected as a fresh
+interpreter would see them): JAX then compiles each program once per test
+worker instead of once per stage run. ``fresh_process=True`` starts a real
+interpreter, for the few tests whose point is the process itself (exit
+codes, kills, what gets imported).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import runpy
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -12,22 +25,88 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Before anything imports JAX: every test process and the stage processes it starts share one
+# persistent compilation cache (hyperlab.compile_cache), and tests run on the CPU.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+from hyperlab import compile_cache  # noqa: E402
 
-def run_stage(stage: str, workdir: Path, params: dict, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
-    """Write ``params`` as ``workdir/params.yaml`` and run ``stages/<stage>.py`` there.
+compile_cache.enable()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true",
+                     help="skip the tests marked slow: `make check`, the edit-run loop")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--quick"):
+        slow = [item.get_closest_marker("slow") is not None for item in items]
+        config.hook.pytest_deselected(items=[item for item, s in zip(items, slow) if s])
+        items[:] = [item for item, s in zip(items, slow) if not s]
+
+
+def stage_argv(stage: str, *args: str) -> list[str]:
+    return [sys.executable, str(REPO / "stages" / f"{stage}.py"), *args]
+
+
+def run_stage(stage: str, workdir: Path, params: dict | None = None, *args: str, check: bool = True,
+              timeout: float = 600, fresh_process: bool = False) -> subprocess.CompletedProcess:
+    """Run ``stages/<stage>.py [args]`` in ``workdir``, after writing ``params`` as its params.yaml.
 
     Stage scripts use paths relative to the working directory (params.yaml,
     data/, metrics/, plots/), so a scratch folder isolates a test run from the
-    repository's own results.
+    repository's own results. ``params=None`` keeps the params.yaml already there.
     """
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PYTHONHASHSEED": "0", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    if params is not None:
+        (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    argv = stage_argv(stage, *args)
+    if fresh_process:
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    else:
+        proc = run_script_in_process(argv[1:], workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"stage {stage} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc
+
+
+def run_script_in_process(argv: list[str], workdir: Path) -> subprocess.CompletedProcess:
+    """``python argv...`` in ``workdir``, in this process: its exit code, stdout and stderr (with its log lines)."""
+    import jax
+
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root, quiet = logging.getLogger(), logging.getLogger("jax")
+    levels = root.level, quiet.level
+    x64 = jax.config.jax_enable_x64  # a stage may switch it on (drmad); the next test must not inherit it
+    old_cwd, old_argv = os.getcwd(), sys.argv
+    code = 0
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    quiet.setLevel(logging.WARNING)
+    try:
+        os.chdir(workdir)
+        sys.argv = [str(a) for a in argv]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(sys.argv[0], run_name="__main__")
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                if not isinstance(exit_.code, (int, type(None))):
+                    print(exit_.code, file=sys.stderr)
+            except Exception:  # what the interpreter would print before exiting 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(old_cwd)
+        sys.argv = old_argv
+        for stray in [handler, *(h for h in root.handlers if getattr(h, "stream", None) is err)]:
+            root.removeHandler(stray)  # also a basicConfig handler bound to the captured stream
+        root.setLevel(levels[0])
+        quiet.setLevel(levels[1])
+        jax.config.update("jax_enable_x64", x64)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from hyperlab.selection.synthetic import synthetic_table
 from hyperlab.selection.table import TableError, load_table
 from hyperlab.selection.trials import TrialsError, load_trials
 
-from conftest import REPO
+from conftest import run_stage
 
 
 def _one_line(err: BaseException, path) -> str:
@@ -303,9 +303,7 @@ def test_good_search_csv_loads(tmp_path, table, trials):
 
 
 def _stage(stage: str, cwd, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    return subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, env=env)
+    return run_stage(stage, cwd, None, *args, check=False)
 
 
 @pytest.mark.parametrize("stage, path, payload", [

@@ -21,7 +21,7 @@ from hyperlab import config
 from hyperlab.config import SECTIONS, Common, ConfigError
 from hyperlab.config.fields import FieldSpec, describe
 
-from conftest import REPO
+from conftest import run_stage
 
 BASE = config.read_params(config.REPO_PARAMS)
 
@@ -213,9 +213,7 @@ STAGE_CASES = [
                                                                     enumerate(STAGE_CASES)])
 def test_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, stage, text, fragment):
     (tmp_path / "params.yaml").write_bytes(text)
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    argv = [sys.executable, str(REPO / "stages" / f"{stage}.py")] + (["tpe"] if stage == "search" else [])
-    proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    proc = run_stage(stage, tmp_path, None, *(["tpe"] if stage == "search" else []), check=False)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]

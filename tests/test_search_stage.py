@@ -35,13 +35,8 @@ def _workdir(tmp_path, **search):
 
 
 def _search(tmp_path, params, strategy, check=True):
-    """``python stages/search.py <strategy>`` in ``tmp_path`` (conftest's run_stage passes no argument)."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "search.py"), strategy], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONHASHSEED": "0"})
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stderr[-3000:])
-    return proc
+    """``python stages/search.py <strategy>`` in ``tmp_path``."""
+    return run_stage("search", tmp_path, params, strategy, check=check)
 
 
 def _final_regrets(tmp_path, table) -> dict[str, list[float]]:

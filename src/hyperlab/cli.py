@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from hyperlab import compile_cache
 from hyperlab.config import ConfigError, validate_all
 from hyperlab.errors import InputError, OutputError
 from hyperlab.io import stage_outputs
@@ -45,6 +46,7 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     writes is committed together when it returns, and nothing when it fails.
     """
     setup_logging()
+    compile_cache.enable()
     try:
         validate_all()
         with stage_outputs(name or stage_name()):
