@@ -187,7 +187,7 @@ def test_postgresql_without_driver_names_the_key(tmp_path, monkeypatch):
 
 
 def test_startup_trials_default_to_at_most_n_trials():
-    """README: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
+    """The schema: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
     for n in (2, 5, 9, 10, 40):
         p = config.parse_section(config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}},
                                  "search")
