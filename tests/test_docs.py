@@ -234,6 +234,11 @@ def test_glance_numbers_equal_the_committed_values():
     assert not found, "\n".join(found)
 
 
+def test_the_readme_stays_an_overview():
+    """Details belong on the docs pages; the README is one screenful of orientation."""
+    assert len((REPO / "README.md").read_text().splitlines()) <= 200
+
+
 def test_every_experiment_page_is_linked_from_the_readme():
     text = (REPO / "README.md").read_text()
     linked = {Path(t).name for t in re.findall(r"\]\(docs/([^)#\s]+)", text)}
