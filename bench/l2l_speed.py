@@ -5,7 +5,7 @@ call that compiles). Ratios are measured side by side in this run, timed
 alternately so that both sides see the same load:
 
 * ``meta_step_speedup_vs_committed``: the three meta-seeds' meta-step
-  (meta_batch 2, unroll 20) as committed before issue 15 -- Flax's
+  (meta_batch 2, unroll 20) in the reference implementation -- Flax's
   ``OptimizedLSTMCell`` on a ``(n, hidden)`` state, seeds and optimizees
   vmapped -- over the library's (:func:`lstm_step`: ``(hidden, n)`` state and
   a written-out backward pass; seeds and optimizees one after the other);
@@ -62,7 +62,7 @@ def alternate(fns: dict, repeats: int = REPEATS) -> dict[str, float]:
 
 @contextlib.contextmanager
 def committed_cell():
-    """The LSTM cell as committed before issue 15: Flax's module applied to a ``(n, hidden)`` state."""
+    """The reference LSTM cell: Flax's module applied to a ``(n, hidden)`` state."""
     def step(lstm_params, g, carry, cfg=LSTMConfig()):
         net = lo.CoordinatewiseLSTM(cfg.hidden, cfg.layers)
         carry, out = net.apply({"params": lstm_params}, carry, lo.preprocess(g, cfg.p))
@@ -81,7 +81,7 @@ def committed_cell():
 
 
 def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
-    """The meta-step as committed before issue 15: meta-seeds and optimizees vmapped (same arithmetic)."""
+    """The reference meta-step: meta-seeds and optimizees vmapped (same arithmetic)."""
     def meta_step(meta, params, opt_state, keys):
         def batch_loss(phi):
             losses, carry = jax.vmap(lambda p, s, k: meta_train.unroll(phi, p, s, k, loss_fn, cfg))(

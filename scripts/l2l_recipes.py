@@ -1,4 +1,4 @@
-"""Meta-training recipes compared on the validation split only (how issue 15's defaults were chosen).
+"""Meta-training recipes compared on the validation split only (how the l2l defaults were chosen).
 
     python scripts/l2l_recipes.py                                   # the defaults of params.yaml
     python scripts/l2l_recipes.py meta_steps=140 meta_ema=0.9       # any l2l keys, overridden

@@ -1,4 +1,4 @@
-"""A stage's outputs commit as a unit: kills, failed writes, read-only folders, full disks (issue 14)."""
+"""A stage's outputs commit as a unit: kills, failed writes, read-only folders, full disks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Params fuzzing generated from the schema, built like the probes of issue 14.
+"""Params fuzzing generated from the schema, covering every key.
 
 Every key of every section gets a wrong type, out-of-range values (1e300 and
 non-finite numbers for floats), an unknown sibling, and removal; each bad case
@@ -88,7 +88,7 @@ def _one_line(err: ConfigError) -> str:
 
 
 def test_every_number_key_has_an_explicit_range():
-    """A float or int key without both bounds would accept 1e300 (issue 14)."""
+    """A float or int key without both bounds would accept 1e300."""
     for section, name, spec in _fields():
         if spec.scalars & {int, float} and not spec.choices:
             assert "ge" in spec.bounds or "gt" in spec.bounds, (section, name)
@@ -187,7 +187,7 @@ def test_postgresql_without_driver_names_the_key(tmp_path, monkeypatch):
 
 
 def test_startup_trials_default_to_at_most_n_trials():
-    """README: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
+    """The schema: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
     for n in (2, 5, 9, 10, 40):
         p = config.parse_section(config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}},
                                  "search")

@@ -1,9 +1,11 @@
-"""README's parameter tables cannot drift from the schema (:mod:`hyperlab.config`), nor params.yaml from either.
+"""The docs' parameter tables cannot drift from the schema (:mod:`hyperlab.config`), nor params.yaml from either.
 
-A parameter table is a README table whose first header cell starts with
+Each experiment page of ``docs/`` lists the parameters of its section of
+params.yaml (the common ones, ``seed``, ``data`` and ``figures``, are in
+``docs/pipeline.md``). A parameter table is a table whose first header cell starts with
 ``key`` (``key (`l2l.`)`` puts a prefix before every key of it). Each row
 names one or more keys in backticks, and gives one default per key in the
-``default`` column, in the same order. The tables must list every key of the
+``default`` column, in the same order. The tables of all pages together must list every key of the
 schema and no other; a default must equal the schema's; where params.yaml sets
 another value the cell says so, ``20 (params.yaml: 30)``, and only there. A
 default the table describes in words (``all nine``) must read as
@@ -22,7 +24,8 @@ from hyperlab.config import SECTIONS, TOP_LEVEL_KEYS, Common, describe
 
 from conftest import REPO
 
-README = (REPO / "README.md").read_text()
+#: Every page of docs/, by its path relative to the repository: the tables are read from these.
+PAGES = {f"docs/{p.name}": p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
 PARAMS = config.read_params(config.REPO_PARAMS)
 _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 #: Defaults a table states in words, and the words each schema default must give.
@@ -51,8 +54,8 @@ def _split_top(text: str) -> list[str]:
     return [*parts, text[start:].strip()]
 
 
-def tables(text: str = README) -> list[dict]:
-    """Every row of every parameter table: ``{line, keys, default, allowed}``."""
+def tables(text: str, page: str = "docs") -> list[dict]:
+    """Every row of every parameter table of ``text`` (the page ``page``): ``{where, keys, default, allowed}``."""
     rows, lines = [], text.splitlines()
     for n, line in enumerate(lines):
         head = _cells(line) if line.startswith("|") else []
@@ -65,13 +68,13 @@ def tables(text: str = README) -> list[dict]:
                 break
             cells = _cells(lines[m])
             keys = [prefix + k for k in re.findall(r"`([^`]+)`", cells[0])]
-            rows.append({"line": m + 1, "keys": keys, "default": cells[column["default"]],
+            rows.append({"where": f"{page} line {m + 1}", "keys": keys, "default": cells[column["default"]],
                          "allowed": cells[column["allowed"]]})
     return rows
 
 
 def resolve(key: str):
-    """(section class, key in it) for a dotted README key (``search.strategies.<name>.cost``); None if none."""
+    """(section class, key in it) for a dotted docs key (``search.strategies.<name>.cost``); None if none."""
     parts = key.split(".")
     if len(parts) == 1:
         return (Common, key) if key in TOP_LEVEL_KEYS else None
@@ -126,7 +129,7 @@ def _in_params(key: str, params: dict):
 
 
 def _row_problems(row: dict, params: dict) -> list[str]:
-    where = f"README line {row['line']}"
+    where = row["where"]
     unknown = [k for k in row["keys"] if resolve(k) is None]
     if unknown:
         return [f"{where}: `{k}`: no such key in the schema" for k in unknown]
@@ -158,22 +161,26 @@ def _row_problems(row: dict, params: dict) -> list[str]:
     return out
 
 
-def problems(text: str = README, params: dict = PARAMS) -> list[str]:
-    """Every way the parameter tables of ``text`` disagree with the schema and ``params``."""
-    rows = tables(text)
+def all_rows(pages: dict[str, str] = PAGES) -> list[dict]:
+    return [row for page, text in pages.items() for row in tables(text, page)]
+
+
+def problems(pages: dict[str, str] = PAGES, params: dict = PARAMS) -> list[str]:
+    """Every way the parameter tables of ``pages`` disagree with the schema and ``params``."""
+    rows = all_rows(pages)
     out = [p for row in rows for p in _row_problems(row, params)]
     missing = schema_keys() - {key for row in rows for key in row["keys"]}
-    out += [f"README: no row for `{key}`" for key in sorted(missing)]
+    out += [f"docs: no row for `{key}`" for key in sorted(missing)]
     return out
 
 
 def test_the_tables_are_found():
-    rows = tables()
+    rows = all_rows()
     assert len(rows) > 60 and all(row["keys"] for row in rows), [r for r in rows if not r["keys"]]
     assert {k.split(".")[0] for row in rows for k in row["keys"]} >= {*SECTIONS, *TOP_LEVEL_KEYS}
 
 
-def test_readme_tables_match_the_schema():
+def test_docs_tables_match_the_schema():
     assert not problems(), "\n".join(problems())
 
 
@@ -190,8 +197,8 @@ def test_readme_tables_match_the_schema():
     ("| `batch_size`, `n_steps` | 128, 100 |", "| `batch_size`, `n_steps` | 128 |", "one default per key"),
 ])
 def test_a_drifted_table_is_caught(before, after, words):
-    assert README.count(before) == 1, before
-    found = problems(README.replace(before, after))
+    assert sum(text.count(before) for text in PAGES.values()) == 1, before
+    found = problems({page: text.replace(before, after) for page, text in PAGES.items()})
     assert any(words in p for p in found), found
 
 
@@ -200,3 +207,25 @@ def test_params_yaml_sets_every_key():
     plain = {k for k in schema_keys() if "<name>" not in k}
     assert not {k for k in plain if not _in_params(k, PARAMS)[0]}, sorted(k for k in plain
                                                                         if not _in_params(k, PARAMS)[0])
+
+
+#: The page that documents each section of params.yaml (top-level keys included).
+PAGE_OF = {
+    "seed": "docs/pipeline.md", "data": "docs/pipeline.md", "figures": "docs/pipeline.md",
+    "candidates": "docs/candidates.md", "search": "docs/architecture-search.md",
+    "sampler_bench": "docs/gp-samplers.md", "order": "docs/bilevel.md", "bilevel": "docs/bilevel.md",
+    "drmad": "docs/drmad.md", "hypernet": "docs/hypernetworks.md", "hpo": "docs/hpo.md",
+    "l2l": "docs/l2l.md",
+}
+
+
+def test_each_section_is_listed_on_its_page():
+    assert set(PAGE_OF) == {*SECTIONS, *TOP_LEVEL_KEYS}, sorted({*SECTIONS, *TOP_LEVEL_KEYS} ^ set(PAGE_OF))
+    for section, page in PAGE_OF.items():
+        assert any(k.split(".")[0] == section for row in tables(PAGES[page], page) for k in row["keys"]), (
+            f"{page} has no parameter table row for `{section}`")
+    for row in all_rows():
+        for key in row["keys"]:
+            section = key.split(".")[0]
+            assert section == "seed" or row["where"].startswith(PAGE_OF[section] + " "), (
+                f"{row['where']}: `{key}` belongs on {PAGE_OF[section]}")

@@ -1,4 +1,4 @@
-"""Issue 12: trials count networks (canonical encodings, no repeats), the random-over-networks samplers,
+"""Trials count networks (canonical encodings, no repeats), the random-over-networks samplers,
 constrained GP-EI, and the statistics (Holm, win/tie/loss, IGD+, bootstrap, budget regret) on hand cases."""
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert len(curve) == 8 and (curve[list(SEARCH_STRATEGIES)] >= 0).all().all()
     pareto = pd.read_csv(tmp_path / "plots" / "search" / "pareto.csv", dtype={"arch": str})
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
-    # issue 12: networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
+    # networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
     for s in ("random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"):
         assert m["strategies"][s]["repeats_per_study"] == 0
     assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"]

@@ -7,7 +7,7 @@ asked for (``timeout_s: 30``). Floats must be finite. A YAML list becomes a
 tuple, so a section stays frozen all the way down.
 
 :func:`describe` reads a field back (its scalar types, bounds, choices): the
-error messages, the fuzz tests and the README check all read the schema this
+error messages, the fuzz tests and the docs parameter-table check all read the schema this
 way, so none of them keeps its own copy of it.
 """
 

@@ -1,8 +1,8 @@
 """The sections of ``params.yaml``: every key, its default and what it allows.
 
 A key missing from ``params.yaml`` takes the default here, so ``dvc exp run -S
-section.key=value`` works for every key. Every number has both bounds (issue
-14: ``1.0e+300`` is refused, not run). Names (strategies, optimizers, ...) come
+section.key=value`` works for every key. Every number has both bounds
+(``1.0e+300`` is refused, not run). Names (strategies, optimizers, ...) come
 from the library module that owns them.
 """
 
@@ -250,7 +250,7 @@ class SamplerBenchParams(Section):
         (10, 50, 200), min_length=1)
     timing_suggestions: Int = Field(15, ge=1, le=1000)
     n_workers: Int = Field(2, ge=1, le=64)
-    # table: the regret an oracle's noise floor is read at (the issue-11 bar: the second-best network's 0.0005)
+    # table: the regret an oracle's noise floor is read at (the second-best network's 0.0005)
     floor_regret: Number = Field(0.0005, ge=0, le=1)
 
     @model_validator(mode="after")

@@ -1,1 +1,1 @@
-"""Real hyperparameters of a real network on MNIST, tuned by every method of the library (issue 17)."""
+"""Real hyperparameters of a real network on MNIST, tuned by every method of the library."""

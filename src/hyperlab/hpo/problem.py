@@ -1,4 +1,4 @@
-"""The HPO problem: an MLP on MNIST, its per-layer L2 and its learning rate (issue 17).
+"""The HPO problem: an MLP on MNIST, its per-layer L2 and its learning rate.
 
 Inner problem (full batch, so every trajectory is a deterministic function of h, as the
 reverse passes of Maclaurin et al. 2015 / DrMAD assume), for t = 1..T:

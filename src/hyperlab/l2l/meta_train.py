@@ -20,8 +20,8 @@ objective can get worse with long meta-training while early steps keep
 improving, so the weights kept are those with the lowest final-step loss on
 the validation split, not the last ones.
 
-Three departures from the paper's recipe are options, off by default (issue
-15 measured none of them helping every meta-seed): the mean of log f as the
+Three departures from the paper's recipe are options, off by default (on the
+validation split none of them helped every meta-seed): the mean of log f as the
 meta-loss (:func:`unroll`), a cosine meta-learning-rate schedule
 (:func:`meta_optimizer`) and checking an exponential moving average of the
 weights instead of the iterates (``ema``, :func:`meta_train_seeds`).

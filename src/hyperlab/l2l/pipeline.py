@@ -131,7 +131,7 @@ def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-#: The issue-15 bar: the LSTM beats a tuned baseline in at least this fraction of paired runs.
+#: The bar of the reproduction: the LSTM beats a tuned baseline in at least this fraction of paired runs.
 BAR_FRACTION = 0.75
 
 

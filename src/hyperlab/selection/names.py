@@ -5,7 +5,7 @@ Light on purpose (no Optuna, no NumPy): :mod:`hyperlab.config` checks
 imports the modules that implement them (:mod:`.strategies`, :mod:`.benchmark`).
 """
 
-#: Every search strategy, in the order tables and figures list them (README, "Architecture search").
+#: Every search strategy, in the order tables and figures list them (docs/architecture-search.md).
 STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
               "gp_ei_constrained", "tpe_constrained", "motpe")
 #: Strategies that minimize (validation error, latency) together.
