@@ -477,17 +477,13 @@ def test_bad_params_rejected(tmp_path, bad, key):
 
 
 def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz):
-    import subprocess
-    import sys
-
-    from conftest import REPO
+    from conftest import REPO, run_script_in_process
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     (tmp_path / "params.yaml").write_text(json.dumps({"seed": 0, "l2l": TINY}))  # JSON is YAML
 
     def script(*args):
-        return subprocess.run([sys.executable, str(REPO / "scripts" / "l2l_recipes.py"), *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=600)
+        return run_script_in_process([REPO / "scripts" / "l2l_recipes.py", *args], tmp_path)
 
     proc = script("meta_ema=0.5", "meta_objective=log_mean")
     assert proc.returncode == 0, proc.stderr[-3000:]
