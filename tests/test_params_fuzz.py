@@ -208,7 +208,7 @@ STAGE_CASES = [
     ("data", b"data: {n_train: 5000}\n", "data.n_train + data.n_val + data.n_test"),
     ("data", b"data: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 32 levels deep"),
     ("candidates", b"candidates: {learning_rate: 1.0e-300}\n", "candidates.learning_rate: got 1e-300; must be >= 1e-08"),
-    ("bilevel", b"bilevel: {outer_steps: 1_000}\n", "bilevel.outer_steps: 1_000 is a string in YAML 1.2"),
+    ("bilevel", b"bilevel: {outer_steps: 1:40}\n", "bilevel.outer_steps: 1:40 is a string in YAML 1.2"),
 ]
 
 
@@ -259,29 +259,55 @@ def test_the_committed_params_sit_above_every_floor():
 
 # --------------------------------------------------------------------------- YAML 1.2, as DVC reads it
 
+#: Plain scalars whose reading differs somewhere: YAML 1.1 (PyYAML's default), the 1.2 core schema, ruamel.yaml.
+SCALARS = ["1:30", "-1:30", "1:30.5", "3_000", "1_0.5", "0b101", "0b1_0", "0o17", "012", "0x1F", "0x_1F", "+12", "-0",
+           "1e-05", "1E3", "1e5", "+1e-1", ".5", "-.5", "5.", "1.e3", ".5e-3", ".inf", "-.Inf", ".NaN", "1_", "_1",
+           "yes", "No", "on", "OFF", "y", "n", "true", "False", "TRUE", "~", "null", "Null", "", "2001-12-14",
+           "2001-12-14 21:59:43.10 -5", "2001-12-14t21:59:43.10-05:00", "1.2.3", "0x", "0b2", "08", "09.5", "=",
+           "1-2", "abc", "inf", "nan", "+.inf", "0.", "00", "-_1"]
+
+
+def test_plain_scalars_read_exactly_as_dvc_reads_them():
+    """DVC reads params.yaml with ruamel.yaml (YAML 1.2, typ safe): every scalar must read to the same value."""
+    ruamel = pytest.importorskip("ruamel.yaml")
+    reference = ruamel.YAML(typ="safe", pure=True)
+    for text in SCALARS:
+        try:
+            expected = reference.load(f"a: {text}\n")["a"]
+        except Exception:  # noqa: BLE001 -- `=`: ruamel's safe loader has no constructor either
+            with pytest.raises(ConfigError):
+                config.parse_yaml(f"a: {text}\n")
+            continue
+        got = config.parse_yaml(f"a: {text}\n")["a"]
+        same = (type(got) is type(expected) and (got == expected or (isinstance(got, float) and math.isnan(got)
+                                                                      and math.isnan(expected))))
+        assert same, (text, got, expected)
+
 
 @pytest.mark.parametrize("text, value", [
-    ("a: 1:30", "1:30"), ("a: 3_000", "3_000"), ("a: yes", "yes"), ("a: on", "on"), ("a: No", "No"),
-    ("a: 0b101", "0b101"), ("a: 2001-12-14", "2001-12-14"), ("a: 012", 12), ("a: 0o17", 15), ("a: 0x1F", 31),
+    ("a: 1:30", "1:30"), ("a: yes", "yes"), ("a: on", "on"), ("a: No", "No"), ("a: 012", 12), ("a: 3_000", 3000),
     ("a: 1e-05", 1e-05), ("a: true", True), ("a: FALSE", False), ("a: ~", None), ("a: -.inf", -math.inf),
 ])
-def test_plain_scalars_read_as_yaml_1_2(text, value):
-    """YAML 1.1-only readings (sexagesimal, underscores, yes/on, dates, leading-zero octal) are strings here."""
+def test_yaml_1_1_only_readings_are_strings(text, value):
+    """Sexagesimal numbers, yes/no/on/off and leading-zero octal are YAML 1.1 only; DVC reads them otherwise."""
     assert config.parse_yaml(text) == {"a": value}
 
 
 @pytest.mark.parametrize("text, line", [
-    ("data: {n_train: 3_000}", "data.n_train: 3_000 is a string in YAML 1.2 (as DVC reads it); write 3000"),
     ("seed: 1:30", "seed: 1:30 is a string in YAML 1.2 (as DVC reads it); write 90"),
     ("hpo: {tune_lr: on}", "hpo.tune_lr: on is a string in YAML 1.2 (as DVC reads it); write true"),
     ("drmad: {tune_lr: no}", "drmad.tune_lr: no is a string in YAML 1.2 (as DVC reads it); write false"),
-    ("candidates: {widths: [16, 3_2]}", "candidates.widths: 3_2 is a string in YAML 1.2 (as DVC reads it); write 32"),
-    ("bilevel: {outer_lr: 1_0.5}", "bilevel.outer_lr: 1_0.5 is a string in YAML 1.2 (as DVC reads it); write 10.5"),
+    ("candidates: {widths: [16, 1:05]}", "candidates.widths: 1:05 is a string in YAML 1.2 (as DVC reads it); write 65"),
+    ("bilevel: {outer_lr: 1:30.5}", "bilevel.outer_lr: 1:30.5 is a string in YAML 1.2 (as DVC reads it); write 90.5"),
 ])
 def test_a_yaml_1_1_number_or_boolean_is_refused_saying_what_to_write(text, line):
     with pytest.raises(ConfigError) as err:
         config.validate_raw(config.parse_yaml(text))
     assert _one_line(err.value) == f"params.yaml: {line}"
+
+
+def test_underscored_numbers_are_numbers_as_for_dvc():
+    assert config.parse_section(config.DataParams, config.parse_yaml("n_train: 3_000"), "data").n_train == 3000
 
 
 def test_a_string_key_keeps_a_yaml_1_1_word_as_text():

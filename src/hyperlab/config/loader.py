@@ -38,18 +38,20 @@ MAX_VALUES = 100_000
 
 
 class ParamsLoader(yaml.SafeLoader):
-    """PyYAML's safe loader reading plain scalars as YAML 1.2's core schema (as DVC's ruamel.yaml does).
+    """PyYAML's safe loader reading plain scalars exactly as DVC does (ruamel.yaml, YAML 1.2).
 
-    PyYAML implements YAML 1.1, whose readings differ from YAML 1.2 -- the
-    version DVC reads and writes (``dvc exp run -S``): ``1e-05`` and ``1E3``
-    are strings in YAML 1.1 but floats in 1.2; ``yes``, ``on``, ``3_000``,
-    ``1:30`` (sexagesimal 90), ``0b101``, ``2001-12-14`` are booleans, numbers
-    and dates in 1.1 but strings in 1.2; ``012`` is octal 10 in 1.1 but 12 in
-    1.2. So the implicit resolvers are replaced by the core schema's, and the
-    value a stage sees is the one DVC sees. Also refused: a repeated key (it
-    would silently keep the last value; DVC refuses such a file), and a file
-    nested deeper than :data:`MAX_DEPTH` or holding more than
-    :data:`MAX_VALUES` values.
+    PyYAML implements YAML 1.1; DVC reads and writes ``params.yaml`` with
+    ruamel.yaml in YAML 1.2 mode (``dvc exp run -S``, ``dvc params diff``), and
+    the two differ: ``1e-05`` and ``1E3`` are strings in YAML 1.1 but floats
+    for DVC; ``yes``, ``on``, ``off`` are booleans in YAML 1.1 but strings for
+    DVC, and ``1:30`` is 90 (sexagesimal) in YAML 1.1 but a string; ``012`` is
+    octal 10 in YAML 1.1 but 12 for DVC. So the implicit resolvers are
+    ruamel.yaml's YAML 1.2 table (which, beyond the 1.2 core schema, keeps
+    ``3_000`` = 3000, ``0b101`` = 5 and dates), and the value a stage sees is
+    the one DVC hashes and shows (a test compares the two on many scalars).
+    Also refused: a repeated key (it would silently keep the last value; DVC
+    refuses such a file), and a file nested deeper than :data:`MAX_DEPTH` or
+    holding more than :data:`MAX_VALUES` values.
     """
 
     yaml_implicit_resolvers: dict = {}  # YAML 1.2 core schema only (filled below)
@@ -103,12 +105,13 @@ class ParamsLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
-    def construct_core_int(self, node) -> int:
-        """A YAML 1.2 core integer: decimal (leading zeros stay decimal), ``0o`` octal or ``0x`` hex."""
-        text = self.construct_scalar(node)
-        if text[:2] in ("0o", "0x"):
-            return int(text[2:], 8 if text[1] == "o" else 16)
-        return int(text, 10)
+    def construct_dvc_int(self, node) -> int:
+        """An integer as ruamel.yaml's YAML 1.2 reads one: ``_`` ignored; ``0b``, ``0o``, ``0x``; else decimal (``012`` = 12)."""
+        text = self.construct_scalar(node).replace("_", "")
+        sign = -1 if text[:1] == "-" else 1
+        text = text.lstrip("+-")
+        base = {"0b": 2, "0o": 8, "0x": 16}.get(text[:2])
+        return sign * (int(text[2:], base) if base else int(text, 10))
 
 
 class _ShapeError(yaml.YAMLError):
@@ -119,26 +122,37 @@ class _ShapeError(yaml.YAMLError):
         self.problem, self.problem_mark = problem, mark
 
 
-# The YAML 1.2 core schema's plain scalars (https://yaml.org/spec/1.2.2/#1032-tag-resolution); anything else,
-# including every YAML 1.1-only form, is a string. The merge key `<<` stays: ruamel.yaml supports it too.
+# ruamel.yaml's implicit resolvers for YAML 1.2 (ruamel/yaml/resolver.py), which DVC reads params with; anything
+# else, including every YAML 1.1-only form (yes/no/on/off, sexagesimal 1:30), is a string.
 for _tag, _regex, _first in [
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
-    ("float", r"""^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?
+    ("float", r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                   |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
                    |[-+]?\.(?:inf|Inf|INF)
                    |\.(?:nan|NaN|NAN))$""", list("-+0123456789.")),
+    ("int", r"""^(?:[-+]?0b[0-1_]+
+                 |[-+]?0o?[0-7_]+
+                 |[-+]?[0-9_]+
+                 |[-+]?0x[0-9a-fA-F_]+)$""", list("-+0123456789")),
     ("merge", r"^(?:<<)$", ["<"]),
+    ("value", r"^(?:=)$", ["="]),  # no constructor, here as in ruamel.yaml: a plain `=` is refused
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("timestamp", r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+                       |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?
+                        (?:[Tt]|[\ \t]+)[0-9][0-9]?
+                        :[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
+                        (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", list("0123456789")),
 ]:
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regex, re.X), _first)
-ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_core_int)
+ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_dvc_int)
 
 
 def yaml11_reading(text: str) -> str | None:
-    """How YAML 1.1 (PyYAML's default) reads ``text``, where it is a number or boolean there but a string in 1.2.
+    """How YAML 1.1 (PyYAML's default) reads ``text``, where it is a number or boolean there but a string for DVC.
 
-    ``"3_000"`` -> ``"3000"``, ``"1:30"`` -> ``"90"``, ``"yes"`` -> ``"true"``: what to write instead, so
-    that a value meant as a number or a boolean is one in YAML 1.2 too.
+    ``"1:30"`` -> ``"90"``, ``"yes"`` -> ``"true"``, ``"off"`` -> ``"false"``: what to write instead, so
+    that a value meant as a number or a boolean is one for DVC too.
     """
     if len(text) > 64 or "\n" in text:
         return None
