@@ -116,7 +116,8 @@ def test_a_commit_still_running_is_not_rolled_forward(workdir, monkeypatch):
     manifest = workdir / io.STAGING / "up" / io.MANIFEST
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "pid": sleeper.pid}))
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "pid": sleeper.pid,
+                                        "started": io._process_start(sleeper.pid)}))
         before = _snapshot(workdir)
         with pytest.raises(io.InputError) as err:
             io.check_inputs_committed("down", ["data/up.csv"])
@@ -130,6 +131,18 @@ def test_a_commit_still_running_is_not_rolled_forward(workdir, monkeypatch):
         sleeper.wait()
     io.recover("up")  # its process is gone: a killed commit, completed by its own stage
     assert json.loads((workdir / "metrics/up.json").read_text()) == {"version": 2}
+
+
+def test_a_reused_pid_is_not_taken_for_the_committing_process(workdir, monkeypatch):
+    """The manifest's pid now names another process (started later): the commit was killed, not running."""
+    _kill_commit_at(monkeypatch, "after-move-0")
+    with pytest.raises(Killed):
+        cli.run_stage(_upstream(2), name="up")
+    manifest = workdir / io.STAGING / "up" / io.MANIFEST
+    other = os.getppid()  # alive, but not the process that started at this time
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "pid": other, "started": "1"}))
+    with pytest.raises(io.InputError, match="is half-committed by stage up .killed during its commit."):
+        io.check_inputs_committed("down", ["data/up.csv"])
 
 
 def test_an_unreadable_manifest_blocks_every_reader(workdir):

@@ -157,7 +157,7 @@ class StageOutputs:
                               for d, s in self.files.items()],
                     "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()],
                     # who commits: another stage starting meanwhile tells a live commit from a killed one
-                    "pid": os.getpid(), "host": socket.gethostname()}
+                    "pid": os.getpid(), "started": _process_start(os.getpid()), "host": socket.gethostname()}
         _commit_point("before-manifest")
         try:
             tmp = self.dir / (MANIFEST + ".part")
@@ -255,14 +255,28 @@ class Unfinished(NamedTuple):
     live: bool                 # its process still runs on this machine: it is committing right now
 
 
-def _alive(pid: int) -> bool:
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux ``/proc``); None where unknown.
+
+    With the pid it names one process for good: a pid is reused, a (pid, start) pair is not.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the parenthesised command name
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Process ``pid`` runs, and is the one that started at ``started`` (when both are known)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
-        return True
-    return True
+        pass
+    now = _process_start(pid)
+    return started is None or now is None or now == started
 
 
 def _read_unfinished(manifest: Path) -> Unfinished:
@@ -276,7 +290,7 @@ def _read_unfinished(manifest: Path) -> Unfinished:
     except (OSError, ValueError, KeyError, TypeError):
         return Unfinished(stage, (".",), None, False)
     live = (isinstance(pid, int) and pid != os.getpid() and raw.get("host") == socket.gethostname()
-            and _alive(pid))
+            and _alive(pid, raw.get("started")))
     return Unfinished(stage, dests, pid, live)
 
 
