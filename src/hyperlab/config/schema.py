@@ -177,7 +177,7 @@ class L2LParams(Section):
     meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"
     meta_objective: Literal[META_OBJECTIVES] = "mean"
     meta_ema: Number = Field(0.0, ge=0, lt=1)
-    # global-norm clipping to under 1e-6 leaves Adam steps of 0 / 0 size: no meta-learning
+    # meta-gradients clipped to a norm under 1e-6 drown in Adam's eps (1e-8) per coordinate: no meta-learning
     clip_norm: Number = Field(1.0, ge=1e-6, le=1e6)
     val_every: Int = Field(10, ge=1, le=10_000_000)
     val_runs: Int = Field(8, ge=2, le=10_000)
