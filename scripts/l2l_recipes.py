@@ -22,7 +22,6 @@ import time
 
 import jax
 import numpy as np
-import yaml
 
 from hyperlab import config
 from hyperlab.data import load_npz
@@ -39,7 +38,10 @@ def main(argv: list[str]) -> None:
         key, sep, value = arg.partition("=")
         if not sep:
             sys.exit(f"error: {arg!r}: give l2l overrides as key=value")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = config.parse_yaml(value, f"override {key}")  # YAML 1.2, as params.yaml is read
+        except config.ConfigError as err:
+            sys.exit(f"error: {err}")
     try:
         params = config.parse_section(config.L2LParams, {**config.read_params().get("l2l", {}), **overrides}, "l2l")
     except config.ConfigError as err:

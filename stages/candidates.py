@@ -20,7 +20,7 @@ log = logging.getLogger("hyperlab.stages.candidates")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("candidates")
-    splits = data.load_npz("data/mnist.npz")
+    splits = data.load_npz("data/mnist.npz", config.split_sizes())
     n_train = len(splits["y_train"])
     if params.batch_size > n_train:
         raise config.ConfigError(f"params.yaml: candidates.batch_size: got {params.batch_size}; "

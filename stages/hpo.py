@@ -25,7 +25,7 @@ OUT = Path("plots/hpo")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("hpo")
-    arrays = load_npz("data/mnist.npz")
+    arrays = load_npz("data/mnist.npz", config.split_sizes())
 
     from hyperlab.hpo import experiment  # heavy imports (JAX) only after the params are known to be good
 

@@ -29,7 +29,7 @@ def main() -> None:
     from hyperlab.report import write_outputs
 
     weights = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
-    result = eval_experiment.run(params, common.seed, load_npz("data/mnist.npz"), weights, progress=progress)
+    result = eval_experiment.run(params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), weights, progress=progress)
     # plots/l2l is shared with the l2l_train stage: each table is written on its own
     write_outputs(result, "plots/l2l", "metrics/l2l.json", own_folder=False)
     b = result.report["settings"]["base"]

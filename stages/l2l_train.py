@@ -27,7 +27,7 @@ def main() -> None:
     from hyperlab.l2l import train_experiment  # JAX only after the params are known to be good
     from hyperlab.report import write_outputs
 
-    result = train_experiment.run(params, common.seed, load_npz("data/mnist.npz"), progress=progress)
+    result = train_experiment.run(params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), progress=progress)
     write_npz("data/l2l/lstm.npz", **result.products["weights"])
     # plots/l2l is shared with the l2l stage: each table is written on its own
     write_outputs(result, "plots/l2l", None, report_name="meta_report.json", own_folder=False)

@@ -178,14 +178,14 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     """Every run diverges at learning rate 1e30 -- beyond the params range, so patched in past validation."""
     import importlib.util
 
-    from conftest import REPO
+    from conftest import MNIST_DATA, REPO
     from hyperlab import cli
 
     params = {**TINY, "widths": [8], "latency_repeats": 3}
     work = tmp_path / "nan"
     (work / "data").mkdir(parents=True)
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
-    (work / "params.yaml").write_text(json.dumps({"seed": 0, "candidates": params}))
+    (work / "params.yaml").write_text(json.dumps({"seed": 0, "data": MNIST_DATA, "candidates": params}))
     real = config.load_section
     monkeypatch.setattr(config, "load_section", lambda name, *args: real(name, *args).model_copy(
         update={"learning_rate": 1e30}) if name == "candidates" else real(name, *args))
@@ -206,7 +206,7 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     ({"widths": [16, 0]}, "candidates.widths: got [16, 0]; must be >= 1"),
     ({"layers": [1, 1]}, "candidates.layers: got [1, 1]; must not repeat a value"),
     ({"epochs": 0}, "candidates.epochs: got 0; must be >= 1"),
-    ({"learning_rate": -1}, "candidates.learning_rate: got -1; must be > 0"),
+    ({"learning_rate": -1}, "candidates.learning_rate: got -1; must be >= 1e-08"),
     ({"colour": 1}, "candidates.colour: unknown key"),
     ({"layers": [1, 2, 3, 4, 5, 6], "widths": list(range(1, 11))}, "candidates.layers"),
 ])

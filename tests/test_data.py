@@ -262,15 +262,16 @@ def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
     proc = run_stage("data", tmp_path, {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20},
                                         "l2l": {"meta_lr": -1}}, check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be > 0"
+    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be >= 1e-08"
     assert not (tmp_path / "data" / "mnist.npz").exists()
 
 
 def test_split_sizes_beyond_an_idx_source_name_the_keys(tmp_path):
     """idx_dir pools are sized only once read; the error still names the params keys (the stage's check)."""
     from hyperlab.config import ConfigError, check_split_sizes
-    pools = data.Pools(np.zeros((500, 28, 28), np.uint8), np.arange(500) % 10,
-                       np.zeros((100, 28, 28), np.uint8), np.arange(100) % 10)
+    digits = fake_mnist(np.random.default_rng(0), n_train=500, n_test=100)  # distinct images: none is dropped
+    pools = data.Pools(digits["train_images"].astype(np.uint8), digits["train_labels"],
+                       digits["test_images"].astype(np.uint8), digits["test_labels"])
     with pytest.raises(ConfigError, match=r"^params.yaml: data.n_train \+ data.n_val: got 300 \+ 300 = 600; "
                                           r"must be <= the 500 training digits of the source$"):
         data.make_splits(pools, 300, 300, 50, 0, check_sizes=check_split_sizes)

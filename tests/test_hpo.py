@@ -164,3 +164,22 @@ def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
     assert sorted(p.name for p in (tmp_path / "plots/figures/hpo").iterdir()) == [
         "hpo_best.png", "hpo_h_paths.png", "hpo_hypergrad_error.png"]
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.array([np.nan, np.nan, np.nan]), np.array([0.1, 0.2, -0.4])),  # a diverged method (drmad at lr 1.26)
+    (np.array([1.0, np.inf, 0.0]), np.array([0.1, 0.2, -0.4])),
+    (np.zeros(3), np.array([0.1, 0.2, -0.4])),                          # no direction at all
+])
+def test_a_hypergradient_without_direction_has_a_nan_cosine_all_the_way_to_the_files(tmp_path, a, b):
+    """Never 0.0 ("orthogonal"): the CSV cell stays empty (NaN), report.json says null, a mean skips nothing."""
+    assert math.isnan(gradient.cosine(a, b)) and math.isnan(gradient.cosine(b, a))
+    assert gradient.cosine(b, 2 * b) == pytest.approx(1.0) and gradient.cosine(b, -b) == pytest.approx(-1.0)
+    from hyperlab import io
+    rows = pd.DataFrame({"method": ["drmad", "exact"], "cosine": [gradient.cosine(a, b), gradient.cosine(b, b)]})
+    io.write_csv(tmp_path / "hypergrad_accuracy.csv", rows)
+    back = pd.read_csv(tmp_path / "hypergrad_accuracy.csv")
+    assert math.isnan(back.cosine[0]) and back.cosine[1] == pytest.approx(1.0)
+    assert math.isnan(back.cosine.mean(skipna=False))  # an aggregate over the NaN is NaN, not a lowered mean
+    io.write_json(tmp_path / "report.json", {"accuracy": rows.to_dict(orient="records")})
+    assert json.loads((tmp_path / "report.json").read_text())["accuracy"][0]["cosine"] is None

@@ -104,8 +104,8 @@ def test_unknown_kind_and_variant_raise():
 
 
 @pytest.mark.parametrize("raw, key, words", [
-    ({"sigma": 0}, "hypernet.sigma", "must be > 0"),
-    ({"sigma": -0.5}, "hypernet.sigma", "must be > 0"),
+    ({"sigma": 0}, "hypernet.sigma", "must be >= 0.0001"),
+    ({"sigma": -0.5}, "hypernet.sigma", "must be >= 0.0001"),
     ({"h_range": [2.0, -2.0]}, "hypernet.h_range", "low < high"),
     ({"h_range": [1.0, 1.0]}, "hypernet.h_range", "low < high"),
     ({"h_range": [0.0, 1.0, 2.0]}, "hypernet.h_range", "low < high"),
@@ -176,5 +176,5 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
 def test_stage_rejects_bad_params_before_work(tmp_path):
     proc = run_stage("hypernet", tmp_path, {"hypernet": {**TINY, "sigma": 0}}, check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: hypernet.sigma: got 0; must be > 0"
+    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: hypernet.sigma: got 0; must be >= 0.0001"
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "plots").exists()

@@ -95,6 +95,70 @@ def test_good_npz_loads_and_missing_or_folder_is_one_line(tmp_path):
         data.load_npz(tmp_path)
 
 
+# --------------------------------------------------------------------------- splits: disjoint, of the asked sizes
+
+
+def _leaked(split: str, into: str, n: int = 5) -> dict[str, np.ndarray]:
+    """The splits with the first ``n`` images of ``into`` copied over the first ``n`` of ``split``."""
+    arrays = _splits()
+    arrays[f"x_{split}"] = np.concatenate([arrays[f"x_{into}"][:n], arrays[f"x_{split}"][n:]])
+    return arrays
+
+
+@pytest.mark.parametrize("split, into", [("val", "train"), ("test", "train"), ("test", "val")])
+def test_an_image_in_two_splits_is_refused(tmp_path, split, into):
+    path = tmp_path / "mnist.npz"
+    io.write_npz(path, **_leaked(split, into))
+    with pytest.raises(InputError) as err:
+        data.load_npz(path)
+    assert _one_line(err.value, path) == (
+        f"{path}: 5 image(s) of split {split} are also in split {into} (same pixels); the splits must be disjoint, "
+        f"else {split} results are optimistic; rerun the data stage: dvc repro data")
+
+
+def test_repeats_inside_one_split_are_no_leak(tmp_path):
+    arrays = _splits()
+    arrays["x_train"][1] = arrays["x_train"][0]
+    io.write_npz(tmp_path / "mnist.npz", **arrays)
+    assert len(data.load_npz(tmp_path / "mnist.npz")["x_train"]) == 20
+
+
+@pytest.mark.parametrize("split", data.SPLITS)
+def test_a_split_of_another_size_than_params_ask_is_refused(tmp_path, split):
+    path = tmp_path / "mnist.npz"
+    io.write_npz(path, **_splits())
+    sizes = {"train": 20, "val": 20, "test": 20, split: 1000}
+    with pytest.raises(InputError) as err:
+        data.load_npz(path, sizes)
+    assert _one_line(err.value, path) == (f"{path}: split {split} has 20 digits but params.yaml asks for "
+                                          f"data.n_{split} = 1000; rerun the data stage: dvc repro data")
+    assert len(data.load_npz(path, {"train": 20, "val": 20, "test": 20})["y_val"]) == 20
+
+
+def test_the_real_leak_is_refused(tmp_path, mnist_npz):
+    """A bundled mnist.npz whose validation split is the first training digits (the leak's probe)."""
+    arrays = data.load_npz(mnist_npz, {"train": 600, "val": 200, "test": 200})
+    arrays["x_val"], arrays["y_val"] = arrays["x_train"][:200], arrays["y_train"][:200]
+    io.write_npz(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(InputError, match="200 image.s. of split val are also in split train"):
+        data.load_npz(tmp_path / "mnist.npz", {"train": 600, "val": 200, "test": 200})
+
+
+def test_splits_never_share_an_image_even_when_the_source_repeats_one():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (200, 28, 28), dtype=np.uint8)
+    images[100:] = images[:100]  # every image twice
+    pools = data.Pools(images, np.arange(200, dtype=np.int64) % 10)
+    splits = data.make_splits(pools, 60, 20, 20, seed=0)
+    data.check_disjoint(splits, "made")
+    assert len(data.drop_repeated_images(pools).train_images) == 100
+
+
+def test_the_bundled_digits_have_no_repeat_so_their_splits_are_unchanged():
+    pools = data.load_bundled()
+    assert data.drop_repeated_images(pools) is pools
+
+
 # --------------------------------------------------------------------------- IDX files
 
 
@@ -324,3 +388,21 @@ def test_stage_on_a_corrupt_input_is_one_line_and_writes_nothing(tmp_path, stage
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {path}: "), lines[0]
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("stage, arrays, line", [
+    ("candidates", lambda: _leaked("val", "train"),
+     "error: data/mnist.npz: 5 image(s) of split val are also in split train (same pixels); the splits must be "
+     "disjoint, else val results are optimistic; rerun the data stage: dvc repro data"),
+    ("hpo", _splits,  # 20 per split, params ask for the defaults
+     "error: data/mnist.npz: split train has 20 digits but params.yaml asks for data.n_train = 3000; rerun the "
+     "data stage: dvc repro data"),
+])
+def test_stage_on_leaked_or_resized_splits_is_one_line_and_writes_nothing(tmp_path, stage, arrays, line):
+    sizes = "data: {n_train: 20, n_val: 20, n_test: 20}\n" if stage == "candidates" else ""  # hpo: the defaults
+    (tmp_path / "params.yaml").write_text("seed: 0\n" + sizes)
+    io.write_npz(tmp_path / "data" / "mnist.npz", **arrays())
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    proc = _stage(stage, tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [line], proc.stderr
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

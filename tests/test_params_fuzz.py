@@ -206,6 +206,9 @@ STAGE_CASES = [
     ("search", b"search: {storage: missing_folder/j.log}\n", "search.storage"),
     ("l2l", b"l2l: {lr_grid: [1.0e+300]}\n", "l2l.lr_grid: got [1e+300]"),
     ("data", b"data: {n_train: 5000}\n", "data.n_train + data.n_val + data.n_test"),
+    ("data", b"data: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 32 levels deep"),
+    ("candidates", b"candidates: {learning_rate: 1.0e-300}\n", "candidates.learning_rate: got 1e-300; must be >= 1e-08"),
+    ("bilevel", b"bilevel: {outer_steps: 1:40}\n", "bilevel.outer_steps: 1:40 is a string in YAML 1.2"),
 ]
 
 
@@ -218,3 +221,135 @@ def test_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, stage
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+# --------------------------------------------------------------------------- positive keys have a real floor
+
+
+def _positive_number_fields():
+    """(section, key, lower bound) of every number key (or list of numbers) whose values must be positive."""
+    for section, name, spec in _fields():
+        low = spec.bounds.get("ge", spec.bounds.get("gt"))
+        if float in spec.scalars and low is not None and low >= 0 and not (low == 0 and "ge" in spec.bounds):
+            yield section, name, spec, low
+
+
+POSITIVE = list(_positive_number_fields())
+
+
+def test_no_number_key_is_merely_greater_than_zero():
+    """`> 0` admits 1e-300, which runs a different, meaningless experiment: each such key states a floor."""
+    loose = [f"{s}.{n}" for s, n, spec, _ in POSITIVE if spec.bounds.get("gt") == 0]
+    assert not loose and len(POSITIVE) >= 20, loose
+
+
+@pytest.mark.parametrize("section, name, spec, low", POSITIVE, ids=[f"{s}.{n}" for s, n, _, _ in POSITIVE])
+def test_a_vanishing_positive_value_is_refused_naming_the_floor(section, name, spec, low):
+    value = [1e-300] if spec.is_list else 1e-300
+    with pytest.raises(ConfigError) as err:
+        config.validate_raw(_with(section, name, value))
+    assert _one_line(err.value) == f"params.yaml: {section}.{name}: got {value!r}; must be >= {low}"
+
+
+def test_the_committed_params_sit_above_every_floor():
+    config.validate_raw(BASE)  # the repository's own values are valid (and the README table's defaults)
+
+
+# --------------------------------------------------------------------------- YAML 1.2, as DVC reads it
+
+#: Plain scalars whose reading differs somewhere: YAML 1.1 (PyYAML's default), the 1.2 core schema, ruamel.yaml.
+SCALARS = ["1:30", "-1:30", "1:30.5", "3_000", "1_0.5", "0b101", "0b1_0", "0o17", "012", "0x1F", "0x_1F", "+12", "-0",
+           "1e-05", "1E3", "1e5", "+1e-1", ".5", "-.5", "5.", "1.e3", ".5e-3", ".inf", "-.Inf", ".NaN", "1_", "_1",
+           "yes", "No", "on", "OFF", "y", "n", "true", "False", "TRUE", "~", "null", "Null", "", "2001-12-14",
+           "2001-12-14 21:59:43.10 -5", "2001-12-14t21:59:43.10-05:00", "1.2.3", "0x", "0b2", "08", "09.5", "=",
+           "1-2", "abc", "inf", "nan", "+.inf", "0.", "00", "-_1"]
+
+
+def test_plain_scalars_read_exactly_as_dvc_reads_them():
+    """DVC reads params.yaml with ruamel.yaml (YAML 1.2, typ safe): every scalar must read to the same value."""
+    ruamel = pytest.importorskip("ruamel.yaml")
+    reference = ruamel.YAML(typ="safe", pure=True)
+    for text in SCALARS:
+        try:
+            expected = reference.load(f"a: {text}\n")["a"]
+        except Exception:  # noqa: BLE001 -- `=`: ruamel's safe loader has no constructor either
+            with pytest.raises(ConfigError):
+                config.parse_yaml(f"a: {text}\n")
+            continue
+        got = config.parse_yaml(f"a: {text}\n")["a"]
+        same = (type(got) is type(expected) and (got == expected or (isinstance(got, float) and math.isnan(got)
+                                                                      and math.isnan(expected))))
+        assert same, (text, got, expected)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("a: 1:30", "1:30"), ("a: yes", "yes"), ("a: on", "on"), ("a: No", "No"), ("a: 012", 12), ("a: 3_000", 3000),
+    ("a: 1e-05", 1e-05), ("a: true", True), ("a: FALSE", False), ("a: ~", None), ("a: -.inf", -math.inf),
+])
+def test_yaml_1_1_only_readings_are_strings(text, value):
+    """Sexagesimal numbers, yes/no/on/off and leading-zero octal are YAML 1.1 only; DVC reads them otherwise."""
+    assert config.parse_yaml(text) == {"a": value}
+
+
+@pytest.mark.parametrize("text, line", [
+    ("seed: 1:30", "seed: 1:30 is a string in YAML 1.2 (as DVC reads it); write 90"),
+    ("hpo: {tune_lr: on}", "hpo.tune_lr: on is a string in YAML 1.2 (as DVC reads it); write true"),
+    ("drmad: {tune_lr: no}", "drmad.tune_lr: no is a string in YAML 1.2 (as DVC reads it); write false"),
+    ("candidates: {widths: [16, 1:05]}", "candidates.widths: 1:05 is a string in YAML 1.2 (as DVC reads it); write 65"),
+    ("bilevel: {outer_lr: 1:30.5}", "bilevel.outer_lr: 1:30.5 is a string in YAML 1.2 (as DVC reads it); write 90.5"),
+])
+def test_a_yaml_1_1_number_or_boolean_is_refused_saying_what_to_write(text, line):
+    with pytest.raises(ConfigError) as err:
+        config.validate_raw(config.parse_yaml(text))
+    assert _one_line(err.value) == f"params.yaml: {line}"
+
+
+def test_underscored_numbers_are_numbers_as_for_dvc():
+    assert config.parse_section(config.DataParams, config.parse_yaml("n_train: 3_000"), "data").n_train == 3000
+
+
+def test_a_string_key_keeps_a_yaml_1_1_word_as_text():
+    assert config.parse_section(config.DataParams, config.parse_yaml("cache_dir: yes"), "data").cache_dir == "yes"
+
+
+def test_merge_keys_still_work():
+    assert config.parse_yaml("b: &x {p: 1}\nc:\n  <<: *x\n  q: 2")["c"] == {"p": 1, "q": 2}
+
+
+# --------------------------------------------------------------------------- shape and size of the file
+
+
+def _laughs(levels: int) -> str:
+    """Each level a list of ten aliases of the one above: 10**levels values from a few hundred bytes."""
+    lines = ["l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[" * 5000 + "]" * 5000, "params.yaml: line 1: nested more than 32 levels deep; allowed at most 32"),
+    ("seed:\n" + "".join("  " * i + "-\n" for i in range(1, 60)),
+     "params.yaml: line 33: nested more than 32 levels deep; allowed at most 32"),
+    ("data: " + "{a: " * 3000 + "1" + "}" * 3000, "nested more than 32 levels deep"),
+    (_laughs(6), "holds more than 100000 values (aliases expanded); allowed at most 100000"),
+    ("a: &a [1, *a]\n", "params.yaml: line 1: an alias refers to a value that contains it; not allowed"),
+])
+def test_a_deep_or_huge_file_is_one_line(text, fragment):
+    with pytest.raises(ConfigError) as err:
+        config.parse_yaml(text)
+    assert fragment in _one_line(err.value)
+
+
+def test_a_file_over_a_mebibyte_is_refused_before_parsing(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seed: 0\n" + "# padding\n" * 110_000)
+    with pytest.raises(ConfigError) as err:
+        config.read_params(path)
+    assert str(err.value) == f"{path}: {path.stat().st_size} bytes; allowed at most 1048576 (a params file, not data)"
+
+
+def test_the_repository_params_are_far_inside_the_shape_limits():
+    from hyperlab.config import loader
+    text = config.REPO_PARAMS.read_text()
+    assert len(text.encode()) < loader.MAX_BYTES // 20
+    config.parse_yaml(text)

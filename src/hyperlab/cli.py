@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from hyperlab import compile_cache
-from hyperlab.config import ConfigError, validate_all
+from hyperlab.config import ConfigError, parse_yaml, validate_all
 from hyperlab.errors import InputError, OutputError
-from hyperlab.io import stage_outputs
+from hyperlab.io import check_inputs_committed, stage_outputs
 from hyperlab.progress import progress
 
 __all__ = ["InputError", "OutputError", "progress", "setup_logging", "stage_name", "run_stage"]
@@ -38,18 +38,51 @@ def stage_name(argv: list[str] | None = None) -> str:
     return re.sub(r"[^\w@.-]", "_", name)
 
 
+DVC_FILE = Path("dvc.yaml")
+
+
+def _substitute(text: str, key: str, item) -> str:
+    text = text.replace("${key}", key)
+    return text.replace("${item}", item) if isinstance(item, str) else text
+
+
+def stage_reads(name: str, dvc_file: Path = DVC_FILE) -> list[str] | None:
+    """The paths stage ``name`` (``search@tpe`` for a foreach entry) depends on in ``dvc_file``; None if unknown.
+
+    What a stage reads is what DVC hashes for it, so the pipeline file is the
+    one list of it. A dependency still templated after ``${key}`` and
+    ``${item}`` (a foreach over params) counts as the folder before the
+    template: the safe side.
+    """
+    base, _, key = name.partition("@")
+    try:
+        stage = parse_yaml(dvc_file.read_text(), dvc_file)["stages"][base]
+        if key:
+            foreach = stage["foreach"]
+            item = foreach.get(key) if isinstance(foreach, dict) else None
+            stage = stage["do"]
+        deps = [_substitute(str(d), key, item) if key else str(d) for d in stage.get("deps") or []]
+    except (OSError, ConfigError, KeyError, TypeError, AttributeError):
+        return None
+    return [d.split("${", 1)[0].rstrip("/") or "." for d in deps]
+
+
 def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     """Run a stage's ``main``; a params, input or output problem exits 2 with one line on stderr.
 
-    The whole ``params.yaml`` is validated first, whichever stage this is.
+    The whole ``params.yaml`` is validated first, whichever stage this is;
+    then no file the stage reads may be half-committed by another stage (a
+    kill during that stage's commit: :func:`hyperlab.io.check_inputs_committed`).
     ``main`` runs inside :func:`hyperlab.io.stage_outputs`: everything it
     writes is committed together when it returns, and nothing when it fails.
     """
     setup_logging()
     compile_cache.enable()
+    name = name or stage_name()
     try:
         validate_all()
-        with stage_outputs(name or stage_name()):
+        check_inputs_committed(name, stage_reads(name))
+        with stage_outputs(name):
             main()
     except (ConfigError, InputError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)

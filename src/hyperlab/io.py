@@ -9,7 +9,9 @@ beside ``data/``, ``metrics/`` and ``plots/`` (never inside them, so neither
 ``dvc metrics show`` nor a plot-data folder ever lists a temporary file).
 Only when the stage returned and every write succeeded is the work committed:
 
-1. every destination folder is checked to be writable (a read-only folder
+1. every destination folder is checked to be writable, and where it lies on
+   another file system than the staging folder (the move is then a copy), to
+   have room for everything copied there (a read-only folder or a full disk
    stops here, with every previous output intact);
 2. a manifest is written into the staging folder -- the commit point;
 3. the staged files are moved onto their destinations (``os.replace``), and
@@ -18,7 +20,13 @@ Only when the stage returned and every write succeeded is the work committed:
 A run killed before step 2 leaves only the staging folder, which the next
 start of the same stage deletes; a run killed during step 3 is rolled
 forward by the next start, which finishes the moves from the manifest. Either
-way the outputs are all old or all new. Hidden ``.name.*.tmp*`` files of the
+way the outputs are all old or all new -- once that stage runs again. Until
+then, no other stage reads them: every stage starts with
+:func:`check_inputs_committed`, which refuses (one line naming the file and the
+stage to rerun) when an unfinished commit of another stage wrote any path it
+reads. It does not roll that commit forward itself: the other stage may be
+committing right now (the manifest records its process), and finishing its
+moves from two processes at once would race. Hidden ``.name.*.tmp*`` files of the
 former per-file scheme are swept from ``data/``, ``metrics/`` and ``plots/``
 at every start.
 
@@ -36,13 +44,14 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
-from hyperlab.errors import OutputError
+from hyperlab.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,19 @@ _TEMP_NAME = re.compile(r"^\..+\.tmp[^/]*$")
 def _one_line(err: BaseException) -> str:
     text = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
     return " ".join(str(text).split())
+
+
+def _commit_point(label: str) -> None:
+    """Called at every step of a commit (``before-manifest``, ``after-manifest``, ``after-move-<i>``,
+    ``after-last-move``); does nothing. Tests replace it to kill a commit at exactly that point."""
+
+
+def _device(path: Path) -> int:
+    return os.stat(path).st_dev
+
+
+def _free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
 
 
 # --------------------------------------------------------------------------- one stage's outputs
@@ -85,6 +107,21 @@ class StageOutputs:
         """At commit, files of ``folder`` matching ``pattern`` that this run did not write are removed."""
         self.replaced[Path(folder)] = pattern
 
+    def _check_room(self) -> None:
+        """Destinations on another file system than the staging folder get copies: each must have room."""
+        staging = _device(self.dir)
+        need: dict[int, tuple[Path, int]] = {}
+        for dest, staged in self.files.items():
+            device = _device(dest.parent)
+            if device != staging:
+                folder, size = need.get(device, (dest.parent, 0))
+                need[device] = (folder, size + staged.stat().st_size)
+        for device, (folder, size) in need.items():
+            free = _free_bytes(folder)
+            if size > free:
+                raise OutputError(f"{folder}: {size} bytes of outputs to copy there but only {free} free on its "
+                                  f"file system; every previous output is left unchanged")
+
     def _check_writable(self) -> None:
         for folder in sorted({d.parent for d in self.files} | set(self.replaced)):
             try:
@@ -98,6 +135,13 @@ class StageOutputs:
             if dest.is_dir():
                 raise OutputError(f"{dest}: is a folder, expected a file; "
                                   f"every previous output is left unchanged")
+        try:
+            self._check_room()
+        except OSError as err:
+            if isinstance(err, OutputError):
+                raise
+            raise OutputError(f"{self.dir}: cannot check free space ({_one_line(err)}); "
+                              f"every previous output is left unchanged") from None
 
     def commit(self) -> None:
         """Check, write the manifest (the commit point), then move every staged file into place."""
@@ -111,7 +155,10 @@ class StageOutputs:
             raise
         manifest = {"files": [[os.path.relpath(s, self.dir), os.path.relpath(d, self.root)]
                               for d, s in self.files.items()],
-                    "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()]}
+                    "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()],
+                    # who commits: another stage starting meanwhile tells a live commit from a killed one
+                    "pid": os.getpid(), "started": _process_start(os.getpid()), "host": socket.gethostname()}
+        _commit_point("before-manifest")
         try:
             tmp = self.dir / (MANIFEST + ".part")
             tmp.write_text(json.dumps(manifest, indent=1))
@@ -120,6 +167,7 @@ class StageOutputs:
             self.discard()
             raise OutputError(f"{self.dir}: cannot write the commit manifest ({_one_line(err)}); "
                               f"every previous output is left unchanged") from None
+        _commit_point("after-manifest")
         try:
             _apply(self.dir, self.root, manifest)
         except OSError as err:
@@ -152,11 +200,13 @@ def _move(src: Path, dst: Path) -> None:
 def _apply(staging: Path, root: Path, manifest: dict) -> None:
     """Move the staged files of ``manifest`` into place; idempotent, so a killed commit can be redone."""
     dests = set()
-    for staged, dest in manifest["files"]:
+    for i, (staged, dest) in enumerate(manifest["files"]):
         src, dst = staging / staged, root / dest
         dests.add(os.path.normpath(dst))
         if src.exists():
             _move(src, dst)
+            _commit_point(f"after-move-{i}")
+    _commit_point("after-last-move")
     for folder, pattern in manifest["replaced"]:
         folder = root / folder
         for stale in sorted(folder.rglob(pattern)) if folder.is_dir() else ():
@@ -176,6 +226,10 @@ def recover(name: str, root: str | Path = ".") -> None:
     staging = root / STAGING / name
     manifest = staging / MANIFEST
     if manifest.is_file():
+        commit = _read_unfinished(manifest)
+        if commit.live:
+            raise OutputError(f"stage {name} is committing its outputs right now (pid {commit.pid}); "
+                              f"run it again when that run has finished")
         log.warning("%s: completing the outputs of an interrupted commit", staging)
         _apply(staging, root, json.loads(manifest.read_text()))
     elif staging.exists():
@@ -188,6 +242,97 @@ def recover(name: str, root: str | Path = ".") -> None:
             if path.is_file() and _TEMP_NAME.match(path.name):
                 log.info("removing %s, a temporary file of an interrupted run", path)
                 path.unlink()
+
+
+# --------------------------------------------------------------------------- half-committed inputs
+
+
+class Unfinished(NamedTuple):
+    """A commit whose manifest is written but whose moves are not all done (killed, or still running)."""
+    stage: str
+    dests: tuple[str, ...]     # destinations, relative to the root (files, and replaced folders)
+    pid: int | None
+    live: bool                 # its process still runs on this machine: it is committing right now
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, Linux ``/proc``); None where unknown.
+
+    With the pid it names one process for good: a pid is reused, a (pid, start) pair is not.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the parenthesised command name
+
+
+def _alive(pid: int, started: str | None) -> bool:
+    """Process ``pid`` runs, and is the one that started at ``started`` (when both are known)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    now = _process_start(pid)
+    return started is None or now is None or now == started
+
+
+def _read_unfinished(manifest: Path) -> Unfinished:
+    """The commit of ``manifest``; one that cannot be read counts as touching every path (the safe side)."""
+    stage = manifest.parent.name
+    try:
+        raw = json.loads(manifest.read_text())
+        dests = tuple(os.path.normpath(d) for _, d in raw["files"]) + \
+            tuple(os.path.normpath(f) for f, _ in raw["replaced"])
+        pid = raw.get("pid")
+    except (OSError, ValueError, KeyError, TypeError):
+        return Unfinished(stage, (".",), None, False)
+    live = (isinstance(pid, int) and pid != os.getpid() and raw.get("host") == socket.gethostname()
+            and _alive(pid, raw.get("started")))
+    return Unfinished(stage, dests, pid, live)
+
+
+def unfinished_commits(root: str | Path = ".") -> list[Unfinished]:
+    """Every commit under ``root``'s staging folder that wrote its manifest but did not finish its moves."""
+    staging = Path(root) / STAGING
+    manifests = sorted(staging.glob(f"*/{MANIFEST}")) if staging.is_dir() else []
+    return [_read_unfinished(m) for m in manifests]
+
+
+def _overlaps(dest: str, read: str) -> bool:
+    """``dest`` is ``read``, lies inside it, or contains it (a replaced folder holding a file read)."""
+    if dest == "." or read == ".":
+        return True
+    return dest == read or dest.startswith(read + os.sep) or read.startswith(dest + os.sep)
+
+
+def check_inputs_committed(stage: str, reads: Iterable[str] | None, root: str | Path = ".") -> None:
+    """Refuse to start stage ``stage`` while a path it reads is half-committed by another stage.
+
+    ``reads``: the paths the stage reads (its DVC dependencies), relative to
+    ``root``; None when unknown, and then any unfinished commit of another
+    stage refuses. The line names the file and the stage to rerun; a commit
+    still running is told apart (its process is alive), since rerunning its
+    stage would then be wrong advice.
+    """
+    reads = None if reads is None else [os.path.normpath(r) for r in reads]
+    for commit in unfinished_commits(root):
+        if commit.stage == stage:
+            continue  # our own: recover() completes it
+        hit = next((d for d in commit.dests if reads is None or any(_overlaps(d, r) for r in reads)), None)
+        if hit is None:
+            continue
+        if hit == ".":
+            raise InputError(f"{STAGING / commit.stage / MANIFEST}: unreadable manifest of an unfinished commit of "
+                             f"stage {commit.stage}, so any output may be half-committed; rerun it: "
+                             f"dvc repro {commit.stage}")
+        if commit.live:
+            raise InputError(f"{hit}: is being committed by stage {commit.stage} right now (pid {commit.pid}); "
+                             f"run this stage again when it has finished")
+        raise InputError(f"{hit}: is half-committed by stage {commit.stage} (killed during its commit); "
+                         f"rerun it: dvc repro {commit.stage}")
 
 
 _ACTIVE: contextvars.ContextVar[StageOutputs | None] = contextvars.ContextVar("hyperlab_outputs", default=None)

@@ -34,8 +34,8 @@ __all__ = [
     "SECTIONS", "SOURCE_SIZES", "TOP_LEVEL_KEYS", "BilevelParams", "CandidatesParams", "Common", "ConfigError",
     "DataParams", "DrmadParams", "FiguresParams", "HypernetParams", "L2LParams", "ParamsLoader",
     "SamplerBenchParams", "SearchParams", "Section", "StrategyParams", "check_split_sizes", "check_top_level",
-    "describe", "load_common", "load_section", "parse_section", "parse_yaml", "read_params", "validate_all",
-    "validate_raw",
+    "describe", "load_common", "load_section", "parse_section", "parse_yaml", "read_params", "split_sizes",
+    "validate_all", "validate_raw",
 ]
 
 
@@ -62,6 +62,12 @@ def _common(raw: dict) -> Common:
 def load_section(name: str, path: str | Path = PARAMS_FILE):
     """Validated section ``name`` of ``params.yaml``."""
     return parse_section(SECTIONS[name], read_params(path).get(name), name)
+
+
+def split_sizes(path: str | Path = PARAMS_FILE) -> dict[str, int]:
+    """The split sizes ``data`` asks for (split -> n): what every reader of ``data/mnist.npz`` checks it against."""
+    p = load_section("data", path)
+    return {"train": p.n_train, "val": p.n_val, "test": p.n_test}
 
 
 def load_common(path: str | Path = PARAMS_FILE) -> Common:

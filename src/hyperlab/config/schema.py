@@ -20,6 +20,16 @@ from hyperlab.selection.names import COSTS, STRATEGIES
 
 TOP_LEVEL_KEYS = ("seed", "order")  # plus one key per section of SECTIONS
 
+# Lower bounds of keys that must be positive: a value near 0 (1e-300) is valid for a "> 0" check but runs a
+# different, meaningless experiment (a learning rate of 1e-300 trains nothing and reports the untrained net).
+#: Every step size: an Adam or SGD step under 1e-8 leaves float32 weights of order 1 unchanged (eps 1.2e-7).
+LR_MIN = 1e-8
+#: Std of the samples of h around ĥ: under 1e-4 they differ by less than a float32 hypernetwork fits, so it
+#: learns one point, not a local best response.
+SIGMA_MIN = 1e-4
+#: Quantiles over the candidate networks: under 1 / 20000 (the largest space allowed) every one is the best net.
+QUANTILE_MIN = 1e-4
+
 
 class Common(Section):
     """Top-level keys every stage may read."""
@@ -43,7 +53,7 @@ class DataParams(Section):
     mirrors: Annotated[List[Text], check(checks.urls)] = Field(MNIST_MIRRORS, min_length=1)
     cache_dir: Text = ".cache/mnist"
     idx_dir: Text = ""
-    timeout_s: Number = Field(30.0, gt=0, le=3600)
+    timeout_s: Number = Field(30.0, ge=0.1, le=3600)  # below 0.1 s no mirror can answer: every fetch fails
 
     @model_validator(mode="after")
     def _fits_the_source(self):
@@ -62,7 +72,7 @@ class CandidatesParams(Section):
     n_seeds: Int = Field(2, ge=1, le=64)
     epochs: Int = Field(10, ge=1, le=10000)
     batch_size: Int = Field(100, ge=1, le=100_000)
-    learning_rate: Number = Field(1e-3, gt=0, le=1)
+    learning_rate: Number = Field(1e-3, ge=LR_MIN, le=1)
     latency_batch: Int = Field(256, ge=1, le=100000)
     latency_repeats: Int = Field(21, ge=3, le=10000)
     latency_warmup: Int = Field(3, ge=1, le=1000)
@@ -86,14 +96,15 @@ class BilevelParams(Section):
     """``bilevel``: n-order hypergradients on L_train = |h + w|^2, L_val = |w|^2."""
     orders: Distinct[Annotated[Int, Field(ge=0, le=100)]] = Field((0, 1, 2, 3, 4, 5), min_length=1)
     dim: Int = Field(1, ge=1, le=10_000)
-    inner_lr: Number = Field(0.1, gt=0, lt=1)
+    inner_lr: Number = Field(0.1, ge=LR_MIN, lt=1)
     inner_steps: Int = Field(1, ge=1, le=1000)
     outer_optimizer: Literal[OUTER_OPTIMIZERS] = "sgd"
-    outer_lr: Number = Field(0.2, gt=0, le=10)
+    outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)
     outer_steps: Int = Field(60, ge=1, le=100_000)
     h0: _Start | Annotated[List[_Start], Field(min_length=1)] = 1.0  # one number (every coordinate) or dim
     w0: _Start | Annotated[List[_Start], Field(min_length=1)] = 1.0
-    val_tol: Number = Field(1e-3, gt=0, le=1e3)
+    # L_val is float32: under its smallest normal number (1.2e-38) a tolerance is 0, met only by an exact zero
+    val_tol: Number = Field(1e-3, ge=1e-30, le=1e3)
 
     @model_validator(mode="after")
     def _starts_have_dim_coordinates(self):
@@ -112,10 +123,10 @@ class HypernetParams(Section):
     hidden: List[Annotated[Int, Field(ge=1, le=4096)]] = Field((32, 32), min_length=1)
     h_range: Annotated[List[Annotated[Number, Field(ge=-100, le=100)]], check(checks.low_high)] = (-2.0, 2.0)
     h0: Number = Field(1.5, ge=-100, le=100)
-    sigma: Number = Field(0.5, gt=0, le=100)
+    sigma: Number = Field(0.5, ge=SIGMA_MIN, le=100)
     batch: Int = Field(64, ge=1, le=1_000_000)
-    phi_lr: Number = Field(0.03, gt=0, le=10)
-    h_lr: Number = Field(0.1, gt=0, le=10)
+    phi_lr: Number = Field(0.03, ge=LR_MIN, le=10)
+    h_lr: Number = Field(0.1, ge=LR_MIN, le=10)
     global_phi_steps: Int = Field(1000, ge=1, le=10_000_000)
     global_h_steps: Int = Field(200, ge=1, le=10_000_000)
     local_steps: Int = Field(1000, ge=1, le=10_000_000)
@@ -125,13 +136,14 @@ class HypernetParams(Section):
 class DrmadParams(Section):
     """``drmad``: DrMAD and K-piece trajectory linearization on the toy problem (Fu et al. 2016)."""
     T: Int = Field(100, ge=2, le=100_000)
-    lr: Number = Field(0.2, gt=0, le=10)
-    momentum: Number = Field(0.9, gt=0, lt=1)
+    lr: Number = Field(0.2, ge=LR_MIN, le=10)
+    # the tuned hyperparameter is log(momentum) (and log(lr)): below 1e-3 the trajectory has no momentum left
+    momentum: Number = Field(0.9, ge=1e-3, lt=1)
     pieces: Distinct[Annotated[Int, Field(ge=1, le=100_000)]] = Field((1, 2, 4, 8, 16, 32), min_length=1)
     h0: Number = Field(1.5, ge=-100, le=100)
     w0: Number = Field(1.0, ge=-100, le=100)
     outer_optimizer: Literal[DRMAD_OUTER_OPTIMIZERS] = "adam"
-    outer_lr: Number = Field(0.05, gt=0, le=10)
+    outer_lr: Number = Field(0.05, ge=LR_MIN, le=10)
     outer_steps: Int = Field(40, ge=1, le=100_000)
     tune_lr: Flag = True
     quartic: Number = Field(0.1, ge=0, le=10)
@@ -153,20 +165,23 @@ class L2LParams(Section):
     n_steps: Int = Field(100, ge=2, le=100_000)
     lstm_hidden: Int = Field(20, ge=1, le=1024)
     lstm_layers: Int = Field(2, ge=1, le=8)
-    preprocess_p: Number = Field(10.0, gt=0, le=50)
-    output_scale: Number = Field(0.1, gt=0, le=10)
+    # the gradient preprocessing switches form at |g| = exp(-p): p < 1 treats every gradient above 0.37 as small
+    preprocess_p: Number = Field(10.0, ge=1, le=50)
+    # the LSTM output times this is the step: under 1e-6 no float32 weight moves
+    output_scale: Number = Field(0.1, ge=1e-6, le=10)
     unroll: Int = Field(20, ge=1, le=100_000)
     meta_seeds: Int = Field(3, ge=1, le=64)
     meta_steps: Int = Field(100, ge=1, le=10_000_000)
     meta_batch: Int = Field(2, ge=1, le=1024)
-    meta_lr: Number = Field(0.005, gt=0, le=1)
+    meta_lr: Number = Field(0.005, ge=LR_MIN, le=1)
     meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"
     meta_objective: Literal[META_OBJECTIVES] = "mean"
     meta_ema: Number = Field(0.0, ge=0, lt=1)
-    clip_norm: Number = Field(1.0, gt=0, le=1e6)
+    # meta-gradients clipped to a norm under 1e-6 drown in Adam's eps (1e-8) per coordinate: no meta-learning
+    clip_norm: Number = Field(1.0, ge=1e-6, le=1e6)
     val_every: Int = Field(10, ge=1, le=10_000_000)
     val_runs: Int = Field(8, ge=2, le=10_000)
-    lr_grid: Distinct[Annotated[Number, Field(gt=0, le=100)]] = Field(
+    lr_grid: Distinct[Annotated[Number, Field(ge=LR_MIN, le=100)]] = Field(
         (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), min_length=1)
     tune_runs: Int = Field(8, ge=1, le=10_000)
     eval_runs: Int = Field(20, ge=2, le=100_000)
@@ -214,10 +229,10 @@ class SearchParams(Section):
     cost: Literal[COSTS] = "train_time"
     storage: Annotated[Text, check(checks.storage)] = "none"
     n_workers: Int = Field(1, ge=1, le=64)
-    target_quantile: Number = Field(0.05, gt=0, lt=1)
+    target_quantile: Number = Field(0.05, ge=QUANTILE_MIN, lt=1)
     # latency budget of the *_constrained strategies and of the budget reading: this quantile of the networks'
     # (seed-mean) latencies; 0.5 = the median network's latency
-    latency_budget_quantile: Number = Field(0.5, gt=0, le=1)
+    latency_budget_quantile: Number = Field(0.5, ge=QUANTILE_MIN, le=1)
     n_bootstrap: Int = Field(2000, ge=100, le=100000)  # compare: resamples of the bootstrap intervals
     # stage latency: independent re-timings of every network (rounds, pause between them)
     latency_rounds: Int = Field(2, ge=1, le=100)
@@ -245,7 +260,8 @@ class SamplerBenchParams(Section):
     function_repeats: Int = Field(10, ge=2, le=1000)
     function_trials: Int = Field(50, ge=2, le=10_000)
     n_startup_trials: Int = Field(10, ge=1, le=10_000)
-    target_regret: Number = Field(0.003, gt=0, le=1e3)
+    # a table regret is a difference of error rates (steps of 1 / n_val >= 1.7e-5): 1e-6 is "the best network"
+    target_regret: Number = Field(0.003, ge=1e-6, le=1e3)
     timing_checkpoints: Annotated[List[Annotated[Int, Field(ge=1, le=10_000)]], check(checks.increasing)] = Field(
         (10, 50, 200), min_length=1)
     timing_suggestions: Int = Field(15, ge=1, le=1000)
@@ -268,26 +284,28 @@ class HpoParams(Section):
     n_train: Int = Field(500, ge=10, le=60_000)   # the first n_train training digits, full batch
     T: Int = Field(80, ge=2, le=10_000)            # inner gradient steps from the fixed initialization
     tune_lr: Flag = True                           # h = per-layer log L2 (+ log learning rate)
-    lr0: Number = Field(0.1, gt=0, le=100)
+    lr0: Number = Field(0.1, ge=LR_MIN, le=100)
     l2_0: Number = Field(-6.0, ge=-30, le=10)     # initial log L2 coefficient of every layer
     l2_box: Annotated[List[Annotated[Number, Field(ge=-30, le=10)]], check(checks.low_high)] = (-12.0, 0.0)
-    lr_box: Annotated[List[Annotated[Number, Field(gt=0, le=100)]], check(checks.low_high)] = (0.01, 2.0)
+    lr_box: Annotated[List[Annotated[Number, Field(ge=LR_MIN, le=100)]], check(checks.low_high)] = (0.01, 2.0)
     methods: Distinct[Literal[HPO_METHODS]] = Field(HPO_METHODS, min_length=1)
     orders: Distinct[Annotated[Int, Field(ge=1, le=100)]] = Field((1, 3, 5), min_length=1)
     online_every: Int = Field(4, ge=1, le=10_000)  # inner steps between two online hyper-steps
     pieces: Int = Field(4, ge=2, le=10_000)        # K of the K-piece linearization (K = 1 is drmad)
     cg_maxiter: Int = Field(30, ge=1, le=10_000)
-    outer_lr: Number = Field(0.2, gt=0, le=10)     # Adam on h, every gradient method
+    outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)  # Adam on h, every gradient method
     hypernet_every: Int = Field(10, ge=1, le=100_000)
     hypernet_batch: Int = Field(2, ge=1, le=1024)
-    hypernet_sigma: Number = Field(0.5, gt=0, le=10)
-    hypernet_phi_lr: Number = Field(0.003, gt=0, le=10)
+    hypernet_sigma: Number = Field(0.5, ge=SIGMA_MIN, le=10)
+    hypernet_phi_lr: Number = Field(0.003, ge=LR_MIN, le=10)
     n_startup_trials: Int = Field(5, ge=1, le=10_000)
     seeds: Int = Field(5, ge=1, le=1000)
-    budget_seconds: Number = Field(4.0, gt=0, le=3600)
+    # the wall-clock reading: under 0.01 s not one hyper-step of any method fits (compilation excluded)
+    budget_seconds: Number = Field(4.0, ge=0.01, le=3600)
     step_budget: Int = Field(1600, ge=1, le=10**9)
     check_points: Int = Field(3, ge=1, le=100)
-    fd_eps: Number = Field(0.01, gt=0, le=1)
+    # central differences in float32 (eps 1.2e-7): a step under 1e-4 is mostly rounding noise
+    fd_eps: Number = Field(0.01, ge=1e-4, le=1)
 
     @model_validator(mode="after")
     def _fits(self):

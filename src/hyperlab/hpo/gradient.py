@@ -157,6 +157,13 @@ def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of the angle between two hypergradients (1: same descent direction)."""
+    """Cosine of the angle between two hypergradients (1: same descent direction).
+
+    NaN when either has no direction -- a non-finite component (a diverged
+    method) or all zeros: 0.0 would claim "orthogonal", a number the method
+    never produced, and a mean over points would count it as a result.
+    """
     den = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a, b)) / den if den > 0 else 0.0
+    if not np.isfinite(den) or den == 0.0:
+        return float("nan")
+    return float(np.dot(a, b)) / den
