@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab import config, data
-from hyperlab.selection import space
+from hyperlab.selection.space import architectures
 from hyperlab.training import network
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def peak(when: str) -> float:
 def main() -> None:
     params = config.load_section("candidates", REPO / "params.yaml")
     n_train = len(data.load_npz(REPO / "data" / "mnist.npz")["y_train"])
-    archs = space.enumerate_space(params.layers, params.widths)
+    archs = architectures.enumerate_space(params.layers, params.widths)
     examples = (n_train // params.batch_size) * params.batch_size * params.epochs * params.n_seeds
     train_flops = sum(network.train_flops(a) for a in archs) * examples
     emit(metric="train_tflops", value=round(train_flops / 1e12, 3), networks=len(archs), seeds=params.n_seeds,

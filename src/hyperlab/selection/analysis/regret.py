@@ -8,7 +8,7 @@
   default) over the trials run; a failed lookup adds nothing.
 - Hypervolume ratio: hypervolume of the evaluated networks' true
   (validation error, latency) points over that of the table's whole Pareto
-  front, on the log normalized axes of :mod:`hyperlab.selection.fronts`.
+  front, on the log normalized axes of :mod:`hyperlab.selection.analysis.fronts`.
 - Under a latency budget: the same regret among the networks whose seed-mean
   latency meets the budget (:func:`budget_curve`).
 """
@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection.fronts import REFERENCE, hypervolume_2d, normalized_points, pareto_mask
+from hyperlab.selection.analysis.fronts import REFERENCE, hypervolume_2d, normalized_points, pareto_mask
 
 
 class Table(NamedTuple):
