@@ -2,7 +2,7 @@
 
 Lower bound = total training FLOPs of the table (every network, seed, epoch and
 minibatch: forward, weight gradients, input gradients of all layers but the
-first; :func:`hyperlab.selection.network.train_flops`) divided by this machine's
+first; :func:`hyperlab.training.network.train_flops`) divided by this machine's
 measured matmul throughput (the best median of a few large float32 GEMMs, so
 the bound is as low as it can honestly be). The stage runs as a subprocess on
 the repository's ``params.yaml`` in a scratch folder (the repository's outputs

@@ -14,16 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_stage(stage: str, workdir: Path, params: dict, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+              timeout: float = 600, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Write ``params`` as ``workdir/params.yaml`` and run ``stages/<stage>.py`` there.
 
     Stage scripts use paths relative to the working directory (params.yaml,
     data/, metrics/, plots/), so a scratch folder isolates a test run from the
-    repository's own results.
+    repository's own results. ``args``: the script's arguments (``search`` takes its strategy).
     """
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PYTHONHASHSEED": "0", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir,
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *args], cwd=workdir,
                           capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"stage {stage} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
