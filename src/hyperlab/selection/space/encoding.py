@@ -32,6 +32,7 @@ from hyperlab.training.network import arch_name, parse_arch
 
 @dataclasses.dataclass(frozen=True)
 class Space:
+    """What the encoding needs of a set of networks: their depths, their widths, the most layers any has."""
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     max_layers: int

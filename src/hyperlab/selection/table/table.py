@@ -23,7 +23,7 @@ import pandas as pd
 from hyperlab.selection.space.architectures import enumerate_space, width_columns_of
 from hyperlab.selection.space.encoding import Space, space_of
 from hyperlab.selection.table.validate import TableError, read_csv_table, validate_table
-from hyperlab.training.network import arch_name, parse_arch
+from hyperlab.training.network import arch_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +40,19 @@ class ExpectedRows:
                    tuple(seed + k for k in range(candidates.n_seeds)))
 
     def allowed(self) -> str:
+        """What a refusal line says is allowed."""
         seeds = ", ".join(str(s) for s in self.seeds)
         return (f"the {len(self.archs)} networks of candidates.layers {list(self.layers)} x candidates.widths "
                 f"{list(self.widths)}, each under seeds {seeds} (seed, candidates.n_seeds) once")
 
     @functools.cached_property
+    def networks(self) -> tuple[str, ...]:
+        """Every network's name, in the space's enumeration order."""
+        return tuple(arch_name(a) for a in enumerate_space(self.layers, self.widths))
+
+    @functools.cached_property
     def archs(self) -> frozenset[str]:
-        return frozenset(arch_name(a) for a in enumerate_space(self.layers, self.widths))
+        return frozenset(self.networks)
 
 
 def check_expected(frame: pd.DataFrame, expected: ExpectedRows, name: str) -> None:
@@ -59,7 +65,7 @@ def check_expected(frame: pd.DataFrame, expected: ExpectedRows, name: str) -> No
             raise TableError(f"{name}: row {i + 2}: network {arch} has seed {seed}, not one the params ask for; "
                              f"allowed: {expected.allowed()}")
     present = set(zip(frame["arch"], frame["seed"].tolist()))
-    for arch in sorted(archs, key=parse_arch):
+    for arch in expected.networks:
         for seed in expected.seeds:
             if (arch, seed) not in present:
                 raise TableError(f"{name}: no row for network {arch} seed {seed}; the params ask for "
