@@ -2,7 +2,7 @@
 
 Lower bound = total training FLOPs of the table (every network, seed, epoch and
 minibatch: forward, weight gradients, input gradients of all layers but the
-first; :func:`hyperlab.selection.network.train_flops`) divided by this machine's
+first; :func:`hyperlab.training.network.train_flops`) divided by this machine's
 measured matmul throughput (the best median of a few large float32 GEMMs, so
 the bound is as low as it can honestly be). The stage runs as a subprocess on
 the repository's ``params.yaml`` in a scratch folder (the repository's outputs
@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hyperlab import config, data
-from hyperlab.selection import space
+from hyperlab.selection.space import architectures
 from hyperlab.training import network
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def peak(when: str) -> float:
 def main() -> None:
     params = config.load_section("candidates", REPO / "params.yaml")
     n_train = len(data.load_npz(REPO / "data" / "mnist.npz")["y_train"])
-    archs = space.enumerate_space(params.layers, params.widths)
+    archs = architectures.enumerate_space(params.layers, params.widths)
     examples = (n_train // params.batch_size) * params.batch_size * params.epochs * params.n_seeds
     train_flops = sum(network.train_flops(a) for a in archs) * examples
     emit(metric="train_tflops", value=round(train_flops / 1e12, 3), networks=len(archs), seeds=params.n_seeds,

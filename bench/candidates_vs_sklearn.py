@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from hyperlab import config, data
-from hyperlab.selection import space
+from hyperlab.selection.space import architectures
 from hyperlab.training import network
 from hyperlab.training.trainer import train_space
 
@@ -74,7 +74,7 @@ def main() -> None:
     params = config.load_section("candidates", REPO / "params.yaml")
     d = data.load_npz(REPO / "data" / "mnist.npz")
     splits = {s: (data.to_float(d[f"x_{s}"]), d[f"y_{s}"]) for s in ("train", "val")}
-    full = space.enumerate_space(params.layers, params.widths)
+    full = architectures.enumerate_space(params.layers, params.widths)
     archs = full[:: args.every]
     seeds = list(range(params.n_seeds))
     share = sum(network.train_flops(a) for a in archs) / sum(network.train_flops(a) for a in full)

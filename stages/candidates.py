@@ -26,7 +26,7 @@ def main() -> None:
         raise config.ConfigError(f"params.yaml: candidates.batch_size: got {params.batch_size}; "
                                  f"must be <= the {n_train} training rows of data/mnist.npz")
 
-    from hyperlab.selection import candidates_experiment  # heavy imports (JAX) only once the params are good
+    from hyperlab.selection.table import candidates_experiment  # heavy imports (JAX) only once the params are good
 
     result = candidates_experiment.run(params, common.seed, splits, progress=progress)
     write_csv("data/candidates.csv", result.products["table"])

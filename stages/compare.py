@@ -7,7 +7,7 @@ every other), ``front_quality.csv``, ``remeasured.csv`` (latency verdicts per
 independent latency measurement: the table's seed mean, each seed's timing, each
 round of the ``latency`` stage), ``pareto.csv`` and ``report.json`` (every
 number and the verdicts). ``metrics/search.json`` keeps the headline numbers
-(:func:`hyperlab.selection.compare.run`).
+(:func:`hyperlab.selection.analysis.compare.run`).
 """
 
 from __future__ import annotations
@@ -25,28 +25,25 @@ LATENCY = "data/latency.csv"  # the latency stage's independent re-timings
 OUT = Path("plots/search")
 
 
-def headline(report: dict) -> dict:
-    """The headline numbers of ``metrics/search.json``, read off the report (see ``verdicts.headline``)."""
-    from hyperlab.selection.verdicts import headline as from_report
-
-    return from_report(report)
-
-
 def main() -> None:
     common = config.load_common()
     params = config.load_section("search")
+    candidates = config.load_section("candidates")
 
     from hyperlab.report import write_outputs
-    from hyperlab.selection import compare
-    from hyperlab.selection.table import TableError
-    from hyperlab.selection.trials import TrialsError
+    from hyperlab.selection.analysis import compare
+    from hyperlab.selection.study.trials import TrialsError, load_latency, load_trials
+    from hyperlab.selection.table.table import ExpectedRows, load_table
+    from hyperlab.selection.table.validate import TableError
 
     try:
-        result = compare.run(TABLE, SEARCH, LATENCY, params.strategies, params.repeats, params.n_trials,
-                             target_quantile=params.target_quantile, budget_quantile=params.latency_budget_quantile,
-                             n_bootstrap=params.n_bootstrap, seed=common.seed)
+        table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
+        trials = {s: load_trials(f"{SEARCH}/{s}.csv", s, params.repeats, params.n_trials, table)
+                  for s in params.strategies}
+        rounds = load_latency(LATENCY, table.archs, params.latency_rounds)
     except (TableError, TrialsError) as err:
         raise InputError(str(err)) from None
+    result = compare.run(params, compare.Searches(table, trials, rounds), common.seed)
     write_outputs(result, OUT, "metrics/search.json")
     for line in compare.summary_lines(result):
         log.info("%s", line)

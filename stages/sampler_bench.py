@@ -1,6 +1,6 @@
 """Stage ``sampler_bench``: are our GP samplers as good as Optuna's GPSampler, and how fast?
 
-Runs :func:`hyperlab.selection.sampler_bench.run` -- GP-EI, EI per second, TPE and
+Runs :func:`hyperlab.selection.analysis.sampler_bench.run` -- GP-EI, EI per second, TPE and
 random on the candidate table (the search protocol), Hartmann-6 and Branin --
 and writes ``plots/sampler_bench/{summary,curves,timing}.csv`` and the headline
 numbers to ``metrics/sampler_bench.json`` (the full tables also to
@@ -25,17 +25,15 @@ OUT = Path("plots/sampler_bench")
 def main() -> None:
     common = config.load_common()
     params = config.load_section("sampler_bench")
+    candidates = config.load_section("candidates")
 
-    from hyperlab.selection import sampler_bench
-    from hyperlab.selection.table import TableError
+    from hyperlab.selection.analysis import sampler_bench
+    from hyperlab.selection.table.table import ExpectedRows, load_table
+    from hyperlab.selection.table.validate import TableError
 
     try:
-        result = sampler_bench.run(
-            TABLE, seed=common.seed, n_startup_trials=params.n_startup_trials,
-            function_repeats=params.function_repeats, function_trials=params.function_trials,
-            target_regret=params.target_regret, table_repeats=params.table_repeats, table_trials=params.table_trials,
-            timing_checkpoints=tuple(params.timing_checkpoints), timing_suggestions=params.timing_suggestions,
-            n_workers=params.n_workers, floor_regret=params.floor_regret, progress=progress)
+        table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
+        result = sampler_bench.run(params, table, common.seed, progress=progress)
     except TableError as err:
         raise InputError(str(err)) from None
     write_outputs(result, OUT, "metrics/sampler_bench.json")

@@ -9,6 +9,10 @@ package -- modules that import nothing of hyperlab, in a package whose
 Imports are read with ``ast`` wherever they sit (top of the file or inside a
 function), relative ones resolved. Stage scripts (``stages/``) may import
 anything and are not checked here.
+
+Inside :mod:`hyperlab.selection` the sub-packages are units of their own
+(``selection.space``, ``selection.table``, ...), layered by :data:`SELECTION`:
+the space at the bottom, the analysis at the top.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ BASE = {"errors", "progress", "io", "report", "data"}
 CONCEPTS = {"selection", "bilevel", "l2l", "training", "hpo", "plotting"}
 #: Leaves: the name lists params.yaml may use (defined once, read by config and the figures).
 NAME_LISTS = {"bilevel.names", "l2l.names", "selection.names", "hpo.names"}
-LEAVES = set(NAME_LISTS)
+#: Pure geometry the candidates stage marks the true front with (imports nothing of hyperlab).
+GEOMETRY = {"selection.analysis.fronts"}
+LEAVES = NAME_LISTS | GEOMETRY
 
 ALLOWED: dict[str, set[str]] = {
     "hyperlab": set(),                        # the package __init__: a docstring and a version
@@ -47,19 +53,39 @@ ALLOWED: dict[str, set[str]] = {
     "selection": BASE | {"training"},
     "bilevel": set(BASE),
     "l2l": set(BASE),
-    # the head-to-head on real hyperparameters drives the library's hypergradients and GP sampler
-    "hpo": BASE | {"bilevel", "selection"},
+    # the head-to-head on real hyperparameters drives the library's hypergradients and GP samplers (alone)
+    "hpo": BASE | {"bilevel", "selection.samplers"},
     "plotting": {"errors", "io"} | NAME_LISTS,   # figures read plot data files, never the experiments
 }
+
+#: The sub-packages of selection, bottom up, and what each may import of selection besides itself and
+#: ``selection`` proper (its docstring ``__init__`` and the name list), on top of what the ``selection``
+#: unit may import from outside.
+SELECTION: dict[str, set[str]] = {
+    "selection.space": set(),                  # the networks and their encoding: the bottom
+    "selection.samplers": set(),               # Optuna samplers: usable in any study, know no table
+    "selection.table": {"selection.space"} | GEOMETRY,
+    "selection.study": {"selection.space", "selection.table", "selection.samplers"},
+    "selection.analysis": {"selection.space", "selection.table", "selection.samplers", "selection.study"},
+}
+ALLOWED.update({unit: {"selection", *inside} for unit, inside in SELECTION.items()})
 
 
 # ----------------------------------------------------------------------------------------- the checker
 
 
 def unit_of(module: str) -> str:
-    """``hyperlab.l2l.pipeline`` -> ``l2l``; ``hyperlab.config.sections`` -> ``config``; ``hyperlab`` -> itself."""
+    """``hyperlab.l2l.pipeline`` -> ``l2l``; ``hyperlab.config.sections`` -> ``config``; ``hyperlab`` -> itself;
+    ``hyperlab.selection.study.runner`` -> ``selection.study`` (a sub-package of :data:`SELECTION`)."""
     parts = module.split(".")
+    if len(parts) > 2 and f"{parts[1]}.{parts[2]}" in SELECTION:
+        return f"{parts[1]}.{parts[2]}"
     return parts[1] if len(parts) > 1 else parts[0]
+
+
+def outer(unit: str) -> str:
+    """The top-level unit ``unit`` is part of (``selection.table`` -> ``selection``)."""
+    return unit.split(".")[0]
 
 
 def module_name(path: Path) -> str:
@@ -94,10 +120,20 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
 
 
 def allowed(unit: str, name: str) -> bool:
-    """May a module of ``unit`` import module ``name``?"""
+    """May a module of ``unit`` import module ``name``?
+
+    Inside selection, the sub-package rules; across top-level units, the outer unit's rules (an entry
+    ``selection.samplers`` allows that sub-package alone).
+    """
     target, dotted = unit_of(name), name.removeprefix("hyperlab.")
-    return target == unit or target in ALLOWED[unit] or any(
-        dotted == leaf or dotted.startswith(f"{leaf}.") for leaf in ALLOWED[unit] & LEAVES)
+    if any(dotted == leaf or dotted.startswith(f"{leaf}.") for leaf in ALLOWED[unit] & LEAVES):
+        return True
+    if target == unit or target in ALLOWED[unit]:
+        return True
+    if outer(unit) == outer(target):
+        return False  # inside one package only the sub-package rules count
+    return outer(target) in ALLOWED[outer(unit)] or any(
+        dotted == entry or dotted.startswith(f"{entry}.") for entry in ALLOWED[outer(unit)])
 
 
 def violations(source: str, module: str, is_package: bool = False) -> list[str]:
@@ -106,8 +142,9 @@ def violations(source: str, module: str, is_package: bool = False) -> list[str]:
     if module.removeprefix("hyperlab.") in LEAVES:
         return [f"{module} (a leaf) imports {name}; a leaf imports nothing of hyperlab"
                 for name in sorted(imported_modules(source, module, is_package))]
+    may = ALLOWED[unit] | (ALLOWED[outer(unit)] if outer(unit) != unit else set())
     return [f"{module} ({unit}) imports {name} ({unit_of(name)}); {unit} may import only "
-            f"{', '.join(sorted(ALLOWED[unit])) or 'nothing of hyperlab'}"
+            f"{', '.join(sorted(may)) or 'nothing of hyperlab'}"
             for name in sorted(imported_modules(source, module, is_package)) if not allowed(unit, name)]
 
 
@@ -134,10 +171,22 @@ def test_the_table_is_layered():
 def test_leaves_import_nothing_and_neither_do_their_packages():
     """Importing a leaf runs its package's __init__ too: that must hold no import of hyperlab either."""
     for leaf in sorted(LEAVES):
-        package, _, name = leaf.rpartition(".")
-        assert (PACKAGE / package / f"{name}.py").is_file(), f"leaf {leaf} not found"
-        init = PACKAGE / package / "__init__.py"
-        assert imported_modules(init.read_text(), f"hyperlab.{package}", True) == set(), init
+        *packages, name = leaf.split(".")
+        assert PACKAGE.joinpath(*packages, f"{name}.py").is_file(), f"leaf {leaf} not found"
+        for depth in range(1, len(packages) + 1):  # every package on the way is imported too
+            init = PACKAGE.joinpath(*packages[:depth], "__init__.py")
+            assert imported_modules(init.read_text(), "hyperlab." + ".".join(packages[:depth]), True) == set(), init
+
+
+def test_selection_sub_packages_are_layered():
+    """Arrows point down inside selection too: the space imports none of the others, the samplers know no
+    table or study, the table no sampler, study or analysis; no cycle (checked with the whole table)."""
+    assert SELECTION["selection.space"] == set() and ALLOWED["selection"] == BASE | {"training"}
+    assert not SELECTION["selection.samplers"] & {"selection.table", "selection.study", "selection.analysis"}
+    assert not SELECTION["selection.table"] & {"selection.samplers", "selection.study", "selection.analysis"}
+    assert "selection.analysis" not in SELECTION["selection.study"]
+    assert set(SELECTION) == {f"selection.{p.name}" for p in (PACKAGE / "selection").iterdir()
+                              if (p / "__init__.py").is_file()}
 
 
 def test_every_module_belongs_to_a_unit_of_the_table():
@@ -156,13 +205,27 @@ def test_imports_follow_the_rule_table(path):
     ("hyperlab.bilevel.drmad_experiment", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
     ("hyperlab.l2l.weights", "from hyperlab import config", "hyperlab.config"),
     ("hyperlab.l2l.weights", "import hyperlab.config.sections", "hyperlab.config.sections"),
-    ("hyperlab.io", "from hyperlab.selection.space import Arch", "hyperlab.selection.space"),
-    ("hyperlab.training.network", "from hyperlab.selection.space import width_columns", "hyperlab.selection.space"),
+    ("hyperlab.io", "from hyperlab.selection.space.architectures import Arch", "hyperlab.selection.space.architectures"),
+    ("hyperlab.training.network", "from hyperlab.selection.space.architectures import width_columns", "hyperlab.selection.space.architectures"),
     ("hyperlab.plotting.l2l", "from hyperlab.l2l.evaluate import BASELINES", "hyperlab.l2l.evaluate"),
     ("hyperlab.bilevel.toy", "from ..plotting import surfaces", "hyperlab.plotting.surfaces"),
-    ("hyperlab.training.mlp", "from hyperlab.selection.candidates import SETS", "hyperlab.selection.candidates"),
+    ("hyperlab.training.mlp", "from hyperlab.selection.table.candidates import SETS", "hyperlab.selection.table.candidates"),
     ("hyperlab.config.schema", "from hyperlab.bilevel.hypernet import KINDS", "hyperlab.bilevel.hypernet"),
     ("hyperlab.selection.names", "from hyperlab.errors import InputError", "hyperlab.errors"),
+    ("hyperlab.selection.samplers.gp.sampler", "from hyperlab.selection.study.runner import RunSpec",
+     "hyperlab.selection.study.runner"),
+    ("hyperlab.selection.samplers.cost_tpe", "from hyperlab.selection.table.table import Table",
+     "hyperlab.selection.table.table"),
+    ("hyperlab.selection.space.encoding", "from hyperlab.selection.table.validate import TableError",
+     "hyperlab.selection.table.validate"),
+    ("hyperlab.selection.table.benchmark", "from hyperlab.selection.study.strategies import Networks",
+     "hyperlab.selection.study.strategies"),
+    ("hyperlab.selection.table.candidates", "from hyperlab.selection.analysis.regret import band",
+     "hyperlab.selection.analysis.regret"),
+    ("hyperlab.selection.study.runner", "from hyperlab.selection.analysis.compare import compare",
+     "hyperlab.selection.analysis.compare"),
+    ("hyperlab.hpo.bayes", "from hyperlab.selection.study.strategies import make_sampler",
+     "hyperlab.selection.study.strategies"),
 ])
 def test_a_forbidden_import_is_named(module, source, bad):
     found = violations(source, module)
@@ -176,4 +239,9 @@ def test_allowed_imports_pass():
                       "hyperlab.cli") == []
     assert violations("from . import optimizee", "hyperlab.l2l.pipeline") == []
     assert violations("from hyperlab.bilevel.names import HYPERNET_KINDS", "hyperlab.config.schema") == []
-    assert violations("from hyperlab.training.trainer import train_space", "hyperlab.selection.x") == []
+    assert violations("from hyperlab.training.trainer import train_space", "hyperlab.selection.table.x") == []
+    assert violations("from hyperlab.selection.samplers.gp import GPEISampler", "hyperlab.hpo.bayes") == []
+    assert violations("from hyperlab.selection.table.table import Table\nfrom hyperlab.errors import InputError",
+                      "hyperlab.selection.study.runner") == []
+    assert violations("from hyperlab.selection.analysis.fronts import true_front",
+                      "hyperlab.selection.table.candidates") == []

@@ -153,9 +153,9 @@ def test_a_removed_dependency_is_named(stages):
 def test_the_closure_follows_packages_and_transitive_imports():
     closure = import_closure(REPO / "stages" / "search.py")
     for f in ("src/hyperlab/__init__.py", "src/hyperlab/cli.py", "src/hyperlab/config/__init__.py",
-              "src/hyperlab/selection/__init__.py", "src/hyperlab/selection/strategies.py",
-              "src/hyperlab/selection/gp/sampler.py", "src/hyperlab/selection/gp/optim.py",
-              "src/hyperlab/selection/benchmark.py"):
+              "src/hyperlab/selection/__init__.py", "src/hyperlab/selection/study/strategies.py",
+              "src/hyperlab/selection/samplers/gp/sampler.py", "src/hyperlab/selection/samplers/gp/optim.py",
+              "src/hyperlab/selection/table/benchmark.py"):
         assert Path(f) in closure
     assert not any("plotting" in str(p) for p in closure)
 

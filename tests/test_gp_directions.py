@@ -12,7 +12,7 @@ import numpy as np
 import optuna
 import pytest
 
-from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 OPTIMUM = 0.3

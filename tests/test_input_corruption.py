@@ -14,9 +14,10 @@ import pytest
 
 from hyperlab import data, io
 from hyperlab.cli import InputError
-from hyperlab.selection.synthetic import synthetic_table
-from hyperlab.selection.table import TableError, load_table
-from hyperlab.selection.trials import TrialsError, load_trials
+from hyperlab.selection.table.synthetic import synthetic_table
+from hyperlab.selection.study.trials import TrialsError, load_trials
+from hyperlab.selection.table.table import Table, load_table
+from hyperlab.selection.table.validate import TableError
 
 from conftest import run_stage
 
@@ -243,10 +244,10 @@ def test_corrupt_candidate_table_is_one_line(tmp_path, table, case):
 def test_good_candidate_table_loads_unchanged(tmp_path, table):
     path = tmp_path / "candidates.csv"
     path.write_bytes(_csv(table))
-    pd.testing.assert_frame_equal(load_table(path), table.assign(arch=table["arch"].astype(str)))
+    pd.testing.assert_frame_equal(load_table(path).rows, table.assign(arch=table["arch"].astype(str)))
     failed = _edit(_edit(table, 2, "status", "failed"), 2, "val_error", np.nan)
     path.write_bytes(_csv(failed))
-    assert load_table(path)["status"].tolist().count("failed") == 1  # failed rows may lack errors
+    assert load_table(path).rows["status"].tolist().count("failed") == 1  # failed rows may lack errors
 
 
 # --------------------------------------------------------------------------- data/l2l/lstm.npz
@@ -320,12 +321,19 @@ def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
 
 @pytest.fixture(scope="module")
 def trials(table) -> pd.DataFrame:
+    """Two repeats of three trials, each COMPLETE one holding the values of the table row it names."""
     archs = sorted(set(table["arch"]))
-    rows = [{"strategy": "tpe", "repeat": r, "trial": t, "number": t, "worker": 0,
-             "state": "FAIL" if (r, t) == (1, 2) else "COMPLETE", "arch": archs[(r + t) % len(archs)],
-             "row_seed": 0, "val_error": np.nan if (r, t) == (1, 2) else 0.1 + 0.01 * t,
-             "latency_ms": np.nan if (r, t) == (1, 2) else 0.5, "test_error": 0.1, "cost": 0.5}
-            for r in range(2) for t in range(3)]
+    drawn = table.set_index(["arch", "seed"])
+    rows = []
+    for r in range(2):
+        for t in range(3):
+            arch, failed = archs[(r + t) % len(archs)], (r, t) == (1, 2)
+            row = drawn.loc[(arch, t % 2)]
+            rows.append({"strategy": "tpe", "repeat": r, "trial": t, "number": t, "worker": 0,
+                         "state": "FAIL" if failed else "COMPLETE", "arch": arch, "row_seed": t % 2,
+                         **{c: np.nan if failed else row[c] for c in ("val_error", "latency_ms", "test_error")},
+                         "cost": 0.0 if failed else row["latency_ms"],
+                         "train_seconds": 0.0 if failed else row["train_seconds"]})
     return pd.DataFrame(rows)
 
 
@@ -343,6 +351,11 @@ TRIAL_CASES = {
     "unknown_arch": lambda f: _csv(_edit(f, 0, "arch", "999")),
     "other_strategy": lambda f: _csv(f.assign(strategy="random")),
     "float_trial": lambda f: _csv(_edit(f, 0, "trial", 0.5)),
+    "val_error_not_the_tables": lambda f: _csv(_edit(f, 0, "val_error", 0.0)),
+    "latency_not_the_tables": lambda f: _csv(_edit(f, 1, "latency_ms", f["latency_ms"].iloc[1] * 1.5)),
+    "train_seconds_not_the_tables": lambda f: _csv(_edit(f, 1, "train_seconds", 9.0)),
+    "seed_not_in_the_table": lambda f: _csv(_edit(f, 0, "row_seed", 7)),
+    "missing_row_seed": lambda f: _csv(f.drop(columns="row_seed")),
 }
 
 
@@ -351,16 +364,28 @@ def test_corrupt_search_csv_is_one_line(tmp_path, table, trials, case):
     path = tmp_path / "tpe.csv"
     path.write_bytes(TRIAL_CASES[case](trials))
     with pytest.raises(TrialsError) as err:
-        load_trials(path, "tpe", 2, 3, set(table["arch"]))
+        load_trials(path, "tpe", 2, 3, Table.of(table))
     _one_line(err.value, path)
 
 
 def test_good_search_csv_loads(tmp_path, table, trials):
     path = tmp_path / "tpe.csv"
     path.write_bytes(_csv(trials))
-    assert len(load_trials(path, "tpe", 2, 3, set(table["arch"]))) == 6
+    assert len(load_trials(path, "tpe", 2, 3, Table.of(table))) == 6
     with pytest.raises(TrialsError, match="params ask 3 x 3"):
-        load_trials(path, "tpe", 3, 3, set(table["arch"]))
+        load_trials(path, "tpe", 3, 3, Table.of(table))
+
+
+def test_a_trial_that_is_not_its_table_row_is_named(tmp_path, table, trials):
+    path = tmp_path / "tpe.csv"
+    path.write_bytes(TRIAL_CASES["val_error_not_the_tables"](trials))
+    with pytest.raises(TrialsError) as err:
+        load_trials(path, "tpe", 2, 3, Table.of(table))
+    arch = trials["arch"].iloc[0]
+    want = float(table.set_index(["arch", "seed"]).loc[(arch, 0), "val_error"])
+    assert _one_line(err.value, path) == (f"{path}: row 2: val_error = 0.0 but candidate table has {want!r} for "
+                                          f"network {arch} seed 0; a trial holds its table row's values; "
+                                          f"rerun search@tpe")
 
 
 # --------------------------------------------------------------------------- end to end

@@ -17,8 +17,8 @@ EXISTING_BUDGET = 38
 REPORTS = {"bilevel.json": ("hyperlab.bilevel.order_experiment", "plots/bilevel/report.json"),
            "drmad.json": ("hyperlab.bilevel.drmad_experiment", "plots/drmad/report.json"),
            "hypernet.json": ("hyperlab.bilevel.hypernet_experiment", "plots/hypernet/report.json"),
-           "candidates.json": ("hyperlab.selection.candidates_experiment", "plots/candidates/report.json"),
-           "search.json": ("hyperlab.selection.verdicts", "plots/search/report.json"),
+           "candidates.json": ("hyperlab.selection.table.candidates_experiment", "plots/candidates/report.json"),
+           "search.json": ("hyperlab.selection.analysis.verdicts", "plots/search/report.json"),
            "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),
            "hpo.json": ("hyperlab.hpo.experiment", "plots/hpo/report.json")}
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperlab.selection.noise_floor import noise_floor, oracle_reach, repeats_needed_for_quartile, search_regret
+from hyperlab.selection.analysis.noise_floor import noise_floor, oracle_reach, repeats_needed_for_quartile, search_regret
 
 
 def _table():

@@ -1,4 +1,4 @@
-"""The private Optuna 5.0.0 calls the slot workers rely on (hyperlab.selection.storage), pinned.
+"""The private Optuna 5.0.0 calls the slot workers rely on (hyperlab.selection.study.storage), pinned.
 
 No public call pops a WAITING trial without creating one when none is left,
 nor runs the heartbeat thread ``Study.optimize`` runs around a trial; a new
@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from hyperlab.selection import storage as slots
+from hyperlab.selection.study import storage as slots
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -107,7 +107,7 @@ def test_failing_a_trial_another_process_finished_is_refused(tmp_path, finished)
 
 def test_a_samplers_claim_is_seen_by_other_readers_while_the_trial_runs(tmp_path):
     """NetworkRandomSampler (and the GP samplers) write a claim with ``study._storage.set_trial_system_attr``."""
-    from hyperlab.selection.network_random import CLAIM_ATTR, NetworkRandomSampler
+    from hyperlab.selection.samplers.network_random import CLAIM_ATTR, NetworkRandomSampler
 
     path = str(tmp_path / "journal.log")
     sampler = NetworkRandomSampler([{"x": i} for i in range(4)], key=lambda p: p["x"], seed=0)

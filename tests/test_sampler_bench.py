@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from conftest import run_stage
-from hyperlab.selection import sampler_bench as sb
-from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.analysis import sampler_bench as sb
+from hyperlab.selection.table.synthetic import synthetic_table
 
 
 def test_hartmann6_minimum_and_branin_minima():

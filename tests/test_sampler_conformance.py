@@ -24,8 +24,8 @@ import pytest
 from optuna.testing.pytest_samplers import (BasicSamplerTestCase, MultiObjectiveSamplerTestCase,
                                             RelativeSamplerTestCase, SingleOnlySamplerTestCase)
 
-from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
+from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

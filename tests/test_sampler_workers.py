@@ -20,9 +20,9 @@ import optuna
 import pytest
 from threadpoolctl import threadpool_info
 
-from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
-from hyperlab.selection.gp import gp as gp_module
+from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
+from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.gp import gp as gp_module
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -114,7 +114,7 @@ def test_failed_gp_fit_falls_back_with_one_warning_per_study(monkeypatch, caplog
 
     monkeypatch.setattr(gp_module, "fit_kernel", broken)
     sampler = GPEISampler(n_startup_trials=2, seed=0)
-    with caplog.at_level(logging.WARNING, logger="hyperlab.selection.gp.sampler"):
+    with caplog.at_level(logging.WARNING, logger="hyperlab.selection.samplers.gp.sampler"):
         for name in ("one", "two"):
             study = optuna.create_study(study_name=name, sampler=sampler)
             study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=8)

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from hyperlab.selection import fronts, regret
-from hyperlab.selection.benchmark import NetworkFailed, TableObjective
-from hyperlab.selection.synthetic import synthetic_table
-from hyperlab.selection.table import network_summary
+from hyperlab.selection.analysis import fronts, regret
+from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.table.synthetic import synthetic_table
+from hyperlab.selection.table.table import Table, network_summary
 
 
 def test_hypervolume_2d_hand_computed():
@@ -81,7 +81,7 @@ def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
     table.loc[(table["arch"] == "16") & (table["seed"] == 1), ["status", "val_error"]] = ["failed", np.nan]
     nets = network_summary(table)
     assert nets.loc["16", "n_ok"] == 2
-    obj = TableObjective(table, seed=0, repeat=0)
+    obj = TableObjective(Table.of(table), seed=0, repeat=0)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(obj, n_trials=40, catch=(NetworkFailed,))
     for t in study.trials:
@@ -110,7 +110,7 @@ def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFram
 def test_compare_two_strategies_hand_computed():
     from scipy.stats import wilcoxon
 
-    from hyperlab.selection.compare import compare
+    from hyperlab.selection.analysis.compare import compare
 
     # true front a, b, c (d is dominated by b); best 0.10, so the regrets are a 0, b 0.02, c 0.10, d 0.20
     nets = pd.DataFrame({"val_error": [0.10, 0.12, 0.20, 0.30], "test_error": [0.11, 0.13, 0.21, 0.31],

@@ -27,7 +27,7 @@ import yaml
 from conftest import REPO
 
 from hyperlab.config import SEARCH_STRATEGIES
-from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.table.synthetic import synthetic_table
 
 pytestmark = pytest.mark.slow
 
@@ -87,10 +87,11 @@ def _has_user(name: str) -> bool:
 
 def _workdir(tmp_path: Path, **search) -> dict:
     (tmp_path / "data").mkdir(exist_ok=True)
-    table = synthetic_table(layers=(1, 2), widths=(16, 32, 64, 128), n_seeds=2, seed=3, fail_rate=0.0)
+    table = synthetic_table(layers=(1, 2, 3), widths=(16, 32, 64, 128), n_seeds=2, seed=3, fail_rate=0.0)  # 84
     table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
     strategies = {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}
-    return {"seed": 0, "search": {"strategies": strategies, "n_trials": 8, "repeats": 2, **search}}
+    return {"seed": 0, "candidates": {"layers": [1, 2, 3], "widths": [16, 32, 64, 128], "n_seeds": 2},
+            "search": {"strategies": strategies, "n_trials": 8, "repeats": 2, **search}}
 
 
 def _start(tmp_path: Path, params: dict, strategy: str) -> subprocess.Popen:

@@ -10,10 +10,10 @@ import pytest
 from scipy import integrate
 from scipy.stats import mannwhitneyu, wilcoxon
 
-from hyperlab.selection import cost_tpe
-from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.gp import GPEIPerSecondSampler, GPEISampler
-from hyperlab.selection.gp.acquisition import ei_per_second, expected_improvement, log_expected_inverse_cost
+from hyperlab.selection.samplers import cost_tpe
+from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
+from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.gp.acquisition import ei_per_second, expected_improvement, log_expected_inverse_cost
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -16,10 +16,13 @@ import yaml
 from conftest import REPO, run_stage
 
 from hyperlab.config import SEARCH_STRATEGIES
-from hyperlab.selection.runner import RunSpec, prepare_shared, study_name, table_digest, table_objective
-from hyperlab.selection.storage import journal_run_lock, open_storage, pop_slot, run_slot
-from hyperlab.selection.synthetic import synthetic_table
+from hyperlab.selection.study.runner import RunSpec, prepare_shared, study_name, table_objective
+from hyperlab.selection.study.storage import journal_run_lock, open_storage, pop_slot, run_slot
+from hyperlab.selection.table.synthetic import synthetic_table
+from hyperlab.selection.table.table import Table, load_table
 
+#: the space and seeds of the synthetic table the tests write (the stages check the table against them)
+SPACE = {"layers": [1, 2], "widths": [16, 32, 64], "n_seeds": 2}
 TINY = {"n_trials": 8, "repeats": 3, "strategies": {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}}
 
 
@@ -31,7 +34,7 @@ def _workdir(tmp_path, **search):
     lat = table.groupby("arch")["latency_ms"].mean()
     pd.concat([pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.05 * r)})
                for r in (1, 2)]).to_csv(tmp_path / "data" / "latency.csv", index=False)
-    return {"seed": 0, "search": {**TINY, **search}}, table
+    return {"seed": 0, "candidates": SPACE, "search": {**TINY, **search}}, table
 
 
 def _search(tmp_path, params, strategy, check=True):
@@ -145,12 +148,12 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=6)
     spec = RunSpec("tpe", n_trials=6, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
     storage = open_storage(journal)
-    digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
+    digest = load_table(tmp_path / "data" / "candidates.csv").digest
     # a killed run: 3 finished slots, one left RUNNING, and Optuna's append lock left behind
     name = prepare_shared(spec, storage, digest, 0)
     study = optuna.load_study(study_name=name, storage=storage,
                               sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
-    objective = table_objective(table, spec, 0, 0)
+    objective = table_objective(Table.of(table), spec, 0, 0)
     for _ in range(3):
         run_slot(study, storage, pop_slot(study), objective)
     before = [t.params for t in study.trials[:3]]
@@ -181,7 +184,7 @@ def test_a_study_left_half_created_gets_its_missing_slots(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=5)
     spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
-    digest = table_digest(pd.read_csv(tmp_path / "data" / "candidates.csv", dtype={"arch": str}))
+    digest = load_table(tmp_path / "data" / "candidates.csv").digest
     # killed while enqueuing: two of five slots, and no "slots" mark
     study = optuna.create_study(study_name=study_name(spec, digest, 0), storage=open_storage(journal))
     for slot in (0, 1):

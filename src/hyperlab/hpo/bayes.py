@@ -16,7 +16,7 @@ import optuna
 
 from hyperlab.hpo.budget import Round
 from hyperlab.hpo.problem import Spec
-from hyperlab.selection.gp import GPEISampler
+from hyperlab.selection.samplers.gp import GPEISampler
 
 
 def coordinate_names(spec: Spec) -> list[str]:

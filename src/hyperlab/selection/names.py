@@ -2,7 +2,7 @@
 
 Light on purpose (no Optuna, no NumPy): :mod:`hyperlab.config` checks
 ``search.strategies`` and ``search.cost`` against these before any stage
-imports the modules that implement them (:mod:`.strategies`, :mod:`.benchmark`).
+imports the modules that implement them (:mod:`.study.strategies`, :mod:`.table.benchmark`).
 """
 
 #: Every search strategy, in the order tables and figures list them (docs/architecture-search.md).

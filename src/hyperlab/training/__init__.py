@@ -9,8 +9,8 @@
 * :mod:`.latency` -- inference latency, each network timed alone.
 
 Dependencies: this package sits *below* :mod:`hyperlab.selection`, which uses
-it (:mod:`hyperlab.selection.candidates_experiment` trains and times the
-space, :mod:`hyperlab.selection.latency` re-times it, :mod:`hyperlab.selection.space`
+it (:mod:`hyperlab.selection.table.candidates_experiment` trains and times the
+space, :mod:`hyperlab.selection.table.latency` re-times it, :mod:`hyperlab.selection.space.architectures`
 enumerates networks); it imports only base modules and knows nothing of the
 search (``tests/test_architecture.py`` holds the whole rule table).
 """

@@ -4,7 +4,7 @@ A network is a tuple of hidden widths, e.g. ``(64, 32)``, between the 784 pixels
 and the 10 classes. Its name ``"64-32"``, its parameter count, its forward and
 training FLOPs, and the seed stream of its initial weights are defined here,
 once: the trainer (:mod:`.trainer`, :mod:`.mlp`) and the architecture search
-(:mod:`hyperlab.selection.space`, the candidate table) both read them.
+(:mod:`hyperlab.selection.space.architectures`, the candidate table) both read them.
 """
 
 from __future__ import annotations

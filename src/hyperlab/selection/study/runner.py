@@ -2,7 +2,7 @@
 
 - ``storage="none"``: one in-memory study per repeat; ``n_workers`` processes
   split the repeats between them (results identical to one worker).
-- a journal file or an RDB URL (:mod:`hyperlab.selection.storage`): the
+- a journal file or an RDB URL (:mod:`hyperlab.selection.study.storage`): the
   ``n_workers`` processes (of every machine) all work on every study at once,
   as Optuna's distributed optimization does, each with its own sampler seed,
   on the study's ``n_trials`` slots. One worker with a storage runs exactly the
@@ -10,7 +10,7 @@
 
 Study names carry a fingerprint of everything that determines the results
 (strategy, seed, trials, startup, cost, the table's content), so changed
-params never mix with old trials. :func:`search` is the ``search`` stage.
+params never mix with old trials. :func:`run` is the ``search`` stage.
 """
 
 from __future__ import annotations
@@ -31,12 +31,15 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from hyperlab.selection.benchmark import NetworkFailed, TableObjective
-from hyperlab.selection.storage import (POLL_S, StorageBusy, enqueue_slots, is_rdb, is_valid, journal_run_lock,
-                                        n_valid, open_storage, recover_journal, superseded, work_slots)
+from hyperlab.progress import Progress, silent
+from hyperlab.report import Result
 from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
-from hyperlab.selection.strategies import Networks, make_sampler, sampler_seed
-from hyperlab.selection.table import latency_budget, load_table, network_summary
+from hyperlab.selection.study.storage import (POLL_S, StorageBusy, enqueue_slots, is_rdb, is_valid,
+                                              journal_run_lock, n_valid, open_storage, recover_journal, superseded,
+                                              work_slots)
+from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
+from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.table.table import Table
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +58,15 @@ class RunSpec:
     n_workers: int = 1
     budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
 
-
-def table_digest(table: pd.DataFrame) -> str:
-    return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()[:12]
+    @classmethod
+    def of(cls, params, strategy: str, seed: int, table: Table) -> "RunSpec":
+        """The run of ``strategy`` the ``search`` params section asks for (its entry's own settings first);
+        the latency budget is ``params.latency_budget_quantile`` of ``table``'s networks."""
+        entry = params.strategies[strategy]
+        return cls(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
+                   n_startup_trials=entry.n_startup_trials, cost=entry.cost or params.cost, seed=seed,
+                   storage=params.storage, n_workers=params.n_workers,
+                   budget=table.latency_budget(params.latency_budget_quantile))
 
 
 def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
@@ -71,11 +80,11 @@ def _create(spec: RunSpec, name: str, storage, sampler) -> optuna.Study:
     return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions)
 
 
-def _sampler(table: pd.DataFrame, spec: RunSpec, seed: int) -> optuna.samplers.BaseSampler:
+def _sampler(table: Table, spec: RunSpec, seed: int) -> optuna.samplers.BaseSampler:
     return make_sampler(spec.strategy, seed, spec.n_startup_trials, Networks.of(table), spec.budget)
 
 
-def table_objective(table: pd.DataFrame, spec: RunSpec, repeat: int, worker: int) -> Callable:
+def table_objective(table: Table, spec: RunSpec, repeat: int, worker: int) -> Callable:
     """The table lookup of repeat ``repeat``, recording which ``worker`` ran each trial."""
     inner = TableObjective(table, cost=spec.cost, multi_objective=spec.strategy in MULTI_OBJECTIVE,
                            seed=spec.seed, repeat=repeat)
@@ -109,7 +118,7 @@ def trials_frame(study: optuna.Study, spec: RunSpec, repeat: int) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _run_memory_repeat(table: pd.DataFrame, spec: RunSpec, repeat: int) -> pd.DataFrame:
+def _run_memory_repeat(table: Table, spec: RunSpec, repeat: int) -> pd.DataFrame:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat))
     study = _create(spec, f"{spec.strategy}-r{repeat:03d}", None, sampler)
@@ -141,7 +150,7 @@ def prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
     return name
 
 
-def _shared_worker(table: pd.DataFrame, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
+def _shared_worker(table: Table, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
     """One worker process: slots of every study (repeat, name) until none is left waiting."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(spec.storage)
@@ -171,7 +180,7 @@ def _pool_map(n_workers: int, jobs: list) -> list:
         raise StorageBusy("a search worker process died (killed?); rerun to resume: finished trials are kept") from None
 
 
-def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: pd.DataFrame, repeat: int) -> None:
+def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: Table, repeat: int) -> None:
     """Until every slot is finished: slots other machines still hold, or re-enqueued after a dead worker."""
     warned = False
     while n_valid(study) < spec.n_trials:
@@ -185,7 +194,7 @@ def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: pd.DataF
             time.sleep(POLL_S)
 
 
-def run_strategy(table: pd.DataFrame, spec: RunSpec, on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
+def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
     """Every trial of every repeat of ``spec.strategy``, as one frame (see :func:`trials_frame`)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     tick = on_repeat or (lambda: None)
@@ -206,8 +215,7 @@ def run_strategy(table: pd.DataFrame, spec: RunSpec, on_repeat: Callable[[], Non
 
     with contextlib.nullcontext() if is_rdb(spec.storage) else journal_run_lock(spec.storage):
         storage = open_storage(spec.storage)
-        digest = table_digest(table)
-        jobs = [(r, prepare_shared(spec, storage, digest, r)) for r in range(spec.repeats)]
+        jobs = [(r, prepare_shared(spec, storage, table.digest, r)) for r in range(spec.repeats)]
         _pool_map(spec.n_workers, [(_shared_worker, table, spec, w, jobs) for w in range(spec.n_workers)])
         frames = []
         for repeat, name in jobs:
@@ -218,20 +226,19 @@ def run_strategy(table: pd.DataFrame, spec: RunSpec, on_repeat: Callable[[], Non
     return pd.concat(frames, ignore_index=True)
 
 
-def search(table_path, strategy: str, *, n_trials: int, repeats: int, n_startup_trials: int, cost: str, seed: int,
-           storage: str, n_workers: int, budget_quantile: float,
-           on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
-    """The ``search@<strategy>`` stage: the table read and checked, then every repeat of ``strategy``.
+def run(params, strategy: str, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
+    """The ``search@<strategy>`` stage: every repeat of ``strategy`` as the ``search`` params ask.
 
-    The latency budget of the ``*_constrained`` strategies is ``budget_quantile``
-    of the networks' latencies (:func:`~hyperlab.selection.table.latency_budget`).
-    Raises :class:`~hyperlab.selection.table.TableError` or :class:`StorageBusy` with one line.
+    The trials are ``products["trials"]`` (one row each, :func:`trials_frame`). A
+    study longer than the table's networks is refused (a
+    :class:`~hyperlab.selection.table.validate.TableError` line), as is a busy storage
+    (:class:`~hyperlab.selection.study.storage.StorageBusy`).
     """
-    table = load_table(table_path)
-    spec = RunSpec(strategy=strategy, n_trials=n_trials, repeats=repeats, n_startup_trials=n_startup_trials,
-                   cost=cost, seed=seed, storage=storage, n_workers=n_workers,
-                   budget=latency_budget(network_summary(table), budget_quantile))
-    return run_strategy(table, spec, on_repeat)
+    table.check_trials(params.n_trials, "search.n_trials")
+    spec = RunSpec.of(params, strategy, seed, table)
+    with progress(total=spec.repeats, desc=f"search {strategy}") as bar:
+        trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
+    return Result(tables={}, metrics={}, report={"summary": describe(trials)}, products={"trials": trials})
 
 
 def describe(trials: pd.DataFrame) -> str:

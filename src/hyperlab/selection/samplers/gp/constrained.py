@@ -11,14 +11,14 @@ and while no feasible point has been observed, ``P(c(x) <= budget)`` alone
 objective stores with ``trial.set_user_attr(constraint_attr, c)`` (e.g. the
 inference latency in ms) and the GP models ``log c`` (latencies span orders of
 magnitude; the same model and validation as the cost of EI per second,
-:func:`~hyperlab.selection.gp.cost.trial_cost`). In logs::
+:func:`~hyperlab.selection.samplers.gp.cost.trial_cost`). In logs::
 
     log EI_C = log EI + log Phi((log budget - mu_c) / sigma_c)
 
 with ``mu_c, sigma_c`` the latent mean and standard deviation of ``log c``: the
 question is whether the network's *true* latency meets the budget, not one
 noisy measurement of it. Everything else (startup, finite pool, claims,
-``canonicalize``) is :class:`~hyperlab.selection.gp.sampler.GPEISampler`'s.
+``canonicalize``) is :class:`~hyperlab.selection.samplers.gp.sampler.GPEISampler`'s.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import math
 import numpy as np
 from scipy.special import log_ndtr
 
-from hyperlab.selection.gp.acquisition import LogEI
-from hyperlab.selection.gp.gp import Posterior
-from hyperlab.selection.gp.sampler import GPEISampler, objective_targets
+from hyperlab.selection.samplers.gp.acquisition import LogEI
+from hyperlab.selection.samplers.gp.gp import Posterior
+from hyperlab.selection.samplers.gp.sampler import GPEISampler, objective_targets
 
 
 def log_prob_below(mu: np.ndarray, sigma: np.ndarray, bound: float) -> np.ndarray:

@@ -1,31 +1,28 @@
 """The comparison of the search strategies: every strategy's trials into plot data, a report, headline numbers.
 
 :func:`compare` reads each strategy's repeats against the table's truth
-(:mod:`~hyperlab.selection.regret`, :mod:`~hyperlab.selection.fronts`), pairs
-the strategies by repeat (:mod:`~hyperlab.selection.stats`) and re-reads every
+(:mod:`~hyperlab.selection.analysis.regret`, :mod:`~hyperlab.selection.analysis.fronts`), pairs
+the strategies by repeat (:mod:`~hyperlab.selection.analysis.stats`) and re-reads every
 latency verdict with independent latency measurements; :func:`run` is the
-``compare`` stage: the files read and checked, then compared.
+``compare`` stage, on the :class:`Searches` its script read and checked.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from hyperlab.report import Result
-from hyperlab.selection.fronts import front_quality, normalized_points, true_front
-from hyperlab.selection.regret import (band, budget_curve, budget_truth, cumulative_regret_at, first_reaching,
+from hyperlab.selection.analysis.fronts import front_quality, normalized_points, true_front
+from hyperlab.selection.analysis.regret import (band, budget_curve, budget_truth, cumulative_regret_at, first_reaching,
                                        found_front, mean_ranks, repeats_per_study, table_truth, trial_curves)
-from hyperlab.selection.stats import median_ci, pairwise_table, vs_baseline
-from hyperlab.selection.table import latency_budget, load_table, network_summary
-from hyperlab.selection.trials import load_latency, load_trials
-from hyperlab.selection.verdicts import headline, verdicts
+from hyperlab.selection.analysis.stats import median_ci, pairwise_table, vs_baseline
+from hyperlab.selection.table.table import Table, latency_budget
+from hyperlab.selection.analysis.verdicts import headline, verdicts
 
 FRONT_METRICS = ["hv_ratio_log", "hv_ratio_linear", "front_share", "igd_plus"]
-
-
 
 def _wide(bands: dict[str, pd.DataFrame], x_name: str, x: np.ndarray) -> pd.DataFrame:
     out = pd.DataFrame({x_name: x})
@@ -72,7 +69,7 @@ def _front_quality(trials: dict, nets: pd.DataFrame) -> pd.DataFrame:
                          for s, df in trials.items() for repeat, g in df.groupby("repeat")])
 
 
-def _remeasured(nets: pd.DataFrame, table: pd.DataFrame | None,
+def _remeasured(nets: pd.DataFrame, rows: pd.DataFrame | None,
                 extra: dict[str, pd.Series] | None = None) -> dict[str, pd.DataFrame]:
     """Per independent latency measurement: the networks with that measurement's latency.
 
@@ -84,9 +81,9 @@ def _remeasured(nets: pd.DataFrame, table: pd.DataFrame | None,
     out = {"mean": nets}
     for name, lat in (extra or {}).items():
         out[name] = nets.assign(latency_ms=lat.reindex(nets.index).to_numpy(float))
-    if table is None:
+    if rows is None:
         return out
-    ok = table[table["status"] == "ok"]
+    ok = rows[rows["status"] == "ok"]
     for seed, g in ok.groupby("seed"):
         lat = g.groupby("arch")["latency_ms"].mean()
         if set(lat.index) >= set(nets.index):
@@ -129,16 +126,16 @@ def _pareto_table(nets: pd.DataFrame, truth, curves: dict, trials: dict, pareto_
 def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile: float = 0.05,
             n_grid: int = 60, baseline: str = "random_uniform", pareto_strategy: str = "motpe",
             budget_quantile: float = 0.5, n_bootstrap: int = 2000, seed: int = 0,
-            table: pd.DataFrame | None = None, remeasurements: dict[str, pd.Series] | None = None) -> Result:
+            table_rows: pd.DataFrame | None = None, remeasurements: dict[str, pd.Series] | None = None) -> Result:
     """Aggregate every strategy's trials into the plot data, the headline metrics and the report.
 
-    ``nets``: :func:`~hyperlab.selection.table.network_summary` of the table.
+    ``nets``: the table's per-network truth (:attr:`~hyperlab.selection.table.table.Table.nets`).
     ``target_quantile``: the target regret is that of the network at this
     quantile of the table's validation errors (0.05: "in the best 5 %"); the
     trials and cumulative cost each repeat needs to reach it are reported.
     ``budget_quantile``: the latency budget is this quantile of the networks'
-    latencies. ``table``: the raw candidate table (its per-seed latencies are
-    independent re-measurements the latency verdicts are checked against);
+    latencies. ``table_rows``: the table's rows (:attr:`~hyperlab.selection.table.table.Table.rows`: their
+    per-seed latencies are independent re-measurements the latency verdicts are checked against);
     ``remeasurements``: more of them (name -> latency per arch).
     """
     rng = np.random.default_rng(seed)
@@ -211,7 +208,7 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
         for k in FRONT_METRICS for s in trials])
 
     # latency verdicts against independent latency measurements
-    rem = _remeasured_rows(trials, _remeasured(nets, table, remeasurements), budget_quantile, n_trials)
+    rem = _remeasured_rows(trials, _remeasured(nets, table_rows, remeasurements), budget_quantile, n_trials)
     tables["remeasured.csv"] = rem
     tables["pareto.csv"] = _pareto_table(nets, truth, curves, trials, pareto_strategy, n_trials)
 
@@ -228,17 +225,21 @@ def compare(trials: dict[str, pd.DataFrame], nets: pd.DataFrame, target_quantile
     return Result(tables, headline(report), report)
 
 
-def run(table_path, search_dir, latency_path, strategies, repeats: int, n_trials: int, *,
-        target_quantile: float, budget_quantile: float, n_bootstrap: int, seed: int) -> Result:
-    """The ``compare`` stage: the table, every strategy's ``<search_dir>/<strategy>.csv`` and the latency
-    re-timings read and checked (a :class:`~hyperlab.selection.table.TableError` or
-    :class:`~hyperlab.selection.trials.TrialsError` line otherwise), then :func:`compare`."""
-    table = load_table(table_path)
-    nets = network_summary(table)
-    trials = {s: load_trials(Path(search_dir) / f"{s}.csv", s, repeats, n_trials, nets.index) for s in strategies}
-    rounds = load_latency(latency_path, nets.index)
-    return compare(trials, nets, target_quantile=target_quantile, budget_quantile=budget_quantile,
-                   n_bootstrap=n_bootstrap, seed=seed, table=table, remeasurements=rounds)
+@dataclasses.dataclass(frozen=True)
+class Searches:
+    """What the ``compare`` stage reads, checked: the table, every strategy's trials
+    (:func:`~hyperlab.selection.study.trials.load_trials`) and the latency stage's rounds
+    (:func:`~hyperlab.selection.study.trials.load_latency`)."""
+    table: Table
+    trials: dict[str, pd.DataFrame]
+    latency_rounds: dict[str, pd.Series]
+
+
+def run(params, searches: Searches, seed: int = 0) -> Result:
+    """The ``compare`` stage: :func:`compare` of ``searches`` as the ``search`` params section asks."""
+    return compare(searches.trials, searches.table.nets, target_quantile=params.target_quantile,
+                   budget_quantile=params.latency_budget_quantile, n_bootstrap=params.n_bootstrap, seed=seed,
+                   table_rows=searches.table.rows, remeasurements=searches.latency_rounds)
 
 
 def summary_lines(result: Result) -> list[str]:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy.special import erfcx, log_ndtr, ndtr
 
-from hyperlab.selection.gp.gp import Posterior
+from hyperlab.selection.samplers.gp.gp import Posterior
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _C1 = 0.5 * math.log(2.0 * math.pi)

@@ -1,20 +1,19 @@
-"""The candidate table as the searches read it: its schema contract, checks, loader and per-network truth.
+"""The schema contract of the candidate table: its columns and the values every row must hold.
 
 ``data/candidates.csv`` holds one row per (network, seed) of the trained space
-(:mod:`hyperlab.selection.candidates` writes it); its columns are only ever
-appended. :func:`load_table` reads and checks it (every problem one
-:class:`TableError` line), :func:`network_summary` gives the per-network
-"true" values every search is scored against.
+(:mod:`hyperlab.selection.table.candidates` writes it); its columns are only ever
+appended. :func:`validate_table` checks one frame on its own (every problem one
+:class:`TableError` line); :class:`~hyperlab.selection.table.table.Table` adds the
+checks against the params and the canonical row order.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection.space import width_columns
+from hyperlab.selection.space.architectures import width_columns, width_columns_of
+from hyperlab.training.network import arch_name
 
 REQUIRED = ("arch", "n_layers", "seed", "n_params", "flops", "train_error", "val_error", "test_error",
             "train_seconds", "latency_ms", "status")
@@ -24,17 +23,10 @@ class TableError(ValueError):
     """The candidate table is missing, malformed or empty."""
 
 
-_WIDTH = re.compile(r"^width_(\d+)$")
 INT_COLUMNS = ("n_layers", "seed", "n_params", "flops")
 #: Columns that must be finite on every ok row: the errors in [0, 1], the timings > 0.
 ERROR_COLUMNS = ("train_error", "val_error", "test_error")
 TIME_COLUMNS = ("train_seconds", "latency_ms")
-
-
-def width_columns_of(frame: pd.DataFrame) -> list[str]:
-    """The ``width_<i>`` columns ``frame`` has, in layer order (their names: :func:`.space.width_columns`)."""
-    cols = [c for c in frame.columns if _WIDTH.match(str(c))]
-    return sorted(cols, key=lambda c: int(c.split("_")[1]))
 
 
 def _first(mask: pd.Series, frame: pd.DataFrame, column: str) -> str:
@@ -99,7 +91,7 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
                          f"columns (one dropped?); {_first(bad, out, 'n_layers')}")
     widths = out[wcols].to_numpy()
     used = np.arange(len(wcols))[None, :] < depth.to_numpy()[:, None]
-    expected = ["-".join(str(w) for w in row[:n]) for row, n in zip(widths.tolist(), depth.tolist())]
+    expected = [arch_name(tuple(row[:n])) for row, n in zip(widths.tolist(), depth.tolist())]
     bad = pd.Series(((widths > 0) != used).any(axis=1) | (out["arch"].to_numpy() != np.array(expected)),
                     index=out.index)
     if bad.any():
@@ -132,38 +124,3 @@ def read_csv_table(path, error: type[Exception], missing: str, rerun: str, dtype
         raise error(f"{path}: not a readable CSV table ({' '.join(str(err).split())[:200]}); {rerun}") from None
     except OSError as err:
         raise error(f"{path}: cannot read ({err.strerror or err})") from None
-
-
-def load_table(path) -> pd.DataFrame:
-    """``data/candidates.csv`` read and checked (:func:`validate_table`); any problem is a :class:`TableError`."""
-    frame = read_csv_table(path, TableError, "run the candidates stage first", "rerun the candidates stage",
-                           dtype={"arch": str})
-    return validate_table(frame, str(path))
-
-
-def network_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per network (index ``arch``, sorted) over its ok seeds: the 'true' values searches are scored on.
-
-    Errors, latency and training time are *means* over the seeds (``val_error_std``:
-    the seed-to-seed standard deviation, 0 for a single seed). The mean, not the
-    median, for latency as for the errors: a trial observes one seed's row, so
-    the seed mean is the expected value of what a search sees, and the regret,
-    the latency budget and the true Pareto front are all read on it; a single
-    slow timing is checked instead by the ``latency`` stage's independent
-    re-timings, which ``compare`` re-reads every latency verdict with. (With
-    two seeds per network, the table's default, the mean and median coincide.)
-    """
-    ok = table[table["status"] == "ok"]
-    agg = ok.groupby("arch").agg(n_layers=("n_layers", "first"), n_params=("n_params", "first"),
-                                 flops=("flops", "first"), val_error=("val_error", "mean"),
-                                 val_error_std=("val_error", "std"), train_error=("train_error", "mean"),
-                                 test_error=("test_error", "mean"), latency_ms=("latency_ms", "mean"),
-                                 train_seconds=("train_seconds", "mean"), n_ok=("seed", "size"))
-    agg["val_error_std"] = agg["val_error_std"].fillna(0.0)
-    return agg.sort_index()
-
-
-def latency_budget(nets: pd.DataFrame, quantile: float) -> float:
-    """The latency budget (ms): ``quantile`` of the networks' seed-mean latencies (0.5: the median network's)."""
-    return float(np.quantile(nets["latency_ms"].to_numpy(float), quantile, method="lower"))
-

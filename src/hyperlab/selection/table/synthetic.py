@@ -1,7 +1,7 @@
 """A synthetic candidate table, for tests and benches that must not train the space.
 
 Same schema as ``data/candidates.csv`` (written by the same
-:func:`~hyperlab.selection.candidates.candidate_table`, parameter counts and
+:func:`~hyperlab.selection.table.candidates.candidate_table`, parameter counts and
 FLOPs from :mod:`hyperlab.training.network`), with a plausible shape instead of
 trained errors and measured timings.
 """
@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection import space
-from hyperlab.selection.candidates import candidate_table
+from hyperlab.selection.space import architectures
+from hyperlab.selection.table.candidates import candidate_table
 from hyperlab.training import network
 
 
@@ -28,7 +28,7 @@ def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (
     probability ``fail_rate`` (NaN errors, as a diverged training run).
     """
     rng = np.random.default_rng(seed)
-    archs = space.enumerate_space(layers, widths)
+    archs = architectures.enumerate_space(layers, widths)
     shape = (len(archs), n_seeds)
     errors, failed = np.full((*shape, 3), np.nan), np.zeros(shape, bool)
     latency, train_seconds = np.zeros(shape), np.zeros(shape)

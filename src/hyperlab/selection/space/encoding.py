@@ -26,11 +26,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection.table import width_columns_of
+from hyperlab.selection.space.architectures import width_columns_of
+from hyperlab.training.network import arch_name, parse_arch
 
 
 @dataclasses.dataclass(frozen=True)
 class Space:
+    """What the encoding needs of a set of networks: their depths, their widths, the most layers any has."""
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     max_layers: int
@@ -43,6 +45,7 @@ class Space:
 
 
 def space_of(table: pd.DataFrame) -> Space:
+    """The space of the networks in ``table`` (its depths, widths and width columns)."""
     wcols = width_columns_of(table)
     widths = sorted({int(w) for c in wcols for w in table[c] if w > 0})
     return Space(tuple(sorted({int(n) for n in table["n_layers"]})), tuple(widths), len(wcols))
@@ -58,7 +61,7 @@ def suggest_arch(trial, space: Space) -> str:
             widths.append(2 ** trial.suggest_int(f"log2_units_l{i}", lo, hi))
         else:
             widths.append(int(trial.suggest_categorical(f"units_l{i}", list(space.widths))))
-    return "-".join(str(w) for w in widths[:n_layers])
+    return arch_name(tuple(widths[:n_layers]))
 
 
 def _width_params(space: Space) -> list[tuple[str, object]]:
@@ -87,7 +90,7 @@ def arch_of_params(params: dict, space: Space) -> str:
     """The ``arch`` name an encoding stands for."""
     n = int(params["n_layers"])
     widths = [2 ** int(params[name]) if space.log2 else int(params[name]) for name, _ in _width_params(space)[:n]]
-    return "-".join(str(w) for w in widths)
+    return arch_name(tuple(widths))
 
 
 def network_params(space: Space, archs: Sequence[str]) -> list[dict]:
@@ -95,7 +98,7 @@ def network_params(space: Space, archs: Sequence[str]) -> list[dict]:
     out = []
     names = _width_params(space)
     for arch in archs:
-        widths = [int(w) for w in str(arch).split("-")]
+        widths = parse_arch(str(arch))
         params = {"n_layers": len(widths)}
         for i, (name, value) in enumerate(names):
             if i < len(widths):

@@ -11,10 +11,10 @@ multiplies EI by it (Snoek et al. 2012, §3.2):
            = log l(x) - log g(x) - mu_c(x) + sigma_c(x)^2 / 2,
 
 where ``mu_c, sigma_c`` are the posterior mean and predictive standard
-deviation of an independent GP on ``log c`` (:mod:`hyperlab.selection.gp`, the
+deviation of an independent GP on ``log c`` (:mod:`hyperlab.selection.samplers.gp`, the
 same model and the same cost validation,
-:func:`~hyperlab.selection.gp.cost.trial_cost`, as
-:class:`~hyperlab.selection.gp.GPEIPerSecondSampler`), fitted to the completed
+:func:`~hyperlab.selection.samplers.gp.cost.trial_cost`, as
+:class:`~hyperlab.selection.samplers.gp.GPEIPerSecondSampler`), fitted to the completed
 trials' user attribute ``cost_attr``. Equivalently the candidate maximizes
 ``l(x) / g(x) * E[1/c(x)]``.
 
@@ -44,11 +44,11 @@ import optuna
 from optuna.samplers import TPESampler
 from optuna.trial import TrialState
 
-from hyperlab.selection.gp.acquisition import log_expected_inverse_cost
-from hyperlab.selection.gp.cost import trial_cost
-from hyperlab.selection.gp.gp import WarmFits, standardize
-from hyperlab.selection.gp.search_space import SearchSpace
-from hyperlab.selection.gp.threads import single_threaded_blas
+from hyperlab.selection.samplers.gp.acquisition import log_expected_inverse_cost
+from hyperlab.selection.samplers.gp.cost import trial_cost
+from hyperlab.selection.samplers.gp.gp import WarmFits, standardize
+from hyperlab.selection.samplers.gp.search_space import SearchSpace
+from hyperlab.selection.samplers.gp.threads import single_threaded_blas
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The search strategies: a fresh, seeded Optuna sampler per study.
 
 Strategies (every one works on the same fixed-length encoding,
-:func:`~hyperlab.selection.encoding.suggest_arch`):
+:func:`~hyperlab.selection.space.encoding.suggest_arch`):
 
 - ``random_uniform``: a network drawn uniformly among those not yet evaluated
   (the baseline); ``random``: the same without replacement, but layer-uniform
@@ -19,7 +19,7 @@ Every study gets a fresh, seeded sampler (docs/REFERENCES.md §1, Optuna 5.0 fac
 a shared instance would share its random stream). Seeds derive from
 ``(seed, repeat, worker, resumed trials)`` only, so the strategies of one repeat
 start from comparable random streams and a rerun gives the same trials.
-:mod:`hyperlab.selection.runner` runs the studies.
+:mod:`hyperlab.selection.study.runner` runs the studies.
 """
 
 from __future__ import annotations
@@ -29,26 +29,26 @@ import warnings
 
 import numpy as np
 import optuna
-import pandas as pd
 
-from hyperlab.selection.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.encoding import arch_of_params, canonical_params, network_params, space_of
-from hyperlab.selection.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
+from hyperlab.selection.space.encoding import Space, arch_of_params, canonical_params, network_params
+from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
 from hyperlab.selection.names import STRATEGIES
-from hyperlab.selection.network_random import NetworkRandomSampler, layer_uniform_weights
+from hyperlab.selection.samplers.network_random import NetworkRandomSampler, layer_uniform_weights
+from hyperlab.selection.table.table import Table
+from hyperlab.training.network import parse_arch
 
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
     """What the network-aware samplers need of the table: its space and every network's canonical encoding."""
-    space: object
+    space: Space
     archs: tuple[str, ...]
     depths: tuple[int, ...]
 
     @classmethod
-    def of(cls, table: pd.DataFrame) -> "Networks":
-        archs = tuple(sorted(set(table["arch"].astype(str))))
-        return cls(space_of(table), archs, tuple(len(a.split("-")) for a in archs))
+    def of(cls, table: Table) -> "Networks":
+        return cls(table.space, table.archs, tuple(len(parse_arch(a)) for a in table.archs))
 
     def canonicalize(self, params: dict) -> dict:
         return canonical_params(params, self.space)

@@ -8,7 +8,7 @@
   default) over the trials run; a failed lookup adds nothing.
 - Hypervolume ratio: hypervolume of the evaluated networks' true
   (validation error, latency) points over that of the table's whole Pareto
-  front, on the log normalized axes of :mod:`hyperlab.selection.fronts`.
+  front, on the log normalized axes of :mod:`hyperlab.selection.analysis.fronts`.
 - Under a latency budget: the same regret among the networks whose seed-mean
   latency meets the budget (:func:`budget_curve`).
 """
@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection.fronts import REFERENCE, hypervolume_2d, normalized_points, pareto_mask
+from hyperlab.selection.analysis.fronts import REFERENCE, hypervolume_2d, normalized_points, pareto_mask
 
 
-class Table(NamedTuple):
+class Truth(NamedTuple):
     """Per-network truth the metrics need."""
     nets: pd.DataFrame          # index arch: val_error, test_error, latency_ms (seed means)
     best_val: float
@@ -32,14 +32,14 @@ class Table(NamedTuple):
     front_hv: float
 
 
-def table_truth(nets: pd.DataFrame) -> Table:
+def table_truth(nets: pd.DataFrame) -> Truth:
     err = nets["val_error"].to_numpy(float)
     norm = normalized_points(nets, log=True)
     best = float(err.min())
-    return Table(nets, best, float(err.max() - best), norm, hypervolume_2d(norm.to_numpy(), REFERENCE))
+    return Truth(nets, best, float(err.max() - best), norm, hypervolume_2d(norm.to_numpy(), REFERENCE))
 
 
-def trial_curves(trials: pd.DataFrame, truth: Table) -> pd.DataFrame:
+def trial_curves(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
     """One row per (repeat, trial): regret, cumulative cost, hypervolume ratio, incumbent's truth."""
     rows = []
     for repeat, g in trials.sort_values(["repeat", "trial"]).groupby("repeat", sort=True):
@@ -106,7 +106,7 @@ def mean_ranks(final_regret: pd.DataFrame) -> pd.Series:
     return final_regret.rank(axis=1, method="average").mean(axis=0)
 
 
-def found_front(trials: pd.DataFrame, truth: Table) -> pd.DataFrame:
+def found_front(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
     """The true (seed-mean) points of the non-dominated evaluated networks."""
     archs = sorted(set(trials.loc[trials["state"] == "COMPLETE", "arch"]) & set(truth.nets.index))
     pts = truth.nets.loc[archs, ["val_error", "latency_ms"]]

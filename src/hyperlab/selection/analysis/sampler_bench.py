@@ -1,8 +1,8 @@
 """Sampler benchmark: the GP samplers against TPE and random search, on three problems.
 
 - ``table``: the search stage's own protocol on ``data/candidates.csv``
-  (:func:`hyperlab.selection.runner.run_strategy`; regret and "reached the
-  best 5 %" from :func:`hyperlab.selection.compare.compare`).
+  (:func:`hyperlab.selection.study.runner.run_strategy`; regret and "reached the
+  best 5 %" from :func:`hyperlab.selection.analysis.compare.compare`).
 - ``hartmann6`` on [0, 1]^6 and ``branin`` on [-5, 10] x [0, 15]: the
   standard BO test functions (Surjanovic & Bingham, *Virtual Library of
   Simulation Experiments*; minima -3.32237 and 0.397887), as six and two
@@ -17,7 +17,6 @@ the ratio is what to compare across machines.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import multiprocessing
 import time
@@ -27,14 +26,15 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
-from hyperlab.selection.benchmark import NetworkFailed, TableObjective
-from hyperlab.selection.compare import compare
-from hyperlab.selection.encoding import suggest_arch
-from hyperlab.selection.noise_floor import noise_floor, search_regret
-from hyperlab.selection.runner import RunSpec, run_strategy
-from hyperlab.selection.strategies import Networks, make_sampler, sampler_seed
-from hyperlab.selection.table import load_table, network_summary
+from hyperlab.selection.analysis.compare import compare
+from hyperlab.selection.analysis.noise_floor import noise_floor, search_regret
+from hyperlab.selection.space.encoding import suggest_arch
+from hyperlab.selection.study.runner import RunSpec, run_strategy
+from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
+from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
+from hyperlab.selection.table.table import Table
 
 SAMPLERS = ("gp_ei", "gp_ei_per_second", "tpe", "random")
 TIMED = ("gp_ei", "gp_ei_per_second", "tpe")
@@ -113,13 +113,13 @@ def summarize_functions(jobs: list[tuple], curves: list[np.ndarray], target: flo
     return pd.DataFrame(summary), pd.concat(bands, ignore_index=True)
 
 
-def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int, seed: int,
+def table_study(table: Table, repeats: int, n_trials: int, n_startup: int, seed: int,
                 tick: Callable[[], None] = lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
 
     "random" here is the search stage's ``random_uniform``: uniform over the networks, without repeats.
     Beside the protocol's regret (of the incumbent, chosen by one noisy seed each), the summary has the
-    ``search_regret`` of the best network evaluated (:func:`~hyperlab.selection.noise_floor.search_regret`)
+    ``search_regret`` of the best network evaluated (:func:`~hyperlab.selection.analysis.noise_floor.search_regret`)
     and ``found_best``, the share of repeats that evaluated the best network.
     """
     strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
@@ -129,8 +129,8 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
                                                 n_startup_trials=n_startup, cost="latency", seed=seed))
         trials[s]["strategy"] = s
         tick()
-    nets = network_summary(table)
-    result = compare(trials, nets, baseline="random", seed=seed, table=table)
+    nets = table.nets
+    result = compare(trials, nets, baseline="random", seed=seed, table_rows=table.rows)
     report = result.report
     searched = {s: search_regret(trials[s], nets)["search_regret"] for s in SAMPLERS}
     summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
@@ -148,7 +148,7 @@ def table_study(table: pd.DataFrame, repeats: int, n_trials: int, n_startup: int
     return summary, bands
 
 
-def suggest_times(table: pd.DataFrame, strategy: str, checkpoints: tuple[int, ...], k: int, seed: int) -> dict:
+def suggest_times(table: Table, strategy: str, checkpoints: tuple[int, ...], k: int, seed: int) -> dict:
     """{N: (median, max) ms of ``k`` suggestions after N completed trials} on the table objective.
 
     A suggestion is ``study.ask()`` plus defining the encoding (everything the
@@ -175,7 +175,7 @@ def suggest_times(table: pd.DataFrame, strategy: str, checkpoints: tuple[int, ..
     return out
 
 
-def timing_table(table: pd.DataFrame, checkpoints: tuple[int, ...], k: int, seed: int) -> pd.DataFrame:
+def timing_table(table: Table, checkpoints: tuple[int, ...], k: int, seed: int) -> pd.DataFrame:
     times = {s: suggest_times(table, s, checkpoints, k, seed) for s in TIMED}
     return pd.DataFrame([{"sampler": s, "completed_trials": n, "median_ms": times[s][n][0], "max_ms": times[s][n][1],
                           "ratio_to_tpe": times[s][n][0] / times["tpe"][n][0]} for s in TIMED for n in checkpoints])
@@ -196,8 +196,6 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
             "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0])}
 
 
-
-
 def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> list[np.ndarray]:
     """:func:`function_run` of every job, in ``n_workers`` processes (results in job order)."""
     if n_workers == 1:
@@ -206,31 +204,25 @@ def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> l
         return [tick() or c for c in pool.imap(function_run, jobs)]
 
 
-def run(table_path, *, seed: int, n_startup_trials: int, function_repeats: int, function_trials: int,
-        target_regret: float, table_repeats: int, table_trials: int, timing_checkpoints: tuple[int, ...],
-        timing_suggestions: int, n_workers: int, floor_regret: float, progress: Callable | None = None) -> Result:
-    """The ``sampler_bench`` stage: the test functions (in ``n_workers`` processes), the table, then the
-    suggest timings alone. ``progress(total=, desc=)``: a bar factory (``None``: no bars).
-    Raises :class:`~hyperlab.selection.table.TableError` (one line) for a bad table."""
-    table = load_table(table_path)
-
-    def bar(total: int, desc: str):
-        return progress(total=total, desc=desc) if progress else contextlib.nullcontext(None)
-
-    jobs = function_jobs(function_repeats, function_trials, n_startup_trials, seed)
-    with bar(len(jobs), "sampler_bench functions") as b:
-        curves = _functions(jobs, n_workers, (lambda: b.update(1)) if b else (lambda: None))
-    fn_summary, fn_bands = summarize_functions(jobs, curves, target_regret)
-    with bar(len(SAMPLERS), "sampler_bench table") as b:
-        tab_summary, tab_bands = table_study(table, table_repeats, table_trials, n_startup_trials, seed,
-                                             tick=(lambda: b.update(1)) if b else (lambda: None))
-    timing = timing_table(table, tuple(timing_checkpoints), timing_suggestions, seed)
-    floor = noise_floor(table, network_summary(table), floor_regret, table_repeats, seed=seed)
+def run(params, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
+    """The ``sampler_bench`` stage: the test functions (in ``params.n_workers`` processes), the table, then
+    the suggest timings alone, as the ``sampler_bench`` params section asks. A table study longer than the
+    table's networks is refused (a :class:`~hyperlab.selection.table.validate.TableError` line)."""
+    table.check_trials(params.table_trials, "sampler_bench.table_trials")
+    jobs = function_jobs(params.function_repeats, params.function_trials, params.n_startup_trials, seed)
+    with progress(total=len(jobs), desc="sampler_bench functions") as bar:
+        curves = _functions(jobs, params.n_workers, lambda: bar.update(1))
+    fn_summary, fn_bands = summarize_functions(jobs, curves, params.target_regret)
+    with progress(total=len(SAMPLERS), desc="sampler_bench table") as bar:
+        tab_summary, tab_bands = table_study(table, params.table_repeats, params.table_trials,
+                                             params.n_startup_trials, seed, tick=lambda: bar.update(1))
+    timing = timing_table(table, tuple(params.timing_checkpoints), params.timing_suggestions, seed)
+    floor = noise_floor(table.rows, table.nets, params.floor_regret, params.table_repeats, seed=seed)
 
     summary = pd.concat([tab_summary, fn_summary], ignore_index=True)
     tables = {"summary.csv": summary, "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
               "timing.csv": timing, "noise_floor.csv": floor}
     report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records"),
-              "noise_floor": {"floor_regret": floor_regret, "repeats": table_repeats,
+              "noise_floor": {"floor_regret": params.floor_regret, "repeats": params.table_repeats,
                               "rows": floor.to_dict("records")}}
     return Result(tables, headline(summary, timing), report)

@@ -12,6 +12,7 @@ What a single network is (its name, parameter count, FLOPs, seed stream) is
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Sequence
 
 from hyperlab.training.network import Arch
@@ -32,3 +33,11 @@ def space_size(layers: Sequence[int], widths: Sequence[int]) -> int:
 def width_columns(max_layers: int) -> list[str]:
     """``["width_1", ..., "width_L"]``."""
     return [f"width_{i + 1}" for i in range(max_layers)]
+
+
+_WIDTH = re.compile(r"^width_(\d+)$")
+
+
+def width_columns_of(columns) -> list[str]:
+    """The ``width_<i>`` names among ``columns`` (a frame's), in layer order."""
+    return sorted((c for c in columns if _WIDTH.match(str(c))), key=lambda c: int(str(c).split("_")[1]))

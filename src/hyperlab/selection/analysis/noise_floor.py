@@ -48,7 +48,7 @@ def oracle_reach(table: pd.DataFrame, nets: pd.DataFrame, ks, target: float, dra
     """P(final regret <= ``target``) for an oracle evaluating the ``k`` best networks, for each ``k`` in ``ks``.
 
     Each evaluation draws one of the network's successful seed rows uniformly
-    (as :class:`~hyperlab.selection.benchmark.TableObjective` does); Monte Carlo
+    (as :class:`~hyperlab.selection.table.benchmark.TableObjective` does); Monte Carlo
     over ``draws`` seeded draws (standard error <= 0.5 / sqrt(draws)).
     """
     order = nets.sort_values("val_error", kind="stable")

@@ -4,7 +4,7 @@ As in NAS-Bench-101/201 and HPOBench, every network of the space was trained
 beforehand (several seeds each) by the ``candidates`` stage; a search then
 costs nothing but a table lookup, so each strategy can be run many times and
 its regret measured against the table's known optimum (docs/REFERENCES.md §1).
-The trial's parameters are the encoding of :mod:`hyperlab.selection.encoding`.
+The trial's parameters are the encoding of :mod:`hyperlab.selection.space.encoding`.
 
 A lookup draws one of the stored seeds of the network (the draw depends only
 on the run's seed, the repeat and the trial number, so it is the same whatever
@@ -15,10 +15,10 @@ seed-to-seed noise. Failed rows make failed trials.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from hyperlab.selection.encoding import space_of, suggest_arch
 from hyperlab.selection.names import COST_COLUMNS
+from hyperlab.selection.space.encoding import suggest_arch
+from hyperlab.selection.table.table import Table
 
 
 class NetworkFailed(Exception):
@@ -33,17 +33,17 @@ class TableObjective:
     :class:`NetworkFailed`, which the runner catches so the trial is FAIL.
     """
 
-    def __init__(self, table: pd.DataFrame, cost: str = "latency", multi_objective: bool = False,
+    def __init__(self, table: Table, cost: str = "latency", multi_objective: bool = False,
                  seed: int = 0, repeat: int = 0):
         if cost not in COST_COLUMNS:
             raise ValueError(f"cost must be one of {list(COST_COLUMNS)}, got {cost!r}")
-        self.space = space_of(table)
+        self.space = table.space
         self.cost_column = COST_COLUMNS[cost]
         self.multi_objective = multi_objective
         self.seed, self.repeat = seed, repeat
         cols = ["seed", "status", "val_error", "test_error", "latency_ms", "train_seconds", self.cost_column]
         self._rows = {arch: g[list(dict.fromkeys(cols))].to_dict("records")
-                      for arch, g in table.groupby("arch", sort=True)}
+                      for arch, g in table.rows.groupby("arch", sort=True)}
 
     def __call__(self, trial):
         arch = suggest_arch(trial, self.space)

@@ -38,7 +38,7 @@ from typing import Callable, Iterator
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperlab.selection.benchmark import NetworkFailed
+from hyperlab.selection.table.benchmark import NetworkFailed
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection import space
+from hyperlab.selection.space import architectures
 from hyperlab.training import network
 from hyperlab.training.latency import time_latency
 from hyperlab.training.mlp import init_params
@@ -32,7 +32,7 @@ def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: in
 
     Round ``r`` (1-based) shuffles the networks with the stream ``(seed, r - 1)``.
     """
-    archs = space.enumerate_space(layers, widths)
+    archs = architectures.enumerate_space(layers, widths)
     weights = [init_params(a, seed) for a in archs]
     x = np.random.default_rng(seed).standard_normal((batch, network.N_INPUTS)).astype(np.float32)
     frames = []
@@ -47,3 +47,13 @@ def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: in
                  time.perf_counter() - t0, ms.min(), ms.max(), float(np.median(ms)))
         frames.append(pd.DataFrame({"arch": [network.arch_name(a) for a in archs], "round": r + 1, "latency_ms": ms}))
     return pd.concat(frames, ignore_index=True)
+
+
+def run(candidates, search, seed: int = 0, sleep: Callable[[float], None] = time.sleep) -> Result:
+    """The ``latency`` stage: :func:`retime` of the space of the ``candidates`` section with its timing
+    protocol, in ``search.latency_rounds`` rounds ``search.latency_gap_seconds`` apart; the re-timings
+    are ``products["latency"]``."""
+    frame = retime(candidates.layers, candidates.widths, seed, batch=candidates.latency_batch,
+                   repeats=candidates.latency_repeats, warmup=candidates.latency_warmup,
+                   rounds=search.latency_rounds, gap_seconds=search.latency_gap_seconds, sleep=sleep)
+    return Result(tables={}, metrics={}, report={}, products={"latency": frame})

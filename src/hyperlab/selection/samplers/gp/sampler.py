@@ -18,7 +18,7 @@ A suggestion (Snoek, Larochelle & Adams 2012, arXiv 1206.2944):
 
 Kernel hyperparameters are re-optimized from two starts (the previous optimum
 and a default) whenever the data grew by 5 % (every trial below 64 points;
-:class:`~hyperlab.selection.gp.gp.WarmFits`); in between the GP is conditioned
+:class:`~hyperlab.selection.samplers.gp.gp.WarmFits`); in between the GP is conditioned
 on the new data with the hyperparameters it has.
 
 Threads and workers: every random choice comes from the sampler's seeded
@@ -58,12 +58,12 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperlab.selection.gp.acquisition import LogEI, LogEIPerSecond
-from hyperlab.selection.gp.cost import trial_cost
-from hyperlab.selection.gp.gp import Posterior, WarmFits, standardize
-from hyperlab.selection.gp.optim import argmax_of, evaluate, key_of, maximize
-from hyperlab.selection.gp.search_space import SearchSpace
-from hyperlab.selection.gp.threads import single_threaded_blas
+from hyperlab.selection.samplers.gp.acquisition import LogEI, LogEIPerSecond
+from hyperlab.selection.samplers.gp.cost import trial_cost
+from hyperlab.selection.samplers.gp.gp import Posterior, WarmFits, standardize
+from hyperlab.selection.samplers.gp.optim import argmax_of, evaluate, key_of, maximize
+from hyperlab.selection.samplers.gp.search_space import SearchSpace
+from hyperlab.selection.samplers.gp.threads import single_threaded_blas
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class GPEIPerSecondSampler(GPEISampler):
 
     ``mu_c, sigma_c`` come from an independent GP on ``log c``, ``c`` being the
     cost the objective stores with ``trial.set_user_attr(cost_attr, c)``; see
-    :func:`hyperlab.selection.gp.cost.trial_cost` for what counts as a cost.
+    :func:`hyperlab.selection.samplers.gp.cost.trial_cost` for what counts as a cost.
     Until a completed trial has a cost it is plain EI.
     """
 

@@ -1,11 +1,11 @@
 """The ``candidates`` experiment: train and time every network of the architecture space.
 
-Every network of ``space.enumerate_space(layers, widths)`` is trained under
+Every network of ``architectures.enumerate_space(layers, widths)`` is trained under
 ``n_seeds`` seeds (:func:`hyperlab.training.trainer.train_space`), then every
 (network, seed) is timed on a fixed batch of test digits
 (:func:`hyperlab.training.latency.time_latency`). The result is the tabular
 benchmark (docs/REFERENCES.md §1; product ``table``: one row per network and
-seed, the schema of :mod:`hyperlab.selection.candidates`), the plot data (every
+seed, the schema of :mod:`hyperlab.selection.table.candidates`), the plot data (every
 network's error vs latency, the true Pareto front), the report and its headline.
 """
 
@@ -19,7 +19,8 @@ import numpy as np
 from hyperlab.data import to_float
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
-from hyperlab.selection import candidates, space
+from hyperlab.selection.space import architectures
+from hyperlab.selection.table import candidates
 from hyperlab.training.latency import seed_slice, time_latency
 from hyperlab.training.trainer import train_space
 
@@ -41,7 +42,7 @@ def run(params, seed: int, splits: dict[str, np.ndarray], progress: Progress = s
     Seeds ``seed, seed + 1, ..``; the latency rounds' random order is seeded by ``seed``.
     """
     start = time.perf_counter()
-    archs = space.enumerate_space(params.layers, params.widths)
+    archs = architectures.enumerate_space(params.layers, params.widths)
     seeds = [seed + k for k in range(params.n_seeds)]
     x = {s: to_float(splits[f"x_{s}"]) for s in candidates.SETS}
     log.info("%d networks x %d seeds, %d epochs of %d minibatches", len(archs), len(seeds), params.epochs,

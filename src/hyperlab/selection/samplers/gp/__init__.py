@@ -10,7 +10,7 @@
 - :mod:`.constrained`   GP-EI under a budget on a measured quantity (Gardner et al. 2014)
 """
 
-from hyperlab.selection.gp.sampler import GPEIPerSecondSampler, GPEISampler  # noqa: I001
-from hyperlab.selection.gp.constrained import ConstrainedGPEISampler
+from hyperlab.selection.samplers.gp.sampler import GPEIPerSecondSampler, GPEISampler  # noqa: I001
+from hyperlab.selection.samplers.gp.constrained import ConstrainedGPEISampler
 
 __all__ = ["GPEISampler", "GPEIPerSecondSampler", "ConstrainedGPEISampler"]

@@ -2,7 +2,7 @@
 
 The cost of a trial is the number the objective stores with
 ``trial.set_user_attr(cost_attr, c)``. Both :class:`GPEIPerSecondSampler` and
-:class:`~hyperlab.selection.cost_tpe.CostAwareTPESampler` read it through
+:class:`~hyperlab.selection.samplers.cost_tpe.CostAwareTPESampler` read it through
 :func:`trial_cost`, so they accept and refuse exactly the same values:
 
 - a positive finite real number (``int`` or ``float``, not ``bool``): used;

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from hyperlab.selection.gp.search_space import SearchSpace
+from hyperlab.selection.samplers.gp.search_space import SearchSpace
 
 _CHUNK = 4096
 _FULL_GRID = 32  # a discrete coordinate with at most this many values is scanned whole

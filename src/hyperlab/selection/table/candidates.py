@@ -1,7 +1,7 @@
 """The candidate table: one row per (network, seed) of the trained space, and its summaries.
 
 The schema of ``data/candidates.csv`` is a contract with the search stage
-(:mod:`hyperlab.selection.table` reads and checks it): columns are only ever appended.
+(:mod:`hyperlab.selection.table.validate` reads and checks it): columns are only ever appended.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from hyperlab.selection.fronts import true_front
-from hyperlab.selection.space import width_columns
+from hyperlab.selection.analysis.fronts import true_front
+from hyperlab.selection.space.architectures import width_columns
 from hyperlab.training.network import Arch, arch_name, forward_flops, n_params
-from hyperlab.selection.table import network_summary
+from hyperlab.selection.table.table import network_summary
 
 SETS = ("train", "val", "test")
 
@@ -47,7 +47,7 @@ def candidate_table(archs: Sequence[Arch], seeds: Sequence[int], max_layers: int
 
 
 def per_network(table: pd.DataFrame) -> pd.DataFrame:
-    """The stage's plot data: :func:`~hyperlab.selection.table.network_summary`, one row per network in
+    """The stage's plot data: :func:`~hyperlab.selection.table.table.network_summary`, one row per network in
     the table's order (column ``arch``), with the ``pareto`` flag of the true (error, latency) front."""
     nets = network_summary(table)
     order = pd.unique(table.loc[table["status"] == "ok", "arch"])
