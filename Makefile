@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.installed
 # `make test`: the whole suite, one pytest worker per core. `make check`: lint and format check,
 # then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
 # bench/feedback.py times both from these two lines.
-PYTEST_ARGS := -q -n auto
-CHECK_ARGS  := -q -n auto --quick
+PYTEST_ARGS := -q -n auto --dist worksteal
+CHECK_ARGS  := -q -n auto --dist worksteal --quick
 
 .PHONY: setup repro test check lint bench clean-venv
 

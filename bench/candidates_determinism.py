@@ -3,7 +3,7 @@
 Runs ``stages/candidates.py`` in two scratch folders on the same
 ``data/mnist.npz`` and the same params, then compares ``data/candidates.csv``
 of the two runs byte for byte, column by column, except the timing columns
-(``train_seconds``, ``latency_ms``: :data:`hyperlab.selection.table.TIME_COLUMNS`).
+(``train_seconds``, ``latency_ms``: :data:`hyperlab.selection.table.validate.TIME_COLUMNS`).
 ``--burn`` runs a CPU-burning process beside the second run: a schedule that
 depends on load (thread counts, reduction order) would show up as a difference.
 Prints one JSON line: ``equal``, the differing columns, the largest absolute
@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from hyperlab import config
-from hyperlab.selection.table import TIME_COLUMNS
+from hyperlab.selection.table.validate import TIME_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"seed": 0, "data": {"source": "bundled", "n_train": 300, "n_val": 100, "n_test": 100},

@@ -27,7 +27,7 @@ PACKAGE = SRC / "hyperlab"
 
 # ----------------------------------------------------------------------------------------- the rule table
 #: Base modules: the plumbing every stage and experiment shares. They import no concept package.
-BASE = {"errors", "progress", "io", "report", "data"}
+BASE = {"errors", "progress", "io", "report", "data", "compile_cache"}
 #: Concept packages: one experiment family each. They never import cli, config or plotting.
 CONCEPTS = {"selection", "bilevel", "l2l", "training", "hpo", "plotting"}
 #: Leaves: the name lists params.yaml may use (defined once, read by config and the figures).
@@ -41,6 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     # base, bottom up: nothing imports "up" this list
     "errors": set(),
     "progress": set(),
+    "compile_cache": set(),                   # where JAX keeps compiled programs (stages, tests, benches)
     "io": {"errors"},
     "report": {"errors", "io"},
     "data": {"errors", "io", "report"},

@@ -8,6 +8,8 @@ Checked in ``README.md`` and every ``docs/*.md``:
   exists (paths with a placeholder such as ``<stage>``, ``*`` or ``{a,b}`` are patterns, not paths);
 * the metrics table of ``docs/pipeline.md`` (header ``| file | keys |``) names exactly the keys of
   every committed ``metrics/*.json``, and every such file has a row;
+* every ``from hyperlab... import ...`` line of a code example names a module and names that
+  exist (the only check that imports the library);
 * every number in the README's "Results at a glance" table is a link whose title names its
   source, ``[0.0005](docs/page.md "metrics/search.json: gp_ei_median_regret")``; the value read
   from that file and key, rounded as the number is written (as many decimals, or significant
@@ -15,11 +17,12 @@ Checked in ``README.md`` and every ``docs/*.md``:
   picks the element of a list whose ``name`` is ``value``. No other number may stand in the
   result column, except as a label (``order 1``, ``Hartmann-6``).
 
-Reads text and JSON only: no JAX, no library import.
+Reads text and JSON only (no JAX), except for the import lines of the code examples.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import unicodedata
@@ -232,6 +235,35 @@ def test_glance_numbers_equal_the_committed_values():
     assert len(glance_rows(text)) >= 8
     found = glance_problems(text)
     assert not found, "\n".join(found)
+
+
+_IMPORT = re.compile(r"^from (hyperlab[\w.]*) import ([\w, ]+)$", re.M)
+
+
+def import_problems(text: str) -> list[str]:
+    """Import lines of code examples whose module or names do not exist."""
+    out = []
+    for block in _FENCE.findall(text):
+        for module, names in _IMPORT.findall(block):
+            try:
+                found = importlib.import_module(module)
+            except ImportError as err:
+                out.append(f"from {module} import ...: {err}")
+                continue
+            out += [f"from {module} import {n}: no such name" for n in (x.strip() for x in names.split(","))
+                    if not hasattr(found, n)]
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_code_examples_import_what_exists(page):
+    assert not import_problems(page.read_text()), "\n".join(import_problems(page.read_text()))
+
+
+def test_a_moved_module_in_an_example_is_caught():
+    text = "```python\nfrom hyperlab.selection.gp import GPEISampler\nfrom hyperlab.io import nothing\n```\n"
+    found = import_problems(text)
+    assert len(found) == 2 and "hyperlab.selection.gp" in found[0] and "nothing" in found[1]
 
 
 def test_the_readme_stays_an_overview():
