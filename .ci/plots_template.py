@@ -18,8 +18,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-LIBS = (("vega", "5.20.2", "vega.min.js"), ("vega-lite", "5.2.0", "vega-lite.min.js"),
-        ("vega-embed", "6.18.2", "vega-embed.min.js"))
+LIBS = (
+    ("vega", "5.20.2", "vega.min.js"),
+    ("vega-lite", "5.2.0", "vega-lite.min.js"),
+    ("vega-embed", "6.18.2", "vega-embed.min.js"),
+)
 OUT = Path(__file__).resolve().parents[1] / ".dvc" / "plots" / "index.html"
 
 PAGE = """<!DOCTYPE html>
@@ -50,8 +53,7 @@ def build(folder: Path) -> str:
             raise SystemExit(f"error: {file} cannot be inlined as is")
         scripts.append(f"    <script>/* {name}@{version} */\n{code}\n    </script>")
     credits = ", ".join(f"{n}@{v}" for n, v, _ in LIBS)
-    return PAGE.format(refresh_tag="{refresh_tag}", plot_divs="{plot_divs}", credits=credits,
-                       inline="\n".join(scripts))
+    return PAGE.format(refresh_tag="{refresh_tag}", plot_divs="{plot_divs}", credits=credits, inline="\n".join(scripts))
 
 
 if __name__ == "__main__":

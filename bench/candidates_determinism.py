@@ -34,9 +34,21 @@ from hyperlab import config
 from hyperlab.selection.table.validate import TIME_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {"seed": 0, "data": {"source": "bundled", "n_train": 300, "n_val": 100, "n_test": 100},
-        "candidates": {"layers": [1, 2], "widths": [8, 32], "n_seeds": 2, "epochs": 2, "batch_size": 50,
-                       "learning_rate": 0.003, "latency_batch": 64, "latency_repeats": 3, "latency_warmup": 1}}
+TINY = {
+    "seed": 0,
+    "data": {"source": "bundled", "n_train": 300, "n_val": 100, "n_test": 100},
+    "candidates": {
+        "layers": [1, 2],
+        "widths": [8, 32],
+        "n_seeds": 2,
+        "epochs": 2,
+        "batch_size": 50,
+        "learning_rate": 0.003,
+        "latency_batch": 64,
+        "latency_repeats": 3,
+        "latency_warmup": 1,
+    },
+}
 BURNER = "while True:\n    pass\n"
 
 
@@ -44,8 +56,9 @@ def run_stage(stage: str, workdir: Path) -> float:
     """Run ``stages/<stage>.py`` in ``workdir``; its wall time in seconds (a failure stops the bench)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=workdir, env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         sys.exit(f"error: stage {stage} failed in {workdir}: {proc.stderr.strip().splitlines()[-1:]}")
     return time.perf_counter() - t0
@@ -66,8 +79,12 @@ def prepare(root: Path, params_text: str, mnist: Path | None) -> Path:
 def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """Equal (as text, cell for cell) outside the timing columns? Which columns differ, and by how much at most."""
     if list(a.columns) != list(b.columns) or len(a) != len(b):
-        return {"equal": False, "differing_columns": ["<shape>"], "max_abs_diff": None,
-                "shapes": [list(a.shape), list(b.shape)]}
+        return {
+            "equal": False,
+            "differing_columns": ["<shape>"],
+            "max_abs_diff": None,
+            "shapes": [list(a.shape), list(b.shape)],
+        }
     differing, worst = [], 0.0
     for column in a.columns:
         if column in TIME_COLUMNS or a[column].equals(b[column]):
@@ -105,13 +122,23 @@ def main(argv: list[str] | None = None) -> None:
                 burner.kill()
                 burner.wait()
         # text, not numbers: "byte for byte" means the digits the CSV holds
-        tables = [pd.read_csv(f / "data" / "candidates.csv", dtype=str, keep_default_na=False)
-                  for f in (first, second)]
+        tables = [pd.read_csv(f / "data" / "candidates.csv", dtype=str, keep_default_na=False) for f in (first, second)]
         result = compare(*tables)
-    print(json.dumps({"bench": "candidates_determinism", **result, "rows": len(tables[0]),
-                      "compared_columns": [c for c in tables[0].columns if c not in TIME_COLUMNS],
-                      "tiny": args.tiny, "burn": args.burn, "wall_s": [round(w, 1) for w in walls],
-                      "loadavg": [round(x, 2) for x in os.getloadavg()]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "candidates_determinism",
+                **result,
+                "rows": len(tables[0]),
+                "compared_columns": [c for c in tables[0].columns if c not in TIME_COLUMNS],
+                "tiny": args.tiny,
+                "burn": args.burn,
+                "wall_s": [round(w, 1) for w in walls],
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

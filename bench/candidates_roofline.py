@@ -62,8 +62,12 @@ def matmul_gflops(m: int, k: int, n: int, seconds: float = 1.5) -> float:
 
 def peak(when: str) -> float:
     rates = {f"{m}x{k}x{n}": matmul_gflops(m, k, n) for m, k, n in SHAPES}
-    emit(metric=f"matmul_gflops_{when}", value=round(max(rates.values()), 1),
-         shapes={k: round(v, 1) for k, v in rates.items()}, loadavg=os.getloadavg())
+    emit(
+        metric=f"matmul_gflops_{when}",
+        value=round(max(rates.values()), 1),
+        shapes={k: round(v, 1) for k, v in rates.items()},
+        loadavg=os.getloadavg(),
+    )
     return max(rates.values())
 
 
@@ -73,8 +77,13 @@ def main() -> None:
     archs = architectures.enumerate_space(params.layers, params.widths)
     examples = (n_train // params.batch_size) * params.batch_size * params.epochs * params.n_seeds
     train_flops = sum(network.train_flops(a) for a in archs) * examples
-    emit(metric="train_tflops", value=round(train_flops / 1e12, 3), networks=len(archs), seeds=params.n_seeds,
-         epochs=params.epochs)
+    emit(
+        metric="train_tflops",
+        value=round(train_flops / 1e12, 3),
+        networks=len(archs),
+        seeds=params.n_seeds,
+        epochs=params.epochs,
+    )
 
     before = peak("before")
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,8 +92,12 @@ def main() -> None:
         shutil.copy(REPO / "data" / "mnist.npz", work / "data" / "mnist.npz")
         shutil.copy(REPO / "params.yaml", work / "params.yaml")
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, str(REPO / "stages" / "candidates.py")], cwd=work, check=True,
-                       env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")})
+        subprocess.run(
+            [sys.executable, str(REPO / "stages" / "candidates.py")],
+            cwd=work,
+            check=True,
+            env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")},
+        )
         wall = time.perf_counter() - t0
         metrics = json.loads((work / "metrics" / "candidates.json").read_text())
     after = peak("after")
@@ -92,13 +105,24 @@ def main() -> None:
     rate = max(before, after) * 1e9
     bound = train_flops / rate
     emit(metric="lower_bound_s", value=round(bound, 1), gflops_used=round(rate / 1e9, 1))
-    emit(metric="stage_wall_s", value=round(wall, 1), train_run_s=metrics["train_seconds"],
-         compile_s=metrics["compile_seconds"], latency_s=metrics["latency_seconds"], loadavg=os.getloadavg())
+    emit(
+        metric="stage_wall_s",
+        value=round(wall, 1),
+        train_run_s=metrics["train_seconds"],
+        compile_s=metrics["compile_seconds"],
+        latency_s=metrics["latency_seconds"],
+        loadavg=os.getloadavg(),
+    )
     emit(metric="ratio_wall_to_bound", value=round(wall / bound, 2))
-    emit(metric="ratio_train_run_to_bound", value=round(metrics["train_seconds"] / bound, 2),
-         note="training run incl. the evaluation passes, without compilation and latency timing")
-    emit(metric="ratio_train_compile_run_to_bound",
-         value=round((metrics["train_seconds"] + metrics["compile_seconds"]) / bound, 2))
+    emit(
+        metric="ratio_train_run_to_bound",
+        value=round(metrics["train_seconds"] / bound, 2),
+        note="training run incl. the evaluation passes, without compilation and latency timing",
+    )
+    emit(
+        metric="ratio_train_compile_run_to_bound",
+        value=round((metrics["train_seconds"] + metrics["compile_seconds"]) / bound, 2),
+    )
     emit(metric="achieved_train_gflops", value=round(train_flops / metrics["train_seconds"] / 1e9, 1))
 
 

@@ -40,10 +40,17 @@ def emit(**row) -> None:
 
 def ours(archs, seeds, splits, params) -> tuple[float, np.ndarray]:
     t0 = time.perf_counter()
-    res = train_space(archs, seeds, *splits["train"], [splits["train"], splits["val"]],
-                      epochs=params.epochs, batch_size=params.batch_size,
-                      learning_rate=params.learning_rate, max_pack_params=params.max_pack_params,
-                      eval_chunk=params.eval_chunk)
+    res = train_space(
+        archs,
+        seeds,
+        *splits["train"],
+        [splits["train"], splits["val"]],
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        learning_rate=params.learning_rate,
+        max_pack_params=params.max_pack_params,
+        eval_chunk=params.eval_chunk,
+    )
     return time.perf_counter() - t0, res.errors[:, :, 1]
 
 
@@ -54,10 +61,20 @@ def sklearn(archs, seeds, splits, params) -> tuple[float, np.ndarray]:
     t_total = 0.0
     for i, arch in enumerate(archs):
         for j, seed in enumerate(seeds):
-            clf = MLPClassifier(hidden_layer_sizes=arch, activation="relu", solver="adam", alpha=0.0,
-                                batch_size=params.batch_size, learning_rate_init=params.learning_rate,
-                                max_iter=params.epochs, shuffle=True, random_state=seed, tol=0.0,
-                                n_iter_no_change=params.epochs + 1, early_stopping=False)
+            clf = MLPClassifier(
+                hidden_layer_sizes=arch,
+                activation="relu",
+                solver="adam",
+                alpha=0.0,
+                batch_size=params.batch_size,
+                learning_rate_init=params.learning_rate,
+                max_iter=params.epochs,
+                shuffle=True,
+                random_state=seed,
+                tol=0.0,
+                n_iter_no_change=params.epochs + 1,
+                early_stopping=False,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 t0 = time.perf_counter()
@@ -78,31 +95,46 @@ def main() -> None:
     archs = full[:: args.every]
     seeds = list(range(params.n_seeds))
     share = sum(network.train_flops(a) for a in archs) / sum(network.train_flops(a) for a in full)
-    emit(metric="subset", value=len(archs), of=len(full), train_flops_share=round(share, 3), seeds=len(seeds),
-         epochs=params.epochs, batch_size=params.batch_size, lr=params.learning_rate, loadavg=os.getloadavg())
+    emit(
+        metric="subset",
+        value=len(archs),
+        of=len(full),
+        train_flops_share=round(share, 3),
+        seeds=len(seeds),
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        lr=params.learning_rate,
+        loadavg=os.getloadavg(),
+    )
 
     t_ours_1, err_ours = ours(archs, seeds, splits, params)
     t_sk, err_sk = sklearn(archs, seeds, splits, params)
     t_ours_2, err_ours_2 = ours(archs, seeds, splits, params)
-    assert np.array_equal(err_ours, err_ours_2, equal_nan=True)   # deterministic
+    assert np.array_equal(err_ours, err_ours_2, equal_nan=True)  # deterministic
     t_ours = float(np.median([t_ours_1, t_ours_2]))
     emit(metric="jax_packed_s", value=round(t_ours, 2), runs=[round(t_ours_1, 2), round(t_ours_2, 2)])
-    emit(metric="sklearn_s", value=round(t_sk, 2), full_table_estimate_s=round(t_sk / share, 0),
-         note="estimate scales the subset time by the full space's share of training FLOPs")
+    emit(
+        metric="sklearn_s",
+        value=round(t_sk, 2),
+        full_table_estimate_s=round(t_sk / share, 0),
+        note="estimate scales the subset time by the full space's share of training FLOPs",
+    )
     emit(metric="speedup_sklearn_over_jax", value=round(t_sk / t_ours, 2), loadavg=os.getloadavg())
 
     mo, ms = np.nanmean(err_ours, axis=1), err_sk.mean(axis=1)
     diff = ms - mo
     # seed noise of one network's seed-mean error: std of a seed's error / sqrt(seeds), pooled over networks
-    seed_sd = np.sqrt(np.nanmean(np.concatenate([np.nanvar(err_ours, axis=1, ddof=1),
-                                                 np.var(err_sk, axis=1, ddof=1)])))
+    seed_sd = np.sqrt(np.nanmean(np.concatenate([np.nanvar(err_ours, axis=1, ddof=1), np.var(err_sk, axis=1, ddof=1)])))
     emit(metric="val_error_mean_jax", value=round(float(mo.mean()), 4))
     emit(metric="val_error_mean_sklearn", value=round(float(ms.mean()), 4))
-    emit(metric="val_error_diff_sklearn_minus_jax", value=round(float(diff.mean()), 4),
-         stderr=round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4),
-         per_network_sd=round(float(diff.std(ddof=1)), 4),
-         seed_noise_sd_of_diff=round(float(seed_sd * np.sqrt(2 / len(seeds))), 4),
-         n_failed_jax=int(np.isnan(err_ours).sum()))
+    emit(
+        metric="val_error_diff_sklearn_minus_jax",
+        value=round(float(diff.mean()), 4),
+        stderr=round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4),
+        per_network_sd=round(float(diff.std(ddof=1)), 4),
+        seed_noise_sd_of_diff=round(float(seed_sd * np.sqrt(2 / len(seeds))), 4),
+        n_failed_jax=int(np.isnan(err_ours).sum()),
+    )
 
 
 if __name__ == "__main__":

@@ -38,15 +38,20 @@ def measure(d: int, T: int, K: int | None, repeats: int) -> dict:
     compiled = fn.lower(w0, hyper).compile()
     compile_s = time.perf_counter() - t0
     stats = compiled.memory_analysis()
-    jax.block_until_ready(compiled(w0, hyper))   # warm-up
+    jax.block_until_ready(compiled(w0, hyper))  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(w0, hyper))
         times.append(time.perf_counter() - t0)
     temp = int(stats.temp_size_in_bytes) if stats is not None else None
-    return {"temp_bytes": temp, "time_s": statistics.median(times), "compile_s": compile_s,
-            "stored_vectors": dm.stored_vectors(T, K), "vector_bytes": 4 * d}
+    return {
+        "temp_bytes": temp,
+        "time_s": statistics.median(times),
+        "compile_s": compile_s,
+        "stored_vectors": dm.stored_vectors(T, K),
+        "vector_bytes": 4 * d,
+    }
 
 
 def main() -> None:
@@ -61,19 +66,39 @@ def main() -> None:
         for name, K in METHODS.items():
             r = results[name] = measure(args.d, T, K, args.repeats)
             common = dict(method=name, T=T, d=args.d, device=device.platform)
-            emit(metric="temp_bytes", value=r["temp_bytes"], unit="bytes",
-                 vectors_equivalent=None if r["temp_bytes"] is None else round(r["temp_bytes"] / r["vector_bytes"], 1),
-                 **common)
+            emit(
+                metric="temp_bytes",
+                value=r["temp_bytes"],
+                unit="bytes",
+                vectors_equivalent=None if r["temp_bytes"] is None else round(r["temp_bytes"] / r["vector_bytes"], 1),
+                **common,
+            )
             emit(metric="stored_trajectory_vectors", value=r["stored_vectors"], **common)
-            emit(metric="time_s", value=round(r["time_s"], 5), unit="s (median)", repeats=args.repeats,
-                 compile_s=round(r["compile_s"], 2), **common)
+            emit(
+                metric="time_s",
+                value=round(r["time_s"], 5),
+                unit="s (median)",
+                repeats=args.repeats,
+                compile_s=round(r["compile_s"], 2),
+                **common,
+            )
         for name in ("drmad", "K8"):
             a, b = results["exact"], results[name]
             if a["temp_bytes"] and b["temp_bytes"]:
-                emit(metric="memory_ratio_exact_over_method", method=name, T=T, d=args.d,
-                     value=round(a["temp_bytes"] / b["temp_bytes"], 2))
-            emit(metric="time_ratio_exact_over_method", method=name, T=T, d=args.d,
-                 value=round(a["time_s"] / b["time_s"], 3))
+                emit(
+                    metric="memory_ratio_exact_over_method",
+                    method=name,
+                    T=T,
+                    d=args.d,
+                    value=round(a["temp_bytes"] / b["temp_bytes"], 2),
+                )
+            emit(
+                metric="time_ratio_exact_over_method",
+                method=name,
+                T=T,
+                d=args.d,
+                value=round(a["time_s"] / b["time_s"], 3),
+            )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)")
 
 
 def emit(**row) -> None:
-    print(json.dumps({"bench": "feedback", "load_1min": round(os.getloadavg()[0], 2),
-                      "cpus": os.cpu_count(), **row}), flush=True)
+    print(
+        json.dumps({"bench": "feedback", "load_1min": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(), **row}),
+        flush=True,
+    )
 
 
 def pytest_args(target: str) -> list[str]:
@@ -58,8 +60,13 @@ def time_pytest(target: str, cache: str, state: str) -> None:
     seconds = time.perf_counter() - start
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     counts = {kind.rstrip("s"): int(n) for n, kind in SUMMARY.findall(tail)}
-    emit(what=f"make {'test' if target == 'tests' else target}", compile_cache=state, seconds=round(seconds, 1),
-         rc=proc.returncode, **counts)
+    emit(
+        what=f"make {'test' if target == 'tests' else target}",
+        compile_cache=state,
+        seconds=round(seconds, 1),
+        rc=proc.returncode,
+        **counts,
+    )
 
 
 def tests(target: str) -> None:
@@ -73,8 +80,11 @@ def repro(runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="hyperlab-repro-") as scratch:
         clone = Path(scratch) / "clone"
         subprocess.run(["git", "clone", "--quiet", "--local", str(REPO), str(clone)], check=True)
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               "HYPERLAB_JAX_CACHE": str(clone / ".cache" / "jax")}
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "HYPERLAB_JAX_CACHE": str(clone / ".cache" / "jax"),
+        }
         for run in range(1, runs + 1):
             stages, total = repro_once(clone, env)
             for stage, seconds in stages.items():
@@ -84,8 +94,14 @@ def repro(runs: int) -> None:
 
 def repro_once(clone: Path, env: dict) -> tuple[dict[str, float], float]:
     start = time.perf_counter()
-    proc = subprocess.Popen([str(BIN / "dvc"), "repro", "-f"], cwd=clone, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(BIN / "dvc"), "repro", "-f"],
+        cwd=clone,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     stages: dict[str, float] = {}
     current, since = None, start
     assert proc.stdout is not None
@@ -106,8 +122,13 @@ def repro_once(clone: Path, env: dict) -> tuple[dict[str, float], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", nargs="?", default="check", choices=["tests", "check", "repro"],
-                        help="default: check (what `make bench` runs)")
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="check",
+        choices=["tests", "check", "repro"],
+        help="default: check (what `make bench` runs)",
+    )
     parser.add_argument("--runs", type=int, default=2, help="repro: consecutive runs in one clone (default 2)")
     args = parser.parse_args()
     if shutil.which("dvc", path=str(BIN)) is None and args.what == "repro":

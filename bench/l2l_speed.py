@@ -63,6 +63,7 @@ def alternate(fns: dict, repeats: int = REPEATS) -> dict[str, float]:
 @contextlib.contextmanager
 def committed_cell():
     """The reference LSTM cell: Flax's module applied to a ``(n, hidden)`` state."""
+
     def step(lstm_params, g, carry, cfg=LSTMConfig()):
         net = lo.CoordinatewiseLSTM(cfg.hidden, cfg.layers)
         carry, out = net.apply({"params": lstm_params}, carry, lo.preprocess(g, cfg.p))
@@ -82,14 +83,18 @@ def committed_cell():
 
 def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
     """The reference meta-step: meta-seeds and optimizees vmapped (same arithmetic)."""
+
     def meta_step(meta, params, opt_state, keys):
         def batch_loss(phi):
             losses, carry = jax.vmap(lambda p, s, k: meta_train.unroll(phi, p, s, k, loss_fn, cfg))(
-                params, opt_state, keys)
+                params, opt_state, keys
+            )
             return jnp.mean(losses), carry
+
         (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.lstm_params)
         meta, gnorm, ok = meta_train.apply_meta_gradient(meta, meta_opt, loss, grads)
         return meta, params, opt_state, loss, gnorm, ok
+
     return jax.jit(jax.vmap(meta_step))
 
 
@@ -111,15 +116,25 @@ def main() -> None:
     phis = jax.vmap(lambda k: init_lstm_params(k, cfg))(seeds)
     metas = meta_train.MetaState(phis, jax.vmap(meta_opt.init)(phis))
     params = jax.vmap(jax.vmap(lambda k: optimizee.init_params(k, spec)))(
-        jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2))
+        jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2)
+    )
     keys = jax.random.split(jax.random.key(6), META_SEEDS * 2 * 21).reshape(META_SEEDS, 2, 21)
     variants = {  # name: (cell context, meta-step maker, what it is)
-        "committed": (committed_cell, committed_seed_meta_step,
-                      "Flax OptimizedLSTMCell on a (n, hidden) state; seeds and optimizees vmapped"),
-        "new_cell": (contextlib.nullcontext, committed_seed_meta_step,
-                     "lstm_step: (hidden, n) state, written-out backward; seeds and optimizees vmapped"),
-        "library": (contextlib.nullcontext, meta_train.make_seed_meta_step,
-                    "lstm_step; seeds and optimizees one after the other (lax.map)"),
+        "committed": (
+            committed_cell,
+            committed_seed_meta_step,
+            "Flax OptimizedLSTMCell on a (n, hidden) state; seeds and optimizees vmapped",
+        ),
+        "new_cell": (
+            contextlib.nullcontext,
+            committed_seed_meta_step,
+            "lstm_step: (hidden, n) state, written-out backward; seeds and optimizees vmapped",
+        ),
+        "library": (
+            contextlib.nullcontext,
+            meta_train.make_seed_meta_step,
+            "lstm_step; seeds and optimizees one after the other (lax.map)",
+        ),
     }
     steps = {}
     for name, (cell, make, _) in variants.items():
@@ -127,11 +142,12 @@ def main() -> None:
             state = jax.vmap(jax.vmap(template.init))(params)
             step = make(loss_fn, meta_opt, cfg)
             jax.block_until_ready(step(metas, params, state, keys))
-        steps[name] = (lambda step=step, state=state: step(metas, params, state, keys)[3])
+        steps[name] = lambda step=step, state=state: step(metas, params, state, keys)[3]
     times = alternate(steps)
     for name, (_, _, label) in variants.items():
-        emit("meta_step_seconds_seeds", times[name], meta_seeds=META_SEEDS, meta_batch=2, unroll=20,
-             implementation=label)
+        emit(
+            "meta_step_seconds_seeds", times[name], meta_seeds=META_SEEDS, meta_batch=2, unroll=20, implementation=label
+        )
     emit("meta_step_speedup_vs_committed", times["committed"] / times["library"], meta_seeds=META_SEEDS)
     emit("meta_step_speedup_cell", times["committed"] / times["new_cell"], meta_seeds=META_SEEDS)
     emit("meta_step_speedup_one_optimizee_at_a_time", times["new_cell"] / times["library"], meta_seeds=META_SEEDS)
@@ -143,25 +159,37 @@ def main() -> None:
         state = jax.vmap(template.init)(params)
         keys = jax.random.split(jax.random.key(2), batch * 21).reshape(batch, 21)
         per_step[(batch, remat)] = median_time(lambda: step(meta, params, state, keys)[3])
-        emit("meta_step_seconds", per_step[(batch, remat)], meta_batch=batch, unroll=20, remat=remat,
-             n_params=optimizee.n_params(spec))
+        emit(
+            "meta_step_seconds",
+            per_step[(batch, remat)],
+            meta_batch=batch,
+            unroll=20,
+            remat=remat,
+            n_params=optimizee.n_params(spec),
+        )
     emit("meta_step_seconds_per_optimizee_ratio_b2_over_b1", per_step[(2, True)] / 2 / per_step[(1, True)])
     emit("meta_step_stored_over_remat_ratio", per_step[(2, False)] / per_step[(2, True)], meta_batch=2)
 
     keys = jax.random.split(jax.random.key(3), 20)
     test = splits["test"]
-    runs = {f"rpb{b}": (lambda b=b: run_many("lstm", phi, keys, test.x, test.y, spec, 100, 128, cfg, every=5,
-                                             runs_per_batch=b).loss) for b in (None, 1)}
+    runs = {
+        f"rpb{b}": (
+            lambda b=b: run_many("lstm", phi, keys, test.x, test.y, spec, 100, 128, cfg, every=5, runs_per_batch=b).loss
+        )
+        for b in (None, 1)
+    }
     for fn in runs.values():
         jax.block_until_ready(fn())  # compile
     times = alternate(runs, repeats=3)
     emit("eval_seconds_per_run", times["rpbNone"] / 20, optimizer="lstm", steps=100, runs="20 vmapped (committed)")
     emit("eval_seconds_per_run", times["rpb1"] / 20, optimizer="lstm", steps=100, runs="one at a time")
     emit("eval_speedup_one_run_at_a_time", times["rpbNone"] / times["rpb1"], optimizer="lstm")
-    t_adam = median_time(lambda: run_many("adam", jnp.float32(0.03), keys, test.x, test.y, spec, 100, 128, cfg,
-                                          every=5).loss, repeats=3)
+    t_adam = median_time(
+        lambda: run_many("adam", jnp.float32(0.03), keys, test.x, test.y, spec, 100, 128, cfg, every=5).loss, repeats=3
+    )
     emit("eval_seconds_per_run", t_adam / 20, optimizer="adam", steps=100, runs="20 vmapped")
     emit("eval_lstm_over_adam_ratio", times["rpb1"] / t_adam, steps=100)
+
 
 if __name__ == "__main__":
     main()

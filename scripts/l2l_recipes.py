@@ -54,21 +54,63 @@ def main(argv: list[str]) -> None:
 
     val, spec, cfg = splits["val"], pipeline.base_spec(params), pipeline.lstm_config(params)
     key = jax.random.key(seed)
-    tuned = baselines.tune_lrs(np.asarray(params.lr_grid), pipeline.tuning_keys(params, seed), val.x, val.y, spec,
-                               params.n_steps, params.batch_size)
+    tuned = baselines.tune_lrs(
+        np.asarray(params.lr_grid),
+        pipeline.tuning_keys(params, seed),
+        val.x,
+        val.y,
+        spec,
+        params.n_steps,
+        params.batch_size,
+    )
     fresh = jax.random.split(jax.random.fold_in(key, _FRESH), FRESH_RUNS)
     nag_lr = tuned["nag"][0]
-    nag = np.asarray(run_grid("baseline", baselines.hparams(["nag"], [nag_lr]), fresh, val.x, val.y, spec,
-                              params.n_steps, params.batch_size, None, record_full=False).loss[0, :, -1])
+    nag = np.asarray(
+        run_grid(
+            "baseline",
+            baselines.hparams(["nag"], [nag_lr]),
+            fresh,
+            val.x,
+            val.y,
+            spec,
+            params.n_steps,
+            params.batch_size,
+            None,
+            record_full=False,
+        ).loss[0, :, -1]
+    )
     stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *(r.best_params for r in results))
-    lstm = np.asarray(run_grid("lstm", stacked, fresh, val.x, val.y, spec, params.n_steps, params.batch_size, cfg,
-                               record_full=False, runs_per_batch=LSTM_RUNS_PER_BATCH).loss[:, :, -1])
-    out = {"overrides": overrides, "meta_train_seconds": round(seconds, 1), "nag_lr": nag_lr,
-           "nag_fresh_val_loss": round(float(nag.mean()), 4), "baselines_tuned": list(BASELINES), "seeds": {}}
+    lstm = np.asarray(
+        run_grid(
+            "lstm",
+            stacked,
+            fresh,
+            val.x,
+            val.y,
+            spec,
+            params.n_steps,
+            params.batch_size,
+            cfg,
+            record_full=False,
+            runs_per_batch=LSTM_RUNS_PER_BATCH,
+        ).loss[:, :, -1]
+    )
+    out = {
+        "overrides": overrides,
+        "meta_train_seconds": round(seconds, 1),
+        "nag_lr": nag_lr,
+        "nag_fresh_val_loss": round(float(nag.mean()), 4),
+        "baselines_tuned": list(BASELINES),
+        "seeds": {},
+    }
     for m, r, runs in zip(pipeline.meta_seeds(params, seed), results, lstm):
-        out["seeds"][str(m)] = {"kept_meta_step": r.best_step, "selection_val_loss": round(r.best_val, 4),
-                                "fresh_val_loss": round(float(runs.mean()), 4), "wins_vs_nag": int((runs < nag).sum()),
-                                "val_curve": [round(v, 3) for v in r.history["val_loss"]]}
+        out["seeds"][str(m)] = {
+            "kept_meta_step": r.best_step,
+            "selection_val_loss": round(r.best_val, 4),
+            "fresh_val_loss": round(float(runs.mean()), 4),
+            "wins_vs_nag": int((runs < nag).sum()),
+            "val_curve": [round(v, 3) for v in r.history["val_loss"]],
+        }
     print(json.dumps(out), flush=True)
 
 

@@ -27,8 +27,13 @@ def main() -> None:
 
     result = order_experiment.run(params, common.order)
     write_outputs(result, "plots/bilevel", "metrics/bilevel.json")
-    log.info("order %d: final L_val %s, steps to L_val < %g: %s", common.order, result.report["final_L_val"],
-             params.val_tol, result.report["steps_to_tol"])
+    log.info(
+        "order %d: final L_val %s, steps to L_val < %g: %s",
+        common.order,
+        result.report["final_L_val"],
+        params.val_tol,
+        result.report["steps_to_tol"],
+    )
 
 
 if __name__ == "__main__":

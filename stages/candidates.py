@@ -23,8 +23,10 @@ def main() -> None:
     splits = data.load_npz("data/mnist.npz", config.split_sizes())
     n_train = len(splits["y_train"])
     if params.batch_size > n_train:
-        raise config.ConfigError(f"params.yaml: candidates.batch_size: got {params.batch_size}; "
-                                 f"must be <= the {n_train} training rows of data/mnist.npz")
+        raise config.ConfigError(
+            f"params.yaml: candidates.batch_size: got {params.batch_size}; "
+            f"must be <= the {n_train} training rows of data/mnist.npz"
+        )
 
     from hyperlab.selection.table import candidates_experiment  # heavy imports (JAX) only once the params are good
 
@@ -33,9 +35,15 @@ def main() -> None:
     # plots/candidates is the stage's own folder (dvc.yaml out): write_tables replaces its CSVs
     write_outputs(result, "plots/candidates", "metrics/candidates.json")
     r = result.report
-    log.info("best validation error %.4f (%s); latency %.3f-%.3f ms; %d failed rows; %.1f s",
-             r["best_val_error"] if r["best_val_error"] is not None else float("nan"), r["best_arch"],
-             r["latency_ms_min"], r["latency_ms_max"], r["n_failed"], r["wall_seconds"])
+    log.info(
+        "best validation error %.4f (%s); latency %.3f-%.3f ms; %d failed rows; %.1f s",
+        r["best_val_error"] if r["best_val_error"] is not None else float("nan"),
+        r["best_arch"],
+        r["latency_ms_min"],
+        r["latency_ms_max"],
+        r["n_failed"],
+        r["wall_seconds"],
+    )
 
 
 if __name__ == "__main__":

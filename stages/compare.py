@@ -38,8 +38,9 @@ def main() -> None:
 
     try:
         table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
-        trials = {s: load_trials(f"{SEARCH}/{s}.csv", s, params.repeats, params.n_trials, table)
-                  for s in params.strategies}
+        trials = {
+            s: load_trials(f"{SEARCH}/{s}.csv", s, params.repeats, params.n_trials, table) for s in params.strategies
+        }
         rounds = load_latency(LATENCY, table.archs, params.latency_rounds)
     except (TableError, TrialsError) as err:
         raise InputError(str(err)) from None

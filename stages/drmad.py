@@ -22,6 +22,7 @@ def main() -> None:
     params = config.load_section("drmad")
 
     import jax  # heavy imports only after the params are known to be good
+
     jax.config.update("jax_enable_x64", True)
     from hyperlab.bilevel import drmad_experiment
 

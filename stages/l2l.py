@@ -29,15 +29,28 @@ def main() -> None:
     from hyperlab.report import write_outputs
 
     weights = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
-    result = eval_experiment.run(params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), weights, progress=progress)
+    result = eval_experiment.run(
+        params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), weights, progress=progress
+    )
     # plots/l2l is shared with the l2l_train stage: each table is written on its own
     write_outputs(result, "plots/l2l", "metrics/l2l.json", own_folder=False)
     b = result.report["settings"]["base"]
     for m, v in b["lstm_seeds"].items():
-        log.info("step %d on test, meta-seed %s: LSTM %.4f; paired wins of %d vs %s", params.n_steps, m,
-                 v["loss"], params.eval_runs, v["wins"])
-    log.info("best tuned baseline %s %.4f; %d of %d meta-seeds reach the bar", b["best_baseline"],
-             b[b["best_baseline"]]["loss"], b["seeds_reaching_bar"], len(weights[2]))
+        log.info(
+            "step %d on test, meta-seed %s: LSTM %.4f; paired wins of %d vs %s",
+            params.n_steps,
+            m,
+            v["loss"],
+            params.eval_runs,
+            v["wins"],
+        )
+    log.info(
+        "best tuned baseline %s %.4f; %d of %d meta-seeds reach the bar",
+        b["best_baseline"],
+        b[b["best_baseline"]]["loss"],
+        b["seeds_reaching_bar"],
+        len(weights[2]),
+    )
 
 
 if __name__ == "__main__":

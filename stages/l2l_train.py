@@ -27,15 +27,27 @@ def main() -> None:
     from hyperlab.l2l import train_experiment  # JAX only after the params are known to be good
     from hyperlab.report import write_outputs
 
-    result = train_experiment.run(params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), progress=progress)
+    result = train_experiment.run(
+        params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), progress=progress
+    )
     write_npz("data/l2l/lstm.npz", **result.products["weights"])
     # plots/l2l is shared with the l2l stage: each table is written on its own
     write_outputs(result, "plots/l2l", None, report_name="meta_report.json", own_folder=False)
     for m, s in result.report["seeds"].items():
-        log.info("meta-seed %s: kept meta-step %d (val loss at step %d: %.4f +- %.4f)", m, s["best_meta_step"],
-                 params.n_steps, s["best_val_final_loss"], s["best_val_se"])
-    log.info("%d meta-seeds x %d meta-steps in %.1f s", len(result.report["meta_seeds"]), params.meta_steps,
-             result.report["meta_train_seconds"])
+        log.info(
+            "meta-seed %s: kept meta-step %d (val loss at step %d: %.4f +- %.4f)",
+            m,
+            s["best_meta_step"],
+            params.n_steps,
+            s["best_val_final_loss"],
+            s["best_val_se"],
+        )
+    log.info(
+        "%d meta-seeds x %d meta-steps in %.1f s",
+        len(result.report["meta_seeds"]),
+        params.meta_steps,
+        result.report["meta_train_seconds"],
+    )
 
 
 if __name__ == "__main__":

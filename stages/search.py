@@ -41,8 +41,14 @@ def main() -> None:
     except (TableError, StorageBusy) as err:
         raise InputError(str(err)) from None
     write_csv(f"data/search/{strategy}.csv", result.products["trials"])
-    log.info("%s: %d repeats x %d trials in %.1f s (%s)", strategy, params.repeats, params.n_trials,
-             time.perf_counter() - start, result.report["summary"])
+    log.info(
+        "%s: %d repeats x %d trials in %.1f s (%s)",
+        strategy,
+        params.repeats,
+        params.n_trials,
+        time.perf_counter() - start,
+        result.report["summary"],
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ compile_cache.enable()
 
 
 def pytest_addoption(parser):
-    parser.addoption("--quick", action="store_true",
-                     help="skip the tests marked slow: `make check`, the edit-run loop")
+    parser.addoption("--quick", action="store_true", help="skip the tests marked slow: `make check`, the edit-run loop")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -53,8 +52,15 @@ def stage_argv(stage: str, *args: str) -> list[str]:
     return [sys.executable, str(REPO / "stages" / f"{stage}.py"), *args]
 
 
-def run_stage(stage: str, workdir: Path, params: dict | None = None, *args: str, check: bool = True,
-              timeout: float = 600, fresh_process: bool = False) -> subprocess.CompletedProcess:
+def run_stage(
+    stage: str,
+    workdir: Path,
+    params: dict | None = None,
+    *args: str,
+    check: bool = True,
+    timeout: float = 600,
+    fresh_process: bool = False,
+) -> subprocess.CompletedProcess:
     """Run ``stages/<stage>.py [args]`` in ``workdir``, after writing ``params`` as its params.yaml.
 
     Stage scripts use paths relative to the working directory (params.yaml,

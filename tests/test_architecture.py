@@ -37,11 +37,11 @@ GEOMETRY = {"selection.analysis.fronts"}
 LEAVES = NAME_LISTS | GEOMETRY
 
 ALLOWED: dict[str, set[str]] = {
-    "hyperlab": set(),                        # the package __init__: a docstring and a version
+    "hyperlab": set(),  # the package __init__: a docstring and a version
     # base, bottom up: nothing imports "up" this list
     "errors": set(),
     "progress": set(),
-    "compile_cache": set(),                   # where JAX keeps compiled programs (stages, tests, benches)
+    "compile_cache": set(),  # where JAX keeps compiled programs (stages, tests, benches)
     "io": {"errors"},
     "report": {"errors", "io"},
     "data": {"errors", "io", "report"},
@@ -56,15 +56,15 @@ ALLOWED: dict[str, set[str]] = {
     "l2l": set(BASE),
     # the head-to-head on real hyperparameters drives the library's hypergradients and GP samplers (alone)
     "hpo": BASE | {"bilevel", "selection.samplers"},
-    "plotting": {"errors", "io"} | NAME_LISTS,   # figures read plot data files, never the experiments
+    "plotting": {"errors", "io"} | NAME_LISTS,  # figures read plot data files, never the experiments
 }
 
 #: The sub-packages of selection, bottom up, and what each may import of selection besides itself and
 #: ``selection`` proper (its docstring ``__init__`` and the name list), on top of what the ``selection``
 #: unit may import from outside.
 SELECTION: dict[str, set[str]] = {
-    "selection.space": set(),                  # the networks and their encoding: the bottom
-    "selection.samplers": set(),               # Optuna samplers: usable in any study, know no table
+    "selection.space": set(),  # the networks and their encoding: the bottom
+    "selection.samplers": set(),  # Optuna samplers: usable in any study, know no table
     "selection.table": {"selection.space"} | GEOMETRY,
     "selection.study": {"selection.space", "selection.table", "selection.samplers"},
     "selection.analysis": {"selection.space", "selection.table", "selection.samplers", "selection.study"},
@@ -112,7 +112,7 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolved against the importing module's package
-                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
             subs = [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
@@ -134,19 +134,25 @@ def allowed(unit: str, name: str) -> bool:
     if outer(unit) == outer(target):
         return False  # inside one package only the sub-package rules count
     return outer(target) in ALLOWED[outer(unit)] or any(
-        dotted == entry or dotted.startswith(f"{entry}.") for entry in ALLOWED[outer(unit)])
+        dotted == entry or dotted.startswith(f"{entry}.") for entry in ALLOWED[outer(unit)]
+    )
 
 
 def violations(source: str, module: str, is_package: bool = False) -> list[str]:
     """Imports of ``module`` that the rule table forbids, as readable lines."""
     unit = unit_of(module)
     if module.removeprefix("hyperlab.") in LEAVES:
-        return [f"{module} (a leaf) imports {name}; a leaf imports nothing of hyperlab"
-                for name in sorted(imported_modules(source, module, is_package))]
+        return [
+            f"{module} (a leaf) imports {name}; a leaf imports nothing of hyperlab"
+            for name in sorted(imported_modules(source, module, is_package))
+        ]
     may = ALLOWED[unit] | (ALLOWED[outer(unit)] if outer(unit) != unit else set())
-    return [f"{module} ({unit}) imports {name} ({unit_of(name)}); {unit} may import only "
-            f"{', '.join(sorted(may)) or 'nothing of hyperlab'}"
-            for name in sorted(imported_modules(source, module, is_package)) if not allowed(unit, name)]
+    return [
+        f"{module} ({unit}) imports {name} ({unit_of(name)}); {unit} may import only "
+        f"{', '.join(sorted(may)) or 'nothing of hyperlab'}"
+        for name in sorted(imported_modules(source, module, is_package))
+        if not allowed(unit, name)
+    ]
 
 
 def library_files() -> list[Path]:
@@ -166,6 +172,7 @@ def test_the_table_is_layered():
 
     def reaches(a, b, seen=()):  # a leaf is a node of its own, with no way out
         return any(n == b or (n in ALLOWED and n not in seen and reaches(n, b, (*seen, n))) for n in ALLOWED[a])
+
     assert not [u for u in ALLOWED if reaches(u, u)], "the rule table has a cycle"
 
 
@@ -186,8 +193,9 @@ def test_selection_sub_packages_are_layered():
     assert not SELECTION["selection.samplers"] & {"selection.table", "selection.study", "selection.analysis"}
     assert not SELECTION["selection.table"] & {"selection.samplers", "selection.study", "selection.analysis"}
     assert "selection.analysis" not in SELECTION["selection.study"]
-    assert set(SELECTION) == {f"selection.{p.name}" for p in (PACKAGE / "selection").iterdir()
-                              if (p / "__init__.py").is_file()}
+    assert set(SELECTION) == {
+        f"selection.{p.name}" for p in (PACKAGE / "selection").iterdir() if (p / "__init__.py").is_file()
+    }
 
 
 def test_every_module_belongs_to_a_unit_of_the_table():
@@ -201,48 +209,98 @@ def test_imports_follow_the_rule_table(path):
     assert violations(path.read_text(), module_name(path), path.name == "__init__.py") == []
 
 
-@pytest.mark.parametrize("module, source, bad", [
-    ("hyperlab.data", "from hyperlab.cli import InputError", "hyperlab.cli"),
-    ("hyperlab.bilevel.drmad_experiment", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
-    ("hyperlab.l2l.weights", "from hyperlab import config", "hyperlab.config"),
-    ("hyperlab.l2l.weights", "import hyperlab.config.sections", "hyperlab.config.sections"),
-    ("hyperlab.io", "from hyperlab.selection.space.architectures import Arch", "hyperlab.selection.space.architectures"),
-    ("hyperlab.training.network", "from hyperlab.selection.space.architectures import width_columns", "hyperlab.selection.space.architectures"),
-    ("hyperlab.plotting.l2l", "from hyperlab.l2l.evaluate import BASELINES", "hyperlab.l2l.evaluate"),
-    ("hyperlab.bilevel.toy", "from ..plotting import surfaces", "hyperlab.plotting.surfaces"),
-    ("hyperlab.training.mlp", "from hyperlab.selection.table.candidates import SETS", "hyperlab.selection.table.candidates"),
-    ("hyperlab.config.schema", "from hyperlab.bilevel.hypernet import KINDS", "hyperlab.bilevel.hypernet"),
-    ("hyperlab.selection.names", "from hyperlab.errors import InputError", "hyperlab.errors"),
-    ("hyperlab.selection.samplers.gp.sampler", "from hyperlab.selection.study.runner import RunSpec",
-     "hyperlab.selection.study.runner"),
-    ("hyperlab.selection.samplers.cost_tpe", "from hyperlab.selection.table.table import Table",
-     "hyperlab.selection.table.table"),
-    ("hyperlab.selection.space.encoding", "from hyperlab.selection.table.validate import TableError",
-     "hyperlab.selection.table.validate"),
-    ("hyperlab.selection.table.benchmark", "from hyperlab.selection.study.strategies import Networks",
-     "hyperlab.selection.study.strategies"),
-    ("hyperlab.selection.table.candidates", "from hyperlab.selection.analysis.regret import band",
-     "hyperlab.selection.analysis.regret"),
-    ("hyperlab.selection.study.runner", "from hyperlab.selection.analysis.compare import compare",
-     "hyperlab.selection.analysis.compare"),
-    ("hyperlab.hpo.bayes", "from hyperlab.selection.study.strategies import make_sampler",
-     "hyperlab.selection.study.strategies"),
-])
+@pytest.mark.parametrize(
+    "module, source, bad",
+    [
+        ("hyperlab.data", "from hyperlab.cli import InputError", "hyperlab.cli"),
+        ("hyperlab.bilevel.drmad_experiment", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
+        ("hyperlab.l2l.weights", "from hyperlab import config", "hyperlab.config"),
+        ("hyperlab.l2l.weights", "import hyperlab.config.sections", "hyperlab.config.sections"),
+        (
+            "hyperlab.io",
+            "from hyperlab.selection.space.architectures import Arch",
+            "hyperlab.selection.space.architectures",
+        ),
+        (
+            "hyperlab.training.network",
+            "from hyperlab.selection.space.architectures import width_columns",
+            "hyperlab.selection.space.architectures",
+        ),
+        ("hyperlab.plotting.l2l", "from hyperlab.l2l.evaluate import BASELINES", "hyperlab.l2l.evaluate"),
+        ("hyperlab.bilevel.toy", "from ..plotting import surfaces", "hyperlab.plotting.surfaces"),
+        (
+            "hyperlab.training.mlp",
+            "from hyperlab.selection.table.candidates import SETS",
+            "hyperlab.selection.table.candidates",
+        ),
+        ("hyperlab.config.schema", "from hyperlab.bilevel.hypernet import KINDS", "hyperlab.bilevel.hypernet"),
+        ("hyperlab.selection.names", "from hyperlab.errors import InputError", "hyperlab.errors"),
+        (
+            "hyperlab.selection.samplers.gp.sampler",
+            "from hyperlab.selection.study.runner import RunSpec",
+            "hyperlab.selection.study.runner",
+        ),
+        (
+            "hyperlab.selection.samplers.cost_tpe",
+            "from hyperlab.selection.table.table import Table",
+            "hyperlab.selection.table.table",
+        ),
+        (
+            "hyperlab.selection.space.encoding",
+            "from hyperlab.selection.table.validate import TableError",
+            "hyperlab.selection.table.validate",
+        ),
+        (
+            "hyperlab.selection.table.benchmark",
+            "from hyperlab.selection.study.strategies import Networks",
+            "hyperlab.selection.study.strategies",
+        ),
+        (
+            "hyperlab.selection.table.candidates",
+            "from hyperlab.selection.analysis.regret import band",
+            "hyperlab.selection.analysis.regret",
+        ),
+        (
+            "hyperlab.selection.study.runner",
+            "from hyperlab.selection.analysis.compare import compare",
+            "hyperlab.selection.analysis.compare",
+        ),
+        (
+            "hyperlab.hpo.bayes",
+            "from hyperlab.selection.study.strategies import make_sampler",
+            "hyperlab.selection.study.strategies",
+        ),
+    ],
+)
 def test_a_forbidden_import_is_named(module, source, bad):
     found = violations(source, module)
     assert len(found) == 1 and found[0].startswith(f"{module} (") and f"imports {bad}" in found[0], found
 
 
 def test_allowed_imports_pass():
-    assert violations("from hyperlab.training.network import Arch\nfrom hyperlab.errors import InputError",
-                      "hyperlab.training.mlp") == []
-    assert violations("from hyperlab.config import ConfigError\nfrom hyperlab.io import stage_outputs",
-                      "hyperlab.cli") == []
+    assert (
+        violations(
+            "from hyperlab.training.network import Arch\nfrom hyperlab.errors import InputError",
+            "hyperlab.training.mlp",
+        )
+        == []
+    )
+    assert (
+        violations("from hyperlab.config import ConfigError\nfrom hyperlab.io import stage_outputs", "hyperlab.cli")
+        == []
+    )
     assert violations("from . import optimizee", "hyperlab.l2l.pipeline") == []
     assert violations("from hyperlab.bilevel.names import HYPERNET_KINDS", "hyperlab.config.schema") == []
     assert violations("from hyperlab.training.trainer import train_space", "hyperlab.selection.table.x") == []
     assert violations("from hyperlab.selection.samplers.gp import GPEISampler", "hyperlab.hpo.bayes") == []
-    assert violations("from hyperlab.selection.table.table import Table\nfrom hyperlab.errors import InputError",
-                      "hyperlab.selection.study.runner") == []
-    assert violations("from hyperlab.selection.analysis.fronts import true_front",
-                      "hyperlab.selection.table.candidates") == []
+    assert (
+        violations(
+            "from hyperlab.selection.table.table import Table\nfrom hyperlab.errors import InputError",
+            "hyperlab.selection.study.runner",
+        )
+        == []
+    )
+    assert (
+        violations("from hyperlab.selection.analysis.fronts import true_front", "hyperlab.selection.table.candidates")
+        == []
+    )

@@ -27,7 +27,7 @@ def _numpy_unrolled_val(w, h, n, eta):
     """L_val after n GD steps on |h + w|^2, written without JAX (independent of the code under test)."""
     for _ in range(n):
         w = w - eta * 2.0 * (w + h)
-    return float(np.sum(w ** 2))
+    return float(np.sum(w**2))
 
 
 def _central_diff(f, h, eps):
@@ -44,17 +44,22 @@ def _central_diff(f, h, eps):
 def test_unrolled_hypergrad_matches_finite_differences(order, dim):
     w, h = _rand(order, dim), _rand(100 + order, dim)
     with jax.enable_x64(True):
-        g = hypergrad.unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h),
-                                         lr=ETA, order=order)
+        g = hypergrad.unrolled_hypergrad(
+            toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order
+        )
         fd = _central_diff(lambda hh: _numpy_unrolled_val(w, hh, order, ETA), h, 1e-4)
     np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-7, atol=1e-9)
 
 
 def test_unrolled_hypergrad_on_a_nonquadratic_pytree_problem():
     """Generic code: dict pytrees, non-quadratic losses, masked (traced-order) unroll."""
+
     def train_loss(w, h):
-        return (jnp.sum((w["a"] - jnp.tanh(h["s"])) ** 2) + 0.25 * jnp.sum(w["b"] ** 4)
-                + jnp.sum(jnp.exp(h["s"][0]) * w["b"] ** 2))
+        return (
+            jnp.sum((w["a"] - jnp.tanh(h["s"])) ** 2)
+            + 0.25 * jnp.sum(w["b"] ** 4)
+            + jnp.sum(jnp.exp(h["s"][0]) * w["b"] ** 2)
+        )
 
     def val_loss(w, h):
         return jnp.sum(jnp.sin(w["a"])) + jnp.sum((w["b"] - 0.3) ** 2) + 0.1 * jnp.sum(h["s"] ** 2)
@@ -64,8 +69,9 @@ def test_unrolled_hypergrad_on_a_nonquadratic_pytree_problem():
         h = {"s": jnp.asarray(_rand(3, 3))}
         for order in (1, 4):
             g = hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=order)
-            masked = jax.jit(lambda n: hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05,
-                                                                    order=n, max_order=6))(order)
+            masked = jax.jit(
+                lambda n: hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=n, max_order=6)
+            )(order)
 
             def f(s, order=order):
                 wn = hypergrad.unroll(train_loss, w, {"s": jnp.asarray(s)}, 0.05, order)
@@ -81,12 +87,13 @@ def test_unrolled_hypergrad_closed_form(order):
     """g_n(w, h) = 2 b_n^2 h - 2 b_n a^n w with a = 1 - 2 eta, b_n = 1 - a^n (closed_form.py)."""
     w, h = _rand(7, 5), _rand(8, 5)
     with jax.enable_x64(True):
-        g = hypergrad.unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h),
-                                         lr=ETA, order=order)
+        g = hypergrad.unrolled_hypergrad(
+            toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order
+        )
     np.testing.assert_allclose(np.asarray(g), closed_form.hypergrad(w, h, order, ETA), rtol=1e-10, atol=1e-12)
     # On the best-response line the order only rescales the exact hypergradient 2h by b_n.
     b_n = closed_form.step_factor(order, ETA)
-    assert b_n == pytest.approx(1 - 0.8 ** order)
+    assert b_n == pytest.approx(1 - 0.8**order)
     np.testing.assert_allclose(closed_form.hypergrad(-h, h, order, ETA), b_n * 2 * h, rtol=1e-12)
 
 
@@ -94,8 +101,17 @@ def test_order_zero_is_exactly_zero_and_h_never_moves():
     w, h = jnp.asarray(_rand(1, 3), jnp.float32), jnp.asarray(_rand(2, 3), jnp.float32)
     g = hypergrad.unrolled_hypergrad(toy.train_loss, toy.val_loss, w, h, lr=ETA, order=0)
     assert np.array_equal(np.asarray(g), np.zeros(3))
-    rec = hypergrad.run_orders(toy.train_loss, toy.val_loss, w, h, [0, 2], outer_opt=optax.adam(0.1),
-                               inner_lr=ETA, inner_steps=1, outer_steps=30)
+    rec = hypergrad.run_orders(
+        toy.train_loss,
+        toy.val_loss,
+        w,
+        h,
+        [0, 2],
+        outer_opt=optax.adam(0.1),
+        inner_lr=ETA,
+        inner_steps=1,
+        outer_steps=30,
+    )
     assert np.array_equal(np.asarray(rec.h[0]), np.broadcast_to(np.asarray(h), (31, 3)))
     assert np.all(np.asarray(rec.hypergrad_norm[0]) == 0)
     assert not np.allclose(np.asarray(rec.h[1, -1]), np.asarray(h))
@@ -107,8 +123,9 @@ def test_ift_hypergrad_is_exact():
         g = hypergrad.ift_hypergrad(toy.train_loss, toy.val_loss, toy.best_response(h), h)
         np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(h), rtol=1e-10)
         # The n-order hypergradient tends to it as n grows (b_n -> 1, a^n -> 0), from any w.
-        g_long = hypergrad.unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(_rand(5, 6)), h,
-                                              lr=ETA, order=200)
+        g_long = hypergrad.unrolled_hypergrad(
+            toy.train_loss, toy.val_loss, jnp.asarray(_rand(5, 6)), h, lr=ETA, order=200
+        )
         np.testing.assert_allclose(np.asarray(g_long), 2 * np.asarray(h), rtol=1e-10)
 
         # A non-toy problem with a direct h term: w*(h) = 2 tanh(h) / 3 solves 2(w - tanh h) + w = 0.
@@ -116,7 +133,7 @@ def test_ift_hypergrad_is_exact():
             return jnp.sum((w["a"] - jnp.tanh(h)) ** 2) + 0.5 * jnp.sum(w["a"] ** 2)
 
         def val_loss(w, h):
-            return jnp.sum((w["a"] - 0.2) ** 2) + 0.01 * jnp.sum(h ** 2)
+            return jnp.sum((w["a"] - 0.2) ** 2) + 0.01 * jnp.sum(h**2)
 
         hh = jnp.asarray(_rand(6, 4))
         w_star = {"a": 2 * jnp.tanh(hh) / 3}
@@ -131,9 +148,17 @@ def test_outer_loop_follows_the_closed_form_linear_dynamics(optimizer, momentum)
     w0, h0 = _rand(11, 2), _rand(12, 2)
     orders, steps, lr, k = [0, 1, 3], 25, 0.15, 2
     with jax.enable_x64(True):
-        rec = hypergrad.run_orders(toy.train_loss, toy.val_loss, jnp.asarray(w0), jnp.asarray(h0), orders,
-                                   outer_opt=hypergrad.outer_optimizer(optimizer, lr), inner_lr=ETA,
-                                   inner_steps=k, outer_steps=steps)
+        rec = hypergrad.run_orders(
+            toy.train_loss,
+            toy.val_loss,
+            jnp.asarray(w0),
+            jnp.asarray(h0),
+            orders,
+            outer_opt=hypergrad.outer_optimizer(optimizer, lr),
+            inner_lr=ETA,
+            inner_steps=k,
+            outer_steps=steps,
+        )
     for i, n in enumerate(orders):
         m = closed_form.outer_matrix(n, ETA, lr, k, momentum)
         state = np.stack([h0, w0, np.zeros(2)])
@@ -147,8 +172,17 @@ def test_every_order_from_one_converges_to_h_zero_in_several_dimensions():
     dim = 5
     w0, h0 = jnp.asarray(_rand(21, dim), jnp.float32), jnp.asarray(_rand(22, dim), jnp.float32)
     orders = [0, 1, 2, 3, 4, 5]
-    rec = hypergrad.run_orders(toy.train_loss, toy.val_loss, w0, h0, orders, outer_opt=optax.sgd(0.2),
-                               inner_lr=ETA, inner_steps=1, outer_steps=150)
+    rec = hypergrad.run_orders(
+        toy.train_loss,
+        toy.val_loss,
+        w0,
+        h0,
+        orders,
+        outer_opt=optax.sgd(0.2),
+        inner_lr=ETA,
+        inner_steps=1,
+        outer_steps=150,
+    )
     h_final = np.linalg.norm(np.asarray(rec.h[:, -1]), axis=1)
     val_final = np.asarray(rec.val_loss[:, -1])
     assert h_final[0] == pytest.approx(np.linalg.norm(np.asarray(h0)))
@@ -169,9 +203,22 @@ def test_steps_to_tol_means_stays_below():
     assert steps_to_tol(np.array([1e-4, np.nan]), 1e-3) is None
 
 
-TINY = {"seed": 0, "order": 2,
-        "bilevel": {"orders": [0, 1, 2], "dim": 1, "inner_lr": 0.1, "inner_steps": 1, "outer_optimizer": "sgd",
-                    "outer_lr": 0.2, "outer_steps": 30, "h0": 1.0, "w0": 1.0, "val_tol": 1e-3}}
+TINY = {
+    "seed": 0,
+    "order": 2,
+    "bilevel": {
+        "orders": [0, 1, 2],
+        "dim": 1,
+        "inner_lr": 0.1,
+        "inner_steps": 1,
+        "outer_optimizer": "sgd",
+        "outer_lr": 0.2,
+        "outer_steps": 30,
+        "h0": 1.0,
+        "w0": 1.0,
+        "val_tol": 1e-3,
+    },
+}
 
 
 def test_stage_end_to_end(tmp_path, monkeypatch):
@@ -185,12 +232,12 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     # n inner steps shrink the hypergradient on the best-response line by b_n = 1 - (1 - 2 eta)^n
     for n in (0, 1, 2):
         assert metrics["orders"][str(n)]["step_factor"] == pytest.approx(1 - (1 - 2 * 0.1) ** n, rel=1e-6)
-    assert metrics["step_factor"] == pytest.approx(1 - 0.8 ** 2, rel=1e-6) and metrics["exact"]["step_factor"] == 1
+    assert metrics["step_factor"] == pytest.approx(1 - 0.8**2, rel=1e-6) and metrics["exact"]["step_factor"] == 1
     assert all(len(t) == 31 for t in tables.values()) and len(exact) == 31
     pd.testing.assert_frame_equal(main, tables[2])
     # Order 0: h frozen at h0, w slides down to w*(h0) = -1 (w_t = 0.8^t (w0 + h0) - h0), L_val -> 1.
     assert (tables[0]["h"] == 1.0).all() and metrics["orders"]["0"]["steps_to_tol"] is None
-    assert metrics["orders"]["0"]["final_L_val"] == pytest.approx((2 * 0.8 ** 30 - 1) ** 2, rel=1e-5)
+    assert metrics["orders"]["0"]["final_L_val"] == pytest.approx((2 * 0.8**30 - 1) ** 2, rel=1e-5)
     # Start hypergradients against the closed form: g_n(1, 1) = 2 b_n^2 - 2 b_n a^n, exact 2h0 = 2.
     for n in (0, 1, 2):
         g = closed_form.hypergrad(1.0, 1.0, n, 0.1)
@@ -202,31 +249,41 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     assert metrics["rate"] == pytest.approx(closed_form.rate(2, 0.1, 0.2, 1), rel=1e-5)
     # metrics/ holds only the headline, taken from the report
     assert json.loads((tmp_path / "metrics/bilevel.json").read_text()) == {
-        "final_L_val": metrics["final_L_val"], "steps_to_tol": metrics["steps_to_tol"],
-        "exact_steps_to_tol": metrics["exact"]["steps_to_tol"]}
+        "final_L_val": metrics["final_L_val"],
+        "steps_to_tol": metrics["steps_to_tol"],
+        "exact_steps_to_tol": metrics["exact"]["steps_to_tol"],
+    }
 
     # Another main order changes the headline metrics; orders that left the params leave no table behind.
     run_stage("bilevel", tmp_path, {**TINY, "order": 1, "bilevel": {**TINY["bilevel"], "orders": [1, 2]}})
     metrics1 = json.loads((tmp_path / "plots/bilevel/report.json").read_text())
     assert metrics1["order"] == 1 and metrics1["final_L_val"] != metrics["final_L_val"]
     assert sorted(p.name for p in (tmp_path / "plots/bilevel").glob("*.csv")) == [
-        "exact.csv", "main.csv", "order_1.csv", "order_2.csv"]
+        "exact.csv",
+        "main.csv",
+        "order_1.csv",
+        "order_2.csv",
+    ]
 
     from hyperlab.plotting import bilevel as plots
+
     monkeypatch.chdir(tmp_path)
     written = plots.render(FiguresParams(dpi=40))
     assert [p.name for p in written] == ["bilevel_surfaces.png", "bilevel_curves.png"]
     assert all((tmp_path / p).stat().st_size > 1000 for p in written)
 
 
-@pytest.mark.parametrize("top,section,key", [
-    ({"order": -1}, {}, "order: got -1; must be >= 0"),
-    ({"order": 1.5}, {}, "order: got 1.5; must be integer"),
-    ({"order": 7}, {}, "order: got 7; must be one of bilevel.orders (0, 1, 2)"),
-    ({"order": 1}, {"orders": [1, 1]}, "bilevel.orders: got [1, 1]; must not repeat a value"),
-    ({"order": 1}, {"dim": 2, "h0": [1.0, 2.0, 3.0]}, "bilevel.h0: got 3 values"),
-    ({"order": 1}, {"inner_lr": 1.5}, "bilevel.inner_lr: got 1.5; must be < 1"),
-])
+@pytest.mark.parametrize(
+    "top,section,key",
+    [
+        ({"order": -1}, {}, "order: got -1; must be >= 0"),
+        ({"order": 1.5}, {}, "order: got 1.5; must be integer"),
+        ({"order": 7}, {}, "order: got 7; must be one of bilevel.orders (0, 1, 2)"),
+        ({"order": 1}, {"orders": [1, 1]}, "bilevel.orders: got [1, 1]; must not repeat a value"),
+        ({"order": 1}, {"dim": 2, "h0": [1.0, 2.0, 3.0]}, "bilevel.h0: got 3 values"),
+        ({"order": 1}, {"inner_lr": 1.5}, "bilevel.inner_lr: got 1.5; must be < 1"),
+    ],
+)
 def test_bad_params_stop_with_one_line(tmp_path, top, section, key):
     params = {**TINY, **top, "bilevel": {**TINY["bilevel"], **section}}
     proc = run_stage("bilevel", tmp_path, params, check=False)

@@ -14,11 +14,23 @@ import pytest
 from conftest import run_stage
 from hyperlab import config, data
 from hyperlab.selection.space import architectures
-from hyperlab.training import network
-from hyperlab.training import latency, mlp, trainer
+from hyperlab.training import latency, mlp, network, trainer
 
-CONTRACT = ["arch", "n_layers", "width_1", "width_2", "seed", "n_params", "flops", "train_error",
-            "val_error", "test_error", "train_seconds", "latency_ms", "status"]
+CONTRACT = [
+    "arch",
+    "n_layers",
+    "width_1",
+    "width_2",
+    "seed",
+    "n_params",
+    "flops",
+    "train_error",
+    "val_error",
+    "test_error",
+    "train_seconds",
+    "latency_ms",
+    "status",
+]
 
 
 # --------------------------------------------------------------------------- space
@@ -42,7 +54,7 @@ def test_init_is_flax_default_distribution_and_pack_independent():
     p = mlp.init_params((512,), seed=3)
     k = p["layers_0"]["kernel"]
     assert k.dtype == np.float32 and np.abs(k).max() <= 2 / 0.8796 / np.sqrt(784) + 1e-7
-    assert abs(k.std() * np.sqrt(784) - 1) < 0.02           # variance 1/fan_in (LeCun normal)
+    assert abs(k.std() * np.sqrt(784) - 1) < 0.02  # variance 1/fan_in (LeCun normal)
     assert not p["layers_0"]["bias"].any()
     np.testing.assert_array_equal(mlp.init_params((512,), 3)["layers_1"]["kernel"], p["layers_1"]["kernel"])
     assert not np.array_equal(mlp.init_params((512,), 4)["layers_0"]["kernel"], k)
@@ -89,8 +101,9 @@ def _train(plan, init, splits, epochs=2, lr=3e-3):
     orders = np.stack([trainer.epoch_orders(s, len(x), epochs, 50) for s in (0, 1)])
     chunks = tuple(jnp.asarray(c) for c in trainer.chunk_rows([splits["train"], splits["val"]], 128))
     train = trainer.make_pack_trainer(plan, learning_rate=lr, n_sets=2)
-    return jax.block_until_ready(train(jax.tree.map(jnp.asarray, init), jnp.asarray(orders), jnp.asarray(x),
-                                       jnp.asarray(y, jnp.int32), chunks))
+    return jax.block_until_ready(
+        train(jax.tree.map(jnp.asarray, init), jnp.asarray(orders), jnp.asarray(x), jnp.asarray(y, jnp.int32), chunks)
+    )
 
 
 def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
@@ -101,7 +114,7 @@ def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
     chunks = tuple(jnp.asarray(c) for c in trainer.chunk_rows([splits["val"]], 64))
     wrong = mlp.pack_errors(both, jax.tree.map(lambda a: jnp.asarray(a[0]), init), *chunks, 1)
     chance = np.asarray(wrong)[:, 0] / len(y)
-    assert np.all((chance > 0.7) & (chance < 0.98)), chance     # 10 balanced classes: about 0.9
+    assert np.all((chance > 0.7) & (chance < 0.98)), chance  # 10 balanced classes: about 0.9
 
     # poison network (8,) under seed 1: it must fail alone, and (32, 16) must train exactly as if alone
     poisoned = jax.tree.map(np.copy, init)
@@ -111,8 +124,7 @@ def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
     alone = _train(alone_plan, trainer.init_pack(alone_plan, seeds=[0, 1]), splits)
     assert np.asarray(res.finite).tolist() == [[True, True], [True, False]]
     np.testing.assert_array_equal(np.asarray(res.wrong)[:, 0], np.asarray(alone.wrong)[:, 0])
-    np.testing.assert_allclose(np.asarray(res.epoch_loss)[:, :, 0], np.asarray(alone.epoch_loss)[:, :, 0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(res.epoch_loss)[:, :, 0], np.asarray(alone.epoch_loss)[:, :, 0], rtol=1e-5)
     # training helped the healthy network: well below chance
     assert np.asarray(res.wrong)[:, 0, 1].max() / len(y) < 0.5
 
@@ -129,8 +141,17 @@ def test_latency_positive_and_larger_for_larger_networks():
 # --------------------------------------------------------------------------- stage
 
 
-TINY = {"layers": [1, 2], "widths": [8, 256], "n_seeds": 2, "epochs": 2, "batch_size": 50,
-        "learning_rate": 0.003, "latency_batch": 128, "latency_repeats": 5, "latency_warmup": 1}
+TINY = {
+    "layers": [1, 2],
+    "widths": [8, 256],
+    "n_seeds": 2,
+    "epochs": 2,
+    "batch_size": 50,
+    "learning_rate": 0.003,
+    "latency_batch": 128,
+    "latency_repeats": 5,
+    "latency_warmup": 1,
+}
 
 
 def _stage(tmp_path, mnist_npz, name, candidates_params, check=True):
@@ -152,7 +173,7 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     assert row["n_params"] == network.n_params((256, 8)) and row["flops"] == network.forward_flops((256, 8))
     for col in ("train_error", "val_error", "test_error"):
         assert table[col].between(0, 1).all()
-    assert (table["val_error"] < 0.85).all() and table["val_error"].min() < 0.3   # trained: below chance (0.9)
+    assert (table["val_error"] < 0.85).all() and table["val_error"].min() < 0.3  # trained: below chance (0.9)
     assert (table["latency_ms"] > 0).all() and (table["train_seconds"] > 0).all()
     big = table["flops"] > table["flops"].median()
     assert table.loc[big, "latency_ms"].mean() > table.loc[~big, "latency_ms"].mean()
@@ -167,9 +188,9 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     scatter = pd.read_csv(work / "plots" / "candidates" / "scatter.csv", dtype={"arch": str})
     assert len(scatter) == 6 and scatter["pareto"].sum() == len(front) >= 1
     assert front["latency_ms"].is_monotonic_increasing and front["val_error"].is_monotonic_decreasing
-    assert metrics["best_arch"] in set(front["arch"])           # the most accurate network is on the front
+    assert metrics["best_arch"] in set(front["arch"])  # the most accurate network is on the front
 
-    work2, _ = _stage(tmp_path, mnist_npz, "b", TINY)              # same params and seed: same errors
+    work2, _ = _stage(tmp_path, mnist_npz, "b", TINY)  # same params and seed: same errors
     again = pd.read_csv(work2 / "data" / "candidates.csv", dtype={"arch": str})
     pd.testing.assert_frame_equal(table[CONTRACT[:10]], again[CONTRACT[:10]])
 
@@ -187,8 +208,13 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
     (work / "params.yaml").write_text(json.dumps({"seed": 0, "data": MNIST_DATA, "candidates": params}))
     real = config.load_section
-    monkeypatch.setattr(config, "load_section", lambda name, *args: real(name, *args).model_copy(
-        update={"learning_rate": 1e30}) if name == "candidates" else real(name, *args))
+    monkeypatch.setattr(
+        config,
+        "load_section",
+        lambda name, *args: (
+            real(name, *args).model_copy(update={"learning_rate": 1e30}) if name == "candidates" else real(name, *args)
+        ),
+    )
     monkeypatch.chdir(work)
     spec = importlib.util.spec_from_file_location("stage_candidates", REPO / "stages" / "candidates.py")
     stage = importlib.util.module_from_spec(spec)
@@ -202,14 +228,17 @@ def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch
     assert metrics["n_failed"] == 4 and metrics["best_val_error"] is None
 
 
-@pytest.mark.parametrize("bad, fragment", [
-    ({"widths": [16, 0]}, "candidates.widths: got [16, 0]; must be >= 1"),
-    ({"layers": [1, 1]}, "candidates.layers: got [1, 1]; must not repeat a value"),
-    ({"epochs": 0}, "candidates.epochs: got 0; must be >= 1"),
-    ({"learning_rate": -1}, "candidates.learning_rate: got -1; must be >= 1e-08"),
-    ({"colour": 1}, "candidates.colour: unknown key"),
-    ({"layers": [1, 2, 3, 4, 5, 6], "widths": list(range(1, 11))}, "candidates.layers"),
-])
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ({"widths": [16, 0]}, "candidates.widths: got [16, 0]; must be >= 1"),
+        ({"layers": [1, 1]}, "candidates.layers: got [1, 1]; must not repeat a value"),
+        ({"epochs": 0}, "candidates.epochs: got 0; must be >= 1"),
+        ({"learning_rate": -1}, "candidates.learning_rate: got -1; must be >= 1e-08"),
+        ({"colour": 1}, "candidates.colour: unknown key"),
+        ({"layers": [1, 2, 3, 4, 5, 6], "widths": list(range(1, 11))}, "candidates.layers"),
+    ],
+)
 def test_bad_params_rejected(bad, fragment):
     with pytest.raises(config.ConfigError) as err:
         config.parse_section(config.CandidatesParams, bad, "candidates")

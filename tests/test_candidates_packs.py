@@ -14,12 +14,22 @@ import shutil
 
 import pandas as pd
 import pytest
+
 from conftest import run_stage
 
 pytestmark = pytest.mark.slow
 
-TINY = {"layers": [1, 2], "widths": [8, 16], "n_seeds": 2, "epochs": 2, "batch_size": 50,
-        "learning_rate": 0.003, "latency_batch": 64, "latency_repeats": 3, "latency_warmup": 1}
+TINY = {
+    "layers": [1, 2],
+    "widths": [8, 16],
+    "n_seeds": 2,
+    "epochs": 2,
+    "batch_size": 50,
+    "learning_rate": 0.003,
+    "latency_batch": 64,
+    "latency_repeats": 3,
+    "latency_warmup": 1,
+}
 TIMINGS = ["train_seconds", "latency_ms"]  # measured on the machine: not results
 
 

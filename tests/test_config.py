@@ -28,24 +28,27 @@ def test_defaults_and_coercion():
     assert parse_section(Example, None, "ex") == Example()
 
 
-@pytest.mark.parametrize("raw, fragment", [
-    ({"colour": 1}, "ex.colour: unknown key; allowed: count, rate, mode, sizes, flag, path"),
-    ({"count": "3"}, "ex.count: got '3'; must be integer"),
-    ({"count": 2.5}, "ex.count: got 2.5; must be integer"),
-    ({"count": True}, "ex.count: got True; must be integer"),
-    ({"count": 0}, "ex.count: got 0; must be >= 1"),
-    ({"count": 11}, "ex.count: got 11; must be <= 10"),
-    ({"rate": 0}, "ex.rate: got 0; must be > 0"),
-    ({"rate": float("nan")}, "ex.rate: got nan; must be a finite number"),
-    ({"rate": float("inf")}, "ex.rate: got inf; must be a finite number"),
-    ({"sizes": [1, float("inf")]}, "ex.sizes: got [1, inf]; must be a list of integer"),
-    ({"mode": "c"}, "ex.mode: got 'c'; allowed: a, b"),
-    ({"sizes": []}, "ex.sizes: got []; must have at least 1 element(s)"),
-    ({"sizes": [1, 0]}, "ex.sizes: got [1, 0]; must be >= 1"),
-    ({"sizes": 3}, "ex.sizes: got 3; must be a list of integer"),
-    ({"flag": 1}, "ex.flag: got 1; must be boolean"),
-    ({"path": 3}, "ex.path: got 3; must be string or null"),
-])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ({"colour": 1}, "ex.colour: unknown key; allowed: count, rate, mode, sizes, flag, path"),
+        ({"count": "3"}, "ex.count: got '3'; must be integer"),
+        ({"count": 2.5}, "ex.count: got 2.5; must be integer"),
+        ({"count": True}, "ex.count: got True; must be integer"),
+        ({"count": 0}, "ex.count: got 0; must be >= 1"),
+        ({"count": 11}, "ex.count: got 11; must be <= 10"),
+        ({"rate": 0}, "ex.rate: got 0; must be > 0"),
+        ({"rate": float("nan")}, "ex.rate: got nan; must be a finite number"),
+        ({"rate": float("inf")}, "ex.rate: got inf; must be a finite number"),
+        ({"sizes": [1, float("inf")]}, "ex.sizes: got [1, inf]; must be a list of integer"),
+        ({"mode": "c"}, "ex.mode: got 'c'; allowed: a, b"),
+        ({"sizes": []}, "ex.sizes: got []; must have at least 1 element(s)"),
+        ({"sizes": [1, 0]}, "ex.sizes: got [1, 0]; must be >= 1"),
+        ({"sizes": 3}, "ex.sizes: got 3; must be a list of integer"),
+        ({"flag": 1}, "ex.flag: got 1; must be boolean"),
+        ({"path": 3}, "ex.path: got 3; must be string or null"),
+    ],
+)
 def test_bad_values_name_key_value_and_allowed(raw, fragment):
     with pytest.raises(ConfigError) as err:
         parse_section(Example, raw, "ex")
@@ -114,14 +117,17 @@ def test_nested_sections():
     assert parse_section(Outer, {}, "o") == Outer()
 
 
-@pytest.mark.parametrize("raw, fragment", [
-    ({"inner": {"k": 0}}, "o.inner.k: got 0; must be >= 1"),
-    ({"inner": {"j": 1}}, "o.inner.j: unknown key; allowed: k"),
-    ({"named": {"c": {}}}, "o.named.c: unknown entry; allowed: a, b"),
-    ({"named": {"a": {"k": "x"}}}, "o.named.a.k: got 'x'; must be integer"),
-    ({"named": {}}, "o.named: got {}; must have at least 1 entry"),
-    ({"named": [1]}, "o.named: got [1]; must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ({"inner": {"k": 0}}, "o.inner.k: got 0; must be >= 1"),
+        ({"inner": {"j": 1}}, "o.inner.j: unknown key; allowed: k"),
+        ({"named": {"c": {}}}, "o.named.c: unknown entry; allowed: a, b"),
+        ({"named": {"a": {"k": "x"}}}, "o.named.a.k: got 'x'; must be integer"),
+        ({"named": {}}, "o.named: got {}; must have at least 1 entry"),
+        ({"named": [1]}, "o.named: got [1]; must be a mapping"),
+    ],
+)
 def test_nested_errors_name_the_full_key(raw, fragment):
     with pytest.raises(ConfigError) as err:
         parse_section(Outer, raw, "o")
@@ -139,6 +145,7 @@ def test_order_must_be_one_of_the_bilevel_orders(tmp_path):
 
 def test_sections_are_frozen_and_lists_are_tuples():
     from pydantic import ValidationError
+
     p = parse_section(config.CandidatesParams, {"layers": [1, 2]}, "candidates")
     assert p.layers == (1, 2) and isinstance(p.layers, tuple) and isinstance(p.learning_rate, float)
     with pytest.raises(ValidationError, match="frozen"):

@@ -52,14 +52,17 @@ def test_parse_idx_roundtrip_raw_and_gzip():
     np.testing.assert_array_equal(data.parse_idx(gzip.compress(idx_bytes(array))), array)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda b: b[:-5], "truncated"),
-    (lambda b: b + b"\0", "trailing bytes"),
-    (lambda b: b"\x01" + b[1:], "bad magic number"),
-    (lambda b: b[:2] + b"\x0d" + b[3:], "is not unsigned byte"),
-    (lambda b: b[:10], "truncated"),
-    (lambda b: b"", "bad magic number"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b[:-5], "truncated"),
+        (lambda b: b + b"\0", "trailing bytes"),
+        (lambda b: b"\x01" + b[1:], "bad magic number"),
+        (lambda b: b[:2] + b"\x0d" + b[3:], "is not unsigned byte"),
+        (lambda b: b[:10], "truncated"),
+        (lambda b: b"", "bad magic number"),
+    ],
+)
 def test_parse_idx_rejects_broken_files(mutate, message):
     raw = idx_bytes(np.zeros((3, 28, 28), np.uint8))
     with pytest.raises(InputError, match=message) as err:
@@ -136,6 +139,7 @@ def http_root(tmp_path):
 def dead_url() -> str:
     """A loopback URL on which nothing listens."""
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -219,8 +223,13 @@ def test_bundled_source_is_real_mnist():
 def test_data_stage_end_to_end(mnist_npz):
     splits = data.load_npz(mnist_npz)
     assert {k: v.shape for k, v in splits.items()} == {
-        "x_train": (600, 28, 28), "y_train": (600,), "x_val": (200, 28, 28), "y_val": (200,),
-        "x_test": (200, 28, 28), "y_test": (200,)}
+        "x_train": (600, 28, 28),
+        "y_train": (600,),
+        "x_val": (200, 28, 28),
+        "y_val": (200,),
+        "x_test": (200, 28, 28),
+        "y_test": (200,),
+    }
     assert splits["x_train"].dtype == np.uint8 and splits["y_train"].dtype == np.int64
     assert np.array_equal(np.bincount(splits["y_val"]), np.full(10, 20))
     x = data.to_float(splits["x_test"])
@@ -230,7 +239,10 @@ def test_data_stage_end_to_end(mnist_npz):
 def test_data_stage_is_deterministic_and_idx_dir_works(tmp_path):
     folder = tmp_path / "idx"
     write_idx_folder(folder, fake_mnist(np.random.default_rng(0), n_train=100, n_test=40), gz=False)
-    params = {"seed": 3, "data": {"source": "idx_dir", "idx_dir": str(folder), "n_train": 50, "n_val": 20, "n_test": 30}}
+    params = {
+        "seed": 3,
+        "data": {"source": "idx_dir", "idx_dir": str(folder), "n_train": 50, "n_val": 20, "n_test": 30},
+    }
     outputs = []
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
@@ -241,14 +253,19 @@ def test_data_stage_is_deterministic_and_idx_dir_works(tmp_path):
     assert outputs[0]["x_test"].shape == (30, 28, 28)
 
 
-@pytest.mark.parametrize("section, fragment", [
-    ({"n_train": -5}, "data.n_train: got -5; must be >= 10"),
-    ({"source": "cifar"}, "data.source: got 'cifar'; allowed: bundled, full, idx_dir"),
-    ({"mirrors": ["ftp://x/"]}, "data.mirrors: got ['ftp://x/']; must be http(s):// or file:// URLs"),
-    ({"source": "idx_dir"}, "data.idx_dir: empty; must name a folder"),
-    ({"n_train": 4000, "n_val": 1000, "n_test": 1000},
-     "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits"),
-])
+@pytest.mark.parametrize(
+    "section, fragment",
+    [
+        ({"n_train": -5}, "data.n_train: got -5; must be >= 10"),
+        ({"source": "cifar"}, "data.source: got 'cifar'; allowed: bundled, full, idx_dir"),
+        ({"mirrors": ["ftp://x/"]}, "data.mirrors: got ['ftp://x/']; must be http(s):// or file:// URLs"),
+        ({"source": "idx_dir"}, "data.idx_dir: empty; must name a folder"),
+        (
+            {"n_train": 4000, "n_val": 1000, "n_test": 1000},
+            "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits",
+        ),
+    ],
+)
 def test_data_stage_rejects_bad_params_fast(tmp_path, section, fragment):
     proc = run_stage("data", tmp_path, {"seed": 0, "data": section}, check=False)
     assert proc.returncode == 2
@@ -259,8 +276,12 @@ def test_data_stage_rejects_bad_params_fast(tmp_path, section, fragment):
 
 def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
     """The first stage dvc runs stops the pipeline, even when the bad key is another stage's."""
-    proc = run_stage("data", tmp_path, {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20},
-                                        "l2l": {"meta_lr": -1}}, check=False)
+    proc = run_stage(
+        "data",
+        tmp_path,
+        {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20}, "l2l": {"meta_lr": -1}},
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be >= 1e-08"
     assert not (tmp_path / "data" / "mnist.npz").exists()
@@ -269,11 +290,19 @@ def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
 def test_split_sizes_beyond_an_idx_source_name_the_keys(tmp_path):
     """idx_dir pools are sized only once read; the error still names the params keys (the stage's check)."""
     from hyperlab.config import ConfigError, check_split_sizes
+
     digits = fake_mnist(np.random.default_rng(0), n_train=500, n_test=100)  # distinct images: none is dropped
-    pools = data.Pools(digits["train_images"].astype(np.uint8), digits["train_labels"],
-                       digits["test_images"].astype(np.uint8), digits["test_labels"])
-    with pytest.raises(ConfigError, match=r"^params.yaml: data.n_train \+ data.n_val: got 300 \+ 300 = 600; "
-                                          r"must be <= the 500 training digits of the source$"):
+    pools = data.Pools(
+        digits["train_images"].astype(np.uint8),
+        digits["train_labels"],
+        digits["test_images"].astype(np.uint8),
+        digits["test_labels"],
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^params.yaml: data.n_train \+ data.n_val: got 300 \+ 300 = 600; "
+        r"must be <= the 500 training digits of the source$",
+    ):
         data.make_splits(pools, 300, 300, 50, 0, check_sizes=check_split_sizes)
     with pytest.raises(ConfigError, match=r"data.n_test: got 150; must be <= the 100 test digits"):
         data.make_splits(pools, 300, 100, 150, 0, check_sizes=check_split_sizes)
@@ -281,9 +310,14 @@ def test_split_sizes_beyond_an_idx_source_name_the_keys(tmp_path):
     # the data stage passes that check: a one-line error naming the keys, nothing written
     folder = tmp_path / "idx"
     write_idx_folder(folder, fake_mnist(np.random.default_rng(0), n_train=60, n_test=30), gz=False)
-    proc = run_stage("data", tmp_path, {"seed": 0, "data": {"source": "idx_dir", "idx_dir": str(folder),
-                                                            "n_train": 40, "n_val": 10, "n_test": 40}}, check=False)
+    proc = run_stage(
+        "data",
+        tmp_path,
+        {"seed": 0, "data": {"source": "idx_dir", "idx_dir": str(folder), "n_train": 40, "n_val": 10, "n_test": 40}},
+        check=False,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == ("error: params.yaml: data.n_test: got 40; must be <= the 30 "
-                                                    "test digits of the source")
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: params.yaml: data.n_test: got 40; must be <= the 30 test digits of the source"
+    )
     assert not (tmp_path / "data" / "mnist.npz").exists()

@@ -75,7 +75,7 @@ def link_problems(text: str, where: Path) -> list[str]:
     out = []
     for m in _LINK.finditer(_prose(text)):
         target = m.group("target")
-        if re.match(r"[a-z]+:", target):          # http:, https:, mailto:
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
             continue
         path, _, anchor = target.partition("#")
         file = (where.parent / path).resolve() if path else where
@@ -111,7 +111,7 @@ def metrics_table(text: str) -> dict[str, list[str]]:
     rows, lines = {}, text.splitlines()
     for n, line in enumerate(lines):
         if re.match(r"\|\s*file\s*\|\s*keys\s*\|", line):
-            for row in lines[n + 2:]:
+            for row in lines[n + 2 :]:
                 if not row.startswith("|"):
                     break
                 cells = [c.strip() for c in row.strip().strip("|").split("|")]
@@ -205,7 +205,7 @@ def glance_problems(text: str, repo: Path = REPO) -> list[str]:
                 out.append(f"README glance {name}: {shown} but {source} is {value!r}")
         bare = _LINK.sub(" ", result)
         for m in re.finditer(r"(?<![\w.\-−])[-−]?\d+(?:[.,]\d+)*", bare):
-            if not _LABEL.search(bare[:m.start()]):
+            if not _LABEL.search(bare[: m.start()]):
                 out.append(f"README glance {name}: bare number {m.group(0)!r} names no source")
         if not cited:
             out.append(f"README glance {name}: no sourced number")
@@ -250,8 +250,11 @@ def import_problems(text: str) -> list[str]:
             except ImportError as err:
                 out.append(f"from {module} import ...: {err}")
                 continue
-            out += [f"from {module} import {n}: no such name" for n in (x.strip() for x in names.split(","))
-                    if not hasattr(found, n)]
+            out += [
+                f"from {module} import {n}: no such name"
+                for n in (x.strip() for x in names.split(","))
+                if not hasattr(found, n)
+            ]
     return out
 
 
@@ -342,10 +345,18 @@ def test_an_undescribed_metric_key_or_file_is_caught():
     assert any("`metrics/hpo.json` is not described" in p for p in metrics_problems("\n".join(lines)))
 
 
-@pytest.mark.parametrize("shown, value, ok", [
-    ("0.0038", 0.0037500000000000033, True), ("0.0037", 0.0037500000000000033, False),
-    ("1.3e-7", 1.2615645061941905e-07, True), ("1.2e-7", 1.2615645061941905e-07, False),
-    ("41", 41, True), ("-1.000000", -1.0, True), ("−1.000000", -1.0, True), ("1.0", 0.999994, True),
-])
+@pytest.mark.parametrize(
+    "shown, value, ok",
+    [
+        ("0.0038", 0.0037500000000000033, True),
+        ("0.0037", 0.0037500000000000033, False),
+        ("1.3e-7", 1.2615645061941905e-07, True),
+        ("1.2e-7", 1.2615645061941905e-07, False),
+        ("41", 41, True),
+        ("-1.000000", -1.0, True),
+        ("−1.000000", -1.0, True),
+        ("1.0", 0.999994, True),
+    ],
+)
 def test_rounding_rule(shown, value, ok):
     assert matches(shown, value) is ok

@@ -34,12 +34,11 @@ def _toy_setup(d=3, lr=0.2, gamma=0.9):
 
 def nonquadratic_train_loss(w, h):
     """Non-quadratic in w, h enters nonlinearly, and h (2,) has another shape than w (2, 3)."""
-    return (jnp.exp(h[0]) * jnp.sum(jnp.log(jnp.cosh(w - 1.0))) + 0.5 * jnp.sum((w * h[1]) ** 2)
-            + 0.1 * jnp.sum(w ** 4))
+    return jnp.exp(h[0]) * jnp.sum(jnp.log(jnp.cosh(w - 1.0))) + 0.5 * jnp.sum((w * h[1]) ** 2) + 0.1 * jnp.sum(w**4)
 
 
 def nonquadratic_val_loss(w):
-    return jnp.sum(jnp.sin(w) ** 2) + 0.5 * jnp.sum(w ** 2)
+    return jnp.sum(jnp.sin(w) ** 2) + 0.5 * jnp.sum(w**2)
 
 
 def _nonquadratic_setup(lr=0.05, gamma=0.3):
@@ -61,7 +60,7 @@ def test_forward_step_matches_maclaurin_update_by_hand():
     w, v = np.asarray(w0), np.zeros(2)
     alpha, gamma, h = 0.2, 0.9, np.asarray(hyper.h)
     for t in range(1, 4):
-        v = gamma * v - (1 - gamma) * 2 * (w + h)   # ∇_w |h + w|^2 = 2 (w + h)
+        v = gamma * v - (1 - gamma) * 2 * (w + h)  # ∇_w |h + w|^2 = 2 (w + h)
         w = w + alpha * v
         np.testing.assert_allclose(ws[t], w, rtol=1e-13)
     np.testing.assert_allclose(dm.train(train_loss, w0, hyper, 3).w, w, rtol=1e-13)
@@ -74,14 +73,14 @@ def test_checkpoints_are_the_trajectory_at_their_times_and_linear_in_between(T, 
     ckpt, final = dm.train_checkpoints(train_loss, w0, hyper, T, K)
     times = np.asarray(ckpt.times)
     assert times[0] == 0 and times[-1] == T and len(times) == K + 1 and np.all(np.diff(times) > 0)
-    np.testing.assert_array_equal(np.asarray(ckpt.w), full[times])   # the same scan, bit for bit
+    np.testing.assert_array_equal(np.asarray(ckpt.w), full[times])  # the same scan, bit for bit
     np.testing.assert_array_equal(np.asarray(final.w), full[T])
     path = np.asarray(dm.interpolated_trajectory(ckpt, T))
     for k in range(K):
         s0, s1 = times[k], times[k + 1]
         lam = (np.arange(s0, s1 + 1) - s0) / (s1 - s0)
         expected = (1 - lam)[:, None] * full[s0] + lam[:, None] * full[s1]
-        np.testing.assert_allclose(path[s0:s1 + 1], expected, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(path[s0 : s1 + 1], expected, rtol=1e-13, atol=1e-15)
     if K == T:
         np.testing.assert_array_equal(path, full)
 
@@ -137,7 +136,7 @@ def test_reverse_pass_equals_autodiff_on_a_nonquadratic_loss_given_the_exact_tra
     grads = dm.reverse_pass(nonquadratic_train_loss, nonquadratic_val_loss, hyper, ckpt, T)
     assert grads.h.shape == hyper.h.shape == (2,)
     _assert_hyper_close(grads, exact, rtol=1e-9)
-    assert min(abs(float(exact.log_lr)), abs(float(exact.momentum))) > 1e-3   # a non-trivial check
+    assert min(abs(float(exact.log_lr)), abs(float(exact.momentum))) > 1e-3  # a non-trivial check
 
 
 @pytest.mark.parametrize("K", [1, 2, 3, 7, 16])
@@ -161,7 +160,7 @@ def test_error_does_not_grow_with_K_on_a_nonquadratic_loss():
     errors = [dm.relative_error(fn(K)[2], exact) for K in (1, 2, 4, 8, 16, 32)]
     for name in dm.Hyper._fields:
         series = [e[name] for e in errors]
-        assert series[0] > 1e-2, (name, series)            # the linearization does cost something here
+        assert series[0] > 1e-2, (name, series)  # the linearization does cost something here
         assert all(b <= a for a, b in zip(series, series[1:])), (name, series)
         assert series[-1] < 1e-10, (name, series)
 
@@ -174,8 +173,9 @@ def test_velocity_recurrence_amplifies_trajectory_error():
     _, _, exact = dm.autodiff_hypergrad(train_loss, val_loss, w0, hyper, T)
     diff = dm.relative_error(dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, 1)[2], exact)
     rec = dm.relative_error(
-        dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, 1, velocity="recurrence")[2], exact)
-    assert rec["h"] == pytest.approx(diff["h"], abs=1e-12)   # dh reads no velocity
+        dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, 1, velocity="recurrence")[2], exact
+    )
+    assert rec["h"] == pytest.approx(diff["h"], abs=1e-12)  # dh reads no velocity
     assert rec["log_lr"] > 10 * diff["log_lr"]
 
 
@@ -195,13 +195,16 @@ def test_reverse_pass_rejects_bad_velocity_mode():
 
 def test_outer_loop_h_path_is_identical_for_every_K_when_only_h_is_tuned():
     import optax
+
     T, steps = 30, 25
     w0, hyper = jnp.array([1.0]), dm.Hyper(jnp.array([1.5]), jnp.log(jnp.asarray(0.2)), jnp.asarray(0.9))
-    traces = {K: dm.outer_loop(dm.hypergrad_fn(train_loss, val_loss, T, K), w0, hyper, steps,
-                               optax.sgd(0.1), tune_lr=False) for K in (None, 1, 4)}
+    traces = {
+        K: dm.outer_loop(dm.hypergrad_fn(train_loss, val_loss, T, K), w0, hyper, steps, optax.sgd(0.1), tune_lr=False)
+        for K in (None, 1, 4)
+    }
     ref = traces[None]
     assert ref.h.shape == (steps + 1, 1)
-    np.testing.assert_allclose(ref.log_lr, np.log(0.2))          # lr untouched when not tuned
+    np.testing.assert_allclose(ref.log_lr, np.log(0.2))  # lr untouched when not tuned
     assert float(ref.val_loss[-1]) < 1e-3 * float(ref.val_loss[0])
     for K in (1, 4):
         np.testing.assert_allclose(traces[K].h, ref.h, rtol=1e-10, atol=1e-12)
@@ -211,18 +214,21 @@ def test_outer_loop_h_path_is_identical_for_every_K_when_only_h_is_tuned():
 # --------------------------------------------------------------------------- params and stage
 
 
-@pytest.mark.parametrize("raw,key", [
-    ({"pieces": [1, 200]}, "drmad.pieces"),
-    ({"T": 10, "pieces": [1, 2, 16]}, "drmad.pieces"),
-    ({"pieces": [2, 2]}, "drmad.pieces"),
-    ({"pieces": [0]}, "drmad.pieces"),
-    ({"momentum": 1.0}, "drmad.momentum"),
-    ({"lr": -0.1}, "drmad.lr"),
-    ({"T": 1}, "drmad.T"),
-    ({"outer_optimizer": "rmsprop"}, "drmad.outer_optimizer"),
-    ({"tune_lr": "yes"}, "drmad.tune_lr"),
-    ({"K": 3}, "drmad.K"),
-])
+@pytest.mark.parametrize(
+    "raw,key",
+    [
+        ({"pieces": [1, 200]}, "drmad.pieces"),
+        ({"T": 10, "pieces": [1, 2, 16]}, "drmad.pieces"),
+        ({"pieces": [2, 2]}, "drmad.pieces"),
+        ({"pieces": [0]}, "drmad.pieces"),
+        ({"momentum": 1.0}, "drmad.momentum"),
+        ({"lr": -0.1}, "drmad.lr"),
+        ({"T": 1}, "drmad.T"),
+        ({"outer_optimizer": "rmsprop"}, "drmad.outer_optimizer"),
+        ({"tune_lr": "yes"}, "drmad.tune_lr"),
+        ({"K": 3}, "drmad.K"),
+    ],
+)
 def test_bad_params_are_rejected_with_the_key(raw, key):
     with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")) as err:
         config.parse_section(config.SECTIONS["drmad"], raw, "drmad")
@@ -243,20 +249,22 @@ def test_stage_rejects_bad_params_in_one_line(tmp_path):
 
 def test_stage_end_to_end_and_figures(tmp_path, monkeypatch):
     T = 12
-    params = {"seed": 0, "drmad": {"T": T, "pieces": [1, 3], "outer_steps": 4, "lr": 0.2,
-                                   "momentum": 0.9, "quartic": 0.1}}
+    params = {
+        "seed": 0,
+        "drmad": {"T": T, "pieces": [1, 3], "outer_steps": 4, "lr": 0.2, "momentum": 0.9, "quartic": 0.1},
+    }
     run_stage("drmad", tmp_path, params)
     metrics = json.loads((tmp_path / "plots/drmad/report.json").read_text())
     assert metrics["pieces"] == [1, 3, T]
     for K in ("1", "3", str(T)):
         entry = metrics["K"][K]
         assert entry["memory_vectors"] == int(K) + 1
-        assert entry["rel_err"]["h"] < 1e-12                       # quadratic toy: exact for every K
+        assert entry["rel_err"]["h"] < 1e-12  # quadratic toy: exact for every K
     assert metrics["exact"]["memory_vectors"] == T + 1
     assert all(v < 1e-10 for v in metrics["K"][str(T)]["rel_err"].values())
     assert all(v < 1e-10 for v in metrics["K"][str(T)]["rel_err_quartic"].values())
     assert metrics["K"]["1"]["rel_err"]["log_lr"] > 1e-3
-    assert metrics["K"]["1"]["rel_err_quartic"]["h"] > 1e-6          # non-quadratic: h error appears
+    assert metrics["K"]["1"]["rel_err_quartic"]["h"] > 1e-6  # non-quadratic: h error appears
 
     out = tmp_path / "plots/drmad"
     exact = pd.read_csv(out / "outer_exact.csv")
@@ -265,13 +273,15 @@ def test_stage_end_to_end_and_figures(tmp_path, monkeypatch):
     inner = pd.read_csv(out / "inner.csv")
     assert set(inner.path) == {"true", "K=1", "K=3"} and len(inner) == 3 * (T + 1)
     line = inner[inner.path == "K=1"].w.to_numpy()
-    np.testing.assert_allclose(np.diff(line, 2), 0, atol=1e-12)      # DrMAD's path is a straight line
+    np.testing.assert_allclose(np.diff(line, 2), 0, atol=1e-12)  # DrMAD's path is a straight line
     err = pd.read_csv(out / "error_quadratic.csv")
     assert list(err.K) == [1, 3, T] and list(err.memory_vectors) == [2, 4, T + 1]
 
     from hyperlab.plotting import drmad as plot_drmad
+
     monkeypatch.chdir(tmp_path)
     written = plot_drmad.render(config.FiguresParams(dpi=40))
     assert sorted(p.name for p in written) == sorted(
-        ["drmad_outer.png", "drmad_outer_curves.png", "drmad_inner.png", "drmad_inner_time.png", "drmad_error.png"])
+        ["drmad_outer.png", "drmad_outer_curves.png", "drmad_inner.png", "drmad_inner_time.png", "drmad_error.png"]
+    )
     assert all((tmp_path / p).stat().st_size > 1000 for p in written)

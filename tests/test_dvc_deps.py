@@ -47,7 +47,7 @@ def _imported(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing file's package
                 pkg = _package_of(path).split(".")
-                base = ".".join(pkg[:len(pkg) - node.level + 1] + ([node.module] if node.module else []))
+                base = ".".join(pkg[: len(pkg) - node.level + 1] + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
             names.add(base)
@@ -118,7 +118,7 @@ def missing_deps(stage: dict) -> tuple[str, list[Path]]:
     """(script, library files it imports that none of the stage's deps covers)."""
     cmd = stage["cmd"].split()
     script = next(t for t in cmd if t.startswith("stages/") and t.endswith(".py"))
-    args = cmd[cmd.index(script) + 1:]
+    args = cmd[cmd.index(script) + 1 :]
     deps = [Path(d) for d in _dep_paths(stage)]
     needed = {Path(script)} | import_closure(REPO / script, _dynamic(script, args))
     missing = sorted(f for f in needed if not any(f == d or d in f.parents for d in deps))
@@ -152,18 +152,28 @@ def test_a_removed_dependency_is_named(stages):
 
 def test_the_closure_follows_packages_and_transitive_imports():
     closure = import_closure(REPO / "stages" / "search.py")
-    for f in ("src/hyperlab/__init__.py", "src/hyperlab/cli.py", "src/hyperlab/config/__init__.py",
-              "src/hyperlab/selection/__init__.py", "src/hyperlab/selection/study/strategies.py",
-              "src/hyperlab/selection/samplers/gp/sampler.py", "src/hyperlab/selection/samplers/gp/optim.py",
-              "src/hyperlab/selection/table/benchmark.py"):
+    for f in (
+        "src/hyperlab/__init__.py",
+        "src/hyperlab/cli.py",
+        "src/hyperlab/config/__init__.py",
+        "src/hyperlab/selection/__init__.py",
+        "src/hyperlab/selection/study/strategies.py",
+        "src/hyperlab/selection/samplers/gp/sampler.py",
+        "src/hyperlab/selection/samplers/gp/optim.py",
+        "src/hyperlab/selection/table/benchmark.py",
+    ):
         assert Path(f) in closure
     assert not any("plotting" in str(p) for p in closure)
 
 
 def test_figure_families_match_the_plotting_modules(stages):
     import hyperlab.plotting
+
     figures = _load_stage("figures")
-    drawable = {m.name for m in pkgutil.iter_modules(hyperlab.plotting.__path__)
-                if hasattr(importlib.import_module(f"hyperlab.plotting.{m.name}"), "render")}
+    drawable = {
+        m.name
+        for m in pkgutil.iter_modules(hyperlab.plotting.__path__)
+        if hasattr(importlib.import_module(f"hyperlab.plotting.{m.name}"), "render")
+    }
     in_dvc = {name.split("@", 1)[1] for name in stages if name.startswith("figures@")}
     assert set(figures.FAMILIES) == drawable == in_dvc

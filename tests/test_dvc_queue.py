@@ -23,13 +23,25 @@ pytestmark = pytest.mark.slow
 
 def _env(clone: Path) -> dict:
     # stage commands call `python`: this interpreter's; the library is the clone's own src/
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(clone / "src"), "JAX_PLATFORMS": "cpu"}
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(clone / "src"),
+        "JAX_PLATFORMS": "cpu",
+    }
 
 
 def _dvc(clone: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=clone, env=_env(clone), text=True,
-                          capture_output=True, timeout=kwargs.pop("timeout", 120), check=True, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=clone,
+        env=_env(clone),
+        text=True,
+        capture_output=True,
+        timeout=kwargs.pop("timeout", 120),
+        check=True,
+        **kwargs,
+    )
 
 
 def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
@@ -38,11 +50,29 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
     subprocess.run(["git", "-C", str(clone), "config", "user.email", "ci@example.org"], check=True)
     subprocess.run(["git", "-C", str(clone), "config", "user.name", "ci"], check=True)
     for order in (2, 3):
-        _dvc(clone, "exp", "run", "--queue", "-n", f"order-{order}", "-S", f"order={order}",
-             "-S", "bilevel.outer_steps=10", "figures@bilevel")
+        _dvc(
+            clone,
+            "exp",
+            "run",
+            "--queue",
+            "-n",
+            f"order-{order}",
+            "-S",
+            f"order={order}",
+            "-S",
+            "bilevel.outer_steps=10",
+            "figures@bilevel",
+        )
     # the workers inherit stdout / stderr: send them nowhere, or this call waits for them
-    subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "-j", "2"], cwd=clone, env=_env(clone),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
+        cwd=clone,
+        env=_env(clone),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+        check=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -54,8 +84,13 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
         assert status.count("Success") == 2, status
         shown = pd.read_csv(io.StringIO(_dvc(clone, "exp", "show", "--csv").stdout))
     finally:
-        subprocess.run([sys.executable, "-m", "dvc", "queue", "stop", "--kill"], cwd=clone, env=_env(clone),
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "queue", "stop", "--kill"],
+            cwd=clone,
+            env=_env(clone),
+            capture_output=True,
+            timeout=60,
+        )
     runs = shown[shown["Experiment"].isin(["order-2", "order-3"])].set_index("Experiment")
     assert sorted(runs.index) == ["order-2", "order-3"]
     assert runs["order"].astype(int).to_dict() == {"order-2": 2, "order-3": 3}

@@ -11,9 +11,8 @@ import tempfile
 import pandas as pd
 import pytest
 
-from hyperlab import cli, io
-
 from conftest import REPO, run_stage
+from hyperlab import cli, io
 
 FRAME = pd.DataFrame({"x": [1, 2], "y": [0.5, 0.25]})
 
@@ -25,6 +24,7 @@ def _snapshot(root) -> dict[str, bytes]:
 
 def _fake_stage(tmp_path, version: int, fail_after_first: BaseException | None = None):
     """A stage writing a replaced plot folder, then a metrics file; optionally dying in between."""
+
     def main():
         tables = {"a.csv": FRAME.assign(v=version), f"only_v{version}.csv": FRAME}
         io.write_tables("plots/fake", tables)
@@ -32,6 +32,7 @@ def _fake_stage(tmp_path, version: int, fail_after_first: BaseException | None =
             raise fail_after_first
         io.write_json("metrics/fake.json", {"version": version})
         io.write_npz("data/fake.npz", v=FRAME.to_numpy() * version)
+
     return main
 
 
@@ -45,12 +46,22 @@ def workdir(tmp_path, monkeypatch):
 
 def test_outputs_commit_together(workdir):
     before = _snapshot(workdir)
-    assert sorted(before) == ["data/fake.npz", "metrics/fake.json", "params.yaml", "plots/fake/a.csv",
-                              "plots/fake/only_v1.csv"]
+    assert sorted(before) == [
+        "data/fake.npz",
+        "metrics/fake.json",
+        "params.yaml",
+        "plots/fake/a.csv",
+        "plots/fake/only_v1.csv",
+    ]
     cli.run_stage(_fake_stage(workdir, 2), name="fake")
     after = _snapshot(workdir)
-    assert sorted(after) == ["data/fake.npz", "metrics/fake.json", "params.yaml", "plots/fake/a.csv",
-                             "plots/fake/only_v2.csv"]
+    assert sorted(after) == [
+        "data/fake.npz",
+        "metrics/fake.json",
+        "params.yaml",
+        "plots/fake/a.csv",
+        "plots/fake/only_v2.csv",
+    ]
     assert json.loads(after["metrics/fake.json"]) == {"version": 2}
 
 
@@ -102,8 +113,13 @@ def test_a_commit_killed_halfway_is_completed_at_the_next_start(workdir):
     assert len(moved) == 1 and (outputs.dir / io.MANIFEST).is_file()
     io.recover("fake")
     after = _snapshot(workdir)
-    assert sorted(after) == ["data/fake.npz", "metrics/fake.json", "params.yaml", "plots/fake/a.csv",
-                             "plots/fake/only_v2.csv"]
+    assert sorted(after) == [
+        "data/fake.npz",
+        "metrics/fake.json",
+        "params.yaml",
+        "plots/fake/a.csv",
+        "plots/fake/only_v2.csv",
+    ]
     assert json.loads(after["metrics/fake.json"]) == {"version": 2}
 
 
@@ -184,6 +200,7 @@ def test_bilevel_stage_killed_between_plots_and_metrics(tmp_path, monkeypatch):
         raise KeyboardInterrupt  # after write_tables staged plots/bilevel, before the metrics and report
 
     from hyperlab import report
+
     monkeypatch.setattr(report, "write_results", killed)  # what write_outputs calls after the tables
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text("order: 2\nbilevel: {orders: [0, 1, 2], outer_steps: 5}\n")

@@ -20,9 +20,8 @@ import sys
 import pandas as pd
 import pytest
 
-from hyperlab import cli, io
-
 from conftest import REPO
+from hyperlab import cli, io
 
 
 class Killed(BaseException):
@@ -30,17 +29,24 @@ class Killed(BaseException):
 
 
 def _snapshot(root) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and io.STAGING.name not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and io.STAGING.name not in p.parts
+    }
 
 
 def _upstream(version: int):
     """Three outputs: a table and a metrics file, then a replaced plot folder (a stale file in it goes)."""
+
     def main():
         io.write_csv("data/up.csv", pd.DataFrame({"v": [version] * 3}))
         io.write_json("metrics/up.json", {"version": version})
-        io.write_tables("plots/up", {"a.csv": pd.DataFrame({"v": [version]}),
-                                     f"only_v{version}.csv": pd.DataFrame({"v": [version]})})
+        io.write_tables(
+            "plots/up",
+            {"a.csv": pd.DataFrame({"v": [version]}), f"only_v{version}.csv": pd.DataFrame({"v": [version]})},
+        )
+
     return main
 
 
@@ -66,6 +72,7 @@ def _kill_commit_at(monkeypatch, point: str) -> None:
     def commit_point(label):
         if label == point:
             raise Killed(label)
+
     monkeypatch.setattr(io, "_commit_point", commit_point)
 
 
@@ -87,11 +94,17 @@ def test_downstream_never_runs_on_a_mixed_set(workdir, monkeypatch, capsys, poin
         cli.run_stage(_downstream, name="down")
     lines = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and lines == [
-        "error: data/up.csv: is half-committed by stage up (killed during its commit); rerun it: dvc repro up"]
+        "error: data/up.csv: is half-committed by stage up (killed during its commit); rerun it: dvc repro up"
+    ]
     assert _snapshot(workdir) == mixed  # nothing written, nothing completed behind the upstream's back
     cli.run_stage(_upstream(2), name="up")  # the rerun the line asks for: the new set, whole
-    assert sorted(_snapshot(workdir)) == ["data/up.csv", "metrics/up.json", "params.yaml", "plots/up/a.csv",
-                                          "plots/up/only_v2.csv"]
+    assert sorted(_snapshot(workdir)) == [
+        "data/up.csv",
+        "metrics/up.json",
+        "params.yaml",
+        "plots/up/a.csv",
+        "plots/up/only_v2.csv",
+    ]
     cli.run_stage(_downstream, name="down")
     assert json.loads((workdir / "metrics/down.json").read_text()) == {"sum": 6, "upstream": 2}
 
@@ -116,13 +129,18 @@ def test_a_commit_still_running_is_not_rolled_forward(workdir, monkeypatch):
     manifest = workdir / io.STAGING / "up" / io.MANIFEST
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "pid": sleeper.pid,
-                                        "started": io._process_start(sleeper.pid)}))
+        manifest.write_text(
+            json.dumps(
+                {**json.loads(manifest.read_text()), "pid": sleeper.pid, "started": io._process_start(sleeper.pid)}
+            )
+        )
         before = _snapshot(workdir)
         with pytest.raises(io.InputError) as err:
             io.check_inputs_committed("down", ["data/up.csv"])
-        assert str(err.value) == (f"data/up.csv: is being committed by stage up right now (pid {sleeper.pid}); "
-                                  f"run this stage again when it has finished")
+        assert str(err.value) == (
+            f"data/up.csv: is being committed by stage up right now (pid {sleeper.pid}); "
+            f"run this stage again when it has finished"
+        )
         with pytest.raises(io.OutputError, match=f"stage up is committing its outputs right now .pid {sleeper.pid}"):
             io.recover("up")
         assert _snapshot(workdir) == before and manifest.is_file()
@@ -150,8 +168,10 @@ def test_an_unreadable_manifest_blocks_every_reader(workdir):
     (workdir / io.STAGING / "up" / io.MANIFEST).write_text("{not json")
     with pytest.raises(io.InputError) as err:
         io.check_inputs_committed("down", ["anything.csv"])
-    assert str(err.value) == (".hyperlab-staging/up/MANIFEST.json: unreadable manifest of an unfinished commit of "
-                              "stage up, so any output may be half-committed; rerun it: dvc repro up")
+    assert str(err.value) == (
+        ".hyperlab-staging/up/MANIFEST.json: unreadable manifest of an unfinished commit of "
+        "stage up, so any output may be half-committed; rerun it: dvc repro up"
+    )
 
 
 def test_stage_reads_come_from_the_pipeline_file():
@@ -177,8 +197,10 @@ def test_no_room_for_copies_on_another_file_system_is_one_line(workdir, monkeypa
         cli.run_stage(_upstream(2), name="up")
     lines = capsys.readouterr().err.strip().splitlines()
     size = len(pd.DataFrame({"v": [2] * 3}).to_csv(index=False))
-    assert exit_.value.code == 2 and lines == [f"error: data: {size} bytes of outputs to copy there but only 1 free "
-                                               f"on its file system; every previous output is left unchanged"]
+    assert exit_.value.code == 2 and lines == [
+        f"error: data: {size} bytes of outputs to copy there but only 1 free "
+        f"on its file system; every previous output is left unchanged"
+    ]
     assert _snapshot(workdir) == before and not (workdir / io.STAGING).exists()
 
 
@@ -191,9 +213,11 @@ def test_room_on_the_same_file_system_is_not_asked(workdir, monkeypatch):
 # --------------------------------------------------------------------------- a real kill -9
 
 
-KILL_AT = ("import os, runpy, signal, sys; from hyperlab import io; point = sys.argv[1]; "
-           "io._commit_point = lambda label: os.kill(os.getpid(), signal.SIGKILL) if label == point else None; "
-           "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+KILL_AT = (
+    "import os, runpy, signal, sys; from hyperlab import io; point = sys.argv[1]; "
+    "io._commit_point = lambda label: os.kill(os.getpid(), signal.SIGKILL) if label == point else None; "
+    "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
 
 
 def _stage(workdir, stage: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
@@ -213,8 +237,9 @@ def test_data_stage_killed_mid_commit_then_candidates_refuses(tmp_path):
     mixed = _snapshot(tmp_path)
     proc = _stage(tmp_path, "candidates")
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and lines == ["error: data/mnist.npz: is half-committed by stage data (killed during "
-                                              "its commit); rerun it: dvc repro data"], proc.stderr
+    assert proc.returncode == 2 and lines == [
+        "error: data/mnist.npz: is half-committed by stage data (killed during its commit); rerun it: dvc repro data"
+    ], proc.stderr
     assert _snapshot(tmp_path) == mixed
     assert _stage(tmp_path, "data").returncode == 0
     assert io.unfinished_commits(tmp_path) == []

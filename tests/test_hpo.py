@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_stage
 from jax.flatten_util import ravel_pytree
 
+from conftest import run_stage
 from hyperlab import config
 from hyperlab.bilevel import drmad as dm
 from hyperlab.bilevel import hypergrad as hg
@@ -31,12 +31,20 @@ def _x64():
 
 def _tiny(sizes=(12, 5, 3), T=15, tune_lr=True, n=40, seed=0):
     rng = np.random.default_rng(seed)
+
     def split(m):
         return jnp.asarray(rng.normal(size=(m, sizes[0]))), jnp.asarray(rng.integers(0, sizes[-1], m), jnp.int32)
+
     data = Data(*split(n), *split(n), *split(n))
     L = len(sizes) - 1
-    spec = Spec(tuple(sizes), T, tune_lr, math.log(0.3), (-8.0,) * L + ((-5.0,) if tune_lr else ()),
-                (2.0,) * L + ((1.0,) if tune_lr else ()))
+    spec = Spec(
+        tuple(sizes),
+        T,
+        tune_lr,
+        math.log(0.3),
+        (-8.0,) * L + ((-5.0,) if tune_lr else ()),
+        (2.0,) * L + ((1.0,) if tune_lr else ()),
+    )
     tree = init_weights(sizes, jax.random.PRNGKey(seed), jnp.float64)
     return spec, data, tree, ravel_pytree(tree)[0]
 
@@ -65,8 +73,8 @@ def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
     _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
     _, g_T = gradient.kpiece(spec, spec.T)(data, tree, w0, jnp.asarray(H))
     _, g_1 = gradient.kpiece(spec, 1)(data, tree, w0, jnp.asarray(H))
-    assert _rel(g_T, g) < 1e-9            # the oracle is the stored trajectory itself
-    assert 1e-6 < _rel(g_1, g) < 1.0      # a straight line: close, not exact, on a non-quadratic loss
+    assert _rel(g_T, g) < 1e-9  # the oracle is the stored trajectory itself
+    assert 1e-6 < _rel(g_1, g) < 1.0  # a straight line: close, not exact, on a non-quadratic loss
 
 
 def test_truncation_of_all_T_steps_is_exact_and_the_scaled_step_is_the_inner_step():
@@ -110,14 +118,28 @@ def test_run_budget_spends_both_budgets_and_reads_prefixes():
     assert trace.best_within(seconds=2)[0] == 5.0 and trace.best_within(seconds=3)[0] == 4.0
 
 
-TINY = {"hidden": [4], "n_train": 100, "T": 10, "orders": [1, 2], "seeds": 1, "budget_seconds": 0.01,
-        "step_budget": 200, "check_points": 2, "online_every": 2, "pieces": 2, "n_startup_trials": 3,
-        "lr0": 0.05, "l2_0": -4.0, "hypernet_every": 5}
+TINY = {
+    "hidden": [4],
+    "n_train": 100,
+    "T": 10,
+    "orders": [1, 2],
+    "seeds": 1,
+    "budget_seconds": 0.01,
+    "step_budget": 200,
+    "check_points": 2,
+    "online_every": 2,
+    "pieces": 2,
+    "n_startup_trials": 3,
+    "lr0": 0.05,
+    "l2_0": -4.0,
+    "hypernet_every": 5,
+}
 
 
 def test_every_method_improves_on_the_initial_h(mnist_npz):
     from hyperlab.data import load_npz
     from hyperlab.hpo.problem import make_data
+
     jax.config.update("jax_enable_x64", False)
     params = config.parse_section(config.SECTIONS["hpo"], TINY, "hpo")
     spec, data = experiment.make_spec(params), make_data(load_npz(mnist_npz), params.n_train)
@@ -132,8 +154,12 @@ def test_every_method_improves_on_the_initial_h(mnist_npz):
 
 
 def test_bad_params_are_one_line():
-    for raw, key in (({"orders": [1, 20], "T": 10}, "hpo.orders"), ({"lr0": 5.0}, "hpo.lr0"),
-                     ({"l2_box": [0.0, -1.0]}, "hpo.l2_box"), ({"methods": ["adam"]}, "hpo.methods")):
+    for raw, key in (
+        ({"orders": [1, 20], "T": 10}, "hpo.orders"),
+        ({"lr0": 5.0}, "hpo.lr0"),
+        ({"l2_box": [0.0, -1.0]}, "hpo.l2_box"),
+        ({"methods": ["adam"]}, "hpo.methods"),
+    ):
         with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")) as err:
             config.parse_section(config.SECTIONS["hpo"], raw, "hpo")
         assert "\n" not in str(err.value)
@@ -163,19 +189,26 @@ def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     assert acc[acc.method == "exact"]["rel_err"].eq(0).all()
     run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
     assert sorted(p.name for p in (tmp_path / "plots/figures/hpo").iterdir()) == [
-        "hpo_best.png", "hpo_h_paths.png", "hpo_hypergrad_error.png"]
+        "hpo_best.png",
+        "hpo_h_paths.png",
+        "hpo_hypergrad_error.png",
+    ]
 
 
-@pytest.mark.parametrize("a, b", [
-    (np.array([np.nan, np.nan, np.nan]), np.array([0.1, 0.2, -0.4])),  # a diverged method (drmad at lr 1.26)
-    (np.array([1.0, np.inf, 0.0]), np.array([0.1, 0.2, -0.4])),
-    (np.zeros(3), np.array([0.1, 0.2, -0.4])),                          # no direction at all
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (np.array([np.nan, np.nan, np.nan]), np.array([0.1, 0.2, -0.4])),  # a diverged method (drmad at lr 1.26)
+        (np.array([1.0, np.inf, 0.0]), np.array([0.1, 0.2, -0.4])),
+        (np.zeros(3), np.array([0.1, 0.2, -0.4])),  # no direction at all
+    ],
+)
 def test_a_hypergradient_without_direction_has_a_nan_cosine_all_the_way_to_the_files(tmp_path, a, b):
     """Never 0.0 ("orthogonal"): the CSV cell stays empty (NaN), report.json says null, a mean skips nothing."""
     assert math.isnan(gradient.cosine(a, b)) and math.isnan(gradient.cosine(b, a))
     assert gradient.cosine(b, 2 * b) == pytest.approx(1.0) and gradient.cosine(b, -b) == pytest.approx(-1.0)
     from hyperlab import io
+
     rows = pd.DataFrame({"method": ["drmad", "exact"], "cosine": [gradient.cosine(a, b), gradient.cosine(b, b)]})
     io.write_csv(tmp_path / "hypergrad_accuracy.csv", rows)
     back = pd.read_csv(tmp_path / "hypergrad_accuracy.csv")

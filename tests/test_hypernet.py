@@ -15,8 +15,7 @@ from hyperlab import config
 from hyperlab.bilevel import hypernet as H
 
 KEYS = jax.random.split(jax.random.key(0), 3)
-GLOBAL = H.GlobalSettings(low=-2.0, high=2.0, h0=1.5, batch=32, phi_steps=600, phi_lr=0.05,
-                          h_steps=100, h_lr=0.1)
+GLOBAL = H.GlobalSettings(low=-2.0, high=2.0, h0=1.5, batch=32, phi_steps=600, phi_lr=0.05, h_steps=100, h_lr=0.1)
 LOCAL = H.LocalSettings(h0=1.5, sigma=0.5, batch=32, steps=600, phi_lr=0.03, h_lr=0.1)
 
 
@@ -46,7 +45,7 @@ def test_linear_global_hypernet_recovers_best_response(global_linear):
     net, run = global_linear
     affine = run.phi["params"]["affine"]
     np.testing.assert_allclose(affine["kernel"][:, 0, 0], -1.0, atol=1e-3)  # A = -1
-    np.testing.assert_allclose(affine["bias"][:, 0], 0.0, atol=1e-3)       # b = 0
+    np.testing.assert_allclose(affine["bias"][:, 0], 0.0, atol=1e-3)  # b = 0
     for i in range(len(KEYS)):
         assert float(H.rms_error(net, _seeds(run, i), -2.0, 2.0)) < 1e-3
     # With w_phi = w*, L_val(w_phi(h)) = h^2 and SGD contracts h by (1 - 2 h_lr) per step.
@@ -81,7 +80,7 @@ def test_local_variant_follows_h_hat(kind):
     assert run.h_path.shape == (2, LOCAL.steps + 1, 1) and run.probe_path.shape == (2, LOCAL.steps + 1, 61, 1)
     h_path, w_path = np.asarray(run.h_path[..., 0]), np.asarray(run.w_path[..., 0])
     np.testing.assert_allclose(h_path[:, 0], 1.5)
-    assert np.all(np.abs(h_path[:, -1]) < 0.02)                    # h_hat reached the optimum h = 0
+    assert np.all(np.abs(h_path[:, -1]) < 0.02)  # h_hat reached the optimum h = 0
     # Once phi has caught up, the hypernet is right *at the current h_hat* all along the path.
     late = slice(LOCAL.steps // 2, None)
     assert np.max(np.abs(w_path[:, late] + h_path[:, late])) < 0.05
@@ -103,20 +102,23 @@ def test_unknown_kind_and_variant_raise():
         H.run_seeds("joint", H.make_hypernet("linear"), KEYS, LOCAL)
 
 
-@pytest.mark.parametrize("raw, key, words", [
-    ({"sigma": 0}, "hypernet.sigma", "must be >= 0.0001"),
-    ({"sigma": -0.5}, "hypernet.sigma", "must be >= 0.0001"),
-    ({"h_range": [2.0, -2.0]}, "hypernet.h_range", "low < high"),
-    ({"h_range": [1.0, 1.0]}, "hypernet.h_range", "low < high"),
-    ({"h_range": [0.0, 1.0, 2.0]}, "hypernet.h_range", "low < high"),
-    ({"kinds": ["conv"]}, "hypernet.kinds", "allowed: linear, mlp"),
-    ({"kinds": ["mlp", "mlp"]}, "hypernet.kinds", "must not repeat"),
-    ({"variants": ["joint"]}, "hypernet.variants", "allowed: global, local"),
-    ({"hidden": [32, 0]}, "hypernet.hidden", "must be >= 1"),
-    ({"local_steps": 0}, "hypernet.local_steps", "must be >= 1"),
-    ({"batch": 1.5}, "hypernet.batch", "must be integer"),
-    ({"sigmaa": 0.5}, "hypernet.sigmaa", "unknown key"),
-])
+@pytest.mark.parametrize(
+    "raw, key, words",
+    [
+        ({"sigma": 0}, "hypernet.sigma", "must be >= 0.0001"),
+        ({"sigma": -0.5}, "hypernet.sigma", "must be >= 0.0001"),
+        ({"h_range": [2.0, -2.0]}, "hypernet.h_range", "low < high"),
+        ({"h_range": [1.0, 1.0]}, "hypernet.h_range", "low < high"),
+        ({"h_range": [0.0, 1.0, 2.0]}, "hypernet.h_range", "low < high"),
+        ({"kinds": ["conv"]}, "hypernet.kinds", "allowed: linear, mlp"),
+        ({"kinds": ["mlp", "mlp"]}, "hypernet.kinds", "must not repeat"),
+        ({"variants": ["joint"]}, "hypernet.variants", "allowed: global, local"),
+        ({"hidden": [32, 0]}, "hypernet.hidden", "must be >= 1"),
+        ({"local_steps": 0}, "hypernet.local_steps", "must be >= 1"),
+        ({"batch": 1.5}, "hypernet.batch", "must be integer"),
+        ({"sigmaa": 0.5}, "hypernet.sigmaa", "unknown key"),
+    ],
+)
 def test_bad_params_are_rejected(raw, key, words):
     with pytest.raises(config.ConfigError) as err:
         config.parse_section(config.HypernetParams, raw, "hypernet")
@@ -124,9 +126,21 @@ def test_bad_params_are_rejected(raw, key, words):
     assert message.startswith(f"params.yaml: {key}:") and words in message and "\n" not in message
 
 
-TINY = {"kinds": ["linear", "mlp"], "variants": ["global", "local"], "hidden": [8], "h_range": [-1.0, 1.0],
-        "h0": 0.8, "sigma": 0.3, "batch": 16, "phi_lr": 0.1, "h_lr": 0.1, "global_phi_steps": 300,
-        "global_h_steps": 50, "local_steps": 200, "n_seeds": 2}
+TINY = {
+    "kinds": ["linear", "mlp"],
+    "variants": ["global", "local"],
+    "hidden": [8],
+    "h_range": [-1.0, 1.0],
+    "h0": 0.8,
+    "sigma": 0.3,
+    "batch": 16,
+    "phi_lr": 0.1,
+    "h_lr": 0.1,
+    "global_phi_steps": 300,
+    "global_h_steps": 50,
+    "local_steps": 200,
+    "n_seeds": 2,
+}
 
 
 @pytest.mark.slow
@@ -156,10 +170,15 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
 
     # Figures from that plot data.
     from hyperlab.plotting import hypernet as plotting
+
     monkeypatch.chdir(tmp_path)
     written = plotting.render(config.FiguresParams(dpi=40))
-    assert {p.name for p in written} == {"hypernet_surfaces_global.png", "hypernet_surfaces_local.png",
-                                         "hypernet_response.png", "hypernet_local_tracking.png"}
+    assert {p.name for p in written} == {
+        "hypernet_surfaces_global.png",
+        "hypernet_surfaces_local.png",
+        "hypernet_response.png",
+        "hypernet_local_tracking.png",
+    }
     assert all((tmp_path / p).stat().st_size > 1000 for p in written)
 
     # Same params, same metrics; a run dropped from params leaves no plot data behind.
@@ -168,8 +187,10 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
     again = json.loads((tmp_path / "plots" / "hypernet" / "report.json").read_text())
     assert again["global_linear"] == metrics["global_linear"]
     assert "local_mlp" not in again
-    left = sorted(p.relative_to(tmp_path / "plots" / "hypernet").as_posix()
-                  for p in (tmp_path / "plots" / "hypernet").rglob("*.csv"))
+    left = sorted(
+        p.relative_to(tmp_path / "plots" / "hypernet").as_posix()
+        for p in (tmp_path / "plots" / "hypernet").rglob("*.csv")
+    )
     assert left == ["curves/global_linear.csv", "paths/global_linear.csv", "phi_loss/global_linear.csv"]
 
 

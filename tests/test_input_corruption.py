@@ -5,21 +5,18 @@ from __future__ import annotations
 import gzip
 import os
 import subprocess
-import sys
-import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_stage
 from hyperlab import data, io
 from hyperlab.cli import InputError
-from hyperlab.selection.table.synthetic import synthetic_table
 from hyperlab.selection.study.trials import TrialsError, load_trials
+from hyperlab.selection.table.synthetic import synthetic_table
 from hyperlab.selection.table.table import Table, load_table
 from hyperlab.selection.table.validate import TableError
-
-from conftest import run_stage
 
 
 def _one_line(err: BaseException, path) -> str:
@@ -30,7 +27,7 @@ def _one_line(err: BaseException, path) -> str:
 
 def _flip_middle(raw: bytes, at: float = 0.5, n: int = 16) -> bytes:
     i = int(len(raw) * at)
-    return raw[:i] + bytes(b ^ 0xA5 for b in raw[i:i + n]) + raw[i + n:]
+    return raw[:i] + bytes(b ^ 0xA5 for b in raw[i : i + n]) + raw[i + n :]
 
 
 # --------------------------------------------------------------------------- data/mnist.npz
@@ -38,9 +35,13 @@ def _flip_middle(raw: bytes, at: float = 0.5, n: int = 16) -> bytes:
 
 def _splits(n: int = 20) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {f"{k}_{s}": (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) if k == "x"
-                         else np.arange(n, dtype=np.int64) % 10)
-            for s in data.SPLITS for k in ("x", "y")}
+    return {
+        f"{k}_{s}": (
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) if k == "x" else np.arange(n, dtype=np.int64) % 10
+        )
+        for s in data.SPLITS
+        for k in ("x", "y")
+    }
 
 
 def _npz_bytes(tmp_path, **arrays) -> bytes:
@@ -73,8 +74,9 @@ NPZ_CASES = {
     "label_10": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] + 1}),
     "label_negative": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] - 1}),
     "length_mismatch": lambda t: _npz_bytes(t, **{**_splits(), "y_test": _splits()["y_test"][:-1]}),
-    "empty_split": lambda t: _npz_bytes(t, **{**_splits(), "x_val": np.zeros((0, 28, 28), np.uint8),
-                                               "y_val": np.zeros(0, np.int64)}),
+    "empty_split": lambda t: _npz_bytes(
+        t, **{**_splits(), "x_val": np.zeros((0, 28, 28), np.uint8), "y_val": np.zeros(0, np.int64)}
+    ),
 }
 
 
@@ -114,7 +116,8 @@ def test_an_image_in_two_splits_is_refused(tmp_path, split, into):
         data.load_npz(path)
     assert _one_line(err.value, path) == (
         f"{path}: 5 image(s) of split {split} are also in split {into} (same pixels); the splits must be disjoint, "
-        f"else {split} results are optimistic; rerun the data stage: dvc repro data")
+        f"else {split} results are optimistic; rerun the data stage: dvc repro data"
+    )
 
 
 def test_repeats_inside_one_split_are_no_leak(tmp_path):
@@ -131,8 +134,10 @@ def test_a_split_of_another_size_than_params_ask_is_refused(tmp_path, split):
     sizes = {"train": 20, "val": 20, "test": 20, split: 1000}
     with pytest.raises(InputError) as err:
         data.load_npz(path, sizes)
-    assert _one_line(err.value, path) == (f"{path}: split {split} has 20 digits but params.yaml asks for "
-                                          f"data.n_{split} = 1000; rerun the data stage: dvc repro data")
+    assert _one_line(err.value, path) == (
+        f"{path}: split {split} has 20 digits but params.yaml asks for "
+        f"data.n_{split} = 1000; rerun the data stage: dvc repro data"
+    )
     assert len(data.load_npz(path, {"train": 20, "val": 20, "test": 20})["y_val"]) == 20
 
 
@@ -167,12 +172,15 @@ def _idx(labels: np.ndarray) -> bytes:
     return b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
 
 
-@pytest.mark.parametrize("corrupt", [
-    lambda gz: _flip_middle(gz, 0.5, 8),      # deflate body: zlib.error
-    lambda gz: gz[: len(gz) // 2],            # cut short: EOFError
-    lambda gz: gz[:-8] + b"\x00" * 8,         # CRC / length trailer
-    lambda gz: gz[:10],                       # header only
-])
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda gz: _flip_middle(gz, 0.5, 8),  # deflate body: zlib.error
+        lambda gz: gz[: len(gz) // 2],  # cut short: EOFError
+        lambda gz: gz[:-8] + b"\x00" * 8,  # CRC / length trailer
+        lambda gz: gz[:10],  # header only
+    ],
+)
 def test_corrupt_gzip_idx_is_one_line(corrupt):
     raw = gzip.compress(_idx(np.random.default_rng(0).integers(0, 10, 5000)), mtime=0)
     with pytest.raises(InputError) as err:
@@ -221,9 +229,14 @@ TABLE_CASES = {
     "zero_latency": lambda t: _csv(_edit(t, 3, "latency_ms", 0.0)),
     "negative_train_seconds": lambda t: _csv(_edit(t, 3, "train_seconds", -1.0)),
     "duplicated_row": lambda t: _csv(pd.concat([t, t.iloc[[5]]], ignore_index=True)),
-    "arch_contradicts_widths": lambda t: _csv(_edit(t, _three_layer_row(t), "arch", "16-16-16"
-                                                    if t["arch"].iloc[_three_layer_row(t)] != "16-16-16"
-                                                    else "32-32-32")),
+    "arch_contradicts_widths": lambda t: _csv(
+        _edit(
+            t,
+            _three_layer_row(t),
+            "arch",
+            "16-16-16" if t["arch"].iloc[_three_layer_row(t)] != "16-16-16" else "32-32-32",
+        )
+    ),
     "width_beyond_depth": lambda t: _csv(_edit(t, 0, "width_3", 16)),
     "n_layers_too_deep": lambda t: _csv(_edit(t, 0, "n_layers", 4)),
     "bad_status": lambda t: _csv(_edit(t, 0, "status", "maybe")),
@@ -258,6 +271,7 @@ def lstm_arrays() -> dict:
     import jax
 
     from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_to_arrays
+
     cfg = LSTMConfig(hidden=4, layers=2)
     stacked = jax.vmap(lambda k: init_lstm_params(k, cfg))(jax.random.split(jax.random.key(0), 2))
     return {**weights_to_arrays(stacked, cfg), "meta_seeds": np.asarray([0, 1])}
@@ -296,6 +310,7 @@ WEIGHT_CASES = {
 @pytest.mark.parametrize("case", sorted(WEIGHT_CASES))
 def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
     from hyperlab.l2l.weights import load_weights
+
     path = tmp_path / "lstm.npz"
     path.write_bytes(WEIGHT_CASES[case](lstm_arrays, tmp_path))
     with pytest.raises(InputError) as err:
@@ -307,6 +322,7 @@ def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
     import jax
 
     from hyperlab.l2l.weights import load_weights
+
     path = tmp_path / "lstm.npz"
     path.write_bytes(_weights(lstm_arrays, tmp_path))
     params, cfg, seeds = load_weights(path)
@@ -329,11 +345,21 @@ def trials(table) -> pd.DataFrame:
         for t in range(3):
             arch, failed = archs[(r + t) % len(archs)], (r, t) == (1, 2)
             row = drawn.loc[(arch, t % 2)]
-            rows.append({"strategy": "tpe", "repeat": r, "trial": t, "number": t, "worker": 0,
-                         "state": "FAIL" if failed else "COMPLETE", "arch": arch, "row_seed": t % 2,
-                         **{c: np.nan if failed else row[c] for c in ("val_error", "latency_ms", "test_error")},
-                         "cost": 0.0 if failed else row["latency_ms"],
-                         "train_seconds": 0.0 if failed else row["train_seconds"]})
+            rows.append(
+                {
+                    "strategy": "tpe",
+                    "repeat": r,
+                    "trial": t,
+                    "number": t,
+                    "worker": 0,
+                    "state": "FAIL" if failed else "COMPLETE",
+                    "arch": arch,
+                    "row_seed": t % 2,
+                    **{c: np.nan if failed else row[c] for c in ("val_error", "latency_ms", "test_error")},
+                    "cost": 0.0 if failed else row["latency_ms"],
+                    "train_seconds": 0.0 if failed else row["train_seconds"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -383,9 +409,11 @@ def test_a_trial_that_is_not_its_table_row_is_named(tmp_path, table, trials):
         load_trials(path, "tpe", 2, 3, Table.of(table))
     arch = trials["arch"].iloc[0]
     want = float(table.set_index(["arch", "seed"]).loc[(arch, 0), "val_error"])
-    assert _one_line(err.value, path) == (f"{path}: row 2: val_error = 0.0 but candidate table has {want!r} for "
-                                          f"network {arch} seed 0; a trial holds its table row's values; "
-                                          f"rerun search@tpe")
+    assert _one_line(err.value, path) == (
+        f"{path}: row 2: val_error = 0.0 but candidate table has {want!r} for "
+        f"network {arch} seed 0; a trial holds its table row's values; "
+        f"rerun search@tpe"
+    )
 
 
 # --------------------------------------------------------------------------- end to end
@@ -395,14 +423,27 @@ def _stage(stage: str, cwd, *args) -> subprocess.CompletedProcess:
     return run_stage(stage, cwd, None, *args, check=False)
 
 
-@pytest.mark.parametrize("stage, path, payload", [
-    ("candidates", "data/mnist.npz", lambda t: NPZ_CASES["pickled"](t)),
-    ("l2l_train", "data/mnist.npz", lambda t: NPZ_CASES["crc"](t)),
-    ("search", "data/candidates.csv", lambda t: TABLE_CASES["dropped_width_3"](
-        synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0))),
-    ("compare", "data/candidates.csv", lambda t: TABLE_CASES["inf_val_error"](
-        synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0))),
-])
+@pytest.mark.parametrize(
+    "stage, path, payload",
+    [
+        ("candidates", "data/mnist.npz", lambda t: NPZ_CASES["pickled"](t)),
+        ("l2l_train", "data/mnist.npz", lambda t: NPZ_CASES["crc"](t)),
+        (
+            "search",
+            "data/candidates.csv",
+            lambda t: TABLE_CASES["dropped_width_3"](
+                synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0)
+            ),
+        ),
+        (
+            "compare",
+            "data/candidates.csv",
+            lambda t: TABLE_CASES["inf_val_error"](
+                synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0)
+            ),
+        ),
+    ],
+)
 def test_stage_on_a_corrupt_input_is_one_line_and_writes_nothing(tmp_path, stage, path, payload):
     (tmp_path / "params.yaml").write_text("seed: 0\n")
     (tmp_path / path).parent.mkdir(parents=True)
@@ -415,14 +456,23 @@ def test_stage_on_a_corrupt_input_is_one_line_and_writes_nothing(tmp_path, stage
     assert sorted(p for p in tmp_path.rglob("*")) == before
 
 
-@pytest.mark.parametrize("stage, arrays, line", [
-    ("candidates", lambda: _leaked("val", "train"),
-     "error: data/mnist.npz: 5 image(s) of split val are also in split train (same pixels); the splits must be "
-     "disjoint, else val results are optimistic; rerun the data stage: dvc repro data"),
-    ("hpo", _splits,  # 20 per split, params ask for the defaults
-     "error: data/mnist.npz: split train has 20 digits but params.yaml asks for data.n_train = 3000; rerun the "
-     "data stage: dvc repro data"),
-])
+@pytest.mark.parametrize(
+    "stage, arrays, line",
+    [
+        (
+            "candidates",
+            lambda: _leaked("val", "train"),
+            "error: data/mnist.npz: 5 image(s) of split val are also in split train (same pixels); the splits must be "
+            "disjoint, else val results are optimistic; rerun the data stage: dvc repro data",
+        ),
+        (
+            "hpo",
+            _splits,  # 20 per split, params ask for the defaults
+            "error: data/mnist.npz: split train has 20 digits but params.yaml asks for data.n_train = 3000; rerun the "
+            "data stage: dvc repro data",
+        ),
+    ],
+)
 def test_stage_on_leaked_or_resized_splits_is_one_line_and_writes_nothing(tmp_path, stage, arrays, line):
     sizes = "data: {n_train: 20, n_val: 20, n_test: 20}\n" if stage == "candidates" else ""  # hpo: the defaults
     (tmp_path / "params.yaml").write_text("seed: 0\n" + sizes)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,7 @@ def test_no_module_imports_torch():
 
 def test_written_files_follow_the_umask(tmp_path):
     import os
+
     old = os.umask(0o022)
     try:
         io.write_json(tmp_path / "m.json", {})

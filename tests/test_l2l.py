@@ -14,8 +14,16 @@ import pytest
 
 from conftest import run_stage
 from hyperlab.l2l import meta_train, optimizee
-from hyperlab.l2l.lstm_optimizer import (LSTMConfig, init_lstm_params, initial_carry, lstm_optimizer,
-                                         lstm_step, preprocess, weights_from_arrays, weights_to_arrays)
+from hyperlab.l2l.lstm_optimizer import (
+    LSTMConfig,
+    init_lstm_params,
+    initial_carry,
+    lstm_optimizer,
+    lstm_step,
+    preprocess,
+    weights_from_arrays,
+    weights_to_arrays,
+)
 
 CFG = LSTMConfig(hidden=8, layers=2, p=10.0, scale=0.1)
 
@@ -69,8 +77,7 @@ def test_transformation_on_arbitrary_pytree_keeps_state_structure():
     # lax.scan itself fails if the state's structure, shapes or dtypes changed between steps.
     (final, final_state), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=5))((tree, state))
     assert jax.tree_util.tree_structure(final) == jax.tree_util.tree_structure(tree)
-    assert all(a.shape == b.shape for a, b in zip(jax.tree_util.tree_leaves(final),
-                                                   jax.tree_util.tree_leaves(tree)))
+    assert all(a.shape == b.shape for a, b in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(tree)))
     assert not np.allclose(np.asarray(final["a"]), 1.0)  # it moved
     assert float(jnp.abs(final_state.carry[0][0]).sum()) > 0  # and carried LSTM state
 
@@ -80,6 +87,7 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
     """The fast step (state (hidden, n)) is CoordinatewiseLSTM's apply (state (n, hidden)):
     same update, same state, same meta-gradient through both."""
     from hyperlab.l2l.lstm_optimizer import CoordinatewiseLSTM
+
     cfg = CFG._replace(layers=layers)
     phi = init_lstm_params(jax.random.key(3), cfg)
     # Perturb every weight: Flax's zero biases and tiny output init would hide a mixed-up gate or bias.
@@ -88,8 +96,13 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
     phi = tree.unflatten([a + 0.5 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
     n = 37
     g = jnp.concatenate([jax.random.normal(jax.random.key(5), (n - 2,)) * 1e-2, jnp.array([1e-7, -3e-6])])
-    carry = tuple((jax.random.normal(jax.random.key(6 + i), (cfg.hidden, n)),
-                   jax.random.normal(jax.random.key(9 + i), (cfg.hidden, n))) for i in range(layers))
+    carry = tuple(
+        (
+            jax.random.normal(jax.random.key(6 + i), (cfg.hidden, n)),
+            jax.random.normal(jax.random.key(9 + i), (cfg.hidden, n)),
+        )
+        for i in range(layers)
+    )
 
     def flax_step(phi, carry, g=g):
         net = CoordinatewiseLSTM(cfg.hidden, cfg.layers)
@@ -105,7 +118,9 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
         def f(phi, carry, g):
             u, new = step(phi, carry, g)
             return jnp.sum(jnp.sin(u)) + sum(jnp.sum(c * h) for c, h in new)
+
         return jax.grad(f, argnums=(0, 1, 2))
+
     flat = lambda t: np.asarray(jax.flatten_util.ravel_pytree(t)[0])  # noqa: E731
     ours = objective(lambda p, c, g: lstm_step(p, g, c, cfg))(phi, carry, g)
     ref = objective(lambda p, c, g: flax_step(p, c, g))(phi, carry, g)
@@ -124,6 +139,7 @@ def test_update_is_lstm_step_on_raveled_gradient():
 
 def test_baseline_switch_matches_each_optax_optimizer():
     from hyperlab.l2l.evaluate import BASELINES, baseline_switch, make_optimizer
+
     params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2])}
     loss = lambda p: jnp.sum(jnp.cos(p["w"])) + jnp.sum(p["b"] ** 4)  # noqa: E731
 
@@ -135,8 +151,12 @@ def test_baseline_switch_matches_each_optax_optimizer():
         return jax.flatten_util.ravel_pytree(params)[0]
 
     for i, name in enumerate(BASELINES):
-        np.testing.assert_allclose(run(baseline_switch(jnp.int32(i), 0.1), params),
-                                   run(make_optimizer(name, 0.1), params), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            run(baseline_switch(jnp.int32(i), 0.1), params),
+            run(make_optimizer(name, 0.1), params),
+            rtol=1e-6,
+            atol=1e-7,
+        )
 
 
 def test_weights_roundtrip():
@@ -155,6 +175,7 @@ def _quadratic(d):
     def loss_fn(params, key):
         noise = 0.1 * jax.random.normal(key, (d,))
         return 0.5 * jnp.sum(scales * (params["x"] - noise) ** 2)
+
     return loss_fn
 
 
@@ -237,14 +258,26 @@ def test_meta_training_on_quadratics_beats_untrained_lstm():
             params = init_fn(k_init)
             state = lstm_optimizer(phi, CFG).init(params)
             for k in jax.random.split(k_run, n_steps // unroll_len):
-                _, (params, state) = meta_train.unroll(phi, params, state,
-                                                       jax.random.split(k, unroll_len + 1), loss_fn, CFG)
+                _, (params, state) = meta_train.unroll(
+                    phi, params, state, jax.random.split(k, unroll_len + 1), loss_fn, CFG
+                )
             return loss_fn(params, jax.random.key(0))
+
         return jnp.mean(jax.vmap(one)(test_keys))
 
-    result = meta_train.meta_train(jax.random.key(8), init_fn, loss_fn, lambda phi: float(final_loss(phi)),
-                                   cfg=CFG, n_steps=n_steps, unroll_len=unroll_len, meta_steps=60,
-                                   meta_batch=4, meta_lr=0.01, val_every=20)
+    result = meta_train.meta_train(
+        jax.random.key(8),
+        init_fn,
+        loss_fn,
+        lambda phi: float(final_loss(phi)),
+        cfg=CFG,
+        n_steps=n_steps,
+        unroll_len=unroll_len,
+        meta_steps=60,
+        meta_batch=4,
+        meta_lr=0.01,
+        val_every=20,
+    )
     untrained = result.history["val_loss"][0]
     assert result.best_step > 0
     assert result.best_val < 0.5 * untrained, (untrained, result.history["val_loss"])
@@ -256,9 +289,21 @@ def test_meta_training_is_deterministic():
     d = 3
     loss_fn = _quadratic(d)
     init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
-    runs = [meta_train.meta_train(jax.random.key(5), init_fn, loss_fn, lambda phi: 0.0, cfg=CFG, n_steps=4,
-                                  unroll_len=2, meta_steps=3, meta_batch=2, val_every=10)
-            for _ in range(2)]
+    runs = [
+        meta_train.meta_train(
+            jax.random.key(5),
+            init_fn,
+            loss_fn,
+            lambda phi: 0.0,
+            cfg=CFG,
+            n_steps=4,
+            unroll_len=2,
+            meta_steps=3,
+            meta_batch=2,
+            val_every=10,
+        )
+        for _ in range(2)
+    ]
     assert runs[0].history["meta_loss"] == runs[1].history["meta_loss"]
     assert runs[0].history["grad_norm"] == runs[1].history["grad_norm"]
 
@@ -270,8 +315,19 @@ def test_checked_weights_are_the_moving_average_of_the_iterates():
 
     def seen_by_validator(ema):
         seen = []
-        meta_train.meta_train(jax.random.key(5), init_fn, loss_fn, lambda phi: seen.append(phi) or 0.0, cfg=CFG,
-                              n_steps=4, unroll_len=2, meta_steps=3, meta_batch=1, val_every=1, ema=ema)
+        meta_train.meta_train(
+            jax.random.key(5),
+            init_fn,
+            loss_fn,
+            lambda phi: seen.append(phi) or 0.0,
+            cfg=CFG,
+            n_steps=4,
+            unroll_len=2,
+            meta_steps=3,
+            meta_batch=1,
+            val_every=1,
+            ema=ema,
+        )
         return seen
 
     iterates, averages = seen_by_validator(0.0), seen_by_validator(ema)  # phi_0..phi_3 and what was checked
@@ -286,9 +342,19 @@ def test_checked_weights_are_the_moving_average_of_the_iterates():
 def test_non_finite_meta_update_is_skipped():
     def bad_loss(params, key):
         return jnp.sum(params["x"] ** 2) * jnp.nan
-    result = meta_train.meta_train(jax.random.key(0), lambda k: {"x": jnp.ones(3)}, bad_loss,
-                                   lambda phi: 1.0, cfg=CFG, n_steps=4, unroll_len=2, meta_steps=2,
-                                   meta_batch=1, val_every=1)
+
+    result = meta_train.meta_train(
+        jax.random.key(0),
+        lambda k: {"x": jnp.ones(3)},
+        bad_loss,
+        lambda phi: 1.0,
+        cfg=CFG,
+        n_steps=4,
+        unroll_len=2,
+        meta_steps=2,
+        meta_batch=1,
+        val_every=1,
+    )
     assert result.n_skipped == 2
     phi0 = init_lstm_params(jax.random.split(jax.random.key(0))[0], CFG)
     jax.tree_util.tree_map(np.testing.assert_array_equal, result.best_params, phi0)
@@ -310,13 +376,29 @@ def test_optimizee_shapes_and_loss_at_init_is_chance():
 # --------------------------------------------------------------------------- stages
 
 
-TINY = {"hidden": [8], "batch_size": 16, "n_steps": 4, "unroll": 2, "lstm_hidden": 4, "meta_steps": 4,
-        "meta_seeds": 2, "meta_batch": 2, "val_every": 2, "val_runs": 2, "lr_grid": [0.1, 1.0], "tune_runs": 2,
-        "eval_runs": 3, "long_steps": 6, "record_every": 2, "generalization": ["relu"]}
+TINY = {
+    "hidden": [8],
+    "batch_size": 16,
+    "n_steps": 4,
+    "unroll": 2,
+    "lstm_hidden": 4,
+    "meta_steps": 4,
+    "meta_seeds": 2,
+    "meta_batch": 2,
+    "val_every": 2,
+    "val_runs": 2,
+    "lr_grid": [0.1, 1.0],
+    "tune_runs": 2,
+    "eval_runs": 3,
+    "long_steps": 6,
+    "record_every": 2,
+    "generalization": ["relu"],
+}
 
 
 def test_stages_end_to_end(tmp_path, mnist_npz):
     from hyperlab.l2l.weights import load_weights
+
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     params = {"seed": 0, "l2l": TINY}
@@ -372,23 +454,35 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
 def test_checkpoint_summary_counts_paired_wins():
     """Two meta-seeds, four paired runs: the wins, the bar and the best baseline, counted by hand."""
     from hyperlab.l2l.pipeline import checkpoint_summary
-    loss_at = {"sgd": [1.0, 1.0, 1.0, 1.0], "adam": [0.5, 0.6, 0.7, 0.8], "rmsprop": [0.9, 0.9, 0.9, 0.9],
-               "nag": [0.4, 0.9, 0.3, 0.8],                                  # best mean: 0.6
-               "lstm_s0": [0.45, 0.55, 0.35, 0.9], "lstm_s1": [0.3, 0.2, 0.2, 0.7]}
-    loss_at["lstm"] = loss_at["lstm_s0"] + loss_at["lstm_s1"]              # every seed's runs pooled
-    lrs = {"sgd": 0.1, "adam": 0.01, "rmsprop": 0.02, "nag": 0.5, "lstm": np.nan, "lstm_s0": np.nan,
-           "lstm_s1": np.nan}
+
+    loss_at = {
+        "sgd": [1.0, 1.0, 1.0, 1.0],
+        "adam": [0.5, 0.6, 0.7, 0.8],
+        "rmsprop": [0.9, 0.9, 0.9, 0.9],
+        "nag": [0.4, 0.9, 0.3, 0.8],  # best mean: 0.6
+        "lstm_s0": [0.45, 0.55, 0.35, 0.9],
+        "lstm_s1": [0.3, 0.2, 0.2, 0.7],
+    }
+    loss_at["lstm"] = loss_at["lstm_s0"] + loss_at["lstm_s1"]  # every seed's runs pooled
+    lrs = {"sgd": 0.1, "adam": 0.01, "rmsprop": 0.02, "nag": 0.5, "lstm": np.nan, "lstm_s0": np.nan, "lstm_s1": np.nan}
     rows, res = checkpoint_summary("base", 100, {k: np.asarray(v) for k, v in loss_at.items()}, lrs, [0, 1])
     assert [r["optimizer"] for r in rows] == ["sgd", "adam", "rmsprop", "nag", "lstm", "lstm_s0", "lstm_s1"]
     by_name = {r["optimizer"]: r for r in rows}
     # a tie (0.9 vs rmsprop's 0.9) is not a win
-    assert {b: by_name["lstm_s0"][f"wins_vs_{b}"] for b in ("sgd", "adam", "rmsprop", "nag")} == \
-        {"sgd": 4, "adam": 3, "rmsprop": 3, "nag": 1}
+    assert {b: by_name["lstm_s0"][f"wins_vs_{b}"] for b in ("sgd", "adam", "rmsprop", "nag")} == {
+        "sgd": 4,
+        "adam": 3,
+        "rmsprop": 3,
+        "nag": 1,
+    }
     assert res["lstm_seeds"]["1"]["wins"] == {"sgd": 4, "adam": 4, "rmsprop": 4, "nag": 4}
     assert "wins_vs_sgd" not in by_name["adam"] and by_name["nag"]["lr"] == 0.5
     assert by_name["lstm"]["final_mean"] == pytest.approx(np.mean(loss_at["lstm"]))
-    assert res["best_baseline"] == "nag" and res["nag"] == {"loss": pytest.approx(0.6), "std": pytest.approx(
-        np.std([0.4, 0.9, 0.3, 0.8])), "lr": 0.5}
+    assert res["best_baseline"] == "nag" and res["nag"] == {
+        "loss": pytest.approx(0.6),
+        "std": pytest.approx(np.std([0.4, 0.9, 0.3, 0.8])),
+        "lr": 0.5,
+    }
     # the bar: at least 75 % of the 4 paired runs against every baseline -> 3 wins; seed 0 has 1 against nag
     assert [res["lstm_seeds"][m]["reaches_bar"] for m in ("0", "1")] == [False, True]
     assert res["min_wins_vs_every_baseline"] == 1 and res["seeds_reaching_bar"] == 1
@@ -399,6 +493,7 @@ def test_checkpoint_summary_counts_paired_wins():
 def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
     """theta_{t+1} = theta_t + scale * m(g): with m = 0 every step is exactly no update."""
     from hyperlab.l2l.evaluate import run_many
+
     phi = init_lstm_params(jax.random.key(3), CFG)
     phi = {**phi, "out": jax.tree_util.tree_map(jnp.zeros_like, phi["out"])}
     spec = optimizee.MLPSpec((4,), "sigmoid", in_dim=6, n_classes=3)
@@ -430,45 +525,53 @@ def test_vmapped_meta_seeds_match_separate_runs():
     def one_val(phi):
         def run(k):
             params = init_fn(k)
-            _, (params, _) = meta_train.unroll(phi, params, lstm_optimizer(phi, CFG).init(params),
-                                               jax.random.split(k, 3), loss_fn, CFG)
+            _, (params, _) = meta_train.unroll(
+                phi, params, lstm_optimizer(phi, CFG).init(params), jax.random.split(k, 3), loss_fn, CFG
+            )
             return loss_fn(params, jax.random.key(0))
+
         return jax.vmap(run)(val_keys)
 
     kw = dict(cfg=CFG, n_steps=4, unroll_len=2, meta_steps=4, meta_batch=2, val_every=2, meta_lr=0.01)
     keys = jnp.stack([jax.random.key(5), jax.random.key(6)])
-    together = meta_train.meta_train_seeds(keys, init_fn, loss_fn,
-                                           lambda phis: np.asarray(jax.vmap(one_val)(phis)), **kw)
+    together = meta_train.meta_train_seeds(
+        keys, init_fn, loss_fn, lambda phis: np.asarray(jax.vmap(one_val)(phis)), **kw
+    )
     for key, res in zip(keys, together):
         alone = meta_train.meta_train(key, init_fn, loss_fn, lambda phi: float(jnp.mean(one_val(phi))), **kw)
         np.testing.assert_allclose(res.history["meta_loss"], alone.history["meta_loss"], rtol=1e-5)
         np.testing.assert_allclose(res.history["val_loss"], alone.history["val_loss"], rtol=1e-5)
         assert res.best_step == alone.best_step
-        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                               res.best_params, alone.best_params)
+        jax.tree_util.tree_map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), res.best_params, alone.best_params
+        )
     assert together[0].history["meta_loss"] != together[1].history["meta_loss"]
 
 
 def test_default_lr_grid_has_three_points_per_decade_and_matches_selection_runs():
     from hyperlab.config import L2LParams
+
     p = L2LParams()
     grid = np.asarray(p.lr_grid)
     steps = np.round(np.diff(np.log10(grid)), 6)
-    assert sorted({tuple(steps[i:i + 3]) for i in range(0, len(steps) - 2, 3)}) == [(0.30103, 0.39794, 0.30103)]
+    assert sorted({tuple(steps[i : i + 3]) for i in range(0, len(steps) - 2, 3)}) == [(0.30103, 0.39794, 0.30103)]
     assert np.isclose(np.log10(grid[-1] / grid[0]) * 3 + 1, len(grid))
     assert p.tune_runs == p.val_runs  # as many tuning runs per rate as the LSTM gets per checkpoint check
 
 
-@pytest.mark.parametrize("bad, key", [
-    ({"unroll": 3}, "l2l.unroll"),
-    ({"activation": "swish"}, "l2l.activation"),
-    ({"record_every": 3}, "l2l.record_every"),
-    ({"long_steps": 2}, "l2l.long_steps"),
-    ({"generalization": ["relu", "relu"]}, "l2l.generalization"),
-    ({"lr_grid": [0.1, -1.0]}, "l2l.lr_grid"),
-    ({"meta_lr": "fast"}, "l2l.meta_lr"),
-    ({"bogus": 1}, "l2l.bogus"),
-])
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"unroll": 3}, "l2l.unroll"),
+        ({"activation": "swish"}, "l2l.activation"),
+        ({"record_every": 3}, "l2l.record_every"),
+        ({"long_steps": 2}, "l2l.long_steps"),
+        ({"generalization": ["relu", "relu"]}, "l2l.generalization"),
+        ({"lr_grid": [0.1, -1.0]}, "l2l.lr_grid"),
+        ({"meta_lr": "fast"}, "l2l.meta_lr"),
+        ({"bogus": 1}, "l2l.bogus"),
+    ],
+)
 def test_bad_params_rejected(tmp_path, bad, key):
     proc = run_stage("l2l_train", tmp_path, {"seed": 0, "l2l": {**TINY, **bad}}, check=False)
     assert proc.returncode == 2
@@ -478,6 +581,7 @@ def test_bad_params_rejected(tmp_path, bad, key):
 
 def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz):
     from conftest import REPO, run_script_in_process
+
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     (tmp_path / "params.yaml").write_text(json.dumps({"seed": 0, "l2l": TINY}))  # JSON is YAML

@@ -14,13 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 # room left under MAX_METRICS for stages still to come (sampler_bench: about 6)
 EXISTING_BUDGET = 38
 # metrics file -> (the module whose `headline(report)` the stage writes, its report)
-REPORTS = {"bilevel.json": ("hyperlab.bilevel.order_experiment", "plots/bilevel/report.json"),
-           "drmad.json": ("hyperlab.bilevel.drmad_experiment", "plots/drmad/report.json"),
-           "hypernet.json": ("hyperlab.bilevel.hypernet_experiment", "plots/hypernet/report.json"),
-           "candidates.json": ("hyperlab.selection.table.candidates_experiment", "plots/candidates/report.json"),
-           "search.json": ("hyperlab.selection.analysis.verdicts", "plots/search/report.json"),
-           "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),
-           "hpo.json": ("hyperlab.hpo.experiment", "plots/hpo/report.json")}
+REPORTS = {
+    "bilevel.json": ("hyperlab.bilevel.order_experiment", "plots/bilevel/report.json"),
+    "drmad.json": ("hyperlab.bilevel.drmad_experiment", "plots/drmad/report.json"),
+    "hypernet.json": ("hyperlab.bilevel.hypernet_experiment", "plots/hypernet/report.json"),
+    "candidates.json": ("hyperlab.selection.table.candidates_experiment", "plots/candidates/report.json"),
+    "search.json": ("hyperlab.selection.analysis.verdicts", "plots/search/report.json"),
+    "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),
+    "hpo.json": ("hyperlab.hpo.experiment", "plots/hpo/report.json"),
+}
 
 
 def _committed() -> dict[str, dict]:

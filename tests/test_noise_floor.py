@@ -4,13 +4,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperlab.selection.analysis.noise_floor import noise_floor, oracle_reach, repeats_needed_for_quartile, search_regret
+from hyperlab.selection.analysis.noise_floor import (
+    noise_floor,
+    oracle_reach,
+    repeats_needed_for_quartile,
+    search_regret,
+)
 
 
 def _table():
     # A: seeds 0.08 / 0.12 (true 0.10); B: 0.10 / 0.12 (true 0.11); C: 0.20 / 0.20; D failed once
-    rows = [("A", 0, "ok", 0.08), ("A", 1, "ok", 0.12), ("B", 0, "ok", 0.10), ("B", 1, "ok", 0.12),
-            ("C", 0, "ok", 0.20), ("C", 1, "ok", 0.20), ("D", 0, "ok", 0.30), ("D", 1, "failed", np.nan)]
+    rows = [
+        ("A", 0, "ok", 0.08),
+        ("A", 1, "ok", 0.12),
+        ("B", 0, "ok", 0.10),
+        ("B", 1, "ok", 0.12),
+        ("C", 0, "ok", 0.20),
+        ("C", 1, "ok", 0.20),
+        ("D", 0, "ok", 0.30),
+        ("D", 1, "failed", np.nan),
+    ]
     table = pd.DataFrame(rows, columns=["arch", "seed", "status", "val_error"])
     nets = table[table.status == "ok"].groupby("arch").agg(val_error=("val_error", "mean"))
     return table, nets
@@ -36,18 +49,20 @@ def test_oracle_reach_is_seeded():
 
 def test_search_regret_separates_noise_from_search():
     _, nets = _table()
-    trials = pd.DataFrame({
-        "repeat": [0, 0, 0, 1, 1, 1],
-        "trial": [0, 1, 2, 0, 1, 2],
-        "state": ["COMPLETE", "COMPLETE", "COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
-        "arch": ["C", "A", "B", "C", "A", "B"],
-        # repeat 0: A evaluated but B's lucky draw (0.10 < 0.12) is the incumbent
-        "val_error": [0.20, 0.12, 0.10, 0.20, np.nan, 0.12],
-    })
+    trials = pd.DataFrame(
+        {
+            "repeat": [0, 0, 0, 1, 1, 1],
+            "trial": [0, 1, 2, 0, 1, 2],
+            "state": ["COMPLETE", "COMPLETE", "COMPLETE", "COMPLETE", "FAIL", "COMPLETE"],
+            "arch": ["C", "A", "B", "C", "A", "B"],
+            # repeat 0: A evaluated but B's lucky draw (0.10 < 0.12) is the incumbent
+            "val_error": [0.20, 0.12, 0.10, 0.20, np.nan, 0.12],
+        }
+    )
     out = search_regret(trials, nets).set_index("repeat")
-    assert out.loc[0, "regret"] == pytest.approx(0.01)       # incumbent B: 0.11 - 0.10
+    assert out.loc[0, "regret"] == pytest.approx(0.01)  # incumbent B: 0.11 - 0.10
     assert out.loc[0, "search_regret"] == pytest.approx(0.0)  # A was evaluated
-    assert out.loc[1, "regret"] == pytest.approx(0.01)       # A failed: it does not count as evaluated
+    assert out.loc[1, "regret"] == pytest.approx(0.01)  # A failed: it does not count as evaluated
     assert out.loc[1, "search_regret"] == pytest.approx(0.01)
 
 

@@ -36,7 +36,8 @@ def test_pop_slot_takes_waiting_trials_in_order_and_never_creates_one(tmp_path):
 
 def _beating(storage, trial_id: int) -> bool:
     query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
-        sqlalchemy.bindparam("ids", expanding=True))
+        sqlalchemy.bindparam("ids", expanding=True)
+    )
     with storage.engine.connect() as conn:
         return trial_id in {row[0] for row in conn.execute(query, {"ids": [trial_id]})}
 
@@ -91,8 +92,11 @@ def test_a_killed_runs_trials_are_failed_and_requeued_once(tmp_path):
     slots.pop_slot(study)
     slots.recover_journal(study)
     states = [(t.state, t.user_attrs) for t in study.trials]
-    assert states == [(TrialState.FAIL, {"slot": 0}), (TrialState.WAITING, {"slot": 1}),
-                      (TrialState.WAITING, {"slot": 0, "retry_of": 0})]
+    assert states == [
+        (TrialState.FAIL, {"slot": 0}),
+        (TrialState.WAITING, {"slot": 1}),
+        (TrialState.WAITING, {"slot": 0, "retry_of": 0}),
+    ]
     assert slots.n_valid(study) == 0  # the dead trial is superseded by its retry
 
 

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import subprocess
 import sys
 
 import pytest
 
+from conftest import run_stage
 from hyperlab import config
 from hyperlab.config import SECTIONS, Common, ConfigError
 from hyperlab.config.fields import FieldSpec, describe
-
-from conftest import run_stage
 
 BASE = config.read_params(config.REPO_PARAMS)
 
@@ -53,11 +50,10 @@ def _bad_values(spec: FieldSpec) -> list[tuple[str, object]]:
             value = bound + delta if int in leaves and float not in leaves else bound + delta * max(1, abs(bound))
             out.append((f"range_{key}", wrap(int(value) if float not in leaves else float(value))))
     if float in leaves:
-        out += [("huge", wrap(1.0e300)), ("neg_huge", wrap(-1.0e300)), ("inf", wrap(math.inf)),
-                ("nan", wrap(math.nan))]
+        out += [("huge", wrap(1.0e300)), ("neg_huge", wrap(-1.0e300)), ("inf", wrap(math.inf)), ("nan", wrap(math.nan))]
     else:
         out.append(("float_for_int", wrap(2.5)))
-        out.append(("huge_int", wrap(10 ** 30)))
+        out.append(("huge_int", wrap(10**30)))
     return out
 
 
@@ -127,8 +123,12 @@ def test_numbers_as_dvc_writes_them(tmp_path):
     text = config.REPO_PARAMS.read_text().replace("outer_lr: 0.2", "outer_lr: 1e-05")
     assert "outer_lr: 1e-05" in text
     path = tmp_path / "params.yaml"
-    path.write_text(text.replace("val_tol: 0.001", "val_tol: 1E-3").replace("inner_lr: 0.1", "inner_lr: .1")
-                    .replace("quartic: 0.1", "quartic: +1e-1").replace("h0: 1.0 ", "h0: -1e-3 "))
+    path.write_text(
+        text.replace("val_tol: 0.001", "val_tol: 1E-3")
+        .replace("inner_lr: 0.1", "inner_lr: .1")
+        .replace("quartic: 0.1", "quartic: +1e-1")
+        .replace("h0: 1.0 ", "h0: -1e-3 ")
+    )
     config.validate_all(path)
     p = config.load_section("bilevel", path)
     assert (p.outer_lr, p.val_tol, p.inner_lr, p.h0) == (1e-05, 1e-3, 0.1, -1e-3)
@@ -137,23 +137,30 @@ def test_numbers_as_dvc_writes_them(tmp_path):
     assert config.parse_yaml("a: '1e-05'")["a"] == "1e-05"  # quoted stays a string
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("seed: 0\nseed: 1\n", "(line 2): duplicate key 'seed'"),
-    ("bilevel:\n  h0: 1\n  dim: 1\n  h0: 2\n", "(line 4): duplicate key 'h0'"),
-    ("bilevel: {outer_lr: .inf}\n", "bilevel.outer_lr: got inf; must be a finite number"),
-    ("bilevel: {outer_lr: .nan}\n", "bilevel.outer_lr: got nan; must be a finite number"),
-    ("bilevel: {h0: 1.0e+300}\n", "bilevel.h0: got 1e+300; must be <= 1000.0"),
-    ("l2l: {lr_grid: [0.1, 1.0e+300]}\n", "l2l.lr_grid: got [0.1, 1e+300]; must be <= 100"),
-    ("data: {n_train: 4000, n_val: 1000, n_test: 1000}\n",
-     "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits"),
-    ("data: {source: full, n_test: 20000}\n", "data.n_test: got 20000; must be <= the 10000 test digits"),
-    ("data: {source: idx_dir}\n", "data.idx_dir: empty"),
-    ("search: {storage: no_such_dir/journal.log}\n", "search.storage: got 'no_such_dir/journal.log'; folder"),
-    ("search: {storage: .}\n", "search.storage: got '.'; is a folder"),
-    ("search: {storage: 'redis2://host/0'}\n", "search.storage: got 'redis2://host/0'; unknown database URL"),
-    ("search: {n_trials: 5, strategies: {gp_ei: {n_startup_trials: 6}}}\n",
-     "search.strategies.gp_ei.n_startup_trials: got 6; must be <= search.n_trials (5)"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("seed: 0\nseed: 1\n", "(line 2): duplicate key 'seed'"),
+        ("bilevel:\n  h0: 1\n  dim: 1\n  h0: 2\n", "(line 4): duplicate key 'h0'"),
+        ("bilevel: {outer_lr: .inf}\n", "bilevel.outer_lr: got inf; must be a finite number"),
+        ("bilevel: {outer_lr: .nan}\n", "bilevel.outer_lr: got nan; must be a finite number"),
+        ("bilevel: {h0: 1.0e+300}\n", "bilevel.h0: got 1e+300; must be <= 1000.0"),
+        ("l2l: {lr_grid: [0.1, 1.0e+300]}\n", "l2l.lr_grid: got [0.1, 1e+300]; must be <= 100"),
+        (
+            "data: {n_train: 4000, n_val: 1000, n_test: 1000}\n",
+            "data.n_train + data.n_val + data.n_test: got 4000 + 1000 + 1000 = 6000; must be <= the 5000 digits",
+        ),
+        ("data: {source: full, n_test: 20000}\n", "data.n_test: got 20000; must be <= the 10000 test digits"),
+        ("data: {source: idx_dir}\n", "data.idx_dir: empty"),
+        ("search: {storage: no_such_dir/journal.log}\n", "search.storage: got 'no_such_dir/journal.log'; folder"),
+        ("search: {storage: .}\n", "search.storage: got '.'; is a folder"),
+        ("search: {storage: 'redis2://host/0'}\n", "search.storage: got 'redis2://host/0'; unknown database URL"),
+        (
+            "search: {n_trials: 5, strategies: {gp_ei: {n_startup_trials: 6}}}\n",
+            "search.strategies.gp_ei.n_startup_trials: got 6; must be <= search.n_trials (5)",
+        ),
+    ],
+)
 def test_file_level_problems_are_one_line(tmp_path, monkeypatch, text, fragment):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(text)
@@ -182,18 +189,22 @@ def test_postgresql_without_driver_names_the_key(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text("search: {storage: 'postgresql://user@localhost/optuna'}\n")
     with pytest.raises(ConfigError) as err:
         config.validate_all()
-    assert "search.storage: got 'postgresql://user@localhost/optuna'; the driver for postgresql:// is not " \
-           "installed" in str(err.value)
+    assert (
+        "search.storage: got 'postgresql://user@localhost/optuna'; the driver for postgresql:// is not "
+        "installed" in str(err.value)
+    )
 
 
 def test_startup_trials_default_to_at_most_n_trials():
     """The schema: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
     for n in (2, 5, 9, 10, 40):
-        p = config.parse_section(config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}},
-                                 "search")
+        p = config.parse_section(
+            config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}}, "search"
+        )
         assert {s.n_startup_trials for s in p.strategies.values()} == {min(10, n)}
-    p = config.parse_section(config.SearchParams, {"n_trials": 40, "strategies": {"tpe": {"n_startup_trials": 7}}},
-                             "search")
+    p = config.parse_section(
+        config.SearchParams, {"n_trials": 40, "strategies": {"tpe": {"n_startup_trials": 7}}}, "search"
+    )
     assert p.strategies["tpe"].n_startup_trials == 7
 
 
@@ -207,13 +218,18 @@ STAGE_CASES = [
     ("l2l", b"l2l: {lr_grid: [1.0e+300]}\n", "l2l.lr_grid: got [1e+300]"),
     ("data", b"data: {n_train: 5000}\n", "data.n_train + data.n_val + data.n_test"),
     ("data", b"data: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 32 levels deep"),
-    ("candidates", b"candidates: {learning_rate: 1.0e-300}\n", "candidates.learning_rate: got 1e-300; must be >= 1e-08"),
+    (
+        "candidates",
+        b"candidates: {learning_rate: 1.0e-300}\n",
+        "candidates.learning_rate: got 1e-300; must be >= 1e-08",
+    ),
     ("bilevel", b"bilevel: {outer_steps: 1:40}\n", "bilevel.outer_steps: 1:40 is a string in YAML 1.2"),
 ]
 
 
-@pytest.mark.parametrize("stage, text, fragment", STAGE_CASES, ids=[f"{s}-{i}" for i, (s, _, _) in
-                                                                    enumerate(STAGE_CASES)])
+@pytest.mark.parametrize(
+    "stage, text, fragment", STAGE_CASES, ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(STAGE_CASES)]
+)
 def test_stage_refuses_bad_params_in_one_line_and_writes_nothing(tmp_path, stage, text, fragment):
     (tmp_path / "params.yaml").write_bytes(text)
     proc = run_stage(stage, tmp_path, None, *(["tpe"] if stage == "search" else []), check=False)
@@ -258,11 +274,65 @@ def test_the_committed_params_sit_above_every_floor():
 # --------------------------------------------------------------------------- YAML 1.2, as DVC reads it
 
 #: Plain scalars whose reading differs somewhere: YAML 1.1 (PyYAML's default), the 1.2 core schema, ruamel.yaml.
-SCALARS = ["1:30", "-1:30", "1:30.5", "3_000", "1_0.5", "0b101", "0b1_0", "0o17", "012", "0x1F", "0x_1F", "+12", "-0",
-           "1e-05", "1E3", "1e5", "+1e-1", ".5", "-.5", "5.", "1.e3", ".5e-3", ".inf", "-.Inf", ".NaN", "1_", "_1",
-           "yes", "No", "on", "OFF", "y", "n", "true", "False", "TRUE", "~", "null", "Null", "", "2001-12-14",
-           "2001-12-14 21:59:43.10 -5", "2001-12-14t21:59:43.10-05:00", "1.2.3", "0x", "0b2", "08", "09.5", "=",
-           "1-2", "abc", "inf", "nan", "+.inf", "0.", "00", "-_1"]
+SCALARS = [
+    "1:30",
+    "-1:30",
+    "1:30.5",
+    "3_000",
+    "1_0.5",
+    "0b101",
+    "0b1_0",
+    "0o17",
+    "012",
+    "0x1F",
+    "0x_1F",
+    "+12",
+    "-0",
+    "1e-05",
+    "1E3",
+    "1e5",
+    "+1e-1",
+    ".5",
+    "-.5",
+    "5.",
+    "1.e3",
+    ".5e-3",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "1_",
+    "_1",
+    "yes",
+    "No",
+    "on",
+    "OFF",
+    "y",
+    "n",
+    "true",
+    "False",
+    "TRUE",
+    "~",
+    "null",
+    "Null",
+    "",
+    "2001-12-14",
+    "2001-12-14 21:59:43.10 -5",
+    "2001-12-14t21:59:43.10-05:00",
+    "1.2.3",
+    "0x",
+    "0b2",
+    "08",
+    "09.5",
+    "=",
+    "1-2",
+    "abc",
+    "inf",
+    "nan",
+    "+.inf",
+    "0.",
+    "00",
+    "-_1",
+]
 
 
 def test_plain_scalars_read_exactly_as_dvc_reads_them():
@@ -277,27 +347,49 @@ def test_plain_scalars_read_exactly_as_dvc_reads_them():
                 config.parse_yaml(f"a: {text}\n")
             continue
         got = config.parse_yaml(f"a: {text}\n")["a"]
-        same = (type(got) is type(expected) and (got == expected or (isinstance(got, float) and math.isnan(got)
-                                                                      and math.isnan(expected))))
+        same = type(got) is type(expected) and (
+            got == expected or (isinstance(got, float) and math.isnan(got) and math.isnan(expected))
+        )
         assert same, (text, got, expected)
 
 
-@pytest.mark.parametrize("text, value", [
-    ("a: 1:30", "1:30"), ("a: yes", "yes"), ("a: on", "on"), ("a: No", "No"), ("a: 012", 12), ("a: 3_000", 3000),
-    ("a: 1e-05", 1e-05), ("a: true", True), ("a: FALSE", False), ("a: ~", None), ("a: -.inf", -math.inf),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("a: 1:30", "1:30"),
+        ("a: yes", "yes"),
+        ("a: on", "on"),
+        ("a: No", "No"),
+        ("a: 012", 12),
+        ("a: 3_000", 3000),
+        ("a: 1e-05", 1e-05),
+        ("a: true", True),
+        ("a: FALSE", False),
+        ("a: ~", None),
+        ("a: -.inf", -math.inf),
+    ],
+)
 def test_yaml_1_1_only_readings_are_strings(text, value):
     """Sexagesimal numbers, yes/no/on/off and leading-zero octal are YAML 1.1 only; DVC reads them otherwise."""
     assert config.parse_yaml(text) == {"a": value}
 
 
-@pytest.mark.parametrize("text, line", [
-    ("seed: 1:30", "seed: 1:30 is a string in YAML 1.2 (as DVC reads it); write 90"),
-    ("hpo: {tune_lr: on}", "hpo.tune_lr: on is a string in YAML 1.2 (as DVC reads it); write true"),
-    ("drmad: {tune_lr: no}", "drmad.tune_lr: no is a string in YAML 1.2 (as DVC reads it); write false"),
-    ("candidates: {widths: [16, 1:05]}", "candidates.widths: 1:05 is a string in YAML 1.2 (as DVC reads it); write 65"),
-    ("bilevel: {outer_lr: 1:30.5}", "bilevel.outer_lr: 1:30.5 is a string in YAML 1.2 (as DVC reads it); write 90.5"),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("seed: 1:30", "seed: 1:30 is a string in YAML 1.2 (as DVC reads it); write 90"),
+        ("hpo: {tune_lr: on}", "hpo.tune_lr: on is a string in YAML 1.2 (as DVC reads it); write true"),
+        ("drmad: {tune_lr: no}", "drmad.tune_lr: no is a string in YAML 1.2 (as DVC reads it); write false"),
+        (
+            "candidates: {widths: [16, 1:05]}",
+            "candidates.widths: 1:05 is a string in YAML 1.2 (as DVC reads it); write 65",
+        ),
+        (
+            "bilevel: {outer_lr: 1:30.5}",
+            "bilevel.outer_lr: 1:30.5 is a string in YAML 1.2 (as DVC reads it); write 90.5",
+        ),
+    ],
+)
 def test_a_yaml_1_1_number_or_boolean_is_refused_saying_what_to_write(text, line):
     with pytest.raises(ConfigError) as err:
         config.validate_raw(config.parse_yaml(text))
@@ -326,14 +418,19 @@ def _laughs(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("[" * 5000 + "]" * 5000, "params.yaml: line 1: nested more than 32 levels deep; allowed at most 32"),
-    ("seed:\n" + "".join("  " * i + "-\n" for i in range(1, 60)),
-     "params.yaml: line 33: nested more than 32 levels deep; allowed at most 32"),
-    ("data: " + "{a: " * 3000 + "1" + "}" * 3000, "nested more than 32 levels deep"),
-    (_laughs(6), "holds more than 100000 values (aliases expanded); allowed at most 100000"),
-    ("a: &a [1, *a]\n", "params.yaml: line 1: an alias refers to a value that contains it; not allowed"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[" * 5000 + "]" * 5000, "params.yaml: line 1: nested more than 32 levels deep; allowed at most 32"),
+        (
+            "seed:\n" + "".join("  " * i + "-\n" for i in range(1, 60)),
+            "params.yaml: line 33: nested more than 32 levels deep; allowed at most 32",
+        ),
+        ("data: " + "{a: " * 3000 + "1" + "}" * 3000, "nested more than 32 levels deep"),
+        (_laughs(6), "holds more than 100000 values (aliases expanded); allowed at most 100000"),
+        ("a: &a [1, *a]\n", "params.yaml: line 1: an alias refers to a value that contains it; not allowed"),
+    ],
+)
 def test_a_deep_or_huge_file_is_one_line(text, fragment):
     with pytest.raises(ConfigError) as err:
         config.parse_yaml(text)
@@ -350,6 +447,7 @@ def test_a_file_over_a_mebibyte_is_refused_before_parsing(tmp_path):
 
 def test_the_repository_params_are_far_inside_the_shape_limits():
     from hyperlab.config import loader
+
     text = config.REPO_PARAMS.read_text()
     assert len(text.encode()) < loader.MAX_BYTES // 20
     config.parse_yaml(text)

@@ -19,10 +19,9 @@ import re
 
 import pytest
 
+from conftest import REPO
 from hyperlab import config
 from hyperlab.config import SECTIONS, TOP_LEVEL_KEYS, Common, describe
-
-from conftest import REPO
 
 #: Every page of docs/, by its path relative to the repository: the tables are read from these.
 PAGES = {f"docs/{p.name}": p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
@@ -32,8 +31,9 @@ _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "
 DESCRIBED = {
     "data.mirrors": lambda d: f"{_WORDS[len(d)]} public mirrors",
     "search.strategies": lambda d: f"all {_WORDS[len(d)]}",
-    "search.strategies.<name>.n_startup_trials":
-        lambda d: f"min({config.DEFAULT_STARTUP_TRIALS}, `n_trials`)" if d is None else None,
+    "search.strategies.<name>.n_startup_trials": lambda d: (
+        f"min({config.DEFAULT_STARTUP_TRIALS}, `n_trials`)" if d is None else None
+    ),
     "search.strategies.<name>.cost": lambda d: "`search.cost`" if d is None else None,
 }
 
@@ -68,8 +68,14 @@ def tables(text: str, page: str = "docs") -> list[dict]:
                 break
             cells = _cells(lines[m])
             keys = [prefix + k for k in re.findall(r"`([^`]+)`", cells[0])]
-            rows.append({"where": f"{page} line {m + 1}", "keys": keys, "default": cells[column["default"]],
-                         "allowed": cells[column["allowed"]]})
+            rows.append(
+                {
+                    "where": f"{page} line {m + 1}",
+                    "keys": keys,
+                    "default": cells[column["default"]],
+                    "allowed": cells[column["allowed"]],
+                }
+            )
     return rows
 
 
@@ -86,7 +92,7 @@ def resolve(key: str):
         if spec is None or spec.nested is None:
             return None
         named = rest[1] == "<name>"  # a mapping of names to sections: the name is a placeholder
-        cls, rest = spec.nested, rest[2 if named else 1:]
+        cls, rest = spec.nested, rest[2 if named else 1 :]
     return (cls, rest[0]) if rest and rest[0] in cls.model_fields else None
 
 
@@ -97,6 +103,7 @@ def schema_keys() -> set[str]:
             yield where + name
             if spec.nested is not None:
                 yield from below(spec.nested, f"{where}{name}.<name>.")
+
     return {*below(Common, ""), *(k for s, cls in SECTIONS.items() for k in below(cls, f"{s}."))}
 
 
@@ -111,8 +118,12 @@ def _value(text: str):
 
 def _same(a, b) -> bool:
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
-        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b)
-                and all(_same(x, y) for x, y in zip(a, b)))
+        return (
+            isinstance(a, (list, tuple))
+            and isinstance(b, (list, tuple))
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b))
+        )
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     return a == b
@@ -184,18 +195,24 @@ def test_docs_tables_match_the_schema():
     assert not problems(), "\n".join(problems())
 
 
-@pytest.mark.parametrize("before, after, words", [
-    ("| `data.n_train` | 3000 |", "| `data.n_train` | 2000 |", "`data.n_train`: default '2000'"),
-    ("| `hypernet.h0` | 1.5 |", "| `hypernet.h00` | 1.5 |", "`hypernet.h00`: no such key"),
-    ("| `hypernet.h0` | 1.5 |", "| `hypernet.h1` | 1.5 |", "no row for `hypernet.h0`"),
-    ("| `search.repeats` | 20 (params.yaml: 30) |", "| `search.repeats` | 20 |", "params.yaml sets 30"),
-    ("| `search.n_trials` | 40 |", "| `search.n_trials` | 40 (params.yaml: 40) |", "drop the note"),
-    ("| `drmad.outer_optimizer` | `adam` | `sgd`, `adam` |", "| `drmad.outer_optimizer` | `adam` | `adam` |",
-     "the schema allows ['adam', 'sgd']"),
-    ("| `drmad.tune_lr` | true |", "| `drmad.tune_lr` | 1 |", "`drmad.tune_lr`: default '1'"),
-    ("| `search.strategies` | all nine |", "| `search.strategies` | all eight |", "all nine"),
-    ("| `batch_size`, `n_steps` | 128, 100 |", "| `batch_size`, `n_steps` | 128 |", "one default per key"),
-])
+@pytest.mark.parametrize(
+    "before, after, words",
+    [
+        ("| `data.n_train` | 3000 |", "| `data.n_train` | 2000 |", "`data.n_train`: default '2000'"),
+        ("| `hypernet.h0` | 1.5 |", "| `hypernet.h00` | 1.5 |", "`hypernet.h00`: no such key"),
+        ("| `hypernet.h0` | 1.5 |", "| `hypernet.h1` | 1.5 |", "no row for `hypernet.h0`"),
+        ("| `search.repeats` | 20 (params.yaml: 30) |", "| `search.repeats` | 20 |", "params.yaml sets 30"),
+        ("| `search.n_trials` | 40 |", "| `search.n_trials` | 40 (params.yaml: 40) |", "drop the note"),
+        (
+            "| `drmad.outer_optimizer` | `adam` | `sgd`, `adam` |",
+            "| `drmad.outer_optimizer` | `adam` | `adam` |",
+            "the schema allows ['adam', 'sgd']",
+        ),
+        ("| `drmad.tune_lr` | true |", "| `drmad.tune_lr` | 1 |", "`drmad.tune_lr`: default '1'"),
+        ("| `search.strategies` | all nine |", "| `search.strategies` | all eight |", "all nine"),
+        ("| `batch_size`, `n_steps` | 128, 100 |", "| `batch_size`, `n_steps` | 128 |", "one default per key"),
+    ],
+)
 def test_a_drifted_table_is_caught(before, after, words):
     assert sum(text.count(before) for text in PAGES.values()) == 1, before
     found = problems({page: text.replace(before, after) for page, text in PAGES.items()})
@@ -205,16 +222,24 @@ def test_a_drifted_table_is_caught(before, after, words):
 def test_params_yaml_sets_every_key():
     """params.yaml shows every knob (its validation already refuses keys the schema lacks)."""
     plain = {k for k in schema_keys() if "<name>" not in k}
-    assert not {k for k in plain if not _in_params(k, PARAMS)[0]}, sorted(k for k in plain
-                                                                        if not _in_params(k, PARAMS)[0])
+    assert not {k for k in plain if not _in_params(k, PARAMS)[0]}, sorted(
+        k for k in plain if not _in_params(k, PARAMS)[0]
+    )
 
 
 #: The page that documents each section of params.yaml (top-level keys included).
 PAGE_OF = {
-    "seed": "docs/pipeline.md", "data": "docs/pipeline.md", "figures": "docs/pipeline.md",
-    "candidates": "docs/candidates.md", "search": "docs/architecture-search.md",
-    "sampler_bench": "docs/gp-samplers.md", "order": "docs/bilevel.md", "bilevel": "docs/bilevel.md",
-    "drmad": "docs/drmad.md", "hypernet": "docs/hypernetworks.md", "hpo": "docs/hpo.md",
+    "seed": "docs/pipeline.md",
+    "data": "docs/pipeline.md",
+    "figures": "docs/pipeline.md",
+    "candidates": "docs/candidates.md",
+    "search": "docs/architecture-search.md",
+    "sampler_bench": "docs/gp-samplers.md",
+    "order": "docs/bilevel.md",
+    "bilevel": "docs/bilevel.md",
+    "drmad": "docs/drmad.md",
+    "hypernet": "docs/hypernetworks.md",
+    "hpo": "docs/hpo.md",
     "l2l": "docs/l2l.md",
 }
 
@@ -223,9 +248,11 @@ def test_each_section_is_listed_on_its_page():
     assert set(PAGE_OF) == {*SECTIONS, *TOP_LEVEL_KEYS}, sorted({*SECTIONS, *TOP_LEVEL_KEYS} ^ set(PAGE_OF))
     for section, page in PAGE_OF.items():
         assert any(k.split(".")[0] == section for row in tables(PAGES[page], page) for k in row["keys"]), (
-            f"{page} has no parameter table row for `{section}`")
+            f"{page} has no parameter table row for `{section}`"
+        )
     for row in all_rows():
         for key in row["keys"]:
             section = key.split(".")[0]
             assert section == "seed" or row["where"].startswith(PAGE_OF[section] + " "), (
-                f"{row['where']}: `{key}` belongs on {PAGE_OF[section]}")
+                f"{row['where']}: `{key}` belongs on {PAGE_OF[section]}"
+            )

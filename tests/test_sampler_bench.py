@@ -34,13 +34,25 @@ def test_function_run_is_a_nonincreasing_nonnegative_regret_curve_and_determinis
 def test_stage_end_to_end_on_tiny_params(tmp_path):
     (tmp_path / "data").mkdir()
     synthetic_table().to_csv(tmp_path / "data" / "candidates.csv", index=False)
-    params = {"seed": 0, "sampler_bench": {"table_repeats": 2, "table_trials": 12, "function_repeats": 2,
-                                           "function_trials": 12, "n_startup_trials": 4, "target_regret": 0.5,
-                                           "timing_checkpoints": [5, 12], "timing_suggestions": 2, "n_workers": 1}}
+    params = {
+        "seed": 0,
+        "sampler_bench": {
+            "table_repeats": 2,
+            "table_trials": 12,
+            "function_repeats": 2,
+            "function_trials": 12,
+            "n_startup_trials": 4,
+            "target_regret": 0.5,
+            "timing_checkpoints": [5, 12],
+            "timing_suggestions": 2,
+            "n_workers": 1,
+        },
+    }
     run_stage("sampler_bench", tmp_path, params)
     summary = pd.read_csv(tmp_path / "plots/sampler_bench/summary.csv")
-    assert set(zip(summary["problem"], summary["sampler"])) == {(p, s) for p in ("table", "hartmann6", "branin")
-                                                               for s in sb.SAMPLERS}
+    assert set(zip(summary["problem"], summary["sampler"])) == {
+        (p, s) for p in ("table", "hartmann6", "branin") for s in sb.SAMPLERS
+    }
     assert (summary["regret_q25"] <= summary["median_regret"]).all()
     assert (summary["median_regret"] <= summary["regret_q75"]).all() and (summary["regret_q25"] >= 0).all()
     curves = pd.read_csv(tmp_path / "plots/sampler_bench/curves.csv")

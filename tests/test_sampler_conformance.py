@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import (BasicSamplerTestCase, MultiObjectiveSamplerTestCase,
-                                            RelativeSamplerTestCase, SingleOnlySamplerTestCase)
+from optuna.testing.pytest_samplers import (
+    BasicSamplerTestCase,
+    MultiObjectiveSamplerTestCase,
+    RelativeSamplerTestCase,
+    SingleOnlySamplerTestCase,
+)
 
 from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
 from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
@@ -39,9 +43,13 @@ def _variants(cls, **extra):
 
 def _tpe_variant(request, cls):
     if request.param == "default" and request.node.originalname in TPE_BY_DESIGN:
-        request.node.add_marker(pytest.mark.xfail(
-            strict=True, raises=KeyError,
-            reason="TPE returns no relative params during its startup trials (see module docstring)"))
+        request.node.add_marker(
+            pytest.mark.xfail(
+                strict=True,
+                raises=KeyError,
+                reason="TPE returns no relative params during its startup trials (see module docstring)",
+            )
+        )
     return _variants(cls)[request.param]
 
 

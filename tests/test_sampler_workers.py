@@ -123,9 +123,11 @@ def test_failed_gp_fit_falls_back_with_one_warning_per_study(monkeypatch, caplog
     assert len(messages) == 2 and all("could not be fitted" in m and "singular" in m for m in messages)
 
 
-@pytest.mark.parametrize("make", [lambda: GPEIPerSecondSampler(n_startup_trials=1, seed=0),
-                                  lambda: CostAwareTPESampler(n_startup_trials=1, seed=0)],
-                         ids=["gp_ei_per_second", "cost_tpe"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: GPEIPerSecondSampler(n_startup_trials=1, seed=0), lambda: CostAwareTPESampler(n_startup_trials=1, seed=0)],
+    ids=["gp_ei_per_second", "cost_tpe"],
+)
 @pytest.mark.parametrize("bad", ["fast", None, 0.0, -1.0, math.inf, math.nan, True])
 def test_both_cost_aware_samplers_refuse_the_same_bad_costs(make, bad):
     def objective(t):
@@ -137,9 +139,11 @@ def test_both_cost_aware_samplers_refuse_the_same_bad_costs(make, bad):
         study.optimize(objective, n_trials=4)
 
 
-@pytest.mark.parametrize("make", [lambda: GPEIPerSecondSampler(n_startup_trials=1, seed=0),
-                                  lambda: CostAwareTPESampler(n_startup_trials=1, seed=0)],
-                         ids=["gp_ei_per_second", "cost_tpe"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: GPEIPerSecondSampler(n_startup_trials=1, seed=0), lambda: CostAwareTPESampler(n_startup_trials=1, seed=0)],
+    ids=["gp_ei_per_second", "cost_tpe"],
+)
 def test_missing_costs_are_left_out_with_one_warning(make, caplog):
     study = optuna.create_study(sampler=make())
     with caplog.at_level(logging.WARNING, logger="hyperlab"):
@@ -166,6 +170,7 @@ def test_same_seed_same_trials():
 
 def test_maximize_direction_finds_the_maximum():
     """The mirror image of a minimization: same points, the best is the largest value."""
+
     def run(direction):
         sign = 1.0 if direction == "minimize" else -1.0
         study = optuna.create_study(direction=direction, sampler=GPEISampler(n_startup_trials=4, seed=1))

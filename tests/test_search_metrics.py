@@ -39,17 +39,25 @@ def test_pareto_mask():
 
 
 def _nets():
-    return pd.DataFrame({"val_error": [0.10, 0.20, 0.30], "test_error": [0.11, 0.21, 0.31],
-                         "latency_ms": [3.0, 2.0, 1.0]}, index=pd.Index(["a", "b", "c"], name="arch"))
+    return pd.DataFrame(
+        {"val_error": [0.10, 0.20, 0.30], "test_error": [0.11, 0.21, 0.31], "latency_ms": [3.0, 2.0, 1.0]},
+        index=pd.Index(["a", "b", "c"], name="arch"),
+    )
 
 
 def test_regret_uses_observed_incumbent_but_true_error():
     truth = regret.table_truth(_nets())
-    trials = pd.DataFrame({"repeat": 0, "trial": [0, 1, 2, 3],
-                           "state": ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"],
-                           "arch": ["a", "c", "b", "a"],
-                           # a noisy draw makes b look best at trial 2; a's draw at trial 3 is worse
-                           "val_error": [np.nan, 0.30, 0.05, 0.12], "cost": [0.0, 1.0, 2.0, 3.0]})
+    trials = pd.DataFrame(
+        {
+            "repeat": 0,
+            "trial": [0, 1, 2, 3],
+            "state": ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"],
+            "arch": ["a", "c", "b", "a"],
+            # a noisy draw makes b look best at trial 2; a's draw at trial 3 is worse
+            "val_error": [np.nan, 0.30, 0.05, 0.12],
+            "cost": [0.0, 1.0, 2.0, 3.0],
+        }
+    )
     c = regret.trial_curves(trials, truth)
     assert c["regret"].tolist() == pytest.approx([0.2, 0.2, 0.1, 0.1])  # before any success: worst regret
     assert c["cum_cost"].tolist() == [0.0, 1.0, 3.0, 6.0]
@@ -65,8 +73,14 @@ def test_regret_at_cost_holds_final_value_and_starts_at_worst():
 
 
 def test_first_reaching_and_ranks():
-    curves = pd.DataFrame({"repeat": [0, 0, 1, 1], "trial": [1, 2, 1, 2], "regret": [0.2, 0.0, 0.3, 0.3],
-                           "cum_cost": [1.0, 4.0, 2.0, 5.0]})
+    curves = pd.DataFrame(
+        {
+            "repeat": [0, 0, 1, 1],
+            "trial": [1, 2, 1, 2],
+            "regret": [0.2, 0.0, 0.3, 0.3],
+            "cum_cost": [1.0, 4.0, 2.0, 5.0],
+        }
+    )
     r = regret.first_reaching(curves, 0.0)
     assert r["trials"].tolist() == [2.0, np.inf] and r["cost"].tolist() == [4.0, np.inf]
     final = pd.DataFrame({"x": [0.1, 0.2], "y": [0.2, 0.2], "z": [0.3, 0.1]})
@@ -100,10 +114,22 @@ def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
 
 def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFrame) -> pd.DataFrame:
     """One repeat per string of network names (one trial each); observed = true error, every trial costs ``cost``."""
-    rows = [{"strategy": name, "repeat": r, "trial": t, "state": "COMPLETE", "arch": a,
-             "val_error": nets.loc[a, "val_error"], "latency_ms": nets.loc[a, "latency_ms"],
-             "test_error": nets.loc[a, "test_error"], "cost": cost, "train_seconds": cost}
-            for r, seq in enumerate(sequences) for t, a in enumerate(seq)]
+    rows = [
+        {
+            "strategy": name,
+            "repeat": r,
+            "trial": t,
+            "state": "COMPLETE",
+            "arch": a,
+            "val_error": nets.loc[a, "val_error"],
+            "latency_ms": nets.loc[a, "latency_ms"],
+            "test_error": nets.loc[a, "test_error"],
+            "cost": cost,
+            "train_seconds": cost,
+        }
+        for r, seq in enumerate(sequences)
+        for t, a in enumerate(seq)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -113,13 +139,26 @@ def test_compare_two_strategies_hand_computed():
     from hyperlab.selection.analysis.compare import compare
 
     # true front a, b, c (d is dominated by b); best 0.10, so the regrets are a 0, b 0.02, c 0.10, d 0.20
-    nets = pd.DataFrame({"val_error": [0.10, 0.12, 0.20, 0.30], "test_error": [0.11, 0.13, 0.21, 0.31],
-                         "latency_ms": [4.0, 2.0, 1.0, 3.0]}, index=pd.Index(list("abcd"), name="arch"))
+    nets = pd.DataFrame(
+        {
+            "val_error": [0.10, 0.12, 0.20, 0.30],
+            "test_error": [0.11, 0.13, 0.21, 0.31],
+            "latency_ms": [4.0, 2.0, 1.0, 3.0],
+        },
+        index=pd.Index(list("abcd"), name="arch"),
+    )
     # final regrets, good vs base: (0, .2) (0, .1) (.02, .2) (.02, .1) (0, 0) (.02, 0)
     good = _hand_trials(["dca", "adc", "dbc", "cbd", "abc", "cdb"], 1.0, "good", nets)
     base = _hand_trials(["ddd", "dcc", "ddd", "cdc", "dca", "adc"], 2.0, "base", nets)
-    out = compare({"good": good, "base": base}, nets, target_quantile=1 / 3, n_grid=40, baseline="base",
-                  pareto_strategy="good", n_bootstrap=50)
+    out = compare(
+        {"good": good, "base": base},
+        nets,
+        target_quantile=1 / 3,
+        n_grid=40,
+        baseline="base",
+        pareto_strategy="good",
+        n_bootstrap=50,
+    )
     s = out.report["strategies"]
     assert out.report["n_trials"] == 3 and out.report["target_regret"] == pytest.approx(0.02)
 

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from hyperlab.selection.analysis import fronts, regret, stats
-from hyperlab.selection.space.encoding import arch_of_params, canonical_params, network_params, space_of
 from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEISampler
 from hyperlab.selection.samplers.gp.constrained import log_prob_below
 from hyperlab.selection.samplers.network_random import NetworkRandomSampler, layer_uniform_weights
+from hyperlab.selection.space.encoding import arch_of_params, canonical_params, network_params, space_of
 from hyperlab.selection.study.runner import RunSpec, run_strategy
+from hyperlab.selection.study.trials import TrialsError, load_latency
 from hyperlab.selection.table.synthetic import synthetic_table
 from hyperlab.selection.table.table import Table, network_summary
-from hyperlab.selection.study.trials import TrialsError, load_latency
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -36,8 +36,10 @@ def test_canonical_params_and_network_params(table):
     assert canonical_params(a, space) == canonical_params(b, space) == b
     assert arch_of_params(a, space) == "32"
     nets = network_params(space, ["16-64", "64"])
-    assert nets == [{"n_layers": 2, "log2_units_l0": 4, "log2_units_l1": 6},
-                    {"n_layers": 1, "log2_units_l0": 6, "log2_units_l1": 4}]
+    assert nets == [
+        {"n_layers": 2, "log2_units_l0": 4, "log2_units_l1": 6},
+        {"n_layers": 1, "log2_units_l0": 6, "log2_units_l1": 4},
+    ]
     assert [arch_of_params(p, space) for p in nets] == ["16-64", "64"]
 
 
@@ -45,11 +47,29 @@ def test_canonical_params_and_network_params(table):
 def test_no_network_twice_until_all_evaluated(table, strategy):
     # 12 networks, 12 trials: each exactly once; then 14 trials: only 2 repeats
     nets = network_summary(table)
-    df = run_strategy(Table.of(table), RunSpec(strategy, n_trials=12, repeats=2, n_startup_trials=3, cost="train_time",
-                                     budget=float(nets["latency_ms"].median())))
+    df = run_strategy(
+        Table.of(table),
+        RunSpec(
+            strategy,
+            n_trials=12,
+            repeats=2,
+            n_startup_trials=3,
+            cost="train_time",
+            budget=float(nets["latency_ms"].median()),
+        ),
+    )
     assert (df.groupby("repeat")["arch"].nunique() == 12).all()
-    df = run_strategy(Table.of(table), RunSpec(strategy, n_trials=14, repeats=1, n_startup_trials=3, cost="train_time",
-                                     budget=float(nets["latency_ms"].median())))
+    df = run_strategy(
+        Table.of(table),
+        RunSpec(
+            strategy,
+            n_trials=14,
+            repeats=1,
+            n_startup_trials=3,
+            cost="train_time",
+            budget=float(nets["latency_ms"].median()),
+        ),
+    )
     assert regret.repeats_per_study(df).tolist() == [2]
 
 
@@ -161,16 +181,25 @@ def test_bootstrap_median_ci():
 
 
 def test_front_quality_and_budget_curve():
-    nets = pd.DataFrame({"val_error": [0.10, 0.20, 0.30, 0.35], "test_error": 0.0,
-                         "latency_ms": [3.0, 2.0, 1.0, 2.5]}, index=pd.Index(["a", "b", "c", "d"], name="arch"))
+    nets = pd.DataFrame(
+        {"val_error": [0.10, 0.20, 0.30, 0.35], "test_error": 0.0, "latency_ms": [3.0, 2.0, 1.0, 2.5]},
+        index=pd.Index(["a", "b", "c", "d"], name="arch"),
+    )
     norms = {"log": fronts.normalized_points(nets, True), "linear": fronts.normalized_points(nets, False)}
     q = fronts.front_quality({"a", "b", "c"}, nets, norms)
     assert q["front_share"] == 1.0 and q["igd_plus"] == 0.0 and q["hv_ratio_log"] == pytest.approx(1.0)
     q = fronts.front_quality({"a", "d"}, nets, norms)
     assert q["front_share"] == pytest.approx(1 / 3) and q["igd_plus"] > 0 and q["hv_ratio_linear"] < 1
     # budget 2.0 ms: feasible b, c (d is 2.5); best feasible 0.20; worst feasible regret 0.10
-    trials = pd.DataFrame({"repeat": 0, "trial": [0, 1, 2, 3], "state": "COMPLETE",
-                           "arch": ["a", "c", "d", "b"], "val_error": [0.1, 0.3, 0.1, 0.25]})
+    trials = pd.DataFrame(
+        {
+            "repeat": 0,
+            "trial": [0, 1, 2, 3],
+            "state": "COMPLETE",
+            "arch": ["a", "c", "d", "b"],
+            "val_error": [0.1, 0.3, 0.1, 0.25],
+        }
+    )
     c = regret.budget_curve(trials, nets, 2.0)
     assert c["regret"].tolist() == pytest.approx([0.1, 0.1, 0.1, 0.0])
     assert c["n_feasible"].tolist() == [0, 1, 1, 2]
@@ -183,15 +212,17 @@ def test_no_repeat_even_when_the_first_trials_fail(strategy):
     table = synthetic_table(layers=(1, 2), widths=(16, 32, 64), n_seeds=1, seed=5, fail_rate=0.0)
     table.loc[table.index[:9], ["val_error", "train_error", "test_error"]] = np.nan
     table.loc[table.index[:9], "status"] = "failed"
-    df = run_strategy(Table.of(table), RunSpec(strategy, n_trials=12, repeats=3, n_startup_trials=2, cost="train_time",
-                                     budget=1.0))
+    df = run_strategy(
+        Table.of(table), RunSpec(strategy, n_trials=12, repeats=3, n_startup_trials=2, cost="train_time", budget=1.0)
+    )
     assert (df["state"] == "FAIL").sum() == 27 and regret.repeats_per_study(df).tolist() == [0, 0, 0]
 
 
 def test_load_latency_checks_the_file(tmp_path):
     path = tmp_path / "latency.csv"
     pd.DataFrame({"arch": ["a", "b", "a", "b"], "round": [1, 1, 2, 2], "latency_ms": [1.0, 2.0, 1.1, 2.1]}).to_csv(
-        path, index=False)
+        path, index=False
+    )
     got = load_latency(path, ["a", "b"], 2)
     assert sorted(got) == ["round1", "round2"] and got["round2"]["b"] == 2.1
     with pytest.raises(TrialsError, match="does not time every network"):

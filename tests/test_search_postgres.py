@@ -24,8 +24,8 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
 
+from conftest import REPO
 from hyperlab.config import SEARCH_STRATEGIES
 from hyperlab.selection.table.synthetic import synthetic_table
 
@@ -64,16 +64,28 @@ def postgres_url():
             os.chown(folder, pw.pw_uid, pw.pw_gid)
     port = 54000 + os.getpid() % 1000  # names the socket file only: no TCP listener
     run = dict(check=True, capture_output=True, text=True, timeout=120)
-    subprocess.run(_as_server_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "hyperlab", "-A", "trust",
-                                    "--no-sync", "-E", "UTF8"], user), **run)
+    subprocess.run(
+        _as_server_user(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "hyperlab", "-A", "trust", "--no-sync", "-E", "UTF8"], user
+        ),
+        **run,
+    )
     options = f"-k {sock} -p {port} -c listen_addresses='' -c fsync=off"
-    subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
-                                    "-l", str(sock / "server.log"), "-w", "start"], user), **run)
+    subprocess.run(
+        _as_server_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(sock / "server.log"), "-w", "start"],
+            user,
+        ),
+        **run,
+    )
     try:
         yield f"postgresql+psycopg2://hyperlab@/postgres?host={sock}&port={port}"
     finally:
-        subprocess.run(_as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                                       user), capture_output=True, timeout=60)
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], user),
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -90,15 +102,23 @@ def _workdir(tmp_path: Path, **search) -> dict:
     table = synthetic_table(layers=(1, 2, 3), widths=(16, 32, 64, 128), n_seeds=2, seed=3, fail_rate=0.0)  # 84
     table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
     strategies = {s: {"n_startup_trials": 3} for s in SEARCH_STRATEGIES}
-    return {"seed": 0, "candidates": {"layers": [1, 2, 3], "widths": [16, 32, 64, 128], "n_seeds": 2},
-            "search": {"strategies": strategies, "n_trials": 8, "repeats": 2, **search}}
+    return {
+        "seed": 0,
+        "candidates": {"layers": [1, 2, 3], "widths": [16, 32, 64, 128], "n_seeds": 2},
+        "search": {"strategies": strategies, "n_trials": 8, "repeats": 2, **search},
+    }
 
 
 def _start(tmp_path: Path, params: dict, strategy: str) -> subprocess.Popen:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.Popen([sys.executable, str(REPO / "stages" / "search.py"), strategy], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "stages" / "search.py"), strategy],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
 
 
 def _search(tmp_path: Path, params: dict, strategy: str) -> pd.DataFrame:
@@ -111,9 +131,12 @@ def _search(tmp_path: Path, params: dict, strategy: str) -> pd.DataFrame:
 def _complete_count(url: str, prefix: str) -> int:
     """COMPLETE trials of the studies whose names start with ``prefix`` (the server is shared by the tests)."""
     import sqlalchemy
+
     engine = sqlalchemy.create_engine(url)
-    query = sqlalchemy.text("SELECT count(*) FROM trials t JOIN studies s ON t.study_id = s.study_id "
-                            "WHERE s.study_name LIKE :prefix AND t.state = 'COMPLETE'")
+    query = sqlalchemy.text(
+        "SELECT count(*) FROM trials t JOIN studies s ON t.study_id = s.study_id "
+        "WHERE s.study_name LIKE :prefix AND t.state = 'COMPLETE'"
+    )
     try:
         with engine.connect() as conn:
             return conn.execute(query, {"prefix": f"{prefix}%"}).scalar()
@@ -125,6 +148,7 @@ def _complete_count(url: str, prefix: str) -> int:
 
 def _workers(pid: int) -> list:
     import psutil
+
     return [p for p in psutil.Process(pid).children() if "resource_tracker" not in " ".join(p.cmdline())]
 
 

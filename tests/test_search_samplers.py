@@ -24,7 +24,9 @@ def test_ei_matches_numerical_integration(mu, sigma, best):
     pdf = lambda y: math.exp(-0.5 * ((y - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))  # noqa: E731
     numeric, _ = integrate.quad(lambda y: (best - y) * pdf(y), mu - 12 * sigma, best, points=[mu], limit=200)
     numeric = max(numeric, 0.0) if best > mu - 12 * sigma else 0.0
-    assert expected_improvement(np.array([mu]), np.array([sigma]), best)[0] == pytest.approx(numeric, rel=1e-6, abs=1e-12)
+    assert expected_improvement(np.array([mu]), np.array([sigma]), best)[0] == pytest.approx(
+        numeric, rel=1e-6, abs=1e-12
+    )
 
 
 def test_ei_zero_sigma_is_plain_improvement():
@@ -143,6 +145,7 @@ def _late_log_cost(make_sampler, seeds, n_trials=20):
 
     EI barely tells the x values apart, so the cost decides where EI per second goes.
     """
+
     def objective(trial):
         x = trial.suggest_int("x", -10, 10)
         y = trial.suggest_int("y", -3, 3)
@@ -168,12 +171,14 @@ def test_ei_per_second_sampler_picks_cheaper_points_than_ei():
 
 def test_ei_per_second_sampler_takes_the_cheaper_of_two_equal_ei_points():
     """x = -1, 0, 1 observed with values symmetric in x: EI(-2) == EI(2) by symmetry, cost e^x."""
+
     def make(cls, seed):
         study = optuna.create_study(sampler=cls(n_startup_trials=3, seed=seed))
         for x, value in ((-1, 1.0), (0, 0.5), (1, 1.0)):
             study.enqueue_trial({"x": x})
-            study.optimize(lambda t, v=value: (t.set_user_attr("cost", math.exp(t.suggest_int("x", -2, 2))), v)[1],
-                           n_trials=1)
+            study.optimize(
+                lambda t, v=value: (t.set_user_attr("cost", math.exp(t.suggest_int("x", -2, 2))), v)[1], n_trials=1
+            )
         trial = study.ask()
         return trial.suggest_int("x", -2, 2)
 
@@ -214,6 +219,7 @@ def test_cost_tpe_with_zero_cost_term_is_exactly_tpe():
             def term(samples):
                 calls.append(1)
                 return np.zeros(len(next(iter(samples.values()))))
+
             return term
 
     a = optuna.create_study(sampler=ZeroCost(n_startup_trials=4, seed=5))

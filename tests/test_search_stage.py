@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
-import yaml
-from conftest import REPO, run_stage
 
+from conftest import run_stage
 from hyperlab.config import SEARCH_STRATEGIES
 from hyperlab.selection.study.runner import RunSpec, prepare_shared, study_name, table_objective
 from hyperlab.selection.study.storage import journal_run_lock, open_storage, pop_slot, run_slot
@@ -32,8 +29,9 @@ def _workdir(tmp_path, **search):
     table.to_csv(tmp_path / "data" / "candidates.csv", index=False)
     # what the latency stage writes: two re-timings of every network
     lat = table.groupby("arch")["latency_ms"].mean()
-    pd.concat([pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.05 * r)})
-               for r in (1, 2)]).to_csv(tmp_path / "data" / "latency.csv", index=False)
+    pd.concat(
+        [pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.05 * r)}) for r in (1, 2)]
+    ).to_csv(tmp_path / "data" / "latency.csv", index=False)
     return {"seed": 0, "candidates": SPACE, "search": {**TINY, **search}}, table
 
 
@@ -55,10 +53,12 @@ def _final_regrets(tmp_path, table) -> dict[str, list[float]]:
 
 def test_search_and_compare_end_to_end(tmp_path):
     params, table = _workdir(tmp_path)
-    for s in SEARCH_STRATEGIES:
-        _search(tmp_path, params, s)
-        df = pd.read_csv(tmp_path / "data" / "search" / f"{s}.csv", dtype={"arch": str})
-        assert len(df) == 3 * 8 and sorted(df.groupby("repeat")["trial"].apply(list).sum()) == sorted(list(range(8)) * 3)
+    for strategy in SEARCH_STRATEGIES:
+        _search(tmp_path, params, strategy)
+        df = pd.read_csv(tmp_path / "data" / "search" / f"{strategy}.csv", dtype={"arch": str})
+        assert len(df) == 3 * 8 and sorted(df.groupby("repeat")["trial"].apply(list).sum()) == sorted(
+            list(range(8)) * 3
+        )
         ok = df[df["state"] == "COMPLETE"]
         # every observed value is a stored row of that network
         merged = ok.merge(table, left_on=["arch", "row_seed"], right_on=["arch", "seed"], suffixes=("", "_t"))
@@ -71,7 +71,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     run_stage("compare", tmp_path, params)
     m = json.loads((tmp_path / "plots" / "search" / "report.json").read_text())
     assert set(m["strategies"]) == set(SEARCH_STRATEGIES) and m["networks"] == 12
-    for s, row in m["strategies"].items():
+    for row in m["strategies"].values():
         assert 0 <= row["median_hv_ratio_log"] <= 1 + 1e-9
     # final regrets and mean ranks re-derived from the trial files and the table alone
     final = _final_regrets(tmp_path, table)
@@ -90,8 +90,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     # networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
     for s in ("random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"):
         assert m["strategies"][s]["repeats_per_study"] == 0
-    assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"]
-               for r in m["strategies"].values())
+    assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"] for r in m["strategies"].values())
     pw = pd.read_csv(tmp_path / "plots" / "search" / "pairwise.csv")
     k = len(SEARCH_STRATEGIES)
     assert len(pw) == k * (k - 1) and (pw[["wins", "ties", "losses"]].sum(axis=1) == 3).all()
@@ -107,15 +106,24 @@ def test_search_and_compare_end_to_end(tmp_path):
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
     assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
-        "search_regret_trial.png", "search_regret_train_seconds.png", "search_budget_regret.png",
-        "search_hypervolume.png", "search_front_quality.png", "search_pareto.png"}
+        "search_regret_trial.png",
+        "search_regret_train_seconds.png",
+        "search_budget_regret.png",
+        "search_hypervolume.png",
+        "search_front_quality.png",
+        "search_pareto.png",
+    }
 
 
-@pytest.mark.parametrize("key,value,word", [("n_trials", 1, "search.n_trials"),
-                                            ("strategies", {"gp_ei": {}, "bogus": {}}, "search.strategies.bogus: unknown entry"),
-                                            ("strategies", {"gp_ei": {"n_startup_trials": 50}},
-                                             "search.strategies.gp_ei.n_startup_trials: got 50"),
-                                            ("cost", "energy", "search.cost")])
+@pytest.mark.parametrize(
+    "key,value,word",
+    [
+        ("n_trials", 1, "search.n_trials"),
+        ("strategies", {"gp_ei": {}, "bogus": {}}, "search.strategies.bogus: unknown entry"),
+        ("strategies", {"gp_ei": {"n_startup_trials": 50}}, "search.strategies.gp_ei.n_startup_trials: got 50"),
+        ("cost", "energy", "search.cost"),
+    ],
+)
 def test_bad_params_rejected_with_one_line(tmp_path, key, value, word):
     params, _ = _workdir(tmp_path, **{key: value})
     proc = _search(tmp_path, params, "gp_ei", check=False)
@@ -136,7 +144,7 @@ def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
     _search(tmp_path, params, "gp_ei")
     df = pd.read_csv(tmp_path / "data" / "search" / "gp_ei.csv", dtype={"arch": str})
     storage = open_storage(str(tmp_path / "journal.log"))
-    for repeat, g in df.groupby("repeat"):
+    for _, g in df.groupby("repeat"):
         # workers pop slots as they come free: the split is the machine's, the trials are exactly the slots
         assert sorted(g["number"]) == list(range(9)) and set(g["worker"]) <= {0, 1}
     studies = optuna.get_all_study_summaries(storage)
@@ -151,8 +159,9 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     digest = load_table(tmp_path / "data" / "candidates.csv").digest
     # a killed run: 3 finished slots, one left RUNNING, and Optuna's append lock left behind
     name = prepare_shared(spec, storage, digest, 0)
-    study = optuna.load_study(study_name=name, storage=storage,
-                              sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0))
+    study = optuna.load_study(
+        study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(n_startup_trials=3, seed=0)
+    )
     objective = table_objective(Table.of(table), spec, 0, 0)
     for _ in range(3):
         run_slot(study, storage, pop_slot(study), objective)
@@ -171,7 +180,9 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
     assert zombie._trial_id == zombie_id and zombie.state == optuna.trial.TrialState.FAIL
     assert resumed.trials[6].user_attrs == {**resumed.trials[6].user_attrs, "slot": 3, "retry_of": 3}
     assert [t.params for t in resumed.trials[:3]] == before
-    assert sorted(t.user_attrs["slot"] for t in resumed.trials if t.state.is_finished() and t.number != 3) == list(range(6))
+    assert sorted(t.user_attrs["slot"] for t in resumed.trials if t.state.is_finished() and t.number != 3) == list(
+        range(6)
+    )
 
     params["search"]["n_trials"] = 7  # other params: another study, nothing reused
     _search(tmp_path, params, "tpe")
@@ -203,7 +214,8 @@ def test_a_second_run_on_a_journal_refuses_with_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: search.storage: {journal} is in use by another run (pid {os.getpid()}); "
-        "wait for it to finish or use another journal file")
+        "wait for it to finish or use another journal file"
+    )
     _search(tmp_path, params, "random")  # released: the next run goes ahead
 
 

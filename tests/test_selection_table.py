@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_stage
 
+from conftest import run_stage
 from hyperlab import config
 from hyperlab.selection.analysis import compare
 from hyperlab.selection.study import runner
@@ -29,8 +29,15 @@ STRATEGIES = ("random_uniform", "gp_ei")
 
 
 def _search_params(**over) -> config.SearchParams:
-    raw = {"n_trials": 8, "repeats": 2, "n_workers": 1, "n_bootstrap": 100, "latency_rounds": 2,
-           "strategies": {s: {"n_startup_trials": 3} for s in STRATEGIES}, **over}
+    raw = {
+        "n_trials": 8,
+        "repeats": 2,
+        "n_workers": 1,
+        "n_bootstrap": 100,
+        "latency_rounds": 2,
+        "strategies": {s: {"n_startup_trials": 3} for s in STRATEGIES},
+        **over,
+    }
     return config.parse_section(config.SearchParams, raw, "search")
 
 
@@ -45,8 +52,10 @@ def _shuffled(frame: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _rounds(table: Table) -> pd.DataFrame:
     lat = table.nets["latency_ms"]
-    return pd.concat([pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.03 * r)})
-                      for r in (1, 2)], ignore_index=True)
+    return pd.concat(
+        [pd.DataFrame({"arch": lat.index, "round": r, "latency_ms": lat.to_numpy() * (1 + 0.03 * r)}) for r in (1, 2)],
+        ignore_index=True,
+    )
 
 
 def _search_and_compare_bytes(table: Table) -> dict[str, bytes]:
@@ -97,36 +106,45 @@ def _refusal(tmp_path, frame: pd.DataFrame) -> str:
     return message.removeprefix(f"{path}: ")
 
 
-ALLOWED = ("the 12 networks of candidates.layers [1, 2] x candidates.widths [16, 32, 64], each under seeds "
-           "0, 1, 2 (seed, candidates.n_seeds) once")
+ALLOWED = (
+    "the 12 networks of candidates.layers [1, 2] x candidates.widths [16, 32, 64], each under seeds "
+    "0, 1, 2 (seed, candidates.n_seeds) once"
+)
 
 
 def test_a_missing_row_is_named(tmp_path, frame):
     gone = frame[~((frame["arch"] == "32-64") & (frame["seed"] == 1))]
-    assert _refusal(tmp_path, gone) == (f"no row for network 32-64 seed 1; the params ask for {ALLOWED}; "
-                                        "rerun the candidates stage")
+    assert _refusal(tmp_path, gone) == (
+        f"no row for network 32-64 seed 1; the params ask for {ALLOWED}; rerun the candidates stage"
+    )
 
 
 def test_a_network_outside_the_space_is_named(tmp_path, frame):
     extra = frame.iloc[[0]].assign(arch="1024", width_1=1024)
     assert _refusal(tmp_path, pd.concat([frame, extra], ignore_index=True)) == (
-        f"row {len(frame) + 2}: network 1024 is not in the space; allowed: {ALLOWED}")
+        f"row {len(frame) + 2}: network 1024 is not in the space; allowed: {ALLOWED}"
+    )
 
 
 def test_a_seed_the_params_do_not_ask_for_is_named(tmp_path, frame):
     copied = frame.iloc[[3]].assign(seed=7)  # network 32, seed 0 copied as seed 7
     assert _refusal(tmp_path, pd.concat([frame, copied], ignore_index=True)) == (
-        f"row {len(frame) + 2}: network 32 has seed 7, not one the params ask for; allowed: {ALLOWED}")
+        f"row {len(frame) + 2}: network 32 has seed 7, not one the params ask for; allowed: {ALLOWED}"
+    )
 
 
 def test_a_duplicated_row_is_named(tmp_path, frame):
     assert _refusal(tmp_path, pd.concat([frame, frame.iloc[[4]]], ignore_index=True)) == (
-        f"(arch, seed) repeated: row {len(frame) + 2} (arch = '32') seed 1")
+        f"(arch, seed) repeated: row {len(frame) + 2} (arch = '32') seed 1"
+    )
 
 
 def test_more_trials_than_networks_are_refused(frame):
-    with pytest.raises(TableError, match=r"^candidate table: has 12 networks; search.n_trials = 13 asks for more "
-                                         r"trials than networks; allowed: 1\.\.12$"):
+    with pytest.raises(
+        TableError,
+        match=r"^candidate table: has 12 networks; search.n_trials = 13 asks for more "
+        r"trials than networks; allowed: 1\.\.12$",
+    ):
         runner.run(_search_params(n_trials=13), "gp_ei", Table.of(frame))
 
 
@@ -152,8 +170,11 @@ def test_latency_rounds_must_be_the_params(tmp_path, frame):
     rounds.to_csv(path, index=False)
     assert sorted(load_latency(path, table.archs, 2)) == ["round1", "round2"]
     rounds[rounds["round"] == 1].to_csv(path, index=False)
-    with pytest.raises(TrialsError, match=r"has rounds \[1\]; search.latency_rounds = 2 asks for rounds 1\.\.2; "
-                                          r"rerun the latency stage$"):
+    with pytest.raises(
+        TrialsError,
+        match=r"has rounds \[1\]; search.latency_rounds = 2 asks for rounds 1\.\.2; "
+        r"rerun the latency stage$",
+    ):
         load_latency(path, table.archs, 2)
 
 
@@ -163,9 +184,17 @@ def test_latency_rounds_must_be_the_params(tmp_path, frame):
 def _workdir(tmp_path, frame: pd.DataFrame) -> dict:
     (tmp_path / "data" / "search").mkdir(parents=True)
     frame.to_csv(tmp_path / "data" / "candidates.csv", index=False)
-    return {"seed": 0, "candidates": CANDIDATES,
-            "search": {"n_trials": 8, "repeats": 2, "n_workers": 1, "n_bootstrap": 100,
-                       "strategies": {"random_uniform": {}}}}
+    return {
+        "seed": 0,
+        "candidates": CANDIDATES,
+        "search": {
+            "n_trials": 8,
+            "repeats": 2,
+            "n_workers": 1,
+            "n_bootstrap": 100,
+            "strategies": {"random_uniform": {}},
+        },
+    }
 
 
 def _refused_in_one_line(tmp_path, stage: str, params: dict, guarded: list[str], *args: str) -> str:
@@ -181,8 +210,9 @@ def test_search_stage_refuses_a_table_outside_the_space(tmp_path, frame):
     params = _workdir(tmp_path, pd.concat([frame, frame.iloc[[0]].assign(arch="1024", width_1=1024)]))
     (tmp_path / "data" / "search" / "random_uniform.csv").write_text("earlier results\n")
     line = _refused_in_one_line(tmp_path, "search", params, ["data/search/random_uniform.csv"], "random_uniform")
-    assert line == (f"error: data/candidates.csv: row {len(frame) + 2}: network 1024 is not in the space; "
-                    f"allowed: {ALLOWED}")
+    assert line == (
+        f"error: data/candidates.csv: row {len(frame) + 2}: network 1024 is not in the space; allowed: {ALLOWED}"
+    )
 
 
 def test_search_stage_refuses_more_trials_than_networks(tmp_path, frame):
@@ -190,8 +220,10 @@ def test_search_stage_refuses_more_trials_than_networks(tmp_path, frame):
     params["search"]["n_trials"] = 20
     (tmp_path / "data" / "search" / "random_uniform.csv").write_text("earlier results\n")
     line = _refused_in_one_line(tmp_path, "search", params, ["data/search/random_uniform.csv"], "random_uniform")
-    assert line == ("error: data/candidates.csv: has 12 networks; search.n_trials = 20 asks for more trials "
-                    "than networks; allowed: 1..12")
+    assert line == (
+        "error: data/candidates.csv: has 12 networks; search.n_trials = 20 asks for more trials "
+        "than networks; allowed: 1..12"
+    )
 
 
 def test_compare_stage_refuses_an_edited_trial(tmp_path, frame):
@@ -206,6 +238,7 @@ def test_compare_stage_refuses_an_edited_trial(tmp_path, frame):
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "search.json").write_text("{}\n")
     line = _refused_in_one_line(tmp_path, "compare", params, ["metrics/search.json"])
-    assert line.startswith(f"error: data/search/random_uniform.csv: row {i + 2}: val_error = 0.0 but "
-                           "data/candidates.csv has ") and line.endswith("rerun search@random_uniform")
+    assert line.startswith(
+        f"error: data/search/random_uniform.csv: row {i + 2}: val_error = 0.0 but data/candidates.csv has "
+    ) and line.endswith("rerun search@random_uniform")
     assert not (tmp_path / "plots").exists()

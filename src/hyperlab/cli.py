@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hyperlab import compile_cache
 from hyperlab.config import ConfigError, parse_yaml, validate_all
@@ -25,8 +25,9 @@ log = logging.getLogger("hyperlab")
 
 
 def setup_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
     # JAX logs its backend probing ("Unable to initialize backend 'tpu'") at INFO: noise here.
     logging.getLogger("jax").setLevel(logging.WARNING)
 

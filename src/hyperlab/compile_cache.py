@@ -58,9 +58,11 @@ def enable() -> Path | None:
     directory = cache_dir()
     if directory is None:
         return None
-    settings = {"jax_compilation_cache_dir": str(directory),
-                "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_SECONDS,
-                "jax_compilation_cache_max_size": MAX_BYTES}
+    settings = {
+        "jax_compilation_cache_dir": str(directory),
+        "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_SECONDS,
+        "jax_compilation_cache_max_size": MAX_BYTES,
+    }
     for name, value in settings.items():  # a user's own JAX setting wins
         os.environ.setdefault(name.upper(), str(value))
     if "jax" in sys.modules:

@@ -25,9 +25,9 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>", ndim: int | None = None) -> np.
     header = 4 + 4 * dims
     if len(raw) < header:
         raise InputError(f"{name}: truncated IDX header ({len(raw)} bytes, needs {header})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
     expected = int(np.prod(shape, dtype=np.int64))
     actual = len(raw) - header
     if actual != expected:
@@ -105,6 +105,7 @@ class Pools:
     The bundled subset has a single pool (``test_*`` is ``None``); the original
     files keep their own test set, from which the test split is drawn.
     """
+
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray | None = None
@@ -125,10 +126,16 @@ def load_bundled() -> Pools:
 
 
 def _read_idx_files(read) -> Pools:
-    arrays = {key: parse_idx(read(key), name, ndim=3 if key.endswith("images") else 1)
-              for key, (name, _) in MNIST_FILES.items()}
-    pools = Pools(arrays["train_images"], arrays["train_labels"].astype(np.int64),
-                  arrays["test_images"], arrays["test_labels"].astype(np.int64))
+    arrays = {
+        key: parse_idx(read(key), name, ndim=3 if key.endswith("images") else 1)
+        for key, (name, _) in MNIST_FILES.items()
+    }
+    pools = Pools(
+        arrays["train_images"],
+        arrays["train_labels"].astype(np.int64),
+        arrays["test_images"],
+        arrays["test_labels"].astype(np.int64),
+    )
     _check_pair(pools.train_images, pools.train_labels, "train")
     _check_pair(pools.test_images, pools.test_labels, "test")
     return pools
@@ -150,8 +157,9 @@ def load_idx_dir(folder: str | Path) -> Pools:
     return _read_idx_files(read)
 
 
-def fetch_verified(name: str, digest: str, mirrors: tuple[str, ...], cache_dir: str | Path,
-                   timeout_s: float = 30.0) -> bytes:
+def fetch_verified(
+    name: str, digest: str, mirrors: tuple[str, ...], cache_dir: str | Path, timeout_s: float = 30.0
+) -> bytes:
     """Bytes of ``name`` whose MD5 is ``digest``: from the cache, else the first mirror that serves it.
 
     A mirror that fails (network error, HTTP error, wrong checksum) is logged and
@@ -215,7 +223,7 @@ def stratified_take(labels: np.ndarray, sizes: list[int], rng: np.random.Generat
             quota[i] += 1
         idx = []
         for i, c in enumerate(classes):
-            idx.append(per_class[c][taken[c]: taken[c] + quota[i]])
+            idx.append(per_class[c][taken[c] : taken[c] + quota[i]])
             taken[c] += quota[i]
         out.append(rng.permutation(np.concatenate(idx)))
     return out
@@ -250,12 +258,17 @@ def drop_repeated_images(pools: Pools) -> Pools:
     if not dropped:
         return pools
     log.warning("source: %d image(s) repeat an earlier one exactly; dropped so that no two splits share one", dropped)
-    return Pools(pools.train_images[train], pools.train_labels[train],
-                 None if test is None else pools.test_images[test], None if test is None else pools.test_labels[test])
+    return Pools(
+        pools.train_images[train],
+        pools.train_labels[train],
+        None if test is None else pools.test_images[test],
+        None if test is None else pools.test_labels[test],
+    )
 
 
-def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int,
-                check_sizes: Callable[..., None] | None = None) -> dict[str, np.ndarray]:
+def make_splits(
+    pools: Pools, n_train: int, n_val: int, n_test: int, seed: int, check_sizes: Callable[..., None] | None = None
+) -> dict[str, np.ndarray]:
     """``{x_train, y_train, x_val, y_val, x_test, y_test}``, stratified and seeded.
 
     ``check_sizes(n_train, n_val, n_test, n_pool, n_test_pool, source)`` (the
@@ -265,8 +278,14 @@ def make_splits(pools: Pools, n_train: int, n_val: int, n_test: int, seed: int,
     """
     pools = drop_repeated_images(pools)
     if check_sizes is not None:
-        check_sizes(n_train, n_val, n_test, len(pools.train_labels),
-                    None if pools.test_labels is None else len(pools.test_labels), "the source")
+        check_sizes(
+            n_train,
+            n_val,
+            n_test,
+            len(pools.train_labels),
+            None if pools.test_labels is None else len(pools.test_labels),
+            "the source",
+        )
     rng = np.random.default_rng(seed)
     if pools.test_images is None:
         tr, va, te = stratified_take(pools.train_labels, [n_train, n_val, n_test], rng)
@@ -317,8 +336,9 @@ def read_npz(path: str | Path, missing_hint: str) -> dict[str, np.ndarray]:
     except ValueError as err:
         text = " ".join(str(err).split())
         if "pickle" in text:
-            raise InputError(f"{path}: holds pickled (object) data, which is not loaded; not an output of "
-                             f"this pipeline") from None
+            raise InputError(
+                f"{path}: holds pickled (object) data, which is not loaded; not an output of this pipeline"
+            ) from None
         raise InputError(f"{path}: not a valid .npz archive ({text})") from None
     except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError) as err:
         text = " ".join(str(getattr(err, "strerror", None) or err).split())
@@ -336,9 +356,11 @@ def check_disjoint(splits: dict[str, np.ndarray], name: str) -> None:
             else:
                 owner[h] = split
         if shared:
-            raise InputError(f"{name}: {shared} image(s) of split {split} are also in split {other} (same pixels); "
-                             f"the splits must be disjoint, else {split} results are optimistic; "
-                             f"rerun the data stage: dvc repro data")
+            raise InputError(
+                f"{name}: {shared} image(s) of split {split} are also in split {other} (same pixels); "
+                f"the splits must be disjoint, else {split} results are optimistic; "
+                f"rerun the data stage: dvc repro data"
+            )
 
 
 def check_sizes(splits: dict[str, np.ndarray], name: str, sizes: dict[str, int]) -> None:
@@ -346,20 +368,24 @@ def check_sizes(splits: dict[str, np.ndarray], name: str, sizes: dict[str, int])
     for split in SPLITS:
         n = len(splits[f"y_{split}"])
         if split in sizes and n != sizes[split]:
-            raise InputError(f"{name}: split {split} has {n} digits but params.yaml asks for data.n_{split} = "
-                             f"{sizes[split]}; rerun the data stage: dvc repro data")
+            raise InputError(
+                f"{name}: split {split} has {n} digits but params.yaml asks for data.n_{split} = "
+                f"{sizes[split]}; rerun the data stage: dvc repro data"
+            )
 
 
-def check_splits(arrays: dict[str, np.ndarray], name: str,
-                 sizes: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+def check_splits(
+    arrays: dict[str, np.ndarray], name: str, sizes: dict[str, int] | None = None
+) -> dict[str, np.ndarray]:
     """The six split arrays, checked: x uint8 (n, 28, 28), y int64 (n,) in 0..9, n >= 1, no image in two splits,
     and, given ``sizes`` (split -> n, from params), each split of that size."""
     out = {}
     for split in SPLITS:
         for key in (f"x_{split}", f"y_{split}"):
             if key not in arrays:
-                raise InputError(f"{name}: array {key!r} missing (has {', '.join(sorted(arrays)) or 'none'}); "
-                                 f"rerun the data stage")
+                raise InputError(
+                    f"{name}: array {key!r} missing (has {', '.join(sorted(arrays)) or 'none'}); rerun the data stage"
+                )
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
             raise InputError(f"{name}: x_{split} is {x.dtype} {x.shape}; expected uint8 (n, 28, 28)")
@@ -370,8 +396,7 @@ def check_splits(arrays: dict[str, np.ndarray], name: str,
         if len(y) == 0:
             raise InputError(f"{name}: split {split} is empty")
         if y.min() < 0 or y.max() > 9:
-            raise InputError(f"{name}: y_{split} has label {int(y.min() if y.min() < 0 else y.max())} "
-                             f"outside 0..9")
+            raise InputError(f"{name}: y_{split} has label {int(y.min() if y.min() < 0 else y.max())} outside 0..9")
         out[f"x_{split}"], out[f"y_{split}"] = x, y
     if sizes is not None:
         check_sizes(out, name, sizes)
@@ -411,14 +436,18 @@ def split_summary(splits: dict[str, np.ndarray]) -> dict:
     out = {}
     for split in SPLITS:
         counts = np.bincount(splits[f"y_{split}"], minlength=10)
-        out[split] = {"n": int(counts.sum()), "min_per_class": int(counts.min()),
-                      "max_per_class": int(counts.max()),
-                      "pixel_mean": round(float(splits[f"x_{split}"].mean()) / 255.0, 6)}
+        out[split] = {
+            "n": int(counts.sum()),
+            "min_per_class": int(counts.min()),
+            "max_per_class": int(counts.max()),
+            "pixel_mean": round(float(splits[f"x_{split}"].mean()) / 255.0, 6),
+        }
     return out
 
 
 def run(params, seed: int, check_sizes: Callable[..., None] | None = None) -> Result:
     """The ``data`` stage: the splits (product ``splits``) and their summary (report; no headline metrics)."""
     splits = make_splits(load_source(params), params.n_train, params.n_val, params.n_test, seed, check_sizes)
-    return Result(tables={}, metrics={}, report={"source": params.source, **split_summary(splits)},
-                  products={"splits": splits})
+    return Result(
+        tables={}, metrics={}, report={"source": params.source, **split_summary(splits)}, products={"splits": splits}
+    )

@@ -46,8 +46,9 @@ import re
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -90,8 +91,8 @@ class StageOutputs:
     def __init__(self, name: str, root: str | Path = "."):
         self.root = Path(root)
         self.dir = self.root / STAGING / name
-        self.files: dict[Path, Path] = {}          # destination -> staged file
-        self.replaced: dict[Path, str] = {}        # folder -> glob of files owned by the stage
+        self.files: dict[Path, Path] = {}  # destination -> staged file
+        self.replaced: dict[Path, str] = {}  # folder -> glob of files owned by the stage
 
     def reserve(self, dest: str | Path) -> Path:
         """The staged path to write instead of ``dest`` (a later write to the same ``dest`` wins)."""
@@ -116,11 +117,13 @@ class StageOutputs:
             if device != staging:
                 folder, size = need.get(device, (dest.parent, 0))
                 need[device] = (folder, size + staged.stat().st_size)
-        for device, (folder, size) in need.items():
+        for folder, size in need.values():
             free = _free_bytes(folder)
             if size > free:
-                raise OutputError(f"{folder}: {size} bytes of outputs to copy there but only {free} free on its "
-                                  f"file system; every previous output is left unchanged")
+                raise OutputError(
+                    f"{folder}: {size} bytes of outputs to copy there but only {free} free on its "
+                    f"file system; every previous output is left unchanged"
+                )
 
     def _check_writable(self) -> None:
         for folder in sorted({d.parent for d in self.files} | set(self.replaced)):
@@ -129,19 +132,20 @@ class StageOutputs:
                 with tempfile.TemporaryFile(dir=folder):
                     pass
             except OSError as err:
-                raise OutputError(f"{folder}: cannot write ({_one_line(err)}); "
-                                  f"every previous output is left unchanged") from None
+                raise OutputError(
+                    f"{folder}: cannot write ({_one_line(err)}); every previous output is left unchanged"
+                ) from None
         for dest in self.files:
             if dest.is_dir():
-                raise OutputError(f"{dest}: is a folder, expected a file; "
-                                  f"every previous output is left unchanged")
+                raise OutputError(f"{dest}: is a folder, expected a file; every previous output is left unchanged")
         try:
             self._check_room()
         except OSError as err:
             if isinstance(err, OutputError):
                 raise
-            raise OutputError(f"{self.dir}: cannot check free space ({_one_line(err)}); "
-                              f"every previous output is left unchanged") from None
+            raise OutputError(
+                f"{self.dir}: cannot check free space ({_one_line(err)}); every previous output is left unchanged"
+            ) from None
 
     def commit(self) -> None:
         """Check, write the manifest (the commit point), then move every staged file into place."""
@@ -153,11 +157,14 @@ class StageOutputs:
         except OutputError:
             self.discard()
             raise
-        manifest = {"files": [[os.path.relpath(s, self.dir), os.path.relpath(d, self.root)]
-                              for d, s in self.files.items()],
-                    "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()],
-                    # who commits: another stage starting meanwhile tells a live commit from a killed one
-                    "pid": os.getpid(), "started": _process_start(os.getpid()), "host": socket.gethostname()}
+        manifest = {
+            "files": [[os.path.relpath(s, self.dir), os.path.relpath(d, self.root)] for d, s in self.files.items()],
+            "replaced": [[os.path.relpath(f, self.root), p] for f, p in self.replaced.items()],
+            # who commits: another stage starting meanwhile tells a live commit from a killed one
+            "pid": os.getpid(),
+            "started": _process_start(os.getpid()),
+            "host": socket.gethostname(),
+        }
         _commit_point("before-manifest")
         try:
             tmp = self.dir / (MANIFEST + ".part")
@@ -165,14 +172,18 @@ class StageOutputs:
             os.replace(tmp, self.dir / MANIFEST)
         except OSError as err:
             self.discard()
-            raise OutputError(f"{self.dir}: cannot write the commit manifest ({_one_line(err)}); "
-                              f"every previous output is left unchanged") from None
+            raise OutputError(
+                f"{self.dir}: cannot write the commit manifest ({_one_line(err)}); "
+                f"every previous output is left unchanged"
+            ) from None
         _commit_point("after-manifest")
         try:
             _apply(self.dir, self.root, manifest)
         except OSError as err:
-            raise OutputError(f"outputs only partly moved into place ({_one_line(err)}); "
-                              f"the next run of this stage completes them from {self.dir}") from None
+            raise OutputError(
+                f"outputs only partly moved into place ({_one_line(err)}); "
+                f"the next run of this stage completes them from {self.dir}"
+            ) from None
 
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -228,8 +239,10 @@ def recover(name: str, root: str | Path = ".") -> None:
     if manifest.is_file():
         commit = _read_unfinished(manifest)
         if commit.live:
-            raise OutputError(f"stage {name} is committing its outputs right now (pid {commit.pid}); "
-                              f"run it again when that run has finished")
+            raise OutputError(
+                f"stage {name} is committing its outputs right now (pid {commit.pid}); "
+                f"run it again when that run has finished"
+            )
         log.warning("%s: completing the outputs of an interrupted commit", staging)
         _apply(staging, root, json.loads(manifest.read_text()))
     elif staging.exists():
@@ -249,10 +262,11 @@ def recover(name: str, root: str | Path = ".") -> None:
 
 class Unfinished(NamedTuple):
     """A commit whose manifest is written but whose moves are not all done (killed, or still running)."""
+
     stage: str
-    dests: tuple[str, ...]     # destinations, relative to the root (files, and replaced folders)
+    dests: tuple[str, ...]  # destinations, relative to the root (files, and replaced folders)
     pid: int | None
-    live: bool                 # its process still runs on this machine: it is committing right now
+    live: bool  # its process still runs on this machine: it is committing right now
 
 
 def _process_start(pid: int) -> str | None:
@@ -284,13 +298,18 @@ def _read_unfinished(manifest: Path) -> Unfinished:
     stage = manifest.parent.name
     try:
         raw = json.loads(manifest.read_text())
-        dests = tuple(os.path.normpath(d) for _, d in raw["files"]) + \
-            tuple(os.path.normpath(f) for f, _ in raw["replaced"])
+        dests = tuple(os.path.normpath(d) for _, d in raw["files"]) + tuple(
+            os.path.normpath(f) for f, _ in raw["replaced"]
+        )
         pid = raw.get("pid")
     except (OSError, ValueError, KeyError, TypeError):
         return Unfinished(stage, (".",), None, False)
-    live = (isinstance(pid, int) and pid != os.getpid() and raw.get("host") == socket.gethostname()
-            and _alive(pid, raw.get("started")))
+    live = (
+        isinstance(pid, int)
+        and pid != os.getpid()
+        and raw.get("host") == socket.gethostname()
+        and _alive(pid, raw.get("started"))
+    )
     return Unfinished(stage, dests, pid, live)
 
 
@@ -325,14 +344,20 @@ def check_inputs_committed(stage: str, reads: Iterable[str] | None, root: str | 
         if hit is None:
             continue
         if hit == ".":
-            raise InputError(f"{STAGING / commit.stage / MANIFEST}: unreadable manifest of an unfinished commit of "
-                             f"stage {commit.stage}, so any output may be half-committed; rerun it: "
-                             f"dvc repro {commit.stage}")
+            raise InputError(
+                f"{STAGING / commit.stage / MANIFEST}: unreadable manifest of an unfinished commit of "
+                f"stage {commit.stage}, so any output may be half-committed; rerun it: "
+                f"dvc repro {commit.stage}"
+            )
         if commit.live:
-            raise InputError(f"{hit}: is being committed by stage {commit.stage} right now (pid {commit.pid}); "
-                             f"run this stage again when it has finished")
-        raise InputError(f"{hit}: is half-committed by stage {commit.stage} (killed during its commit); "
-                         f"rerun it: dvc repro {commit.stage}")
+            raise InputError(
+                f"{hit}: is being committed by stage {commit.stage} right now (pid {commit.pid}); "
+                f"run this stage again when it has finished"
+            )
+        raise InputError(
+            f"{hit}: is half-committed by stage {commit.stage} (killed during its commit); "
+            f"rerun it: dvc repro {commit.stage}"
+        )
 
 
 _ACTIVE: contextvars.ContextVar[StageOutputs | None] = contextvars.ContextVar("hyperlab_outputs", default=None)

@@ -11,7 +11,8 @@ and ``close()``. Library defaults are :func:`silent`; stage scripts pass
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ class _NoBar:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "_NoBar":
+    def __enter__(self) -> _NoBar:
         return self
 
     def __exit__(self, *exc) -> None:

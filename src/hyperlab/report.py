@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from hyperlab.io import write_csv, write_json, write_tables
 
@@ -46,15 +47,19 @@ def leaves(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def write_results(metrics_path: str | Path, report_path: str | Path, report: Mapping[str, Any],
-                  headline: Mapping[str, Any]) -> None:
+def write_results(
+    metrics_path: str | Path, report_path: str | Path, report: Mapping[str, Any], headline: Mapping[str, Any]
+) -> None:
     """Write the full ``report`` (an output for readers and plots) and the ``headline`` metrics.
 
     Headline values must be numbers (or None for "not reached"): a string or a
     list in ``metrics/`` is a column nobody can compare.
     """
-    bad = {k: v for k, v in leaves(headline).items()
-           if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))}
+    bad = {
+        k: v
+        for k, v in leaves(headline).items()
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real))
+    }
     if bad:
         raise TypeError(f"headline metrics must be numbers; got {bad}")
     write_json(report_path, report)
@@ -64,15 +69,22 @@ def write_results(metrics_path: str | Path, report_path: str | Path, report: Map
 @dataclasses.dataclass(frozen=True)
 class Result:
     """What an experiment's ``run`` returns and its stage writes unchanged."""
-    tables: dict[str, Any]    # plot data: path relative to the stage's plot folder -> DataFrame
-    metrics: dict[str, Any]   # headline numbers, metrics/<stage>.json ({} for a stage without one)
-    report: dict[str, Any]    # every number, plots/<stage>/report.json
+
+    tables: dict[str, Any]  # plot data: path relative to the stage's plot folder -> DataFrame
+    metrics: dict[str, Any]  # headline numbers, metrics/<stage>.json ({} for a stage without one)
+    report: dict[str, Any]  # every number, plots/<stage>/report.json
     # inputs of later stages by name (a DataFrame, or a dict of arrays for an .npz): the stage names their paths
     products: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def write_outputs(result: Result, plots: str | Path, metrics: str | Path | None, *,
-                  report_name: str = "report.json", own_folder: bool = True) -> None:
+def write_outputs(
+    result: Result,
+    plots: str | Path,
+    metrics: str | Path | None,
+    *,
+    report_name: str = "report.json",
+    own_folder: bool = True,
+) -> None:
     """Write ``result``'s tables under ``plots``, its report there and its headline to ``metrics``.
 
     ``own_folder``: the plot folder is this stage's alone, so every other CSV

@@ -45,7 +45,7 @@ def hypergrad(w, h, order: int, inner_lr: float):
     """g_n(w, h) = 2 b_n^2 h - 2 b_n a^n w, equation (*)."""
     a_n = contraction(inner_lr) ** order
     b_n = 1.0 - a_n
-    return 2.0 * b_n ** 2 * np.asarray(h) - 2.0 * b_n * a_n * np.asarray(w)
+    return 2.0 * b_n**2 * np.asarray(h) - 2.0 * b_n * a_n * np.asarray(w)
 
 
 def hypergrad_coefficients(order: int | None, inner_lr: float) -> tuple[float, float]:
@@ -54,11 +54,12 @@ def hypergrad_coefficients(order: int | None, inner_lr: float) -> tuple[float, f
         return 2.0, 0.0
     a_n = contraction(inner_lr) ** order
     b_n = 1.0 - a_n
-    return 2.0 * b_n ** 2, -2.0 * b_n * a_n
+    return 2.0 * b_n**2, -2.0 * b_n * a_n
 
 
-def outer_matrix(order: int | None, inner_lr: float, outer_lr: float, inner_steps: int,
-                 momentum: float = 0.0) -> np.ndarray:
+def outer_matrix(
+    order: int | None, inner_lr: float, outer_lr: float, inner_steps: int, momentum: float = 0.0
+) -> np.ndarray:
     """The linear map (h, w, m) -> (h', w', m') of one outer step, per coordinate.
 
     optax.sgd(outer_lr, momentum): m' = g + momentum m, h' = h - outer_lr m';
@@ -74,5 +75,4 @@ def outer_matrix(order: int | None, inner_lr: float, outer_lr: float, inner_step
 
 def rate(order: int | None, inner_lr: float, outer_lr: float, inner_steps: int, momentum: float = 0.0) -> float:
     """Spectral radius of :func:`outer_matrix`: |(h, w)| shrinks like rate^t (grows if > 1)."""
-    return float(np.max(np.abs(np.linalg.eigvals(outer_matrix(order, inner_lr, outer_lr, inner_steps,
-                                                               momentum)))))
+    return float(np.max(np.abs(np.linalg.eigvals(outer_matrix(order, inner_lr, outer_lr, inner_steps, momentum)))))

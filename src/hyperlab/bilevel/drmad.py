@@ -33,8 +33,9 @@ any shape (``h`` may have another shape than ``w``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,9 +49,10 @@ ValLoss = Callable[[Array], Array]
 
 class Hyper(NamedTuple):
     """Hyperparameters of the inner run (and, with the same structure, their hypergradients)."""
+
     h: Array
-    log_lr: Array     # log α: the learning rate is optimized on a log scale, where it stays positive
-    momentum: Array   # γ in (0, 1)
+    log_lr: Array  # log α: the learning rate is optimized on a log scale, where it stays positive
+    momentum: Array  # γ in (0, 1)
 
 
 class InnerState(NamedTuple):
@@ -60,6 +62,7 @@ class InnerState(NamedTuple):
 
 class Checkpoints(NamedTuple):
     """A trajectory oracle: iterates ``w`` (K + 1, *w.shape) stored at integer ``times`` 0 = s_0 < ... < s_K = T."""
+
     times: Array
     w: Array
 
@@ -81,17 +84,21 @@ def _zeros_like(w0: Array, v0: Array | None) -> Array:
 
 def train(train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, v0: Array | None = None) -> InnerState:
     """(w_T, v_T) after T steps; nothing but the current state is kept."""
+
     def body(state, _):
         return sgd_momentum_step(train_loss, hyper, state), None
+
     state, _ = jax.lax.scan(body, InnerState(w0, _zeros_like(w0, v0)), None, length=T)
     return state
 
 
 def trajectory(train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, v0: Array | None = None) -> Array:
     """All iterates w_0..w_T stacked, shape (T + 1, *w0.shape) (for figures and tests)."""
+
     def body(state, _):
         state = sgd_momentum_step(train_loss, hyper, state)
         return state, state.w
+
     _, ws = jax.lax.scan(body, InnerState(w0, _zeros_like(w0, v0)), None, length=T)
     return jnp.concatenate([w0[None], ws])
 
@@ -103,8 +110,9 @@ def checkpoint_times(T: int, K: int) -> np.ndarray:
     return np.rint(np.linspace(0, T, K + 1)).astype(np.int32)
 
 
-def train_checkpoints(train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, K: int,
-                      v0: Array | None = None) -> tuple[Checkpoints, InnerState]:
+def train_checkpoints(
+    train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, K: int, v0: Array | None = None
+) -> tuple[Checkpoints, InnerState]:
     """Forward pass that stores only the K + 1 checkpoints (memory (K + 1) vectors, not T + 1).
 
     Returns the checkpoints and the final state (w_T, v_T).
@@ -120,8 +128,9 @@ def train_checkpoints(train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, K:
         buf = buf.at[k].set(jnp.where(times[k] == t, state.w, buf[k]))
         return (state, buf), None
 
-    (state, buf), _ = jax.lax.scan(body, (InnerState(w0, _zeros_like(w0, v0)), buf),
-                                   jnp.arange(1, T + 1, dtype=jnp.int32))
+    (state, buf), _ = jax.lax.scan(
+        body, (InnerState(w0, _zeros_like(w0, v0)), buf), jnp.arange(1, T + 1, dtype=jnp.int32)
+    )
     return Checkpoints(times, buf), state
 
 
@@ -143,8 +152,16 @@ def interpolated_trajectory(ckpt: Checkpoints, T: int) -> Array:
     return jax.vmap(lambda t: position(ckpt, t))(jnp.arange(T + 1))
 
 
-def reverse_pass(train_loss: TrainLoss, val_loss: ValLoss, hyper: Hyper, ckpt: Checkpoints, T: int,
-                 v0: Array | None = None, v_T: Array | None = None, velocity: str = "difference") -> Hyper:
+def reverse_pass(
+    train_loss: TrainLoss,
+    val_loss: ValLoss,
+    hyper: Hyper,
+    ckpt: Checkpoints,
+    T: int,
+    v0: Array | None = None,
+    v_T: Array | None = None,
+    velocity: str = "difference",
+) -> Hyper:
     """Hypergradient of L_val(w_T) by Maclaurin et al. 2015, Alg. 2, along the oracle ``ckpt``.
 
     With dw = ∇L_val(w_T), dv = 0, dh = 0, for t = T..1 (docs/REFERENCES.md §3):
@@ -186,34 +203,44 @@ def reverse_pass(train_loss: TrainLoss, val_loss: ValLoss, hyper: Hyper, ckpt: C
         return (w_prev, w_prev2, v_prev, dw, dv, dh, d_alpha, d_gamma), None
 
     zero = jnp.zeros((), w_T.dtype)
-    init = (w_T, w_T_minus_1, v_last, jax.grad(val_loss)(w_T), jnp.zeros_like(w_T),
-            jnp.zeros_like(hyper.h), zero, zero)
+    init = (w_T, w_T_minus_1, v_last, jax.grad(val_loss)(w_T), jnp.zeros_like(w_T), jnp.zeros_like(hyper.h), zero, zero)
     carry, _ = jax.lax.scan(body, init, jnp.arange(T, 0, -1, dtype=jnp.int32))
     *_, dh, d_alpha, d_gamma = carry
     return Hyper(dh, alpha * d_alpha, d_gamma)
 
 
-def autodiff_hypergrad(train_loss: TrainLoss, val_loss: ValLoss, w0: Array, hyper: Hyper, T: int,
-                       v0: Array | None = None) -> tuple[Array, Array, Hyper]:
+def autodiff_hypergrad(
+    train_loss: TrainLoss, val_loss: ValLoss, w0: Array, hyper: Hyper, T: int, v0: Array | None = None
+) -> tuple[Array, Array, Hyper]:
     """(L_val(w_T), w_T, hypergradient) by ``jax.grad`` through the scan: exact, memory O(T)."""
+
     def objective(hyper):
         w_T = train(train_loss, w0, hyper, T, v0).w
         return val_loss(w_T), w_T
+
     (loss, w_T), grads = jax.value_and_grad(objective, has_aux=True)(hyper)
     return loss, w_T, grads
 
 
-def checkpointed_hypergrad(train_loss: TrainLoss, val_loss: ValLoss, w0: Array, hyper: Hyper, T: int,
-                           K: int, v0: Array | None = None, velocity: str = "difference"
-                           ) -> tuple[Array, Array, Hyper]:
+def checkpointed_hypergrad(
+    train_loss: TrainLoss,
+    val_loss: ValLoss,
+    w0: Array,
+    hyper: Hyper,
+    T: int,
+    K: int,
+    v0: Array | None = None,
+    velocity: str = "difference",
+) -> tuple[Array, Array, Hyper]:
     """(L_val(w_T), w_T, hypergradient) by the reverse pass along K-piece linearization (K = 1: DrMAD)."""
     ckpt, final = train_checkpoints(train_loss, w0, hyper, T, K, v0)
     grads = reverse_pass(train_loss, val_loss, hyper, ckpt, T, v0, final.v, velocity)
     return val_loss(final.w), final.w, grads
 
 
-def hypergrad_fn(train_loss: TrainLoss, val_loss: ValLoss, T: int, K: int | None,
-                 velocity: str = "difference") -> Callable[[Array, Hyper], tuple[Array, Array, Hyper]]:
+def hypergrad_fn(
+    train_loss: TrainLoss, val_loss: ValLoss, T: int, K: int | None, velocity: str = "difference"
+) -> Callable[[Array, Hyper], tuple[Array, Array, Hyper]]:
     """``(w0, hyper) -> (L_val, w_T, grads)``: exact reverse mode if ``K`` is None, else K pieces."""
     if K is None:
         return partial(autodiff_hypergrad, train_loss, val_loss, T=T)
@@ -239,6 +266,7 @@ def stored_vectors(T: int, K: int | None) -> int:
 
 class OuterTrace(NamedTuple):
     """One row per outer step (before its update): hyperparameters, inner result, hypergradient."""
+
     h: Array
     log_lr: Array
     w_T: Array
@@ -246,9 +274,14 @@ class OuterTrace(NamedTuple):
     grad: Hyper
 
 
-def outer_loop(hypergrad: Callable[[Array, Hyper], tuple[Array, Array, Hyper]], w0: Array,
-               hyper0: Hyper, steps: int, optimizer: optax.GradientTransformation,
-               tune_lr: bool) -> OuterTrace:
+def outer_loop(
+    hypergrad: Callable[[Array, Hyper], tuple[Array, Array, Hyper]],
+    w0: Array,
+    hyper0: Hyper,
+    steps: int,
+    optimizer: optax.GradientTransformation,
+    tune_lr: bool,
+) -> OuterTrace:
     """Optimize h (and log α when ``tune_lr``) with ``optimizer`` on the given hypergradient.
 
     Every outer step reruns the inner training from the same w_0 (as Maclaurin et al. and
@@ -263,7 +296,8 @@ def outer_loop(hypergrad: Callable[[Array, Hyper], tuple[Array, Array, Hyper]], 
         hyper = Hyper(params["h"], params["log_lr"], hyper0.momentum)
         loss, w_T, g = hypergrad(w0, hyper)
         updates, opt_state = optimizer.update(
-            {"h": g.h, "log_lr": g.log_lr if tune_lr else jnp.zeros_like(g.log_lr)}, opt_state, params)
+            {"h": g.h, "log_lr": g.log_lr if tune_lr else jnp.zeros_like(g.log_lr)}, opt_state, params
+        )
         row = OuterTrace(params["h"], params["log_lr"], w_T, loss, g)
         return (optax.apply_updates(params, updates), opt_state), row
 
@@ -275,4 +309,4 @@ def quartic_train_loss(w: Array, h: Array, coef: float) -> Array:
     """A non-quadratic toy: |h + w|² + coef Σ (h + w)⁴. Same best response w*(h) = −h, but the
     Hessians ∇²_w L and ∇_h∇_w L now depend on where the trajectory passes."""
     u = h + w
-    return jnp.sum(u ** 2) + coef * jnp.sum(u ** 4)
+    return jnp.sum(u**2) + coef * jnp.sum(u**4)

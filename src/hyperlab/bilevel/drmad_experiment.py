@@ -25,7 +25,7 @@ from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.drmad")
 
-EXACT = "exact"   # method name of exact reverse mode (jax.grad through the scan)
+EXACT = "exact"  # method name of exact reverse mode (jax.grad through the scan)
 
 
 def method_name(K: int | None) -> str:
@@ -56,10 +56,15 @@ def error_table(loss, params, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
     for K in Ks:
         _, _, g = jax.jit(dm.hypergrad_fn(loss, val_loss, params.T, K))(w0, hyper)
         err = dm.relative_error(g, exact)
-        rows.append({"K": K, "memory_vectors": dm.stored_vectors(params.T, K),
-                     **{f"rel_err_{k}": v for k, v in err.items()},
-                     **{f"grad_{k}": float(jnp.sum(v)) for k, v in zip(dm.Hyper._fields, g)},
-                     **{f"exact_{k}": float(jnp.sum(v)) for k, v in zip(dm.Hyper._fields, exact)}})
+        rows.append(
+            {
+                "K": K,
+                "memory_vectors": dm.stored_vectors(params.T, K),
+                **{f"rel_err_{k}": v for k, v in err.items()},
+                **{f"grad_{k}": float(jnp.sum(v)) for k, v in zip(dm.Hyper._fields, g)},
+                **{f"exact_{k}": float(jnp.sum(v)) for k, v in zip(dm.Hyper._fields, exact)},
+            }
+        )
     recurrence = {}
     for K in (1, params.T):
         _, _, g = jax.jit(dm.hypergrad_fn(loss, val_loss, params.T, K, "recurrence"))(w0, hyper)
@@ -71,8 +76,17 @@ def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
     """The true inner trajectory at the initial hyperparameters and each K-piece linearization of it."""
     w0, hyper = jnp.array([params.w0]), _hyper0(params)
     T = params.T
-    rows = [pd.DataFrame({"path": "true", "K": T, "t": np.arange(T + 1), "h": params.h0,
-                          "w": np.asarray(dm.trajectory(train_loss, w0, hyper, T))[:, 0]})]
+    rows = [
+        pd.DataFrame(
+            {
+                "path": "true",
+                "K": T,
+                "t": np.arange(T + 1),
+                "h": params.h0,
+                "w": np.asarray(dm.trajectory(train_loss, w0, hyper, T))[:, 0],
+            }
+        )
+    ]
     for K in Ks:
         if K == T:
             continue
@@ -85,20 +99,34 @@ def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
 def outer_run(params, K: int | None) -> pd.DataFrame:
     """One outer optimization of h (and log α if ``tune_lr``) with the hypergradient of method K."""
     fn = dm.hypergrad_fn(train_loss, val_loss, params.T, K)
-    run = jax.jit(partial(dm.outer_loop, fn, steps=params.outer_steps, optimizer=_optimizer(params),
-                          tune_lr=params.tune_lr))
+    run = jax.jit(
+        partial(dm.outer_loop, fn, steps=params.outer_steps, optimizer=_optimizer(params), tune_lr=params.tune_lr)
+    )
     tr = jax.device_get(run(jnp.array([params.w0]), _hyper0(params)))
-    return pd.DataFrame({
-        "method": method_name(K), "step": np.arange(params.outer_steps + 1),
-        "h": tr.h[:, 0], "w": tr.w_T[:, 0], "lr": np.exp(tr.log_lr), "L_val": tr.val_loss,
-        "grad_h": tr.grad.h[:, 0], "grad_log_lr": tr.grad.log_lr, "grad_momentum": tr.grad.momentum})
+    return pd.DataFrame(
+        {
+            "method": method_name(K),
+            "step": np.arange(params.outer_steps + 1),
+            "h": tr.h[:, 0],
+            "w": tr.w_T[:, 0],
+            "lr": np.exp(tr.log_lr),
+            "L_val": tr.val_loss,
+            "grad_h": tr.grad.h[:, 0],
+            "grad_log_lr": tr.grad.log_lr,
+            "grad_momentum": tr.grad.momentum,
+        }
+    )
 
 
 def headline(report: dict) -> dict:
     """DrMAD (K = 1) against exact reverse mode: the learning-rate hypergradient error and where the outer run ends."""
     drmad = report["K"]["1"]
-    return {"drmad_rel_err_log_lr": drmad["rel_err"]["log_lr"], "drmad_final_lr": drmad["final_lr"],
-            "exact_final_lr": report["exact"]["final_lr"], "drmad_final_L_val": drmad["final_L_val"]}
+    return {
+        "drmad_rel_err_log_lr": drmad["rel_err"]["log_lr"],
+        "drmad_final_lr": drmad["final_lr"],
+        "exact_final_lr": report["exact"]["final_lr"],
+        "drmad_final_L_val": drmad["final_L_val"],
+    }
 
 
 def run(params, progress: Progress = silent) -> Result:
@@ -111,8 +139,13 @@ def run(params, progress: Progress = silent) -> Result:
     outer = {}
     for K in progress([None, *Ks], desc="outer runs"):
         outer[method_name(K)] = frame = outer_run(params, K)
-        log.info("%s: final h %.4f, lr %.4f, L_val %.3g", method_name(K), frame.h.iloc[-1],
-                 frame.lr.iloc[-1], frame.L_val.iloc[-1])
+        log.info(
+            "%s: final h %.4f, lr %.4f, L_val %.3g",
+            method_name(K),
+            frame.h.iloc[-1],
+            frame.lr.iloc[-1],
+            frame.L_val.iloc[-1],
+        )
     tables.update({f"outer_{name}.csv": frame for name, frame in outer.items()})
 
     def final(name):
@@ -126,9 +159,11 @@ def run(params, progress: Progress = silent) -> Result:
             "memory_vectors": int(q.memory_vectors),
             "rel_err": {k: float(q[f"rel_err_{k}"]) for k in dm.Hyper._fields},
             "rel_err_quartic": {k: float(r[f"rel_err_{k}"]) for k in dm.Hyper._fields},
-            **final(method_name(K))}
+            **final(method_name(K)),
+        }
     report = {
-        "T": params.T, "pieces": Ks,
+        "T": params.T,
+        "pieces": Ks,
         EXACT: {"memory_vectors": dm.stored_vectors(params.T, None), **final(EXACT)},
         "K": per_K,
         "alg2_velocity_recurrence_rel_err": {"quadratic": rec_q, "quartic": rec_4},

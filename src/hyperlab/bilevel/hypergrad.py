@@ -26,7 +26,8 @@ for any pair of losses ``train_loss(w, h)``, ``val_loss(w, h)`` over pytrees
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -70,8 +71,9 @@ def unroll(train_loss: Loss, w: PyTree, h: PyTree, lr: float, n_steps, max_steps
     return w
 
 
-def unrolled_hypergrad(train_loss: Loss, val_loss: Loss, w: PyTree, h: PyTree, *, lr: float,
-                       order, max_order: int | None = None) -> PyTree:
+def unrolled_hypergrad(
+    train_loss: Loss, val_loss: Loss, w: PyTree, h: PyTree, *, lr: float, order, max_order: int | None = None
+) -> PyTree:
     """The n-order hypergradient d/dh L_val(w_n(h), h), w_n = ``order`` GD steps from ``w``.
 
     ``w`` is a constant of the differentiation (only the unroll depends on h),
@@ -79,14 +81,16 @@ def unrolled_hypergrad(train_loss: Loss, val_loss: Loss, w: PyTree, h: PyTree, *
     inner steps and no further back. Order 0 leaves only the direct term
     dL_val/dh at fixed w.
     """
+
     def outer(h):
         return val_loss(unroll(train_loss, w, h, lr, order, max_order), h)
 
     return jax.grad(outer)(h)
 
 
-def ift_hypergrad(train_loss: Loss, val_loss: Loss, w_star: PyTree, h: PyTree, *,
-                  cg_maxiter: int = 100, cg_tol: float = 1e-10) -> PyTree:
+def ift_hypergrad(
+    train_loss: Loss, val_loss: Loss, w_star: PyTree, h: PyTree, *, cg_maxiter: int = 100, cg_tol: float = 1e-10
+) -> PyTree:
     """The exact hypergradient at the inner optimum ``w_star`` (implicit function theorem).
 
     Solves H v = dL_val/dw with H = d^2 L_train/dw^2 at (w_star, h) by conjugate
@@ -119,6 +123,7 @@ def outer_optimizer(name: str, lr: float) -> optax.GradientTransformation:
 
 class BilevelState(NamedTuple):
     """Carry of the outer loop."""
+
     w: PyTree
     h: PyTree
     opt_state: optax.OptState
@@ -126,6 +131,7 @@ class BilevelState(NamedTuple):
 
 class Record(NamedTuple):
     """One row of a trajectory: the state at the start of an outer step and its hypergradient."""
+
     w: PyTree
     h: PyTree
     train_loss: jax.Array
@@ -134,9 +140,18 @@ class Record(NamedTuple):
     hypergrad_norm: jax.Array
 
 
-def run_bilevel(train_loss: Loss, val_loss: Loss, hypergrad_fn: HypergradFn, w0: PyTree, h0: PyTree, *,
-                outer_opt: optax.GradientTransformation, inner_lr: float, inner_steps: int,
-                outer_steps: int) -> Record:
+def run_bilevel(
+    train_loss: Loss,
+    val_loss: Loss,
+    hypergrad_fn: HypergradFn,
+    w0: PyTree,
+    h0: PyTree,
+    *,
+    outer_opt: optax.GradientTransformation,
+    inner_lr: float,
+    inner_steps: int,
+    outer_steps: int,
+) -> Record:
     """Alternate ``outer_steps`` hyper-updates and inner training; return the trajectory.
 
     One outer step: g = hypergrad_fn(w, h); h <- optax update with g; then w
@@ -144,6 +159,7 @@ def run_bilevel(train_loss: Loss, val_loss: Loss, hypergrad_fn: HypergradFn, w0:
     result has ``outer_steps + 1`` rows (the initial state ... the final state),
     each with the hypergradient at that state. Traceable: jit or vmap it.
     """
+
     def record(w, h):
         g = hypergrad_fn(w, h)
         return Record(w, h, train_loss(w, h), val_loss(w, h), g, optax.tree.norm(g))
@@ -161,9 +177,18 @@ def run_bilevel(train_loss: Loss, val_loss: Loss, hypergrad_fn: HypergradFn, w0:
     return jax.tree_util.tree_map(lambda xs, x: jnp.concatenate([xs, x[None]]), recs, last)
 
 
-def run_orders(train_loss: Loss, val_loss: Loss, w0: PyTree, h0: PyTree, orders, *,
-               outer_opt: optax.GradientTransformation, inner_lr: float, inner_steps: int,
-               outer_steps: int) -> Record:
+def run_orders(
+    train_loss: Loss,
+    val_loss: Loss,
+    w0: PyTree,
+    h0: PyTree,
+    orders,
+    *,
+    outer_opt: optax.GradientTransformation,
+    inner_lr: float,
+    inner_steps: int,
+    outer_steps: int,
+) -> Record:
     """:func:`run_bilevel` with the n-order hypergradient for every n in ``orders``, in one program.
 
     The order is a traced argument (masked unroll of ``max(orders)`` steps),
@@ -176,25 +201,55 @@ def run_orders(train_loss: Loss, val_loss: Loss, w0: PyTree, h0: PyTree, orders,
     def one(order):
         def hypergrad_fn(w, h):
             return unrolled_hypergrad(train_loss, val_loss, w, h, lr=inner_lr, order=order, max_order=max_order)
-        return run_bilevel(train_loss, val_loss, hypergrad_fn, w0, h0, outer_opt=outer_opt,
-                           inner_lr=inner_lr, inner_steps=inner_steps, outer_steps=outer_steps)
+
+        return run_bilevel(
+            train_loss,
+            val_loss,
+            hypergrad_fn,
+            w0,
+            h0,
+            outer_opt=outer_opt,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            outer_steps=outer_steps,
+        )
 
     return jax.jit(jax.vmap(one))(jnp.asarray(orders, dtype=jnp.int32))
 
 
-def run_exact(train_loss: Loss, val_loss: Loss, best_response: Callable[[PyTree], PyTree], w0: PyTree,
-              h0: PyTree, *, outer_opt: optax.GradientTransformation, inner_lr: float, inner_steps: int,
-              outer_steps: int) -> Record:
+def run_exact(
+    train_loss: Loss,
+    val_loss: Loss,
+    best_response: Callable[[PyTree], PyTree],
+    w0: PyTree,
+    h0: PyTree,
+    *,
+    outer_opt: optax.GradientTransformation,
+    inner_lr: float,
+    inner_steps: int,
+    outer_steps: int,
+) -> Record:
     """The reference run: the same loop, with the exact IFT hypergradient at w*(h) = ``best_response(h)``.
 
     The hyper-step then ignores how far the current w is from its optimum; w
     still follows the same inner training, so its trajectory is comparable.
     """
+
     def hypergrad_fn(w, h):
         del w
         return ift_hypergrad(train_loss, val_loss, best_response(h), h)
 
-    run = jax.jit(lambda w0, h0: run_bilevel(train_loss, val_loss, hypergrad_fn, w0, h0, outer_opt=outer_opt,
-                                             inner_lr=inner_lr, inner_steps=inner_steps,
-                                             outer_steps=outer_steps))
+    run = jax.jit(
+        lambda w0, h0: run_bilevel(
+            train_loss,
+            val_loss,
+            hypergrad_fn,
+            w0,
+            h0,
+            outer_opt=outer_opt,
+            inner_lr=inner_lr,
+            inner_steps=inner_steps,
+            outer_steps=outer_steps,
+        )
+    )
     return run(w0, h0)

@@ -22,7 +22,8 @@ Both loops are ``lax.scan``s inside one ``jit``, ``vmap``-ed over seeds.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -36,6 +37,7 @@ from hyperlab.bilevel.toy import best_response, train_loss, val_loss
 
 class LinearHypernet(nn.Module):
     """w_phi(h) = A h + b."""
+
     dim: int
 
     @nn.compact
@@ -45,6 +47,7 @@ class LinearHypernet(nn.Module):
 
 class MLPHypernet(nn.Module):
     """A small tanh MLP h -> w; smooth, so its fit degrades gracefully outside the data."""
+
     dim: int
     hidden: Sequence[int] = (32, 32)
 
@@ -67,6 +70,7 @@ def make_hypernet(kind: str, dim: int = 1, hidden: Sequence[int] = (32, 32)) -> 
 
 class GlobalSettings(NamedTuple):
     """Global variant: phi fitted on h ~ U[low, high], then h descended with phi frozen."""
+
     low: float
     high: float
     h0: float
@@ -79,6 +83,7 @@ class GlobalSettings(NamedTuple):
 
 class LocalSettings(NamedTuple):
     """Local variant: ``steps`` alternations of one phi step (h ~ N(h_hat, sigma^2)) and one h_hat step."""
+
     h0: float
     sigma: float
     batch: int
@@ -97,6 +102,7 @@ class Run(NamedTuple):
     curve moves with h_hat. ``phi_loss[t]`` is the sampled L_train objective of
     phi step t.
     """
+
     phi: dict
     h_path: jax.Array
     w_path: jax.Array
@@ -156,8 +162,7 @@ def run_global(net: nn.Module, key: jax.Array, s: GlobalSettings, dim: int = 1) 
     return Run(phi, h_path, w_path, losses)
 
 
-def run_local(net: nn.Module, key: jax.Array, s: LocalSettings, dim: int = 1,
-              probe: jax.Array | None = None) -> Run:
+def run_local(net: nn.Module, key: jax.Array, s: LocalSettings, dim: int = 1, probe: jax.Array | None = None) -> Run:
     """Local / joint hypernetwork (L&D Algorithm 2) for one seed; jit/vmap it over keys.
 
     Phi uses Adam at a constant step (it tracks a moving target); h_hat plain SGD,
@@ -193,8 +198,9 @@ def run_local(net: nn.Module, key: jax.Array, s: LocalSettings, dim: int = 1,
     return Run(phi, h_path, w_path, losses, probe_path)
 
 
-def run_seeds(variant: str, net: nn.Module, keys: jax.Array, settings, dim: int = 1,
-              probe: jax.Array | None = None) -> Run:
+def run_seeds(
+    variant: str, net: nn.Module, keys: jax.Array, settings, dim: int = 1, probe: jax.Array | None = None
+) -> Run:
     """``run_global`` or ``run_local`` for every key, vmapped and jitted as one program.
 
     ``probe`` is used by the local variant only (the global curve is frozen

@@ -23,8 +23,8 @@ from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.hypernet")
 
-DIM = 1            # the surfaces and curves are drawn in (h, w) with scalar h and w
-TOL = 1e-2         # |h_hat| below which the outer problem counts as solved
+DIM = 1  # the surfaces and curves are drawn in (h, w) with scalar h and w
+TOL = 1e-2  # |h_hat| below which the outer problem counts as solved
 GRID_N = 201
 N_SNAPSHOTS = 6
 
@@ -33,8 +33,7 @@ def settings(p, variant: str):
     """The :mod:`~hyperlab.bilevel.hypernet` settings of ``variant`` from the ``hypernet`` params ``p``."""
     low, high = p.h_range
     if variant == "global":
-        return hypernet.GlobalSettings(low, high, p.h0, p.batch, p.global_phi_steps, p.phi_lr,
-                                       p.global_h_steps, p.h_lr)
+        return hypernet.GlobalSettings(low, high, p.h0, p.batch, p.global_phi_steps, p.phi_lr, p.global_h_steps, p.h_lr)
     return hypernet.LocalSettings(p.h0, p.sigma, p.batch, p.local_steps, p.phi_lr, p.h_lr)
 
 
@@ -61,8 +60,7 @@ def header_metrics(p) -> dict:
     return {"n_seeds": p.n_seeds, "h_range": list(p.h_range), "h0": p.h0, "tol": TOL}
 
 
-def run_variant(p, variant: str, kind: str, keys: jax.Array,
-                grid: np.ndarray) -> tuple[dict, dict[str, pd.DataFrame]]:
+def run_variant(p, variant: str, kind: str, keys: jax.Array, grid: np.ndarray) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Run ``variant`` x ``kind`` over ``keys`` (one per seed) and summarize it.
 
     Returns the seed-averaged metrics and the plot-data tables, keyed by their path
@@ -80,8 +78,9 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
     h_final = run.h_path[:, -1, 0]
 
     rms = jax.vmap(lambda phi: hypernet.rms_error(net, phi, low, high, DIM))(run.phi)
-    rms_near = jax.vmap(lambda phi, h: hypernet.rms_error(
-        net, phi, h - 2 * p.sigma, h + 2 * p.sigma, DIM))(run.phi, jnp.asarray(h_final))
+    rms_near = jax.vmap(lambda phi, h: hypernet.rms_error(net, phi, h - 2 * p.sigma, h + 2 * p.sigma, DIM))(
+        run.phi, jnp.asarray(h_final)
+    )
     # a seed that never stays within TOL makes the mean NaN (null in report.json)
     to_tol = [steps_to_tol(np.abs(path[:, 0]), TOL) for path in run.h_path]
     m = {
@@ -92,7 +91,7 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
         "final_abs_h_max": float(np.max(np.abs(h_final))),
         # L_val as the hypernetwork sees it, and the true outer loss L_val(w*(h_hat)) = h_hat^2.
         "l_val": float(np.mean(np.sum(run.w_path[:, -1] ** 2, axis=-1))),
-        "l_val_true": float(np.mean(h_final ** 2)),
+        "l_val_true": float(np.mean(h_final**2)),
         "steps_to_tol": float(np.mean([np.nan if s is None else s for s in to_tol])),
         "final_phi_loss": float(np.mean(run.phi_loss[:, -1])),
     }
@@ -102,34 +101,45 @@ def run_variant(p, variant: str, kind: str, keys: jax.Array,
         m["b"] = float(np.mean(affine["bias"]))
 
     # Plot data: seed 0 (curves, paths) -- the metrics above average over seeds.
-    w_curve = np.asarray(hypernet.response_curve(net, jax.tree_util.tree_map(lambda a: a[0], run.phi),
-                                                 probe))[:, 0]
+    w_curve = np.asarray(hypernet.response_curve(net, jax.tree_util.tree_map(lambda a: a[0], run.phi), probe))[:, 0]
     if variant == "global":
         sampled = (grid >= low) & (grid <= high)
     else:
         sampled = np.abs(grid - h_final[0]) <= 2 * p.sigma
     frames = {
         f"curves/{name}.csv": pd.DataFrame(
-            {"h": grid, "w_phi": w_curve, "w_star": -grid, "sampled": sampled.astype(int)}),
+            {"h": grid, "w_phi": w_curve, "w_star": -grid, "sampled": sampled.astype(int)}
+        ),
         f"paths/{name}.csv": pd.DataFrame(
-            {"step": np.arange(run.h_path.shape[1]), "h_hat": run.h_path[0, :, 0],
-             "w_phi_h_hat": run.w_path[0, :, 0], "l_val": run.w_path[0, :, 0] ** 2}),
-        f"phi_loss/{name}.csv": pd.DataFrame(
-            {"step": np.arange(run.phi_loss.shape[1]), "l_train": run.phi_loss[0]}),
+            {
+                "step": np.arange(run.h_path.shape[1]),
+                "h_hat": run.h_path[0, :, 0],
+                "w_phi_h_hat": run.w_path[0, :, 0],
+                "l_val": run.w_path[0, :, 0] ** 2,
+            }
+        ),
+        f"phi_loss/{name}.csv": pd.DataFrame({"step": np.arange(run.phi_loss.shape[1]), "l_train": run.phi_loss[0]}),
     }
     if variant == "local":
         snaps = snapshot_steps(p.local_steps)
-        frames[f"snapshots_{name}.csv"] = pd.DataFrame({
-            "step": np.repeat(snaps, GRID_N), "h": np.tile(grid, len(snaps)),
-            "w_phi": run.probe_path[0, snaps, :, 0].ravel(),
-            "h_hat": np.repeat(run.h_path[0, snaps, 0], GRID_N)})
+        frames[f"snapshots_{name}.csv"] = pd.DataFrame(
+            {
+                "step": np.repeat(snaps, GRID_N),
+                "h": np.tile(grid, len(snaps)),
+                "w_phi": run.probe_path[0, snaps, :, 0].ravel(),
+                "h_hat": np.repeat(run.h_path[0, snaps, 0], GRID_N),
+            }
+        )
     return m, frames
 
 
 def headline(report: dict) -> dict:
     """How well each hypernetwork learned the best response: its seed-mean RMS error over ``h_range``."""
-    return {"rms_range": {name: run["rms_range"] for name, run in report.items()
-                          if isinstance(run, dict) and "rms_range" in run}}
+    return {
+        "rms_range": {
+            name: run["rms_range"] for name, run in report.items() if isinstance(run, dict) and "rms_range" in run
+        }
+    }
 
 
 def run(p, seed: int, progress: Progress = silent) -> Result:

@@ -42,12 +42,19 @@ def _sig(x: float | None, digits: int = 6) -> float | None:
 def table(rec: hypergrad.Record, order: int | None) -> pd.DataFrame:
     """One run as rows (step, h, w, losses, norms); h and w are coordinate 0 (the whole vector if dim = 1)."""
     h, w = np.asarray(rec.h), np.asarray(rec.w)
-    frame = pd.DataFrame({
-        "step": np.arange(h.shape[0]), "h": h[:, 0], "w": w[:, 0],
-        "L_train": np.asarray(rec.train_loss), "L_val": np.asarray(rec.val_loss),
-        "hypergrad_norm": np.asarray(rec.hypergrad_norm),
-        "h_norm": np.linalg.norm(h, axis=1), "w_norm": np.linalg.norm(w, axis=1),
-    }, columns=list(COLUMNS))
+    frame = pd.DataFrame(
+        {
+            "step": np.arange(h.shape[0]),
+            "h": h[:, 0],
+            "w": w[:, 0],
+            "L_train": np.asarray(rec.train_loss),
+            "L_val": np.asarray(rec.val_loss),
+            "hypergrad_norm": np.asarray(rec.hypergrad_norm),
+            "h_norm": np.linalg.norm(h, axis=1),
+            "w_norm": np.linalg.norm(w, axis=1),
+        },
+        columns=list(COLUMNS),
+    )
     if order is not None:
         frame.insert(0, "order", order)
     return frame
@@ -59,8 +66,11 @@ def run_metrics(rec: hypergrad.Record, exact_g0: np.ndarray, order: int | None, 
     h, w, val = np.asarray(rec.h), np.asarray(rec.w), np.asarray(rec.val_loss)
     denom = np.linalg.norm(g0) * np.linalg.norm(exact_g0)
     momentum = _momentum(params.outer_optimizer)
-    rate = None if momentum is None else closed_form.rate(order, params.inner_lr, params.outer_lr,
-                                                          params.inner_steps, momentum)
+    rate = (
+        None
+        if momentum is None
+        else closed_form.rate(order, params.inner_lr, params.outer_lr, params.inner_steps, momentum)
+    )
     return {
         "final_L_val": _sig(val[-1]),
         "final_h_norm": _sig(np.linalg.norm(h[-1])),
@@ -75,8 +85,11 @@ def run_metrics(rec: hypergrad.Record, exact_g0: np.ndarray, order: int | None, 
 
 def headline(report: dict) -> dict:
     """What `dvc exp show` compares: how well and how fast the main order and the exact hypergradient do."""
-    return {"final_L_val": report["final_L_val"], "steps_to_tol": report["steps_to_tol"],
-            "exact_steps_to_tol": report["exact"]["steps_to_tol"]}
+    return {
+        "final_L_val": report["final_L_val"],
+        "steps_to_tol": report["steps_to_tol"],
+        "exact_steps_to_tol": report["exact"]["steps_to_tol"],
+    }
 
 
 def run(params, main_order: int) -> Result:
@@ -88,8 +101,12 @@ def run(params, main_order: int) -> Result:
     compiled call, the exact reference another.
     """
     w0, h0 = initial_vector(params.w0, params.dim), initial_vector(params.h0, params.dim)
-    loop = dict(outer_opt=hypergrad.outer_optimizer(params.outer_optimizer, params.outer_lr),
-                inner_lr=params.inner_lr, inner_steps=params.inner_steps, outer_steps=params.outer_steps)
+    loop = dict(
+        outer_opt=hypergrad.outer_optimizer(params.outer_optimizer, params.outer_lr),
+        inner_lr=params.inner_lr,
+        inner_steps=params.inner_steps,
+        outer_steps=params.outer_steps,
+    )
     orders = [int(n) for n in params.orders]
     recs = hypergrad.run_orders(toy.train_loss, toy.val_loss, w0, h0, orders, **loop)
     exact = hypergrad.run_exact(toy.train_loss, toy.val_loss, toy.best_response, w0, h0, **loop)

@@ -19,8 +19,20 @@ from hyperlab.config.checks import SOURCE_SIZES, check_split_sizes
 from hyperlab.config.fields import ConfigError, Section, describe
 from hyperlab.config.loader import PARAMS_FILE, ParamsLoader, parse_section, parse_yaml, read_yaml_file
 from hyperlab.config.schema import (
-    DEFAULT_STARTUP_TRIALS, MNIST_MIRRORS, SECTIONS, TOP_LEVEL_KEYS, BilevelParams, CandidatesParams, Common,
-    DataParams, DrmadParams, FiguresParams, HypernetParams, L2LParams, SamplerBenchParams, SearchParams,
+    DEFAULT_STARTUP_TRIALS,
+    MNIST_MIRRORS,
+    SECTIONS,
+    TOP_LEVEL_KEYS,
+    BilevelParams,
+    CandidatesParams,
+    Common,
+    DataParams,
+    DrmadParams,
+    FiguresParams,
+    HypernetParams,
+    L2LParams,
+    SamplerBenchParams,
+    SearchParams,
     StrategyParams,
 )
 from hyperlab.selection.names import COSTS as SEARCH_COSTS
@@ -30,12 +42,40 @@ from hyperlab.selection.names import STRATEGIES as SEARCH_STRATEGIES
 REPO_PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
 
 __all__ = [
-    "DEFAULT_STARTUP_TRIALS", "MNIST_MIRRORS", "PARAMS_FILE", "REPO_PARAMS", "SEARCH_COSTS", "SEARCH_STRATEGIES",
-    "SECTIONS", "SOURCE_SIZES", "TOP_LEVEL_KEYS", "BilevelParams", "CandidatesParams", "Common", "ConfigError",
-    "DataParams", "DrmadParams", "FiguresParams", "HypernetParams", "L2LParams", "ParamsLoader",
-    "SamplerBenchParams", "SearchParams", "Section", "StrategyParams", "check_split_sizes", "check_top_level",
-    "describe", "load_common", "load_section", "parse_section", "parse_yaml", "read_params", "split_sizes",
-    "validate_all", "validate_raw",
+    "DEFAULT_STARTUP_TRIALS",
+    "MNIST_MIRRORS",
+    "PARAMS_FILE",
+    "REPO_PARAMS",
+    "SEARCH_COSTS",
+    "SEARCH_STRATEGIES",
+    "SECTIONS",
+    "SOURCE_SIZES",
+    "TOP_LEVEL_KEYS",
+    "BilevelParams",
+    "CandidatesParams",
+    "Common",
+    "ConfigError",
+    "DataParams",
+    "DrmadParams",
+    "FiguresParams",
+    "HypernetParams",
+    "L2LParams",
+    "ParamsLoader",
+    "SamplerBenchParams",
+    "SearchParams",
+    "Section",
+    "StrategyParams",
+    "check_split_sizes",
+    "check_top_level",
+    "describe",
+    "load_common",
+    "load_section",
+    "parse_section",
+    "parse_yaml",
+    "read_params",
+    "split_sizes",
+    "validate_all",
+    "validate_raw",
 ]
 
 
@@ -92,5 +132,6 @@ def validate_raw(raw: Any, path: str | Path = PARAMS_FILE) -> None:
     sections = {name: parse_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
     orders = sections["bilevel"].orders
     if common.order not in orders:
-        raise ConfigError(f"params.yaml: order: got {common.order}; "
-                          f"must be one of bilevel.orders ({', '.join(map(str, orders))})")
+        raise ConfigError(
+            f"params.yaml: order: got {common.order}; must be one of bilevel.orders ({', '.join(map(str, orders))})"
+        )

@@ -14,20 +14,24 @@ from hyperlab.config.fields import ConfigError
 SOURCE_SIZES = {"bundled": (5000, None), "full": (60000, 10000)}
 
 
-def check_split_sizes(n_train: int, n_val: int, n_test: int, n_pool: int, n_test_pool: int | None,
-                      source: str) -> None:
+def check_split_sizes(n_train: int, n_val: int, n_test: int, n_pool: int, n_test_pool: int | None, source: str) -> None:
     """The split sizes fit the source's pools; else one line naming the keys (before any work)."""
     if n_test_pool is None:
         if n_train + n_val + n_test > n_pool:
-            raise ConfigError(f"params.yaml: data.n_train + data.n_val + data.n_test: got {n_train} + {n_val} + "
-                              f"{n_test} = {n_train + n_val + n_test}; must be <= the {n_pool} digits of {source}")
+            raise ConfigError(
+                f"params.yaml: data.n_train + data.n_val + data.n_test: got {n_train} + {n_val} + "
+                f"{n_test} = {n_train + n_val + n_test}; must be <= the {n_pool} digits of {source}"
+            )
         return
     if n_train + n_val > n_pool:
-        raise ConfigError(f"params.yaml: data.n_train + data.n_val: got {n_train} + {n_val} = {n_train + n_val}; "
-                          f"must be <= the {n_pool} training digits of {source}")
+        raise ConfigError(
+            f"params.yaml: data.n_train + data.n_val: got {n_train} + {n_val} = {n_train + n_val}; "
+            f"must be <= the {n_pool} training digits of {source}"
+        )
     if n_test > n_test_pool:
-        raise ConfigError(f"params.yaml: data.n_test: got {n_test}; must be <= the {n_test_pool} test digits "
-                          f"of {source}")
+        raise ConfigError(
+            f"params.yaml: data.n_test: got {n_test}; must be <= the {n_test_pool} test digits of {source}"
+        )
 
 
 def urls(value: tuple[str, ...]) -> str | None:

@@ -31,10 +31,10 @@ class ConfigError(ValueError):
     """A params problem, stated in one line."""
 
 
-Int = Annotated[int, Strict()]                             # bool, 2.5 and "3" refused
-Number = Annotated[float, Strict(), AllowInfNan(False)]    # an int is taken (as float); nan, inf refused
+Int = Annotated[int, Strict()]  # bool, 2.5 and "3" refused
+Number = Annotated[float, Strict(), AllowInfNan(False)]  # an int is taken (as float); nan, inf refused
 Text = Annotated[str, Strict()]
-Flag = Annotated[bool, Strict()]                           # 1 and "yes" refused
+Flag = Annotated[bool, Strict()]  # 1 and "yes" refused
 
 
 def _tuple_from_list(value: Any) -> Any:
@@ -58,16 +58,19 @@ Distinct = Annotated[List[T], AfterValidator(_distinct)]
 
 def check(problem: typing.Callable[[Any], str | None]) -> AfterValidator:
     """A field check from ``problem(value)``: a description (``"must be ..."``) of what is wrong, or None."""
+
     def validate(value):
         message = problem(value)
         if message:
             raise ValueError(message)
         return value
+
     return AfterValidator(validate)
 
 
 class Section(BaseModel):
     """A frozen section of ``params.yaml``: unknown keys refused, an empty (``null``) section is all defaults."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     @model_validator(mode="before")
@@ -143,14 +146,15 @@ def choices(tp: Any) -> tuple | None:
 @dataclasses.dataclass(frozen=True)
 class FieldSpec:
     """What one key of a section allows, read from its annotation."""
+
     annotation: Any
     default: Any
-    scalars: frozenset      # the scalar types a value (or each element) may have
-    is_list: bool           # every accepted form is a list
-    bounds: dict            # ge / gt / le / lt of a number or of each element
+    scalars: frozenset  # the scalar types a value (or each element) may have
+    is_list: bool  # every accepted form is a list
+    bounds: dict  # ge / gt / le / lt of a number or of each element
     choices: tuple | None
     min_len: int | None
-    nested: type | None     # a section-typed key (or a mapping of names to sections): that section
+    nested: type | None  # a section-typed key (or a mapping of names to sections): that section
 
 
 def describe(cls: type[BaseModel], name: str) -> FieldSpec:

@@ -25,8 +25,12 @@ from hyperlab.config.fields import ConfigError, Section
 
 PARAMS_FILE = Path("params.yaml")
 
-_BOUNDS = {"greater_than_equal": ("ge", ">="), "greater_than": ("gt", ">"),
-           "less_than_equal": ("le", "<="), "less_than": ("lt", "<")}
+_BOUNDS = {
+    "greater_than_equal": ("ge", ">="),
+    "greater_than": ("gt", ">"),
+    "less_than_equal": ("le", "<="),
+    "less_than": ("lt", "<"),
+}
 
 
 #: Bounds on the shape of params.yaml (the repository's file: about 12 kB, 5 levels, 600 values). A deeper
@@ -65,8 +69,10 @@ class ParamsLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise _ShapeError(f"nested more than {MAX_DEPTH} levels deep; allowed at most {MAX_DEPTH}",
-                                  self.peek_event().start_mark)
+                raise _ShapeError(
+                    f"nested more than {MAX_DEPTH} levels deep; allowed at most {MAX_DEPTH}",
+                    self.peek_event().start_mark,
+                )
             is_alias = self.check_event(yaml.AliasEvent)
             mark = self.peek_event().start_mark
             node = super().compose_node(parent, index)
@@ -90,8 +96,9 @@ class ParamsLoader(yaml.SafeLoader):
         total = 1 + sum(self._values.get(id(c), 1) for c in children)
         self._values[id(node)] = total
         if total > MAX_VALUES:
-            raise _ShapeError(f"holds more than {MAX_VALUES} values (aliases expanded); allowed at most "
-                              f"{MAX_VALUES}", mark)
+            raise _ShapeError(
+                f"holds more than {MAX_VALUES} values (aliases expanded); allowed at most {MAX_VALUES}", mark
+            )
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -100,13 +107,15 @@ class ParamsLoader(yaml.SafeLoader):
                 continue
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
     def construct_dvc_int(self, node) -> int:
-        """An integer as ruamel.yaml's YAML 1.2 reads one: ``_`` ignored; ``0b``, ``0o``, ``0x``; else decimal (``012`` = 12)."""
+        """An integer as ruamel.yaml's YAML 1.2 reads one.
+
+        ``_`` is ignored; ``0b``, ``0o``, ``0x`` prefixes; else decimal (``012`` = 12).
+        """
         text = self.construct_scalar(node).replace("_", "")
         sign = -1 if text[:1] == "-" else 1
         text = text.lstrip("+-")
@@ -126,23 +135,35 @@ class _ShapeError(yaml.YAMLError):
 # else, including every YAML 1.1-only form (yes/no/on/off, sexagesimal 1:30), is a string.
 for _tag, _regex, _first in [
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    ("float", r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    (
+        "float",
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
                    |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
                    |[-+]?\.(?:inf|Inf|INF)
-                   |\.(?:nan|NaN|NAN))$""", list("-+0123456789.")),
-    ("int", r"""^(?:[-+]?0b[0-1_]+
+                   |\.(?:nan|NaN|NAN))$""",
+        list("-+0123456789."),
+    ),
+    (
+        "int",
+        r"""^(?:[-+]?0b[0-1_]+
                  |[-+]?0o?[0-7_]+
                  |[-+]?[0-9_]+
-                 |[-+]?0x[0-9a-fA-F_]+)$""", list("-+0123456789")),
+                 |[-+]?0x[0-9a-fA-F_]+)$""",
+        list("-+0123456789"),
+    ),
     ("merge", r"^(?:<<)$", ["<"]),
     ("value", r"^(?:=)$", ["="]),  # no constructor, here as in ruamel.yaml: a plain `=` is refused
     ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("timestamp", r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+    (
+        "timestamp",
+        r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
                        |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?
                         (?:[Tt]|[\ \t]+)[0-9][0-9]?
                         :[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
-                        (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", list("0123456789")),
+                        (?:[\ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""",
+        list("0123456789"),
+    ),
 ]:
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_regex, re.X), _first)
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_dvc_int)
@@ -212,13 +233,14 @@ def parse_section(cls: type[Section], raw: Any, name: str):
 
 class _Where(typing.NamedTuple):
     """Where an error sits: the key it belongs to, and what is left of its location inside the value."""
-    key: tuple                # field names and mapping entries down to the key
-    rest: tuple               # inside the key's value: list index, union member
+
+    key: tuple  # field names and mapping entries down to the key
+    rest: tuple  # inside the key's value: list index, union member
     section: type[BaseModel]  # the section holding the key
     # "value": a plain key; "unknown": no such key; "entry": a bad entry name in a mapping of sections;
     # "section": a section, or a mapping of sections, as a whole (not a mapping, too few entries, a cross-key check)
     kind: str
-    order: tuple              # sorts errors in file order, a section's unknown keys first
+    order: tuple  # sorts errors in file order, a section's unknown keys first
 
 
 def _locate(cls: type[BaseModel], raw: Any, loc: tuple) -> _Where:
@@ -227,22 +249,22 @@ def _locate(cls: type[BaseModel], raw: Any, loc: tuple) -> _Where:
     while i < len(loc):
         name = loc[i]
         if name not in section.model_fields:
-            return _Where(loc[:i + 1], (), section, "unknown", (*order, -1))
+            return _Where(loc[: i + 1], (), section, "unknown", (*order, -1))
         order += (list(section.model_fields).index(name),)
         raw = raw.get(name) if isinstance(raw, dict) else None
         spec = fields.describe(section, name)
         if spec.nested is None:
-            return _Where(loc[:i + 1], loc[i + 1:], section, "value", order)
+            return _Where(loc[: i + 1], loc[i + 1 :], section, "value", order)
         if i + 1 == len(loc):
-            return _Where(loc[:i + 1], (), section, "section", order)
+            return _Where(loc[: i + 1], (), section, "section", order)
         if typing.get_origin(fields.strip(spec.annotation)[0]) is dict:  # next: the entry's name
             i += 1
             order += (list(raw).index(loc[i]) if isinstance(raw, dict) and loc[i] in raw else 0,)
-            if loc[i + 1:i + 2] == ("[key]",):
-                return _Where(loc[:i + 1], (), section, "entry", order)
+            if loc[i + 1 : i + 2] == ("[key]",):
+                return _Where(loc[: i + 1], (), section, "entry", order)
             raw = raw.get(loc[i]) if isinstance(raw, dict) else None
             if i + 1 == len(loc):
-                return _Where(loc[:i + 1], (), spec.nested, "section", order)
+                return _Where(loc[: i + 1], (), spec.nested, "section", order)
         section = spec.nested
         i += 1
     return _Where(loc, (), section, "section", order)
@@ -346,7 +368,7 @@ def _yaml11_hint(found: Any) -> str | None:
     Such a value worked with PyYAML's defaults but is a string for DVC (YAML
     1.2), so the line says why it is refused and what DVC reads as meant.
     """
-    for value in (found if isinstance(found, (list, tuple)) else [found]):
+    for value in found if isinstance(found, (list, tuple)) else [found]:
         if isinstance(value, str):
             meant = yaml11_reading(value)
             if meant is not None:

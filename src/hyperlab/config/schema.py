@@ -12,9 +12,9 @@ from pydantic import Field, model_validator
 
 from hyperlab.bilevel.names import DRMAD_OUTER_OPTIMIZERS, HYPERNET_KINDS, HYPERNET_VARIANTS, OUTER_OPTIMIZERS
 from hyperlab.config import checks
-from hyperlab.hpo.names import METHODS as HPO_METHODS
 from hyperlab.config.checks import SOURCE_SIZES, check_split_sizes
 from hyperlab.config.fields import ConfigError, Distinct, Flag, Int, List, Number, Section, Text, check
+from hyperlab.hpo.names import METHODS as HPO_METHODS
 from hyperlab.l2l.names import ACTIVATIONS, GENERALIZATION, META_LR_SCHEDULES, META_OBJECTIVES
 from hyperlab.selection.names import COSTS, STRATEGIES
 
@@ -33,6 +33,7 @@ QUANTILE_MIN = 1e-4
 
 class Common(Section):
     """Top-level keys every stage may read."""
+
     seed: Int = Field(0, ge=0, lt=2**31)
     order: Int = Field(1, ge=0, le=100)
 
@@ -46,6 +47,7 @@ _MAX_SPLIT = SOURCE_SIZES["full"][0]
 
 class DataParams(Section):
     """``data``: where the MNIST digits come from and how they are split."""
+
     source: Literal["bundled", "full", "idx_dir"] = "bundled"
     n_train: Int = Field(3000, ge=10, le=_MAX_SPLIT)
     n_val: Int = Field(1000, ge=10, le=_MAX_SPLIT)
@@ -60,13 +62,15 @@ class DataParams(Section):
         if self.source == "idx_dir" and not self.idx_dir:
             raise ConfigError("params.yaml: data.idx_dir: empty; must name a folder when data.source is idx_dir")
         if self.source in SOURCE_SIZES:  # idx_dir: checked once its files are read (data.make_splits)
-            check_split_sizes(self.n_train, self.n_val, self.n_test, *SOURCE_SIZES[self.source],
-                              f"data.source {self.source}")
+            check_split_sizes(
+                self.n_train, self.n_val, self.n_test, *SOURCE_SIZES[self.source], f"data.source {self.source}"
+            )
         return self
 
 
 class CandidatesParams(Section):
     """``candidates``: the architecture space, and how every network of it is trained and timed."""
+
     layers: Distinct[Annotated[Int, Field(ge=1, le=6)]] = Field((1, 2, 3), min_length=1)
     widths: Distinct[Annotated[Int, Field(ge=1, le=4096)]] = Field((16, 32, 64, 128, 256, 512), min_length=1)
     n_seeds: Int = Field(2, ge=1, le=64)
@@ -83,8 +87,10 @@ class CandidatesParams(Section):
     def _space_is_not_too_big(self):
         n = sum(len(self.widths) ** k for k in self.layers)
         if n > 20000:
-            raise ConfigError(f"params.yaml: candidates.layers: got {list(self.layers)} with "
-                              f"{len(self.widths)} widths = {n} networks; allowed at most 20000")
+            raise ConfigError(
+                f"params.yaml: candidates.layers: got {list(self.layers)} with "
+                f"{len(self.widths)} widths = {n} networks; allowed at most 20000"
+            )
         return self
 
 
@@ -94,6 +100,7 @@ _Start = Annotated[Number, Field(ge=-1e3, le=1e3)]
 
 class BilevelParams(Section):
     """``bilevel``: n-order hypergradients on L_train = |h + w|^2, L_val = |w|^2."""
+
     orders: Distinct[Annotated[Int, Field(ge=0, le=100)]] = Field((0, 1, 2, 3, 4, 5), min_length=1)
     dim: Int = Field(1, ge=1, le=10_000)
     inner_lr: Number = Field(0.1, ge=LR_MIN, lt=1)
@@ -111,13 +118,16 @@ class BilevelParams(Section):
         for key in ("h0", "w0"):
             value = getattr(self, key)
             if isinstance(value, tuple) and len(value) not in (1, self.dim):
-                raise ConfigError(f"params.yaml: bilevel.{key}: got {len(value)} values; "
-                                  f"must be one number or a list of bilevel.dim = {self.dim}")
+                raise ConfigError(
+                    f"params.yaml: bilevel.{key}: got {len(value)} values; "
+                    f"must be one number or a list of bilevel.dim = {self.dim}"
+                )
         return self
 
 
 class HypernetParams(Section):
     """``hypernet``: hypernetwork best responses w_phi(h) on the toy problem (Lorraine & Duvenaud 2018)."""
+
     kinds: Distinct[Literal[HYPERNET_KINDS]] = Field(HYPERNET_KINDS, min_length=1)
     variants: Distinct[Literal[HYPERNET_VARIANTS]] = Field(HYPERNET_VARIANTS, min_length=1)
     hidden: List[Annotated[Int, Field(ge=1, le=4096)]] = Field((32, 32), min_length=1)
@@ -135,6 +145,7 @@ class HypernetParams(Section):
 
 class DrmadParams(Section):
     """``drmad``: DrMAD and K-piece trajectory linearization on the toy problem (Fu et al. 2016)."""
+
     T: Int = Field(100, ge=2, le=100_000)
     lr: Number = Field(0.2, ge=LR_MIN, le=10)
     # the tuned hyperparameter is log(momentum) (and log(lr)): below 1e-3 the trajectory has no momentum left
@@ -152,13 +163,13 @@ class DrmadParams(Section):
     def _pieces_fit_the_trajectory(self):
         too_big = [k for k in self.pieces if k > self.T]
         if too_big:
-            raise ConfigError(f"params.yaml: drmad.pieces: got {too_big[0]}; "
-                              f"every K must be <= drmad.T = {self.T}")
+            raise ConfigError(f"params.yaml: drmad.pieces: got {too_big[0]}; every K must be <= drmad.T = {self.T}")
         return self
 
 
 class L2LParams(Section):
     """``l2l``: learning to learn by gradient descent by gradient descent (Andrychowicz et al. 2016)."""
+
     hidden: List[Annotated[Int, Field(ge=1, le=4096)]] = Field((20,), min_length=1)
     activation: Literal[ACTIVATIONS] = "sigmoid"
     batch_size: Int = Field(128, ge=1, le=100_000)
@@ -182,7 +193,8 @@ class L2LParams(Section):
     val_every: Int = Field(10, ge=1, le=10_000_000)
     val_runs: Int = Field(8, ge=2, le=10_000)
     lr_grid: Distinct[Annotated[Number, Field(ge=LR_MIN, le=100)]] = Field(
-        (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), min_length=1)
+        (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0), min_length=1
+    )
     tune_runs: Int = Field(8, ge=1, le=10_000)
     eval_runs: Int = Field(20, ge=2, le=100_000)
     long_steps: Int = Field(200, ge=2, le=100_000)
@@ -192,14 +204,16 @@ class L2LParams(Section):
     @model_validator(mode="after")
     def _lengths_divide(self):
         if self.n_steps % self.unroll:
-            raise ConfigError(f"params.yaml: l2l.unroll: got {self.unroll}; must divide "
-                              f"l2l.n_steps = {self.n_steps}")
+            raise ConfigError(f"params.yaml: l2l.unroll: got {self.unroll}; must divide l2l.n_steps = {self.n_steps}")
         if self.long_steps < self.n_steps:
-            raise ConfigError(f"params.yaml: l2l.long_steps: got {self.long_steps}; must be >= "
-                              f"l2l.n_steps = {self.n_steps}")
+            raise ConfigError(
+                f"params.yaml: l2l.long_steps: got {self.long_steps}; must be >= l2l.n_steps = {self.n_steps}"
+            )
         if self.n_steps % self.record_every or self.long_steps % self.record_every:
-            raise ConfigError(f"params.yaml: l2l.record_every: got {self.record_every}; must divide "
-                              f"l2l.n_steps = {self.n_steps} and l2l.long_steps = {self.long_steps}")
+            raise ConfigError(
+                f"params.yaml: l2l.record_every: got {self.record_every}; must divide "
+                f"l2l.n_steps = {self.n_steps} and l2l.long_steps = {self.long_steps}"
+            )
         return self
 
 
@@ -209,6 +223,7 @@ DEFAULT_STARTUP_TRIALS = 10
 
 class StrategyParams(Section):
     """``search.strategies.<name>``: one strategy's own settings (its own cached DVC stage)."""
+
     # random trials before the model is used (random: unused); absent: min(10, search.n_trials)
     n_startup_trials: Annotated[Int, Field(ge=1, le=10000)] | None = None
     # cost of a trial for this strategy (the *_per_second ones divide by it); absent: search.cost
@@ -222,8 +237,10 @@ class SearchParams(Section):
     on one entry only (DVC ``params: [search.strategies.gp_ei]``): changing one
     entry reruns only its stage.
     """
+
     strategies: dict[Literal[STRATEGIES], StrategyParams] = Field(
-        default_factory=lambda: {name: StrategyParams() for name in STRATEGIES}, min_length=1)
+        default_factory=lambda: {name: StrategyParams() for name in STRATEGIES}, min_length=1
+    )
     n_trials: Int = Field(40, ge=2, le=10000)
     repeats: Int = Field(20, ge=1, le=1000)
     cost: Literal[COSTS] = "train_time"
@@ -243,11 +260,12 @@ class SearchParams(Section):
         resolved = {}
         for name, strategy in self.strategies.items():
             if strategy.n_startup_trials is None:  # not in the file: a default that always fits
-                strategy = strategy.model_copy(update={"n_startup_trials": min(DEFAULT_STARTUP_TRIALS,
-                                                                               self.n_trials)})
+                strategy = strategy.model_copy(update={"n_startup_trials": min(DEFAULT_STARTUP_TRIALS, self.n_trials)})
             elif strategy.n_startup_trials > self.n_trials:
-                raise ConfigError(f"params.yaml: search.strategies.{name}.n_startup_trials: got "
-                                  f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})")
+                raise ConfigError(
+                    f"params.yaml: search.strategies.{name}.n_startup_trials: got "
+                    f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})"
+                )
             resolved[name] = strategy
         object.__setattr__(self, "strategies", resolved)  # frozen: set once, while validating
         return self
@@ -255,6 +273,7 @@ class SearchParams(Section):
 
 class SamplerBenchParams(Section):
     """``sampler_bench``: GP samplers vs TPE and random on the table, Hartmann-6 and Branin."""
+
     table_repeats: Int = Field(20, ge=2, le=1000)
     table_trials: Int = Field(40, ge=2, le=10_000)
     function_repeats: Int = Field(10, ge=2, le=1000)
@@ -263,7 +282,8 @@ class SamplerBenchParams(Section):
     # a table regret is a difference of error rates (steps of 1 / n_val >= 1.7e-5): 1e-6 is "the best network"
     target_regret: Number = Field(0.003, ge=1e-6, le=1e3)
     timing_checkpoints: Annotated[List[Annotated[Int, Field(ge=1, le=10_000)]], check(checks.increasing)] = Field(
-        (10, 50, 200), min_length=1)
+        (10, 50, 200), min_length=1
+    )
     timing_suggestions: Int = Field(15, ge=1, le=1000)
     n_workers: Int = Field(2, ge=1, le=64)
     # table: the regret an oracle's noise floor is read at (the second-best network's 0.0005)
@@ -273,25 +293,28 @@ class SamplerBenchParams(Section):
     def _startup_trials_fit(self):
         trials = min(self.table_trials, self.function_trials)
         if self.n_startup_trials > trials:
-            raise ConfigError(f"params.yaml: sampler_bench.n_startup_trials: got {self.n_startup_trials}; "
-                              f"must be <= sampler_bench.table_trials and function_trials ({trials})")
+            raise ConfigError(
+                f"params.yaml: sampler_bench.n_startup_trials: got {self.n_startup_trials}; "
+                f"must be <= sampler_bench.table_trials and function_trials ({trials})"
+            )
         return self
 
 
 class HpoParams(Section):
     """``hpo``: hypergradient methods vs Bayesian optimization on per-layer L2 and the learning rate (MNIST)."""
+
     hidden: List[Annotated[Int, Field(ge=1, le=1024)]] = Field((16,), min_length=0, max_length=3)
-    n_train: Int = Field(500, ge=10, le=60_000)   # the first n_train training digits, full batch
-    T: Int = Field(80, ge=2, le=10_000)            # inner gradient steps from the fixed initialization
-    tune_lr: Flag = True                           # h = per-layer log L2 (+ log learning rate)
+    n_train: Int = Field(500, ge=10, le=60_000)  # the first n_train training digits, full batch
+    T: Int = Field(80, ge=2, le=10_000)  # inner gradient steps from the fixed initialization
+    tune_lr: Flag = True  # h = per-layer log L2 (+ log learning rate)
     lr0: Number = Field(0.1, ge=LR_MIN, le=100)
-    l2_0: Number = Field(-6.0, ge=-30, le=10)     # initial log L2 coefficient of every layer
+    l2_0: Number = Field(-6.0, ge=-30, le=10)  # initial log L2 coefficient of every layer
     l2_box: Annotated[List[Annotated[Number, Field(ge=-30, le=10)]], check(checks.low_high)] = (-12.0, 0.0)
     lr_box: Annotated[List[Annotated[Number, Field(ge=LR_MIN, le=100)]], check(checks.low_high)] = (0.01, 2.0)
     methods: Distinct[Literal[HPO_METHODS]] = Field(HPO_METHODS, min_length=1)
     orders: Distinct[Annotated[Int, Field(ge=1, le=100)]] = Field((1, 3, 5), min_length=1)
     online_every: Int = Field(4, ge=1, le=10_000)  # inner steps between two online hyper-steps
-    pieces: Int = Field(4, ge=2, le=10_000)        # K of the K-piece linearization (K = 1 is drmad)
+    pieces: Int = Field(4, ge=2, le=10_000)  # K of the K-piece linearization (K = 1 is drmad)
     cg_maxiter: Int = Field(30, ge=1, le=10_000)
     outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)  # Adam on h, every gradient method
     hypernet_every: Int = Field(10, ge=1, le=100_000)
@@ -310,7 +333,9 @@ class HpoParams(Section):
     @model_validator(mode="after")
     def _fits(self):
         if max(self.orders) >= self.T:
-            raise ConfigError(f"params.yaml: hpo.orders: got {max(self.orders)}; every order must be < hpo.T = {self.T}")
+            raise ConfigError(
+                f"params.yaml: hpo.orders: got {max(self.orders)}; every order must be < hpo.T = {self.T}"
+            )
         if self.pieces > self.T:
             raise ConfigError(f"params.yaml: hpo.pieces: got {self.pieces}; must be <= hpo.T = {self.T}")
         if not self.l2_box[0] <= self.l2_0 <= self.l2_box[1]:
@@ -322,6 +347,7 @@ class HpoParams(Section):
 
 class FiguresParams(Section):
     """``figures``: rendering only (never reruns an experiment)."""
+
     dpi: Int = Field(120, ge=30, le=600)
     digits_per_class: Int = Field(8, ge=1, le=30)
 

@@ -9,7 +9,7 @@ BO costs.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import optuna
@@ -34,8 +34,7 @@ def make_sampler(name: str, seed: int, n_startup_trials: int) -> optuna.samplers
     raise ValueError(f"unknown sampler {name!r}; allowed: gp_ei, tpe, random")
 
 
-def rounds(spec: Spec, sampler: optuna.samplers.BaseSampler, f: Callable, data, tree, w0,
-           h0) -> Iterator[Round]:
+def rounds(spec: Spec, sampler: optuna.samplers.BaseSampler, f: Callable, data, tree, w0, h0) -> Iterator[Round]:
     """Trials forever: ask a point of the box, train T steps, tell f."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     names = coordinate_names(spec)

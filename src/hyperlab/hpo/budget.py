@@ -13,8 +13,8 @@ wall-clock numbers depend on the machine and are reported beside them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,7 @@ import numpy as np
 @dataclass
 class Round:
     """What one round did: inner steps it cost, and f(h) at the h it evaluated (None: evaluated nothing)."""
+
     steps: int
     h: np.ndarray
     value: float | None
@@ -30,6 +31,7 @@ class Round:
 @dataclass
 class Trace:
     """A timed run: one row per round (wall seconds since start, cumulative inner steps, h, f(h))."""
+
     wall: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     h: list[np.ndarray] = field(default_factory=list)
@@ -43,14 +45,18 @@ class Trace:
 
     def best_within(self, *, seconds: float | None = None, steps: int | None = None) -> tuple[float, np.ndarray]:
         """The best f and its h among the rounds that ended within the budget (the first round always counts)."""
-        keep = [i for i in range(len(self.value))
-                if i == 0 or ((seconds is None or self.wall[i] <= seconds) and (steps is None or self.steps[i] <= steps))]
+        keep = [
+            i
+            for i in range(len(self.value))
+            if i == 0 or ((seconds is None or self.wall[i] <= seconds) and (steps is None or self.steps[i] <= steps))
+        ]
         i = min(keep, key=lambda j: self.value[j])
         return self.value[i], self.h[i]
 
 
-def run_budget(rounds: Iterator[Round], *, seconds: float, steps: int,
-               clock: Callable[[], float] = time.perf_counter) -> Trace:
+def run_budget(
+    rounds: Iterator[Round], *, seconds: float, steps: int, clock: Callable[[], float] = time.perf_counter
+) -> Trace:
     """Drive ``rounds`` until ``seconds`` of wall clock and ``steps`` inner steps are both spent."""
     trace, used, start = Trace(), 0, clock()
     for rnd in rounds:

@@ -25,7 +25,6 @@ from hyperlab.progress import silent
 from hyperlab.report import Result
 
 
-
 def method_names(params) -> list[str]:
     """``hpo.methods`` expanded: ``online`` -> ``online<n>`` per order, ``kpiece`` -> ``kpiece<K>``."""
     out = []
@@ -65,8 +64,9 @@ class Methods:
     def __init__(self, spec: Spec, params):
         self.spec, self.p = spec, params
         self.f = jax.jit(lambda d, t, w0, h: objective(spec, d, t, w0, h))
-        self.hn = hypernet.HypernetSettings(params.hypernet_every, params.hypernet_batch, params.hypernet_sigma,
-                                            params.hypernet_phi_lr, params.outer_lr)
+        self.hn = hypernet.HypernetSettings(
+            params.hypernet_every, params.hypernet_batch, params.hypernet_sigma, params.hypernet_phi_lr, params.outer_lr
+        )
         self._cache: dict[str, Any] = {}
 
     def _piece(self, name: str):
@@ -96,8 +96,9 @@ class Methods:
         if name == "hypernet":
             return hypernet.rounds(spec, self.hn, *piece, self.f, data, tree, w0, h0, jax.random.PRNGKey(seed))
         if piece is None:
-            return bayes.rounds(spec, bayes.make_sampler(name, seed, self.p.n_startup_trials), self.f,
-                                data, tree, w0, h0)
+            return bayes.rounds(
+                spec, bayes.make_sampler(name, seed, self.p.n_startup_trials), self.f, data, tree, w0, h0
+            )
         return gradient.descent_rounds(spec, piece, data, tree, w0, h0)
 
     def memory(self, name: str, data, tree, w0, h0) -> int | None:
@@ -137,24 +138,45 @@ def run_methods(params, spec: Spec, data, seed0: int, progress) -> tuple[pd.Data
         for s in range(params.seeds):
             seed = seed0 + s
             tree, w0 = _weights(spec, seed)
-            trace = budget.run_budget(methods.rounds(name, seed, data, tree, w0, h0),
-                                      seconds=params.budget_seconds, steps=params.step_budget)
+            trace = budget.run_budget(
+                methods.rounds(name, seed, data, tree, w0, h0), seconds=params.budget_seconds, steps=params.step_budget
+            )
             for i in range(len(trace.value)):
-                traces.append({"method": name, "seed": seed, "round": i, "wall_s": trace.wall[i],
-                               "inner_steps": trace.steps[i], "val_loss": trace.value[i],
-                               **dict(zip(names, trace.h[i]))})
+                traces.append(
+                    {
+                        "method": name,
+                        "seed": seed,
+                        "round": i,
+                        "wall_s": trace.wall[i],
+                        "inner_steps": trace.steps[i],
+                        "val_loss": trace.value[i],
+                        **dict(zip(names, trace.h[i])),
+                    }
+                )
             v_steps, h_steps = trace.best_within(steps=params.step_budget)
             v_wall, h_wall = trace.best_within(seconds=params.budget_seconds)
             at_steps, at_wall = _scores(ev, data, tree, w0, h_steps), _scores(ev, data, tree, w0, h_wall)
             in_wall = [i for i in range(len(trace.wall)) if trace.wall[i] <= params.budget_seconds]
-            runs.append({"method": name, "seed": seed, "val_loss": v_steps, "test_error": at_steps["test_error"],
-                         "test_loss": at_steps["test_loss"], **dict(zip(names, h_steps)),
-                         "val_loss_wall": v_wall, "test_error_wall": at_wall["test_error"],
-                         "rounds_in_wall": len(in_wall),
-                         "steps_in_wall": trace.steps[in_wall[-1]] if in_wall else 0,
-                         "seconds_to_step_budget": next((trace.wall[i] for i in range(len(trace.wall))
-                                                         if trace.steps[i] >= params.step_budget), None),
-                         "initial_val_loss": trace.value[0], "warmup_s": warmup_s, "memory_bytes": memory})
+            runs.append(
+                {
+                    "method": name,
+                    "seed": seed,
+                    "val_loss": v_steps,
+                    "test_error": at_steps["test_error"],
+                    "test_loss": at_steps["test_loss"],
+                    **dict(zip(names, h_steps)),
+                    "val_loss_wall": v_wall,
+                    "test_error_wall": at_wall["test_error"],
+                    "rounds_in_wall": len(in_wall),
+                    "steps_in_wall": trace.steps[in_wall[-1]] if in_wall else 0,
+                    "seconds_to_step_budget": next(
+                        (trace.wall[i] for i in range(len(trace.wall)) if trace.steps[i] >= params.step_budget), None
+                    ),
+                    "initial_val_loss": trace.value[0],
+                    "warmup_s": warmup_s,
+                    "memory_bytes": memory,
+                }
+            )
     return pd.DataFrame(traces), pd.DataFrame(runs)
 
 
@@ -167,11 +189,15 @@ def summarize(runs: pd.DataFrame, coords: list[str]) -> pd.DataFrame:
             q1, med, q3 = np.percentile(g[col], [25, 50, 75])
             row.update({col: med, f"{col}_q1": q1, f"{col}_q3": q3})
         row.update({c: float(np.median(g[c])) for c in coords})
-        row.update({"rounds_in_wall": float(np.median(g["rounds_in_wall"])),
-                    "steps_in_wall": float(np.median(g["steps_in_wall"])),
-                    "seconds_to_step_budget": float(np.median(g["seconds_to_step_budget"].astype(float))),
-                    "warmup_s": float(g["warmup_s"].iloc[0]), "memory_mb": (
-                        None if pd.isna(g["memory_bytes"].iloc[0]) else g["memory_bytes"].iloc[0] / 2**20)})
+        row.update(
+            {
+                "rounds_in_wall": float(np.median(g["rounds_in_wall"])),
+                "steps_in_wall": float(np.median(g["steps_in_wall"])),
+                "seconds_to_step_budget": float(np.median(g["seconds_to_step_budget"].astype(float))),
+                "warmup_s": float(g["warmup_s"].iloc[0]),
+                "memory_mb": (None if pd.isna(g["memory_bytes"].iloc[0]) else g["memory_bytes"].iloc[0] / 2**20),
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -182,10 +208,13 @@ def accuracy_table(params, spec: Spec, data, seed0: int) -> pd.DataFrame:
     h0 = initial_h(spec, params)
     points = [h0] + [rng.uniform(spec.low, spec.high).astype(np.float32) for _ in range(params.check_points - 1)]
     tree, w0 = _weights(spec, seed0)
-    fns = {"exact": gradient.exact(spec), "drmad": gradient.kpiece(spec, 1),
-           f"kpiece{params.pieces}": gradient.kpiece(spec, params.pieces),
-           "ift": gradient.ift(spec, params.cg_maxiter),
-           **{f"online{n}": gradient.truncated(spec, n) for n in params.orders}}
+    fns = {
+        "exact": gradient.exact(spec),
+        "drmad": gradient.kpiece(spec, 1),
+        f"kpiece{params.pieces}": gradient.kpiece(spec, params.pieces),
+        "ift": gradient.ift(spec, params.cg_maxiter),
+        **{f"online{n}": gradient.truncated(spec, n) for n in params.orders},
+    }
     fns = {k: jax.jit(v) for k, v in fns.items()}
     f = jax.jit(lambda d, t, w, h: objective(spec, d, t, w, h))
     rows = []
@@ -193,16 +222,23 @@ def accuracy_table(params, spec: Spec, data, seed0: int) -> pd.DataFrame:
         h = jnp.asarray(h)
         _, g_exact = (np.asarray(x, np.float64) for x in fns["exact"](data, tree, w0, h))
         eye = np.eye(spec.dim, dtype=np.float32) * params.fd_eps
-        fd = np.array([(float(f(data, tree, w0, h + e)) - float(f(data, tree, w0, h - e))) / (2 * params.fd_eps)
-                       for e in eye])
+        fd = np.array(
+            [(float(f(data, tree, w0, h + e)) - float(f(data, tree, w0, h - e))) / (2 * params.fd_eps) for e in eye]
+        )
         for name, fn in [("central_differences", None)] + list(fns.items()):
             g = fd if fn is None else np.asarray(fn(data, tree, w0, h)[1], np.float64)
             comp = slice(0, spec.n_layers) if name == "ift" else slice(None)  # IFT: no log-lr gradient
-            rows.append({"point": p, "method": name, "rel_err": gradient.relative_error(g[comp], g_exact[comp]),
-                         "cosine": gradient.cosine(g[comp], g_exact[comp]),
-                         "compared": "log_l2" if name == "ift" else "all",
-                         **{f"h_{i}": float(x) for i, x in enumerate(np.asarray(h))},
-                         **{f"grad_{i}": float(x) for i, x in enumerate(g)}})
+            rows.append(
+                {
+                    "point": p,
+                    "method": name,
+                    "rel_err": gradient.relative_error(g[comp], g_exact[comp]),
+                    "cosine": gradient.cosine(g[comp], g_exact[comp]),
+                    "compared": "log_l2" if name == "ift" else "all",
+                    **{f"h_{i}": float(x) for i, x in enumerate(np.asarray(h))},
+                    **{f"grad_{i}": float(x) for i, x in enumerate(g)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -226,9 +262,24 @@ def run(params, arrays: dict, seed: int = 0, progress=silent) -> Result:
     summary = summarize(runs, coords)
     accuracy = accuracy_table(params, spec, data, seed)
     initial = float(np.median(runs["initial_val_loss"]))
-    report = {"params": params.model_dump(mode="json"), "seed": seed, "coordinates": coords, "initial_val_loss": initial,
-              "summary": summary.to_dict(orient="records"), "accuracy": accuracy.to_dict(orient="records"),
-              "timing_dependent": ["*_wall", "rounds_in_wall", "steps_in_wall", "seconds_to_step_budget",
-                                   "warmup_s", "wall_s"]}
-    return Result({"trace.csv": traces, "runs.csv": runs, "summary.csv": summary,
-                   "hypergrad_accuracy.csv": accuracy}, headline(report), report)
+    report = {
+        "params": params.model_dump(mode="json"),
+        "seed": seed,
+        "coordinates": coords,
+        "initial_val_loss": initial,
+        "summary": summary.to_dict(orient="records"),
+        "accuracy": accuracy.to_dict(orient="records"),
+        "timing_dependent": [
+            "*_wall",
+            "rounds_in_wall",
+            "steps_in_wall",
+            "seconds_to_step_budget",
+            "warmup_s",
+            "wall_s",
+        ],
+    }
+    return Result(
+        {"trace.csv": traces, "runs.csv": runs, "summary.csv": summary, "hypergrad_accuracy.csv": accuracy},
+        headline(report),
+        report,
+    )

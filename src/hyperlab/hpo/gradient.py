@@ -28,7 +28,7 @@ along one training run, :func:`hyperlab.bilevel.hypergrad.run_bilevel`).
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +45,11 @@ Hypergrad = Callable  # (data, w0_tree, w0, h) -> (f(h), df/dh)
 
 def scaled_train_loss(spec: Spec, losses: Losses) -> Callable:
     """exp(log α)·L_train(w, λ) as a function of (w, h): a unit gradient step on it is the inner step."""
+
     def loss(w, h):
         hyper = to_hyper(spec, h)
         return jnp.exp(hyper.log_lr) * losses.train(w, hyper.h)
+
     return loss
 
 
@@ -60,6 +62,7 @@ def exact(spec: Spec) -> Hypergrad:
         losses = make_losses(spec, data, tree)
         f, _, g = dm.autodiff_hypergrad(losses.train, losses.val, w0, to_hyper(spec, h), spec.T)
         return f, from_hyper(spec, g)
+
     return fn
 
 
@@ -68,6 +71,7 @@ def kpiece(spec: Spec, K: int) -> Hypergrad:
         losses = make_losses(spec, data, tree)
         f, _, g = dm.checkpointed_hypergrad(losses.train, losses.val, w0, to_hyper(spec, h), spec.T, K)
         return f, from_hyper(spec, g)
+
     return fn
 
 
@@ -78,6 +82,7 @@ def ift(spec: Spec, cg_maxiter: int) -> Hypergrad:
         w_T = dm.train(losses.train, w0, hyper, spec.T).w
         g_l2 = hg.ift_hypergrad(losses.train, _val(losses), w_T, hyper.h, cg_maxiter=cg_maxiter)
         return losses.val(w_T), from_hyper(spec, dm.Hyper(g_l2, jnp.zeros_like(hyper.log_lr), hyper.momentum))
+
     return fn
 
 
@@ -87,6 +92,7 @@ def truncated(spec: Spec, order: int) -> Hypergrad:
         w_start = dm.train(losses.train, w0, to_hyper(spec, h), spec.T - order).w
         g = hg.unrolled_hypergrad(scaled_train_loss(spec, losses), _val(losses), w_start, h, lr=1.0, order=order)
         return losses.val(dm.train(losses.train, w_start, to_hyper(spec, h), order).w), g
+
     return fn
 
 
@@ -131,8 +137,17 @@ def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> Callable
         def hypergrad_fn(w, hh):
             return hg.unrolled_hypergrad(loss, _val(losses), w, hh, lr=1.0, order=order)
 
-        rec = hg.run_bilevel(loss, _val(losses), hypergrad_fn, w0, h, outer_opt=optax.adam(outer_lr),
-                             inner_lr=1.0, inner_steps=every, outer_steps=outer_steps)
+        rec = hg.run_bilevel(
+            loss,
+            _val(losses),
+            hypergrad_fn,
+            w0,
+            h,
+            outer_opt=optax.adam(outer_lr),
+            inner_lr=1.0,
+            inner_steps=every,
+            outer_steps=outer_steps,
+        )
         h_end = project(spec, rec.h[-1])
         return rec.h, h_end, objective(spec, data, tree, w0, h_end)
 

@@ -15,7 +15,8 @@ while the objective trains T steps; the λ̂ it finds is judged by f(λ̂) = CE_
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +29,9 @@ from hyperlab.hpo.problem import Spec, make_losses, project, train
 
 
 class HypernetSettings(NamedTuple):
-    every: int       # φ/λ̂ iterations per round (then f(λ̂) is evaluated)
-    batch: int       # λ samples per φ step
-    sigma: float     # spread of the samples around λ̂
+    every: int  # φ/λ̂ iterations per round (then f(λ̂) is evaluated)
+    batch: int  # λ samples per φ step
+    sigma: float  # spread of the samples around λ̂
     phi_lr: float
     outer_lr: float
 
@@ -50,6 +51,7 @@ def _parts(spec: Spec, s: HypernetSettings, dim_w: int):
 
 def init(spec: Spec, s: HypernetSettings) -> Callable:
     """Jitted ``(data, tree, w0, h0, key) -> State``: φ = (A = 0, b = w_T(h0))."""
+
     @jax.jit
     def start(data, tree, w0, h0, key):
         net, phi_opt, h_opt = _parts(spec, s, w0.shape[0])
@@ -58,11 +60,13 @@ def init(spec: Spec, s: HypernetSettings) -> Callable:
         phi = jax.tree_util.tree_map(jnp.zeros_like, phi)
         phi["params"]["affine"]["bias"] = b
         return State(phi, phi_opt.init(phi), h0, h_opt.init(h0), key)
+
     return start
 
 
 def chunk(spec: Spec, s: HypernetSettings) -> Callable:
     """Jitted ``(data, tree, w0, state) -> state``: ``s.every`` iterations of Algorithm 2."""
+
     @jax.jit
     def run(data, tree, w0, state):
         losses = make_losses(spec, data, tree)
@@ -88,11 +92,13 @@ def chunk(spec: Spec, s: HypernetSettings) -> Callable:
 
         state, _ = jax.lax.scan(body, state, None, length=s.every)
         return state
+
     return run
 
 
-def rounds(spec: Spec, s: HypernetSettings, start: Callable, run: Callable, f: Callable,
-           data, tree, w0, h0, key) -> Iterator[Round]:
+def rounds(
+    spec: Spec, s: HypernetSettings, start: Callable, run: Callable, f: Callable, data, tree, w0, h0, key
+) -> Iterator[Round]:
     """f(h0) and the warm start (2T steps), then rounds of ``every`` iterations + f(λ̂) (T steps)."""
     h0 = jnp.asarray(h0)
     state = start(data, tree, w0, h0, key)
@@ -100,4 +106,3 @@ def rounds(spec: Spec, s: HypernetSettings, start: Callable, run: Callable, f: C
     while True:
         state = run(data, tree, w0, state)
         yield Round(s.every * s.batch + spec.T, np.asarray(state.h), float(f(data, tree, w0, state.h)))
-

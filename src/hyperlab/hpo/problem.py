@@ -29,6 +29,7 @@ from hyperlab.bilevel import drmad as dm
 
 class Data(NamedTuple):
     """The splits as float arrays (n, d) and int labels (n,): a jit argument, never a constant."""
+
     x_train: jax.Array
     y_train: jax.Array
     x_val: jax.Array
@@ -39,11 +40,12 @@ class Data(NamedTuple):
 
 class Spec(NamedTuple):
     """Everything static about the problem (hashable: closures and jit see it as a constant)."""
-    sizes: tuple[int, ...]       # layer widths, input to output: (784, 50, 10)
-    T: int                       # inner gradient steps
-    tune_lr: bool                # h has a last coordinate log α
-    log_lr: float                # log α when it is not tuned
-    low: tuple[float, ...]       # the box of h, per coordinate
+
+    sizes: tuple[int, ...]  # layer widths, input to output: (784, 50, 10)
+    T: int  # inner gradient steps
+    tune_lr: bool  # h has a last coordinate log α
+    log_lr: float  # log α when it is not tuned
+    low: tuple[float, ...]  # the box of h, per coordinate
     high: tuple[float, ...]
 
     @property
@@ -87,18 +89,23 @@ def error_rate(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 def layer_index(params: dict) -> np.ndarray:
     """For every flat weight, the layer whose L2 coefficient it takes (-1: a bias, not penalized)."""
-    marks = {name: {"kernel": np.full(np.shape(layer["kernel"]), int(name.split("_")[1]), np.int32),
-                    "bias": np.full(np.shape(layer["bias"]), -1, np.int32)}
-             for name, layer in params.items()}
+    marks = {
+        name: {
+            "kernel": np.full(np.shape(layer["kernel"]), int(name.split("_")[1]), np.int32),
+            "bias": np.full(np.shape(layer["bias"]), -1, np.int32),
+        }
+        for name, layer in params.items()
+    }
     # numpy leaves in ravel_pytree's order (tree_leaves), so it stays a constant under jit
     return np.concatenate([leaf.ravel() for leaf in jax.tree_util.tree_leaves(marks)])
 
 
 class Losses(NamedTuple):
     """The problem's functions of the flat weights w (and λ = per-layer log L2)."""
-    train: callable     # L_train(w, λ)
-    val: callable       # CE_val(w)
-    test: callable      # CE_test(w)
+
+    train: callable  # L_train(w, λ)
+    val: callable  # CE_val(w)
+    test: callable  # CE_test(w)
     val_error: callable
     test_error: callable
     unravel: callable
@@ -118,15 +125,21 @@ def make_losses(spec: Spec, data: Data, w0_tree: dict) -> Losses:
     def on(x, y, fn):
         return lambda w: fn(forward(unravel(w), x), y)
 
-    return Losses(train, on(data.x_val, data.y_val, cross_entropy), on(data.x_test, data.y_test, cross_entropy),
-                  on(data.x_val, data.y_val, error_rate), on(data.x_test, data.y_test, error_rate), unravel)
+    return Losses(
+        train,
+        on(data.x_val, data.y_val, cross_entropy),
+        on(data.x_test, data.y_test, cross_entropy),
+        on(data.x_val, data.y_val, error_rate),
+        on(data.x_test, data.y_test, error_rate),
+        unravel,
+    )
 
 
 def to_hyper(spec: Spec, h: jax.Array) -> dm.Hyper:
     """h -> DrMAD's ``Hyper(λ, log α, γ = 0)`` (γ = 0: plain gradient descent)."""
     h = jnp.asarray(h)
     log_lr = h[spec.n_layers] if spec.tune_lr else jnp.asarray(spec.log_lr, h.dtype)
-    return dm.Hyper(h[:spec.n_layers], log_lr, jnp.zeros((), h.dtype))
+    return dm.Hyper(h[: spec.n_layers], log_lr, jnp.zeros((), h.dtype))
 
 
 def from_hyper(spec: Spec, g: dm.Hyper) -> jax.Array:
@@ -150,8 +163,12 @@ def evaluate(spec: Spec, data: Data, w0_tree: dict, w0: jax.Array, h: jax.Array)
     """Validation and test loss and error of the network trained with h (jit it)."""
     losses = make_losses(spec, data, w0_tree)
     w = train(spec, losses, w0, h)
-    return {"val_loss": losses.val(w), "val_error": losses.val_error(w),
-            "test_loss": losses.test(w), "test_error": losses.test_error(w)}
+    return {
+        "val_loss": losses.val(w),
+        "val_error": losses.val_error(w),
+        "test_loss": losses.test(w),
+        "test_error": losses.test_error(w),
+    }
 
 
 def project(spec: Spec, h: jax.Array) -> jax.Array:
@@ -161,6 +178,7 @@ def project(spec: Spec, h: jax.Array) -> jax.Array:
 
 def make_data(arrays: dict, n_train: int, dtype=np.float32) -> Data:
     """The ``data`` stage's splits as :class:`Data`; the first ``n_train`` training digits (full batch)."""
+
     def x(name, n=None):
         images = np.asarray(arrays[name][:n], dtype) / 255.0
         return jnp.asarray(images.reshape(len(images), -1))

@@ -31,8 +31,11 @@ def headline(report: dict) -> dict:
     loss = {f"lstm_s{m}": v["loss"] for m, v in base["lstm_seeds"].items()}
     loss["best_baseline"] = base[base["best_baseline"]]["loss"]
     spread = base["lstm_seed_spread"]
-    return {"base_loss": loss, "lstm_seed_spread": spread["max"] - spread["min"],
-            "min_wins_vs_every_baseline": base["min_wins_vs_every_baseline"]}
+    return {
+        "base_loss": loss,
+        "lstm_seed_spread": spread["max"] - spread["min"],
+        "min_wins_vs_every_baseline": base["min_wins_vs_every_baseline"],
+    }
 
 
 def run(params, seed: int, arrays: dict[str, np.ndarray], weights: tuple, progress: Progress = silent) -> Result:
@@ -48,7 +51,11 @@ def run(params, seed: int, arrays: dict[str, np.ndarray], weights: tuple, progre
     seconds = time.perf_counter() - t0
     base = ev.curves[ev.curves.setting == "base"].dropna(subset=["loss_mean"])
     wide = base.pivot(index="step", columns="optimizer", values="loss_mean").reset_index()
-    tables = {"curves.csv": ev.curves, "final.csv": ev.final, "lr_tuning.csv": ev.tuning,
-              "base_loss.csv": wide[["step", "lstm", *(f"lstm_s{m}" for m in seeds), *BASE_LOSS_BASELINES]]}
+    tables = {
+        "curves.csv": ev.curves,
+        "final.csv": ev.final,
+        "lr_tuning.csv": ev.tuning,
+        "base_loss.csv": wide[["step", "lstm", *(f"lstm_s{m}" for m in seeds), *BASE_LOSS_BASELINES]],
+    }
     report = {**ev.metrics, "eval_seconds": round(seconds, 2)}
     return Result(tables, headline(report), report)

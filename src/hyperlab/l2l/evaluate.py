@@ -74,15 +74,26 @@ def baseline_switch(index: jax.Array, lr: jax.Array) -> optax.GradientTransforma
 
 class Trajectory(NamedTuple):
     """Per-step diagnostics; leading axis runs when batched."""
-    loss: jax.Array        # (n_steps // every + 1,) full-split loss of theta_0, theta_every, .., theta_T
+
+    loss: jax.Array  # (n_steps // every + 1,) full-split loss of theta_0, theta_every, .., theta_T
     batch_loss: jax.Array  # (n_steps,) minibatch loss seen at step t
-    grad_norm: jax.Array   # (n_steps,) global norm of the minibatch gradient at step t
+    grad_norm: jax.Array  # (n_steps,) global norm of the minibatch gradient at step t
     param_norm: jax.Array  # (n_steps + 1,) global norm of theta_0 .. theta_T
 
 
-def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec,
-            n_steps: int, batch_size: int, cfg: LSTMConfig, record_full: bool = True,
-            every: int = 1) -> Trajectory:
+def run_one(
+    name: str,
+    hparam,
+    key: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    spec: optimizee.MLPSpec,
+    n_steps: int,
+    batch_size: int,
+    cfg: LSTMConfig,
+    record_full: bool = True,
+    every: int = 1,
+) -> Trajectory:
     """One optimizee from a fresh init (``key``) trained ``n_steps`` on minibatches of ``(x, y)``.
 
     The whole-split loss costs more than a minibatch step, so it is recorded
@@ -125,9 +136,20 @@ _STATIC = ("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every
 
 
 @partial(jax.jit, static_argnames=_STATIC)
-def run_many(name: str, hparam, keys: jax.Array, x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec,
-             n_steps: int, batch_size: int, cfg: LSTMConfig = LSTMConfig(),
-             record_full: bool = True, every: int = 1, runs_per_batch: int | None = None) -> Trajectory:
+def run_many(
+    name: str,
+    hparam,
+    keys: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    spec: optimizee.MLPSpec,
+    n_steps: int,
+    batch_size: int,
+    cfg: LSTMConfig = LSTMConfig(),
+    record_full: bool = True,
+    every: int = 1,
+    runs_per_batch: int | None = None,
+) -> Trajectory:
     """:func:`run_one` for every key (fresh init and minibatches per run); see :func:`run_grid`."""
     one = jax.tree_util.tree_map(lambda a: a[None], hparam)
     traj = run_grid(name, one, keys, x, y, spec, n_steps, batch_size, cfg, record_full, every, runs_per_batch)
@@ -135,9 +157,20 @@ def run_many(name: str, hparam, keys: jax.Array, x: jax.Array, y: jax.Array, spe
 
 
 @partial(jax.jit, static_argnames=_STATIC)
-def run_grid(name: str, hparams, keys: jax.Array, x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec,
-             n_steps: int, batch_size: int, cfg: LSTMConfig = LSTMConfig(),
-             record_full: bool = True, every: int = 1, runs_per_batch: int | None = None) -> Trajectory:
+def run_grid(
+    name: str,
+    hparams,
+    keys: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    spec: optimizee.MLPSpec,
+    n_steps: int,
+    batch_size: int,
+    cfg: LSTMConfig = LSTMConfig(),
+    record_full: bool = True,
+    every: int = 1,
+    runs_per_batch: int | None = None,
+) -> Trajectory:
     """:func:`run_one` for every hyperparameter (leading axis of ``hparams``) x every key.
 
     All (hyperparameter, key) runs are vmapped together (``runs_per_batch=None``)
@@ -159,5 +192,9 @@ def run_grid(name: str, hparams, keys: jax.Array, x: jax.Array, y: jax.Array, sp
 def summarize(values: np.ndarray, lo_q: float = 10.0, hi_q: float = 90.0) -> dict[str, np.ndarray]:
     """Mean and a spread band (percentiles ``lo_q``..``hi_q``) over runs (axis 0)."""
     values = np.asarray(values, dtype=np.float64)
-    return {"mean": values.mean(axis=0), "lo": np.percentile(values, lo_q, axis=0),
-            "hi": np.percentile(values, hi_q, axis=0), "std": values.std(axis=0)}
+    return {
+        "mean": values.mean(axis=0),
+        "lo": np.percentile(values, lo_q, axis=0),
+        "hi": np.percentile(values, hi_q, axis=0),
+        "std": values.std(axis=0),
+    }

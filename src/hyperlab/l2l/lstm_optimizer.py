@@ -41,6 +41,7 @@ from jax.flatten_util import ravel_pytree
 
 class LSTMConfig(NamedTuple):
     """Hyperparameters of the learned optimizer (paper values as defaults)."""
+
     hidden: int = 20
     layers: int = 2
     p: float = 10.0
@@ -64,6 +65,7 @@ def preprocess(g: jax.Array, p: float = 10.0) -> jax.Array:
 
 class CoordinatewiseLSTM(nn.Module):
     """Stacked LSTM applied to a batch of coordinates ``(n, 2) -> (n,)``."""
+
     hidden: int = 20
     layers: int = 2
 
@@ -140,8 +142,14 @@ def _lstm_cell_bwd(res, cotangents):
     w_in, w_h, x, c, h, i, f, g, o, tanh_c = res
     dc_new, dh_new = cotangents
     dc_total = dc_new + dh_new * o * (1 - tanh_c * tanh_c)
-    dz = jnp.concatenate([dc_total * g * i * (1 - i), dc_total * c * f * (1 - f), dc_total * i * (1 - g * g),
-                          dh_new * tanh_c * o * (1 - o)])
+    dz = jnp.concatenate(
+        [
+            dc_total * g * i * (1 - i),
+            dc_total * c * f * (1 - f),
+            dc_total * i * (1 - g * g),
+            dh_new * tanh_c * o * (1 - o),
+        ]
+    )
     return dz @ x.T, dz @ h.T, jnp.sum(dz, axis=1, keepdims=True), w_in.T @ dz, dc_total * f, w_h.T @ dz
 
 
@@ -165,6 +173,7 @@ def lstm_step(lstm_params, g: jax.Array, carry, cfg: LSTMConfig = LSTMConfig()):
 
 class LSTMOptState(NamedTuple):
     """Per-coordinate LSTM state, over the raveled parameter vector."""
+
     carry: tuple
 
 
@@ -191,8 +200,9 @@ def lstm_optimizer(lstm_params, cfg: LSTMConfig = LSTMConfig()) -> optax.Gradien
 
 def weights_to_arrays(lstm_params, cfg: LSTMConfig) -> dict:
     """Flat ``{"params/lstm0/hi/kernel": array, ..., "config/hidden": array}`` for an ``.npz``."""
-    from flax.traverse_util import flatten_dict
     import numpy as np
+    from flax.traverse_util import flatten_dict
+
     out = {f"params/{k}": np.asarray(v) for k, v in flatten_dict(lstm_params, sep="/").items()}
     out.update({f"config/{k}": np.asarray(v) for k, v in cfg._asdict().items()})
     return out
@@ -201,8 +211,14 @@ def weights_to_arrays(lstm_params, cfg: LSTMConfig) -> dict:
 def weights_from_arrays(arrays) -> tuple[dict, LSTMConfig]:
     """Inverse of :func:`weights_to_arrays` (e.g. from ``np.load``)."""
     from flax.traverse_util import unflatten_dict
-    params = unflatten_dict({k[len("params/"):]: jnp.asarray(arrays[k]) for k in arrays
-                             if k.startswith("params/")}, sep="/")
-    cfg = LSTMConfig(*(type(d)(arrays[f"config/{f}"].item())
-                       for f, d in zip(LSTMConfig._fields, LSTMConfig._field_defaults.values())))
+
+    params = unflatten_dict(
+        {k[len("params/") :]: jnp.asarray(arrays[k]) for k in arrays if k.startswith("params/")}, sep="/"
+    )
+    cfg = LSTMConfig(
+        *(
+            type(d)(arrays[f"config/{f}"].item())
+            for f, d in zip(LSTMConfig._fields, LSTMConfig._field_defaults.values())
+        )
+    )
     return params, cfg

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +52,17 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[object, jax.Array], jax.Array]
 
 
-def unroll(lstm_params, params, opt_state, keys: jax.Array, loss_fn: LossFn,
-           cfg: LSTMConfig = LSTMConfig(), first_order: bool = True, remat: bool = True,
-           objective: str = "mean"):
+def unroll(
+    lstm_params,
+    params,
+    opt_state,
+    keys: jax.Array,
+    loss_fn: LossFn,
+    cfg: LSTMConfig = LSTMConfig(),
+    first_order: bool = True,
+    remat: bool = True,
+    objective: str = "mean",
+):
     """One truncated unroll of ``len(keys) - 1`` optimizee steps.
 
     Returns ``(meta_loss, (params, opt_state))``: the meta-loss over
@@ -105,8 +114,13 @@ def apply_meta_gradient(meta: MetaState, meta_opt: optax.GradientTransformation,
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta), gnorm, ok
 
 
-def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                  remat: bool = True, objective: str = "mean"):
+def _meta_step_fn(
+    loss_fn: LossFn,
+    meta_opt: optax.GradientTransformation,
+    cfg: LSTMConfig,
+    remat: bool = True,
+    objective: str = "mean",
+):
     """The (unjitted) meta-step of :func:`make_meta_step`.
 
     The meta-gradient of the mean meta-loss over the optimizees is the mean of
@@ -121,11 +135,11 @@ def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: 
         params, opt_state, keys = args
         return jax.value_and_grad(
             lambda phi: unroll(phi, params, opt_state, keys, loss_fn, cfg, remat=remat, objective=objective),
-            has_aux=True)(phi)
+            has_aux=True,
+        )(phi)
 
     def meta_step(meta: MetaState, params, opt_state, keys):
-        (losses, (params, opt_state)), grads = jax.lax.map(partial(one, meta.lstm_params),
-                                                           (params, opt_state, keys))
+        (losses, (params, opt_state)), grads = jax.lax.map(partial(one, meta.lstm_params), (params, opt_state, keys))
         loss = jnp.mean(losses)
         grads = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
         meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
@@ -134,8 +148,13 @@ def _meta_step_fn(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: 
     return meta_step
 
 
-def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                   remat: bool = True, objective: str = "mean"):
+def make_meta_step(
+    loss_fn: LossFn,
+    meta_opt: optax.GradientTransformation,
+    cfg: LSTMConfig,
+    remat: bool = True,
+    objective: str = "mean",
+):
     """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
 
     ``params``/``opt_state``/``keys`` carry a leading axis of optimizees.
@@ -143,8 +162,13 @@ def make_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg:
     return jax.jit(_meta_step_fn(loss_fn, meta_opt, cfg, remat, objective))
 
 
-def make_seed_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation, cfg: LSTMConfig,
-                        remat: bool = True, objective: str = "mean"):
+def make_seed_meta_step(
+    loss_fn: LossFn,
+    meta_opt: optax.GradientTransformation,
+    cfg: LSTMConfig,
+    remat: bool = True,
+    objective: str = "mean",
+):
     """:func:`make_meta_step` over a leading axis of independent meta-training seeds, in one program.
 
     Every argument and result carries the seed axis in front (the LSTM weights
@@ -156,8 +180,9 @@ def make_seed_meta_step(loss_fn: LossFn, meta_opt: optax.GradientTransformation,
     return jax.jit(lambda *args: jax.lax.map(lambda a: step(*a), args))
 
 
-def meta_optimizer(meta_lr: float, clip_norm: float, meta_steps: int,
-                   schedule: str = "constant") -> optax.GradientTransformation:
+def meta_optimizer(
+    meta_lr: float, clip_norm: float, meta_steps: int, schedule: str = "constant"
+) -> optax.GradientTransformation:
     """Adam on global-norm-clipped meta-gradients; ``schedule="cosine"`` decays the rate from
     ``meta_lr`` to 0 over ``meta_steps`` (half a cosine), so the last checkpoints move less."""
     if schedule not in META_LR_SCHEDULES:
@@ -170,47 +195,89 @@ def mnist_loss_fn(x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec, batch_siz
     def loss_fn(params, key):
         xb, yb = optimizee.minibatch(key, x, y, batch_size)
         return optimizee.loss(params, xb, yb, spec.activation)
+
     return loss_fn
 
 
 class MetaTrainResult(NamedTuple):
     best_params: object
-    best_step: int          # meta-step of the kept weights (0 = untrained)
-    best_val: float         # their mean validation loss at the final optimizee step
-    history: dict           # per meta-step: meta_loss, grad_norm, skipped; per check: val_loss (+ val_se)
+    best_step: int  # meta-step of the kept weights (0 = untrained)
+    best_val: float  # their mean validation loss at the final optimizee step
+    history: dict  # per meta-step: meta_loss, grad_norm, skipped; per check: val_loss (+ val_se)
     seconds: float
     n_skipped: int
     best_val_se: float = float("nan")  # standard error of best_val over the validation optimizees
 
 
-def meta_train(key: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: LossFn,
-               validate: Callable[[object], float], *, cfg: LSTMConfig = LSTMConfig(),
-               n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
-               meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-               objective: str = "mean", schedule: str = "constant", ema: float = 0.0,
-               progress: Progress = silent) -> MetaTrainResult:
+def meta_train(
+    key: jax.Array,
+    init_fn: Callable[[jax.Array], object],
+    loss_fn: LossFn,
+    validate: Callable[[object], float],
+    *,
+    cfg: LSTMConfig = LSTMConfig(),
+    n_steps: int = 100,
+    unroll_len: int = 20,
+    meta_steps: int = 200,
+    meta_batch: int = 2,
+    meta_lr: float = 3e-3,
+    clip_norm: float = 1.0,
+    val_every: int = 10,
+    objective: str = "mean",
+    schedule: str = "constant",
+    ema: float = 0.0,
+    progress: Progress = silent,
+) -> MetaTrainResult:
     """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
     ``validate(lstm_params) -> float`` (lower is better) is called at meta-step
     0 and every ``val_every`` meta-steps; the best weights are returned.
     """
+
     def validate_many(phis):
         phi = jax.tree_util.tree_map(lambda a: a[0], phis)
         return np.asarray([[validate(phi)]], dtype=np.float64)
 
-    (result,) = meta_train_seeds(key[None], init_fn, loss_fn, validate_many, cfg=cfg, n_steps=n_steps,
-                                 unroll_len=unroll_len, meta_steps=meta_steps, meta_batch=meta_batch,
-                                 meta_lr=meta_lr, clip_norm=clip_norm, val_every=val_every,
-                                 objective=objective, schedule=schedule, ema=ema, progress=progress)
+    (result,) = meta_train_seeds(
+        key[None],
+        init_fn,
+        loss_fn,
+        validate_many,
+        cfg=cfg,
+        n_steps=n_steps,
+        unroll_len=unroll_len,
+        meta_steps=meta_steps,
+        meta_batch=meta_batch,
+        meta_lr=meta_lr,
+        clip_norm=clip_norm,
+        val_every=val_every,
+        objective=objective,
+        schedule=schedule,
+        ema=ema,
+        progress=progress,
+    )
     return result
 
 
-def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], loss_fn: LossFn,
-                     validate_many: Callable[[object], np.ndarray], *, cfg: LSTMConfig = LSTMConfig(),
-                     n_steps: int = 100, unroll_len: int = 20, meta_steps: int = 200, meta_batch: int = 2,
-                     meta_lr: float = 3e-3, clip_norm: float = 1.0, val_every: int = 10,
-                     objective: str = "mean", schedule: str = "constant", ema: float = 0.0,
-                     progress: Progress = silent) -> list[MetaTrainResult]:
+def meta_train_seeds(
+    keys: jax.Array,
+    init_fn: Callable[[jax.Array], object],
+    loss_fn: LossFn,
+    validate_many: Callable[[object], np.ndarray],
+    *,
+    cfg: LSTMConfig = LSTMConfig(),
+    n_steps: int = 100,
+    unroll_len: int = 20,
+    meta_steps: int = 200,
+    meta_batch: int = 2,
+    meta_lr: float = 3e-3,
+    clip_norm: float = 1.0,
+    val_every: int = 10,
+    objective: str = "mean",
+    schedule: str = "constant",
+    ema: float = 0.0,
+    progress: Progress = silent,
+) -> list[MetaTrainResult]:
     """Meta-train one LSTM per key in ``keys`` (shape ``(S,)``), all seeds in one compiled meta-step.
 
     ``validate_many(stacked lstm_params) -> (S, runs)`` array of final losses
@@ -237,26 +304,28 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
     @jax.jit
     def next_keys(k_loop):
         ks = jax.vmap(lambda k: jax.random.split(k, 3))(k_loop)
-        k_unroll = jax.vmap(lambda k: jax.random.split(k, meta_batch * (unroll_len + 1)).reshape(
-            meta_batch, unroll_len + 1))(ks[:, 2])
+        k_unroll = jax.vmap(
+            lambda k: jax.random.split(k, meta_batch * (unroll_len + 1)).reshape(meta_batch, unroll_len + 1)
+        )(ks[:, 2])
         return ks[:, 0], ks[:, 1], k_unroll
 
     @jax.jit
     def refresh(k_fresh, params, opt_state, reset):
         """Fresh optimizees (and zero LSTM state) for the seeds where ``reset``."""
+
         def one(k, p, s, r):
             new_p = jax.vmap(init_fn)(jax.random.split(k, meta_batch))
             new_s = jax.vmap(template.init)(new_p)
             pick = lambda a, b: jnp.where(r, a, b)  # noqa: E731
             return jax.tree_util.tree_map(pick, new_p, p), jax.tree_util.tree_map(pick, new_s, s)
+
         return jax.vmap(one)(k_fresh, params, opt_state, reset)
 
     def check(phis):
         runs = np.asarray(validate_many(phis), dtype=np.float64).reshape(n_seeds, -1)
         ok = np.isfinite(runs).all(axis=1)
         mean = np.where(ok, runs.mean(axis=1), np.inf)
-        se = np.where(ok, runs.std(axis=1, ddof=1) / np.sqrt(runs.shape[1]) if runs.shape[1] > 1 else 0.0,
-                      np.nan)
+        se = np.where(ok, runs.std(axis=1, ddof=1) / np.sqrt(runs.shape[1]) if runs.shape[1] > 1 else 0.0, np.nan)
         return mean, se
 
     # Polyak averaging: the checked (and kept) weights are an exponential moving average of the iterates.
@@ -267,8 +336,17 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
     val0, se0 = check(phi)
     best = [(float(val0[s]), 0, float(se0[s])) for s in range(n_seeds)]
     best_params = phi
-    history = [{"meta_loss": [], "grad_norm": [], "skipped": [], "val_step": [0], "val_loss": [float(val0[s])],
-                "val_se": [float(se0[s])]} for s in range(n_seeds)]
+    history = [
+        {
+            "meta_loss": [],
+            "grad_norm": [],
+            "skipped": [],
+            "val_step": [0],
+            "val_loss": [float(val0[s])],
+            "val_se": [float(se0[s])],
+        }
+        for s in range(n_seeds)
+    ]
     n_skipped = np.zeros(n_seeds, dtype=int)
     params = opt_state = None
     reset = np.ones(n_seeds, dtype=bool)
@@ -304,31 +382,88 @@ def meta_train_seeds(keys: jax.Array, init_fn: Callable[[jax.Array], object], lo
             if better.any():
                 best_params = jax.tree_util.tree_map(
                     lambda new, old: jnp.where(better.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
-                    averaged, best_params)
-            log.info("meta-step %d: meta-loss %s val %s (best %s)", i + 1, np.round(loss, 4), np.round(val, 4),
-                     [f"{b[0]:.4f}@{b[1]}" for b in best])
+                    averaged,
+                    best_params,
+                )
+            log.info(
+                "meta-step %d: meta-loss %s val %s (best %s)",
+                i + 1,
+                np.round(loss, 4),
+                np.round(val, 4),
+                [f"{b[0]:.4f}@{b[1]}" for b in best],
+            )
     seconds = time.perf_counter() - t0
-    return [MetaTrainResult(jax.tree_util.tree_map(lambda a: a[s], best_params), best[s][1], best[s][0],
-                            history[s], seconds, int(n_skipped[s]), best[s][2]) for s in range(n_seeds)]
+    return [
+        MetaTrainResult(
+            jax.tree_util.tree_map(lambda a: a[s], best_params),
+            best[s][1],
+            best[s][0],
+            history[s],
+            seconds,
+            int(n_skipped[s]),
+            best[s][2],
+        )
+        for s in range(n_seeds)
+    ]
 
 
-def mnist_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec, keys: jax.Array,
-                    n_steps: int, batch_size: int, cfg: LSTMConfig) -> Callable[[object], float]:
+def mnist_validator(
+    x_val: jax.Array,
+    y_val: jax.Array,
+    spec: optimizee.MLPSpec,
+    keys: jax.Array,
+    n_steps: int,
+    batch_size: int,
+    cfg: LSTMConfig,
+) -> Callable[[object], float]:
     """Mean full-val-split loss at the last step over fixed inits (the same for every checkpoint)."""
+
     def validate(phi) -> float:
-        traj = run_many("lstm", phi, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False,
-                        runs_per_batch=LSTM_RUNS_PER_BATCH)
+        traj = run_many(
+            "lstm",
+            phi,
+            keys,
+            x_val,
+            y_val,
+            spec,
+            n_steps,
+            batch_size,
+            cfg,
+            record_full=False,
+            runs_per_batch=LSTM_RUNS_PER_BATCH,
+        )
         final = np.asarray(traj.loss[:, -1])
         return float(final.mean()) if np.isfinite(final).all() else float("inf")
+
     return validate
 
 
-def mnist_seed_validator(x_val: jax.Array, y_val: jax.Array, spec: optimizee.MLPSpec, keys: jax.Array,
-                         n_steps: int, batch_size: int, cfg: LSTMConfig) -> Callable[[object], np.ndarray]:
+def mnist_seed_validator(
+    x_val: jax.Array,
+    y_val: jax.Array,
+    spec: optimizee.MLPSpec,
+    keys: jax.Array,
+    n_steps: int,
+    batch_size: int,
+    cfg: LSTMConfig,
+) -> Callable[[object], np.ndarray]:
     """Per seed and fixed val init (the same for every seed and checkpoint): the full-val-split loss at
     the last step, ``(S, len(keys))``, for LSTM weights stacked over a leading seed axis."""
+
     def validate_many(phis) -> np.ndarray:
-        traj = run_grid("lstm", phis, keys, x_val, y_val, spec, n_steps, batch_size, cfg, record_full=False,
-                        runs_per_batch=LSTM_RUNS_PER_BATCH)
+        traj = run_grid(
+            "lstm",
+            phis,
+            keys,
+            x_val,
+            y_val,
+            spec,
+            n_steps,
+            batch_size,
+            cfg,
+            record_full=False,
+            runs_per_batch=LSTM_RUNS_PER_BATCH,
+        )
         return np.asarray(traj.loss[:, :, -1], dtype=np.float64)
+
     return validate_many

@@ -12,7 +12,8 @@ so any optax transformation -- including the learned one -- applies to it.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,7 @@ INIT_STD = 0.01
 
 class MLPSpec(NamedTuple):
     """Architecture of one optimizee: hidden widths and activation name."""
+
     hidden: tuple[int, ...] = (20,)
     activation: str = "sigmoid"
     in_dim: int = 784
@@ -39,9 +41,12 @@ def init_params(key: jax.Array, spec: MLPSpec) -> tuple[dict[str, jax.Array], ..
     sizes = (spec.in_dim, *spec.hidden, spec.n_classes)
     keys = jax.random.split(key, 2 * (len(sizes) - 1))
     return tuple(
-        {"w": INIT_STD * jax.random.normal(keys[2 * i], (n_in, n_out)),
-         "b": INIT_STD * jax.random.normal(keys[2 * i + 1], (n_out,))}
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])))
+        {
+            "w": INIT_STD * jax.random.normal(keys[2 * i], (n_in, n_out)),
+            "b": INIT_STD * jax.random.normal(keys[2 * i + 1], (n_out,)),
+        }
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
+    )
 
 
 def logits(params, x: jax.Array, activation: str) -> jax.Array:

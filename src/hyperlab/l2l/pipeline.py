@@ -32,11 +32,17 @@ _META, _VAL, _TUNE, _EVAL = 1, 2, 3, 4
 
 #: Generalization settings of the paper's Fig. 5 (the base net is 784-20-10 sigmoid), in the order
 #: of their names (:data:`hyperlab.l2l.names.GENERALIZATION`): hidden40, layers2, relu.
-GENERALIZATION = dict(zip(GENERALIZATION_NAMES, (
-    lambda act: optimizee.MLPSpec((40,), act),
-    lambda act: optimizee.MLPSpec((20, 20), act),
-    lambda act: optimizee.MLPSpec((20,), "relu"),
-), strict=True))
+GENERALIZATION = dict(
+    zip(
+        GENERALIZATION_NAMES,
+        (
+            lambda act: optimizee.MLPSpec((40,), act),
+            lambda act: optimizee.MLPSpec((20, 20), act),
+            lambda act: optimizee.MLPSpec((20,), "relu"),
+        ),
+        strict=True,
+    )
+)
 
 
 class Split(NamedTuple):
@@ -46,8 +52,10 @@ class Split(NamedTuple):
 
 def splits_from_npz(arrays: dict) -> dict[str, Split]:
     """The three splits of ``data/mnist.npz`` (:func:`hyperlab.data.load_npz`) on the device, pixels in [0, 1]."""
-    return {s: Split(jnp.asarray(to_float(arrays[f"x_{s}"])), jnp.asarray(arrays[f"y_{s}"], dtype=jnp.int32))
-            for s in ("train", "val", "test")}
+    return {
+        s: Split(jnp.asarray(to_float(arrays[f"x_{s}"])), jnp.asarray(arrays[f"y_{s}"], dtype=jnp.int32))
+        for s in ("train", "val", "test")
+    }
 
 
 def lstm_config(params) -> LSTMConfig:
@@ -78,18 +86,33 @@ def train(params, seed: int, splits: dict[str, Split], progress: Progress = sile
     spec, cfg = base_spec(params), lstm_config(params)
     train_split, val_split = splits["train"], splits["val"]
     validate = meta_train.mnist_seed_validator(
-        val_split.x, val_split.y, spec, jax.random.split(jax.random.fold_in(jax.random.key(seed), _VAL),
-                                                         params.val_runs),
-        params.n_steps, params.batch_size, cfg)
+        val_split.x,
+        val_split.y,
+        spec,
+        jax.random.split(jax.random.fold_in(jax.random.key(seed), _VAL), params.val_runs),
+        params.n_steps,
+        params.batch_size,
+        cfg,
+    )
     keys = jnp.stack([jax.random.fold_in(jax.random.key(m), _META) for m in meta_seeds(params, seed)])
     return meta_train.meta_train_seeds(
-        keys, lambda k: optimizee.init_params(k, spec),
-        meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size), validate,
-        cfg=cfg, n_steps=params.n_steps, unroll_len=params.unroll, meta_steps=params.meta_steps,
-        meta_batch=params.meta_batch, meta_lr=params.meta_lr, clip_norm=params.clip_norm,
-        val_every=params.val_every, objective=params.meta_objective, schedule=params.meta_lr_schedule,
+        keys,
+        lambda k: optimizee.init_params(k, spec),
+        meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size),
+        validate,
+        cfg=cfg,
+        n_steps=params.n_steps,
+        unroll_len=params.unroll,
+        meta_steps=params.meta_steps,
+        meta_batch=params.meta_batch,
+        meta_lr=params.meta_lr,
+        clip_norm=params.clip_norm,
+        val_every=params.val_every,
+        objective=params.meta_objective,
+        schedule=params.meta_lr_schedule,
         ema=params.meta_ema,
-        progress=progress)
+        progress=progress,
+    )
 
 
 def history_frames(results, unrolls_per_run: int, seeds: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,18 +122,30 @@ def history_frames(results, unrolls_per_run: int, seeds: list[int]) -> tuple[pd.
     for seed, result in zip(seeds, results):
         h = result.history
         i = np.arange(1, len(h["meta_loss"]) + 1)
-        steps.append(pd.DataFrame({"meta_seed": seed, "meta_step": i, "unroll": (i - 1) % unrolls_per_run,
-                                   "meta_loss": h["meta_loss"], "meta_grad_norm": h["grad_norm"],
-                                   "skipped": np.asarray(h["skipped"], int)}))
-        val.append(pd.DataFrame({"meta_seed": seed, "meta_step": h["val_step"], "val_loss": h["val_loss"],
-                                 "val_se": h["val_se"]}))
+        steps.append(
+            pd.DataFrame(
+                {
+                    "meta_seed": seed,
+                    "meta_step": i,
+                    "unroll": (i - 1) % unrolls_per_run,
+                    "meta_loss": h["meta_loss"],
+                    "meta_grad_norm": h["grad_norm"],
+                    "skipped": np.asarray(h["skipped"], int),
+                }
+            )
+        )
+        val.append(
+            pd.DataFrame(
+                {"meta_seed": seed, "meta_step": h["val_step"], "val_loss": h["val_loss"], "val_se": h["val_se"]}
+            )
+        )
     return pd.concat(steps, ignore_index=True), pd.concat(val, ignore_index=True)
 
 
 class Evaluation(NamedTuple):
-    curves: pd.DataFrame   # setting, optimizer, step, {loss,grad_norm,param_norm}_{mean,lo,hi}
-    final: pd.DataFrame    # setting, optimizer, step, lr, final_{mean,std,lo,hi}; lstm_s<m>: wins_vs_<baseline>
-    tuning: pd.DataFrame   # setting, optimizer, lr, val_final_loss
+    curves: pd.DataFrame  # setting, optimizer, step, {loss,grad_norm,param_norm}_{mean,lo,hi}
+    final: pd.DataFrame  # setting, optimizer, step, lr, final_{mean,std,lo,hi}; lstm_s<m>: wins_vs_<baseline>
+    tuning: pd.DataFrame  # setting, optimizer, lr, val_final_loss
     metrics: dict
 
 
@@ -124,7 +159,7 @@ def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
         if field == "loss":  # recorded every `every` steps
             full[:, ::every] = values
         else:  # gradients exist for steps 0..T-1 only
-            full[:, :values.shape[1]] = values
+            full[:, : values.shape[1]] = values
         for stat, arr in summarize(full).items():
             if stat != "std":
                 cols[f"{field}_{stat}"] = arr
@@ -135,8 +170,9 @@ def _curve_rows(setting: str, name: str, traj, every: int) -> pd.DataFrame:
 BAR_FRACTION = 0.75
 
 
-def checkpoint_summary(label: str, step: int, loss_at: dict[str, np.ndarray], lrs: dict[str, float],
-                       seeds: list[int]) -> tuple[list[dict], dict]:
+def checkpoint_summary(
+    label: str, step: int, loss_at: dict[str, np.ndarray], lrs: dict[str, float], seeds: list[int]
+) -> tuple[list[dict], dict]:
     """The rows of ``final.csv`` and the report entry of one checkpoint (a setting at a step).
 
     ``loss_at``: per optimizer of :data:`OPTIMIZERS` and per meta-seed
@@ -150,9 +186,16 @@ def checkpoint_summary(label: str, step: int, loss_at: dict[str, np.ndarray], lr
     for name in names:
         final = loss_at[name]
         s = summarize(final[:, None])
-        row = {"setting": label, "optimizer": name, "step": step, "lr": lrs[name],
-               "final_mean": s["mean"][0], "final_std": s["std"][0], "final_lo": s["lo"][0],
-               "final_hi": s["hi"][0]}
+        row = {
+            "setting": label,
+            "optimizer": name,
+            "step": step,
+            "lr": lrs[name],
+            "final_mean": s["mean"][0],
+            "final_std": s["std"][0],
+            "final_lo": s["lo"][0],
+            "final_hi": s["hi"][0],
+        }
         if name.startswith("lstm_s"):  # paired wins of one meta-seed against each tuned baseline
             row.update({f"wins_vs_{b}": int(np.sum(final < loss_at[b])) for b in BASELINES})
         rows.append(row)
@@ -166,14 +209,21 @@ def checkpoint_summary(label: str, step: int, loss_at: dict[str, np.ndarray], lr
     for m in seeds:
         mine = loss_at[f"lstm_s{m}"]
         wins = {b: int(np.sum(mine < loss_at[b])) for b in BASELINES}
-        per_seed[str(m)] = {"loss": float(mine.mean()), "std": float(mine.std()),
-                            "minus_best_baseline": float(np.mean(mine - best)),
-                            "wins": wins, "min_wins": min(wins.values()),
-                            "reaches_bar": bool(min(wins.values()) >= BAR_FRACTION * len(mine))}
+        per_seed[str(m)] = {
+            "loss": float(mine.mean()),
+            "std": float(mine.std()),
+            "minus_best_baseline": float(np.mean(mine - best)),
+            "wins": wins,
+            "min_wins": min(wins.values()),
+            "reaches_bar": bool(min(wins.values()) >= BAR_FRACTION * len(mine)),
+        }
     means = np.asarray([v["loss"] for v in per_seed.values()])
     res["lstm_seeds"] = per_seed
-    res["lstm_seed_spread"] = {"min": float(means.min()), "max": float(means.max()),
-                               "std": float(means.std(ddof=1)) if len(seeds) > 1 else 0.0}
+    res["lstm_seed_spread"] = {
+        "min": float(means.min()),
+        "max": float(means.max()),
+        "std": float(means.std(ddof=1)) if len(seeds) > 1 else 0.0,
+    }
     pooled = np.stack([loss_at[f"lstm_s{m}"] for m in seeds])  # (seeds, runs)
     res["lstm_minus_adam"] = float(np.mean(pooled - adam))
     res["lstm_beats_adam"] = bool(np.mean(pooled) < np.mean(adam))
@@ -187,8 +237,15 @@ def checkpoint_summary(label: str, step: int, loss_at: dict[str, np.ndarray], lr
     return rows, res
 
 
-def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTMConfig, seeds: list[int],
-             progress: Progress = silent) -> Evaluation:
+def evaluate(
+    params,
+    seed: int,
+    splits: dict[str, Split],
+    lstm_params,
+    cfg: LSTMConfig,
+    seeds: list[int],
+    progress: Progress = silent,
+) -> Evaluation:
     """Tune the baselines on val, then run every optimizer ``eval_runs`` times on test, per setting.
 
     ``lstm_params`` are stacked over a leading axis of meta-seeds (``seeds``);
@@ -199,8 +256,7 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
     key = jax.random.key(seed)
     base = base_spec(params)
     settings = [("base", base, params.long_steps)]
-    settings += [(name, GENERALIZATION[name](params.activation), params.n_steps)
-                 for name in params.generalization]
+    settings += [(name, GENERALIZATION[name](params.activation), params.n_steps) for name in params.generalization]
     grid = np.asarray(params.lr_grid, dtype=np.float64)
     val, test = splits["val"], splits["test"]
     tune_keys = tuning_keys(params, seed)
@@ -212,13 +268,37 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
         lrs = {name: lr for name, (lr, _) in tuned.items()}
         for name, (_, mean) in tuned.items():
             tuning.append(pd.DataFrame({"setting": setting, "optimizer": name, "lr": grid, "val_final_loss": mean}))
-        grid_traj = run_grid("baseline", baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]), eval_keys,
-                             test.x, test.y, spec, steps, params.batch_size, None, every=params.record_every)
-        trajs = {name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj)
-                 for j, name in enumerate(BASELINES)}
-        lstm = jax.tree_util.tree_map(np.asarray, run_grid(
-            "lstm", lstm_params, eval_keys, test.x, test.y, spec, steps, params.batch_size, cfg,
-            every=params.record_every, runs_per_batch=LSTM_RUNS_PER_BATCH))
+        grid_traj = run_grid(
+            "baseline",
+            baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]),
+            eval_keys,
+            test.x,
+            test.y,
+            spec,
+            steps,
+            params.batch_size,
+            None,
+            every=params.record_every,
+        )
+        trajs = {
+            name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj) for j, name in enumerate(BASELINES)
+        }
+        lstm = jax.tree_util.tree_map(
+            np.asarray,
+            run_grid(
+                "lstm",
+                lstm_params,
+                eval_keys,
+                test.x,
+                test.y,
+                spec,
+                steps,
+                params.batch_size,
+                cfg,
+                every=params.record_every,
+                runs_per_batch=LSTM_RUNS_PER_BATCH,
+            ),
+        )
         for s, m in enumerate(seeds):
             trajs[f"lstm_s{m}"] = jax.tree_util.tree_map(lambda a: a[s], lstm)
             lrs[f"lstm_s{m}"] = np.nan
@@ -227,18 +307,29 @@ def evaluate(params, seed: int, splits: dict[str, Split], lstm_params, cfg: LSTM
         names = [*OPTIMIZERS, *(f"lstm_s{m}" for m in seeds)]
         for name in names:
             curves.append(_curve_rows(setting, name, trajs[name], params.record_every))
-            log.info("%s/%s: lr %s, final test-split loss %.4f", setting, name, lrs[name],
-                     float(np.mean(trajs[name].loss[:, -1])))
+            log.info(
+                "%s/%s: lr %s, final test-split loss %.4f",
+                setting,
+                name,
+                lrs[name],
+                float(np.mean(trajs[name].loss[:, -1])),
+            )
         checkpoints = [(setting, params.n_steps)]
         if setting == "base" and steps > params.n_steps:
             checkpoints.append((f"steps{steps}", steps))
         for label, step in checkpoints:
             at = step // params.record_every
-            rows, results[label] = checkpoint_summary(label, step, {n: trajs[n].loss[:, at] for n in names},
-                                                      lrs, seeds)
+            rows, results[label] = checkpoint_summary(label, step, {n: trajs[n].loss[:, at] for n in names}, lrs, seeds)
             finals += rows
-    metrics = {"settings": results, "eval_runs": params.eval_runs, "split": "test", "meta_seeds": list(seeds),
-               "bar": f"LSTM below each tuned baseline in >= {BAR_FRACTION:.0%} of paired runs, every meta-seed",
-               "tune_runs_per_lr": params.tune_runs, "lr_grid_points": len(grid)}
-    return Evaluation(pd.concat(curves, ignore_index=True), pd.DataFrame(finals),
-                      pd.concat(tuning, ignore_index=True), metrics)
+    metrics = {
+        "settings": results,
+        "eval_runs": params.eval_runs,
+        "split": "test",
+        "meta_seeds": list(seeds),
+        "bar": f"LSTM below each tuned baseline in >= {BAR_FRACTION:.0%} of paired runs, every meta-seed",
+        "tune_runs_per_lr": params.tune_runs,
+        "lr_grid_points": len(grid),
+    }
+    return Evaluation(
+        pd.concat(curves, ignore_index=True), pd.DataFrame(finals), pd.concat(tuning, ignore_index=True), metrics
+    )

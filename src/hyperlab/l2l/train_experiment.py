@@ -25,8 +25,10 @@ def run(params, seed: int, arrays: dict[str, np.ndarray], progress: Progress = s
     results = pipeline.train(params, seed, splits, progress=progress)
     steps, val = pipeline.history_frames(results, params.n_steps // params.unroll, seeds)
     stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *(r.best_params for r in results))
-    weights = {"meta_seeds": np.asarray(seeds, dtype=np.int64),
-               **weights_to_arrays(stacked, pipeline.lstm_config(params))}
+    weights = {
+        "meta_seeds": np.asarray(seeds, dtype=np.int64),
+        **weights_to_arrays(stacked, pipeline.lstm_config(params)),
+    }
     seconds = results[0].seconds
     report = {
         "meta_train_seconds": round(seconds, 2),
@@ -36,10 +38,15 @@ def run(params, seed: int, arrays: dict[str, np.ndarray], progress: Progress = s
         "seed_meta_steps_per_second": round(len(seeds) * params.meta_steps / seconds, 4),
         "val_runs_per_check": params.val_runs,
         "val_checks": int(len(val) // len(seeds)),
-        "seeds": {str(m): {"best_meta_step": r.best_step, "best_val_final_loss": r.best_val,
-                           "best_val_se": r.best_val_se,
-                           "untrained_val_final_loss": r.history["val_loss"][0],
-                           "skipped_updates": r.n_skipped} for m, r in zip(seeds, results)},
+        "seeds": {
+            str(m): {
+                "best_meta_step": r.best_step,
+                "best_val_final_loss": r.best_val,
+                "best_val_se": r.best_val_se,
+                "untrained_val_final_loss": r.history["val_loss"][0],
+                "skipped_updates": r.n_skipped,
+            }
+            for m, r in zip(seeds, results)
+        },
     }
-    return Result({"meta_training.csv": steps, "meta_validation.csv": val}, {}, report,
-                  products={"weights": weights})
+    return Result({"meta_training.csv": steps, "meta_validation.csv": val}, {}, report, products={"weights": weights})

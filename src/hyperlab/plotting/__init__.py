@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 
 def save_all(figures: Iterable[tuple[str | Path, object]], dpi: int) -> list[Path]:

@@ -57,25 +57,34 @@ def _label(n: int, main: int | None) -> str:
 
 def surfaces(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: int | None):
     colors = _colors(list(runs))
-    paths = [Path2D(_label(n, main), t["h"].to_numpy(), t["w"].to_numpy(), color=colors[n], highlight=n == main)
-             for n, t in runs.items()]
+    paths = [
+        Path2D(_label(n, main), t["h"].to_numpy(), t["w"].to_numpy(), color=colors[n], highlight=n == main)
+        for n, t in runs.items()
+    ]
     if exact is not None:
-        paths.append(Path2D("exact (IFT)", exact["h"].to_numpy(), exact["w"].to_numpy(), color="k",
-                            style={"ls": "--", "lw": 1.2}))
+        paths.append(
+            Path2D(
+                "exact (IFT)", exact["h"].to_numpy(), exact["w"].to_numpy(), color="k", style={"ls": "--", "lw": 1.2}
+            )
+        )
     # The valley of L_train: where w sits once the inner problem is solved.
     line = np.linspace(-1.0, 1.0, 2)
-    paths.append(Path2D("best response w*(h) = -h", line, -line, color="0.8", mark_ends=False,
-                        style={"ls": ":", "lw": 1.2}))
-    title = ("n-order hypergradients on L_train = |h+w|², L_val = |w|² "
-             f"(main order {main}; h, w: coordinate 0); w*(h) = -h, optimum h = 0")
+    paths.append(
+        Path2D("best response w*(h) = -h", line, -line, color="0.8", mark_ends=False, style={"ls": ":", "lw": 1.2})
+    )
+    title = (
+        "n-order hypergradients on L_train = |h+w|², L_val = |w|² "
+        f"(main order {main}; h, w: coordinate 0); w*(h) = -h, optimum h = 0"
+    )
     return surface_figure(paths, title)
 
 
 def curves(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: int | None):
     colors = _colors(list(runs))
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    series = [(n, t, dict(color=colors[n], lw=2.8 if n == main else 1.3, label=_label(n, main)))
-              for n, t in runs.items()]
+    series = [
+        (n, t, dict(color=colors[n], lw=2.8 if n == main else 1.3, label=_label(n, main))) for n, t in runs.items()
+    ]
     if exact is not None:
         series.append((None, exact, dict(color="k", ls="--", lw=1.2, label="exact (IFT)")))
     for _, t, kw in series:
@@ -86,8 +95,9 @@ def curves(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: int 
     axes[0].set(xlabel="outer step", ylabel="L_val = |w|²", title="validation loss")
     axes[1].set(xlabel="outer step", ylabel="h (coordinate 0)", title="hyperparameter (optimum h = 0)")
     axes[1].axhline(0.0, color="grey", lw=0.6)
-    axes[2].set(xlabel="outer step", ylabel="|hypergradient|",
-                title="hypergradient norm (order 0: exactly 0, not drawn)")
+    axes[2].set(
+        xlabel="outer step", ylabel="|hypergradient|", title="hypergradient norm (order 0: exactly 0, not drawn)"
+    )
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -99,5 +109,6 @@ def render(params) -> list[Path]:
     runs, exact, main = load()
     if not runs:
         return []
-    return save_all(((out, make(runs, exact, main)) for out, make in ((OUT_SURFACES, surfaces), (OUT_CURVES, curves))),
-                    params.dpi)
+    return save_all(
+        ((out, make(runs, exact, main)) for out, make in ((OUT_SURFACES, surfaces), (OUT_CURVES, curves))), params.dpi
+    )

@@ -8,9 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from hyperlab.io import save_figure  # noqa: E402
 
@@ -30,24 +30,42 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
     # deepest first: the few shallow networks are drawn on top, not buried
     for n_layers, group in sorted(nets.groupby("n_layers"), key=lambda kv: -kv[0]):
         colour = LAYER_COLOURS.get(int(n_layers))
-        ax.scatter(group["latency_ms"], group["val_error"], s=12, alpha=0.6, color=colour,
-                   label=f"{n_layers} hidden layer{'s' if n_layers > 1 else ''}")
+        ax.scatter(
+            group["latency_ms"],
+            group["val_error"],
+            s=12,
+            alpha=0.6,
+            color=colour,
+            label=f"{n_layers} hidden layer{'s' if n_layers > 1 else ''}",
+        )
         bx.scatter(group["flops"], group["latency_ms"], s=12, alpha=0.6, color=colour)
     front = front.sort_values("latency_ms")
     ax.step(front["latency_ms"], front["val_error"], where="post", color="k", lw=1)
-    ax.scatter(front["latency_ms"], front["val_error"], s=36, facecolor="none", edgecolor="k",
-               label=f"true Pareto front ({len(front)} networks)")
+    ax.scatter(
+        front["latency_ms"],
+        front["val_error"],
+        s=36,
+        facecolor="none",
+        edgecolor="k",
+        label=f"true Pareto front ({len(front)} networks)",
+    )
     best = nets.loc[nets["val_error"].idxmin()]
-    ax.annotate(f"best: {best['arch']}, {best['val_error']:.4f}", (best["latency_ms"], best["val_error"]),
-                xytext=(-40, 48), textcoords="offset points", fontsize=8,
-                bbox=dict(boxstyle="round", fc="white", ec="0.6", lw=0.5), arrowprops=dict(arrowstyle="->", lw=0.7))
+    ax.annotate(
+        f"best: {best['arch']}, {best['val_error']:.4f}",
+        (best["latency_ms"], best["val_error"]),
+        xytext=(-40, 48),
+        textcoords="offset points",
+        fontsize=8,
+        bbox=dict(boxstyle="round", fc="white", ec="0.6", lw=0.5),
+        arrowprops=dict(arrowstyle="->", lw=0.7),
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
     ax.set_yticks(_ticks(nets["val_error"], (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 0.9)))
-    ax.set_xticks(_ticks(nets["latency_ms"], [m * 10.0 ** e for e in range(-3, 4) for m in (1, 2, 5)]))
+    ax.set_xticks(_ticks(nets["latency_ms"], [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]))
     ax.set_xlabel("inference latency (ms, median per network)")
     ax.set_ylabel("validation error (mean over seeds)")
     ax.set_title("Every network of the space: error vs latency")

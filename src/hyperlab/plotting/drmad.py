@@ -38,9 +38,11 @@ def _outer_runs(source: Path) -> dict[str, pd.DataFrame]:
     for path in source.glob("outer_*.csv"):
         name = path.stem.removeprefix("outer_")
         runs[name] = pd.read_csv(path)
+
     def order(name):  # exact first, then K ascending
         match = re.fullmatch(r"K(\d+)", name)
         return (1, int(match.group(1))) if match else (0, 0)
+
     return dict(sorted(runs.items(), key=lambda kv: order(kv[0])))
 
 
@@ -65,13 +67,18 @@ def outer_figures(runs: dict[str, pd.DataFrame], T: int | None):
     for name, t in runs.items():
         label, style = _method_style(name, colors, T)
         color = style.pop("color")
-        paths.append(Path2D(label, t["h"].to_numpy(), t["w"].to_numpy(), color=color,
-                            highlight=name == "K1", style=style))
+        paths.append(
+            Path2D(label, t["h"].to_numpy(), t["w"].to_numpy(), color=color, highlight=name == "K1", style=style)
+        )
     line = np.linspace(-1.6, 1.6, 2)
-    paths.append(Path2D("best response w*(h) = -h", line, -line, color="0.85", mark_ends=False,
-                        style={"ls": ":", "lw": 1.2}))
-    surf = surface_figure(paths, "DrMAD / K-piece linearization: outer trajectories (h, w_T) "
-                                 "with h (and log lr) updated by each method's hypergradient")
+    paths.append(
+        Path2D("best response w*(h) = -h", line, -line, color="0.85", mark_ends=False, style={"ls": ":", "lw": 1.2})
+    )
+    surf = surface_figure(
+        paths,
+        "DrMAD / K-piece linearization: outer trajectories (h, w_T) "
+        "with h (and log lr) updated by each method's hypergradient",
+    )
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for name, t in runs.items():
@@ -104,21 +111,35 @@ def inner_figures(inner: pd.DataFrame):
     paths = []
     for name, t, style, label in _path_styles(inner):
         st = {k: v for k, v in style.items() if k != "color"}
-        paths.append(Path2D(label, t.h.to_numpy(), t.w.to_numpy(), color=style["color"], highlight=name == "true",
-                            style={**st, "marker": "o", "ms": 3.0 if name == "true" else 2.0, "alpha": 0.85}))
+        paths.append(
+            Path2D(
+                label,
+                t.h.to_numpy(),
+                t.w.to_numpy(),
+                color=style["color"],
+                highlight=name == "true",
+                style={**st, "marker": "o", "ms": 3.0 if name == "true" else 2.0, "alpha": 0.85},
+            )
+        )
     h0 = float(true.h.iloc[0])
-    surf = surface_figure(paths, f"One outer step (h = {h0:g}): the inner SGD-with-momentum trajectory "
-                                 f"(T = {T}) and its K-piece linearizations; all lie on the line h = {h0:g}")
+    surf = surface_figure(
+        paths,
+        f"One outer step (h = {h0:g}): the inner SGD-with-momentum trajectory "
+        f"(T = {T}) and its K-piece linearizations; all lie on the line h = {h0:g}",
+    )
 
     fig, axes = plt.subplots(2, 1, figsize=(11, 7.5), sharex=True)
-    for name, t, style, label in _path_styles(inner):
+    for _, t, style, label in _path_styles(inner):
         tt, w = t.t.to_numpy(), t.w.to_numpy()
         axes[0].plot(tt, w, label=label, **style)
         axes[1].plot(tt[1:], np.diff(w), label=label, **style)
     axes[0].axhline(-h0, color="0.5", ls=":", lw=1)
     axes[0].set(ylabel="w_t", title="position: true vs linearized (dotted: w* = -h)")
-    axes[1].set(xlabel="inner step t", ylabel="α v_t = w_t − w_{t−1}",
-                title="step the reverse pass reads: dα = Σ dw·v_t and dγ use it, dh does not")
+    axes[1].set(
+        xlabel="inner step t",
+        ylabel="α v_t = w_t − w_{t−1}",
+        title="step the reverse pass reads: dα = Σ dw·v_t and dγ use it, dh does not",
+    )
     axes[0].legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return surf, fig
@@ -131,11 +152,20 @@ def error_figure(quad: pd.DataFrame, quartic: pd.DataFrame | None):
         if table is None:
             continue
         for key, label in COMPONENTS:
-            axes[0].loglog(table.K, np.maximum(table[f"rel_err_{key}"], FLOOR), ls=ls, marker="o",
-                           color=colors[key], label=f"{label}, {name}")
+            axes[0].loglog(
+                table.K,
+                np.maximum(table[f"rel_err_{key}"], FLOOR),
+                ls=ls,
+                marker="o",
+                color=colors[key],
+                label=f"{label}, {name}",
+            )
     axes[0].axhline(1.0, color="0.6", lw=0.8)
-    axes[0].set(xlabel="K (pieces; K = 1 DrMAD, K = T exact)", ylabel="|g_K − g| / |g|",
-                title=f"hypergradient relative error (floor {FLOOR:g} = exact to rounding)")
+    axes[0].set(
+        xlabel="K (pieces; K = 1 DrMAD, K = T exact)",
+        ylabel="|g_K − g| / |g|",
+        title=f"hypergradient relative error (floor {FLOOR:g} = exact to rounding)",
+    )
     axes[0].legend(fontsize=8)
     T = int(quad.K.max())
     axes[1].loglog(quad.K, quad.memory_vectors, marker="o", label="K-piece reverse pass: K + 1")

@@ -47,8 +47,10 @@ def best_figure(trace: pd.DataFrame, budget_seconds: float | None, step_budget: 
     methods = list(dict.fromkeys(trace["method"]))
     style = _style(methods)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
-    for ax, x, limit, label in ((axes[0], "wall_s", budget_seconds, "wall-clock seconds (after compilation)"),
-                                (axes[1], "inner_steps", step_budget, "inner gradient steps")):
+    for ax, x, limit, label in (
+        (axes[0], "wall_s", budget_seconds, "wall-clock seconds (after compilation)"),
+        (axes[1], "inner_steps", step_budget, "inner gradient steps"),
+    ):
         top = limit or trace[x].max()
         grid = np.linspace(0, top, 200)
         for m in methods:
@@ -120,8 +122,10 @@ def render(params) -> list[Path]:
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         budget, steps = report["params"]["budget_seconds"], report["params"]["step_budget"]
-    figures = [("hpo_best.png", best_figure(trace, budget, steps)),
-               ("hpo_h_paths.png", paths_figure(trace, coords, steps))]
+    figures = [
+        ("hpo_best.png", best_figure(trace, budget, steps)),
+        ("hpo_h_paths.png", paths_figure(trace, coords, steps)),
+    ]
     acc_path = SOURCE / "hypergrad_accuracy.csv"
     if acc_path.is_file():
         figures.append(("hpo_hypergrad_error.png", error_figure(pd.read_csv(acc_path))))

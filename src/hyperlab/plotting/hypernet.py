@@ -43,9 +43,12 @@ def load(source: Path = SOURCE) -> dict[tuple[str, str], dict[str, pd.DataFrame]
     for variant in VARIANTS:
         for kind in KINDS:
             name = f"{variant}_{kind}"
-            files = {"curve": source / "curves" / f"{name}.csv", "path": source / "paths" / f"{name}.csv",
-                     "phi_loss": source / "phi_loss" / f"{name}.csv",
-                     "snapshots": source / f"snapshots_{name}.csv"}
+            files = {
+                "curve": source / "curves" / f"{name}.csv",
+                "path": source / "paths" / f"{name}.csv",
+                "phi_loss": source / "phi_loss" / f"{name}.csv",
+                "snapshots": source / f"snapshots_{name}.csv",
+            }
             if not files["curve"].is_file() or not files["path"].is_file():
                 continue
             runs[variant, kind] = {k: pd.read_csv(f) for k, f in files.items() if f.is_file()}
@@ -69,16 +72,41 @@ def surfaces(variant: str, runs: dict) -> plt.Figure:
         curve, path = data["curve"], data["path"]
         w = _inside(curve["w_phi"].to_numpy(), w_lim)
         sampled = curve["sampled"].to_numpy().astype(bool)
-        paths.append(Path2D(f"w_phi(h), {kind} (sampled h)", h, np.where(sampled, w, np.nan),
-                            color=COLORS[kind], mark_ends=False,
-                            style={"lw": WIDTHS[kind], "alpha": ALPHAS[kind]}))
-        paths.append(Path2D("_nolegend_", h, np.where(sampled, np.nan, w), color=COLORS[kind],
-                            mark_ends=False, style={"ls": ":", "lw": 1.2}))
-        paths.append(Path2D(f"(h_hat, w_phi(h_hat)), {kind}", path["h_hat"].to_numpy(),
-                            _inside(path["w_phi_h_hat"].to_numpy(), w_lim), color=COLORS[kind],
-                            highlight=True, style={"ls": "-", "lw": 1.0, "marker": ".", "ms": 3}))
-    how = ("phi fitted on h ~ U(range), then h_hat descended with phi frozen" if variant == "global"
-           else "h ~ N(h_hat, sigma²): one phi step, one h_hat step, alternating")
+        paths.append(
+            Path2D(
+                f"w_phi(h), {kind} (sampled h)",
+                h,
+                np.where(sampled, w, np.nan),
+                color=COLORS[kind],
+                mark_ends=False,
+                style={"lw": WIDTHS[kind], "alpha": ALPHAS[kind]},
+            )
+        )
+        paths.append(
+            Path2D(
+                "_nolegend_",
+                h,
+                np.where(sampled, np.nan, w),
+                color=COLORS[kind],
+                mark_ends=False,
+                style={"ls": ":", "lw": 1.2},
+            )
+        )
+        paths.append(
+            Path2D(
+                f"(h_hat, w_phi(h_hat)), {kind}",
+                path["h_hat"].to_numpy(),
+                _inside(path["w_phi_h_hat"].to_numpy(), w_lim),
+                color=COLORS[kind],
+                highlight=True,
+                style={"ls": "-", "lw": 1.0, "marker": ".", "ms": 3},
+            )
+        )
+    how = (
+        "phi fitted on h ~ U(range), then h_hat descended with phi frozen"
+        if variant == "global"
+        else "h ~ N(h_hat, sigma²): one phi step, one h_hat step, alternating"
+    )
     title = f"Hypernetwork best response, {variant} variant ({how}); seed 0"
     return surface_figure(paths, title, h_range=h_lim, w_range=w_lim)
 
@@ -93,10 +121,18 @@ def response(runs: dict) -> plt.Figure:
         h = shown[0][1]["curve"]["h"].to_numpy()
         for kind, data in shown:
             curve, path = data["curve"], data["path"]
-            ax.plot(h, curve["w_phi"], color=COLORS[kind], lw=WIDTHS[kind], alpha=ALPHAS[kind],
-                    label=f"w_phi(h), {kind}")
-            ax.plot(path["h_hat"].iloc[-1], path["w_phi_h_hat"].iloc[-1], "*", ms=13, color=COLORS[kind],
-                    mec="k", label=f"final h_hat, {kind}")
+            ax.plot(
+                h, curve["w_phi"], color=COLORS[kind], lw=WIDTHS[kind], alpha=ALPHAS[kind], label=f"w_phi(h), {kind}"
+            )
+            ax.plot(
+                path["h_hat"].iloc[-1],
+                path["w_phi_h_hat"].iloc[-1],
+                "*",
+                ms=13,
+                color=COLORS[kind],
+                mec="k",
+                label=f"final h_hat, {kind}",
+            )
             sampled = curve["sampled"].to_numpy().astype(bool)
             if sampled.any():
                 ax.axvspan(h[sampled].min(), h[sampled].max(), color="0.5", alpha=0.08)
@@ -118,10 +154,18 @@ def response(runs: dict) -> plt.Figure:
     ax = axes[1, 1]
     for (variant, kind), data in runs.items():
         path = data["path"]
-        ax.semilogy(path["step"], np.maximum(np.abs(path["h_hat"]), FLOOR), color=COLORS[kind],
-                    ls=STYLES[variant], label=f"{variant} {kind}")
-    ax.set(xlabel="outer step (global: after its phi steps)", ylabel="|h_hat|",
-           title="Outer problem: |h_hat| (optimum h = 0)")
+        ax.semilogy(
+            path["step"],
+            np.maximum(np.abs(path["h_hat"]), FLOOR),
+            color=COLORS[kind],
+            ls=STYLES[variant],
+            label=f"{variant} {kind}",
+        )
+    ax.set(
+        xlabel="outer step (global: after its phi steps)",
+        ylabel="|h_hat|",
+        title="Outer problem: |h_hat| (optimum h = 0)",
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.suptitle("Hypernetworks on L_train = |h+w|², L_val = |w|²: learned best response and outer path (seed 0)")
@@ -138,8 +182,7 @@ def tracking(runs: dict) -> plt.Figure | None:
         steps = sorted(snaps["step"].unique())
         cmap = plt.get_cmap("viridis")
         h_all = snaps["h"].to_numpy()
-        ax.plot(h_all[snaps["step"] == steps[0]], -h_all[snaps["step"] == steps[0]], "k--", lw=1.3,
-                label="w*(h) = -h")
+        ax.plot(h_all[snaps["step"] == steps[0]], -h_all[snaps["step"] == steps[0]], "k--", lw=1.3, label="w*(h) = -h")
         for i, step in enumerate(steps):
             rows = snaps[snaps["step"] == step]
             color = cmap(i / max(len(steps) - 1, 1))
@@ -148,8 +191,12 @@ def tracking(runs: dict) -> plt.Figure | None:
             h_hat = float(rows["h_hat"].iloc[0])
             ax.plot(h, w, color=color, lw=1.5, label=f"step {step}: h_hat = {h_hat:.3g}")
             ax.plot([h_hat], [np.interp(h_hat, h, w)], "o", color=color, mec="k", ms=7)
-        ax.set(xlabel="h", ylabel="w", title=f"local {kind}: w_phi(h) as h_hat moves (o: h_hat)",
-               ylim=(-1.6 * np.abs(h_all).max(), 1.6 * np.abs(h_all).max()))
+        ax.set(
+            xlabel="h",
+            ylabel="w",
+            title=f"local {kind}: w_phi(h) as h_hat moves (o: h_hat)",
+            ylim=(-1.6 * np.abs(h_all).max(), 1.6 * np.abs(h_all).max()),
+        )
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("Local hypernetwork: fitted near the current h_hat only (seed 0)")
@@ -161,8 +208,9 @@ def render(params) -> list[Path]:
     runs = load()
     if not runs:
         return []
-    figures = {OUT / f"hypernet_surfaces_{v}.png": surfaces(v, runs) for v in VARIANTS
-               if any(key[0] == v for key in runs)}
+    figures = {
+        OUT / f"hypernet_surfaces_{v}.png": surfaces(v, runs) for v in VARIANTS if any(key[0] == v for key in runs)
+    }
     figures[OUT / "hypernet_response.png"] = response(runs)
     figures[OUT / "hypernet_local_tracking.png"] = tracking(runs)
     return save_all(figures.items(), params.dpi)

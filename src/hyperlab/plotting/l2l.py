@@ -26,10 +26,19 @@ from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/l2l")
 OUT = Path("plots/figures/l2l")
-STYLE = {"lstm": ("LSTM (learned)", "tab:red"), "adam": ("Adam", "tab:blue"), "sgd": ("SGD", "tab:gray"),
-         "rmsprop": ("RMSprop", "tab:green"), "nag": ("NAG", "tab:purple")}
-TITLES = {"base": "base: 784-20-10 sigmoid", "hidden40": "40 hidden units", "layers2": "2 hidden layers",
-          "relu": "ReLU activation"}
+STYLE = {
+    "lstm": ("LSTM (learned)", "tab:red"),
+    "adam": ("Adam", "tab:blue"),
+    "sgd": ("SGD", "tab:gray"),
+    "rmsprop": ("RMSprop", "tab:green"),
+    "nag": ("NAG", "tab:purple"),
+}
+TITLES = {
+    "base": "base: 784-20-10 sigmoid",
+    "hidden40": "40 hidden units",
+    "layers2": "2 hidden layers",
+    "relu": "ReLU activation",
+}
 
 
 def _label(name: str, final: pd.DataFrame | None, setting: str) -> str:
@@ -49,16 +58,23 @@ def _bands(ax, df: pd.DataFrame, field: str, final=None, setting="base", legend=
     seeds = _seed_names(df)
     for j, name in enumerate(seeds):
         d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
-        ax.plot(d.step, d[f"{field}_mean"], color=plt.get_cmap("Reds")(0.45 + 0.5 * j / max(len(seeds) - 1, 1)),
-                lw=0.8, ls="--", label=f"LSTM meta-seed {name[6:]}" if legend else None)
+        ax.plot(
+            d.step,
+            d[f"{field}_mean"],
+            color=plt.get_cmap("Reds")(0.45 + 0.5 * j / max(len(seeds) - 1, 1)),
+            lw=0.8,
+            ls="--",
+            label=f"LSTM meta-seed {name[6:]}" if legend else None,
+        )
     for name in STYLE:
         d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
         if d.empty:
             continue
         _, color = STYLE[name]
         label = _label(name, final, setting) + (" (all meta-seeds)" if name == "lstm" and seeds else "")
-        ax.plot(d.step, d[f"{field}_mean"], color=color, lw=1.6 if name == "lstm" else 1.1,
-                label=label if legend else None)
+        ax.plot(
+            d.step, d[f"{field}_mean"], color=color, lw=1.6 if name == "lstm" else 1.1, label=label if legend else None
+        )
         ax.fill_between(d.step, d[f"{field}_lo"], d[f"{field}_hi"], color=color, alpha=0.15, lw=0)
     ax.set_xlabel("optimizee step")
     ax.grid(alpha=0.3)
@@ -67,9 +83,11 @@ def _bands(ax, df: pd.DataFrame, field: str, final=None, setting="base", legend=
 def _base_figure(curves: pd.DataFrame, final: pd.DataFrame | None, n_steps: int | None):
     base = curves[curves.setting == "base"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, field, title in zip(axes, ("loss", "grad_norm", "param_norm"),
-                                ("loss (whole test split)", "global gradient norm (minibatch)",
-                                 "global parameter norm")):
+    for ax, field, title in zip(
+        axes,
+        ("loss", "grad_norm", "param_norm"),
+        ("loss (whole test split)", "global gradient norm (minibatch)", "global parameter norm"),
+    ):
         _bands(ax, base, field, final, "base", legend=field == "loss")
         ax.set_title(title)
         if field != "param_norm":
@@ -77,8 +95,10 @@ def _base_figure(curves: pd.DataFrame, final: pd.DataFrame | None, n_steps: int 
         if n_steps is not None and base.step.max() > n_steps:
             ax.axvline(n_steps, color="k", ls=":", lw=0.8)
     axes[0].legend(fontsize=8)
-    fig.suptitle("Learning to learn on MNIST: mean and 10-90 % band over fresh inits "
-                 "(dotted: the 100-step horizon of meta-training)")
+    fig.suptitle(
+        "Learning to learn on MNIST: mean and 10-90 % band over fresh inits "
+        "(dotted: the 100-step horizon of meta-training)"
+    )
     fig.tight_layout()
     return fig
 
@@ -92,8 +112,9 @@ def _generalization_figure(curves: pd.DataFrame, final: pd.DataFrame | None):
         ax.set_title(TITLES.get(setting, setting) + (f", {curves[curves.setting == setting].step.max()} steps"))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("loss (whole test split)")
-    fig.suptitle("Generalization of the LSTM optimizer (trained on the base net for 100 steps); "
-                 "baselines re-tuned per setting")
+    fig.suptitle(
+        "Generalization of the LSTM optimizer (trained on the base net for 100 steps); baselines re-tuned per setting"
+    )
     fig.tight_layout()
     return fig
 
@@ -112,8 +133,7 @@ def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | 
         d = steps[steps.meta_seed == m]
         run = (d.meta_step - 1) // n_pos
         per_run = d.groupby(run).agg(meta_step=("meta_step", "max"), meta_loss=("meta_loss", "mean"))
-        a.plot(per_run.meta_step, per_run.meta_loss, color=colors[m], lw=1.2, marker=".", ms=3,
-               label=f"meta-seed {m}")
+        a.plot(per_run.meta_step, per_run.meta_loss, color=colors[m], lw=1.2, marker=".", ms=3, label=f"meta-seed {m}")
         skipped = d[d.skipped == 1] if "skipped" in d else d.iloc[:0]
         if len(skipped):
             a.plot(skipped.meta_step, skipped.meta_loss, "x", color="k")
@@ -123,8 +143,16 @@ def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | 
     a.legend(fontsize=7)
     for m in seeds:
         v = val[val.meta_seed == m]
-        b.errorbar(v.meta_step, v.val_loss, yerr=v.val_se, fmt="o-", color=colors[m], ms=3, capsize=2,
-                   label=f"LSTM meta-seed {m}")
+        b.errorbar(
+            v.meta_step,
+            v.val_loss,
+            yerr=v.val_se,
+            fmt="o-",
+            color=colors[m],
+            ms=3,
+            capsize=2,
+            label=f"LSTM meta-seed {m}",
+        )
         best = v.loc[v.val_loss.idxmin()]
         b.plot([best.meta_step], [best.val_loss], "*", color="k", ms=11)
     b.plot([], [], "*", color="k", ms=11, label="kept checkpoint")
@@ -132,8 +160,12 @@ def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | 
         for name, ls in (("nag", "--"), ("adam", ":")):
             d = tuning[(tuning.setting == "base") & (tuning.optimizer == name)]
             if len(d) and np.isfinite(d.val_final_loss).any():
-                b.axhline(d.val_final_loss.min(), color=STYLE[name][1], ls=ls,
-                          label=f"tuned {STYLE[name][0]} (lr {d.lr[d.val_final_loss.idxmin()]:g})")
+                b.axhline(
+                    d.val_final_loss.min(),
+                    color=STYLE[name][1],
+                    ls=ls,
+                    label=f"tuned {STYLE[name][0]} (lr {d.lr[d.val_final_loss.idxmin()]:g})",
+                )
     b.set_yscale("log")
     b.set_xlabel("meta-step (meta-training budget)")
     b.set_title("validation: loss at the last optimizee step, mean +- s.e.")
@@ -162,8 +194,9 @@ def render(params) -> list[Path]:
         plt.close(fig)
         written.append(OUT / "l2l_generalization.png")
     if (SOURCE / "meta_training.csv").is_file() and (SOURCE / "meta_validation.csv").is_file():
-        fig = _meta_figure(pd.read_csv(SOURCE / "meta_training.csv"), pd.read_csv(SOURCE / "meta_validation.csv"),
-                           tuning)
+        fig = _meta_figure(
+            pd.read_csv(SOURCE / "meta_training.csv"), pd.read_csv(SOURCE / "meta_validation.csv"), tuning
+        )
         save_figure(OUT / "l2l_meta_training.png", fig, dpi=params.dpi)
         plt.close(fig)
         written.append(OUT / "l2l_meta_training.png")

@@ -14,8 +14,12 @@ from hyperlab.io import save_figure  # noqa: E402
 
 SOURCE = Path("plots/sampler_bench")
 OUT = Path("plots/figures/sampler_bench")
-STYLE = {"gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"),
-         "tpe": ("tab:orange", "-"), "random": ("0.45", "-")}
+STYLE = {
+    "gp_ei": ("tab:blue", "-"),
+    "gp_ei_per_second": ("tab:blue", "--"),
+    "tpe": ("tab:orange", "-"),
+    "random": ("0.45", "-"),
+}
 
 
 def render(params) -> list[Path]:
@@ -28,7 +32,7 @@ def render(params) -> list[Path]:
     for ax, problem in zip(axes[0], problems):
         for sampler, g in curves[curves["problem"] == problem].groupby("sampler", sort=False):
             colour, ls = STYLE.get(sampler, (None, "-"))
-            line, = ax.plot(g["trial"], g["median"], ls, color=colour, label=sampler, lw=1.8)
+            (line,) = ax.plot(g["trial"], g["median"], ls, color=colour, label=sampler, lw=1.8)
             ax.fill_between(g["trial"], g["q25"], g["q75"], color=line.get_color(), alpha=0.12, lw=0)
         ax.set_yscale("symlog", linthresh=1e-3)  # a regret of exactly 0 stays on the plot
         ax.set_ylim(bottom=0)

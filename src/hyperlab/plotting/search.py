@@ -18,9 +18,14 @@ SOURCE = Path("plots/search")
 OUT = Path("plots/figures/search")
 
 STYLE = {  # model family by colour, cost-aware variants dashed, constrained dotted
-    "random_uniform": ("0.2", "-"), "random": ("0.6", "-"),
-    "gp_ei": ("tab:blue", "-"), "gp_ei_per_second": ("tab:blue", "--"), "gp_ei_constrained": ("tab:blue", ":"),
-    "tpe": ("tab:orange", "-"), "tpe_per_second": ("tab:orange", "--"), "tpe_constrained": ("tab:orange", ":"),
+    "random_uniform": ("0.2", "-"),
+    "random": ("0.6", "-"),
+    "gp_ei": ("tab:blue", "-"),
+    "gp_ei_per_second": ("tab:blue", "--"),
+    "gp_ei_constrained": ("tab:blue", ":"),
+    "tpe": ("tab:orange", "-"),
+    "tpe_per_second": ("tab:orange", "--"),
+    "tpe_constrained": ("tab:orange", ":"),
     "motpe": ("tab:green", "-."),
 }
 
@@ -29,14 +34,22 @@ def _strategies(frame: pd.DataFrame, x: str) -> list[str]:
     return [c for c in frame.columns if c != x and not c.endswith(("_q25", "_q75"))]
 
 
-def band_figure(frame: pd.DataFrame, x: str, xlabel: str, ylabel: str, title: str,
-                logx: bool = False, logy: bool = False, only: tuple[str, ...] | None = None):
+def band_figure(
+    frame: pd.DataFrame,
+    x: str,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+    logy: bool = False,
+    only: tuple[str, ...] | None = None,
+):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in _strategies(frame, x):
         if only is not None and s not in only:
             continue
         colour, ls = STYLE.get(s, (None, "-"))
-        line, = ax.plot(frame[x], frame[s], ls, color=colour, label=s, lw=1.8)
+        (line,) = ax.plot(frame[x], frame[s], ls, color=colour, label=s, lw=1.8)
         ax.fill_between(frame[x], frame[f"{s}_q25"], frame[f"{s}_q75"], color=line.get_color(), alpha=0.12, lw=0)
     if logx:
         ax.set_xscale("log")
@@ -59,8 +72,9 @@ def front_quality_figure(frame: pd.DataFrame):
         g = frame[frame["metric"] == m].reset_index(drop=True)
         y = np.arange(len(g))
         colours = [STYLE.get(s, ("k", "-"))[0] for s in g["strategy"]]
-        ax.errorbar(g["median"], y, xerr=[g["median"] - g["ci_low"], g["ci_high"] - g["median"]], fmt="none",
-                    ecolor="0.5", lw=1)
+        ax.errorbar(
+            g["median"], y, xerr=[g["median"] - g["ci_low"], g["ci_high"] - g["median"]], fmt="none", ecolor="0.5", lw=1
+        )
         ax.scatter(g["median"], y, c=colours, s=30, zorder=3)
         ax.set_yticks(y, g["strategy"])
         ax.set_title(m + (" (lower better)" if m == "igd_plus" else ""), fontsize=9)
@@ -79,8 +93,14 @@ def pareto_figure(frame: pd.DataFrame):
     ax.scatter(true["val_error"], true["latency_ms"], s=28, facecolor="none", edgecolor="k", label="true Pareto front")
     for kind in sorted(set(frame["kind"]) - {"table", "true_front"}):
         found = frame[frame["kind"] == kind]
-        ax.scatter(found["val_error"], found["latency_ms"], s=22, marker="x", color="tab:green",
-                   label=f"{kind.replace('_front', '')} front (median-hypervolume repeat)")
+        ax.scatter(
+            found["val_error"],
+            found["latency_ms"],
+            s=22,
+            marker="x",
+            color="tab:green",
+            label=f"{kind.replace('_front', '')} front (median-hypervolume repeat)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("validation error")
@@ -93,20 +113,51 @@ def pareto_figure(frame: pd.DataFrame):
 
 def render(params) -> list[Path]:
     specs = [
-        ("regret_vs_trial.csv", "search_regret_trial.png",
-         dict(x="trial", xlabel="trial", ylabel="simple regret (validation error)",
-              title="Simple regret vs trials (median, IQR band)", logy=True)),
-        ("regret_vs_train_seconds.csv", "search_regret_train_seconds.png",
-         dict(x="train_seconds", xlabel="cumulative training seconds of the evaluated networks",
-              ylabel="simple regret (validation error)", only=("random_uniform", "gp_ei", "gp_ei_per_second", "tpe",
-                                                                "tpe_per_second"),
-              title="Snoek's setting: regret vs cumulative training time (median, IQR band)", logx=True, logy=True)),
-        ("budget_regret_vs_trial.csv", "search_budget_regret.png",
-         dict(x="trial", xlabel="trial", ylabel="regret among networks within the latency budget",
-              title="Best network under the latency budget (median, IQR band)", logy=True)),
-        ("hypervolume_vs_trial.csv", "search_hypervolume.png",
-         dict(x="trial", xlabel="trial", ylabel="hypervolume / true front's",
-              title="Hypervolume ratio of (val error, latency) found vs trials")),
+        (
+            "regret_vs_trial.csv",
+            "search_regret_trial.png",
+            dict(
+                x="trial",
+                xlabel="trial",
+                ylabel="simple regret (validation error)",
+                title="Simple regret vs trials (median, IQR band)",
+                logy=True,
+            ),
+        ),
+        (
+            "regret_vs_train_seconds.csv",
+            "search_regret_train_seconds.png",
+            dict(
+                x="train_seconds",
+                xlabel="cumulative training seconds of the evaluated networks",
+                ylabel="simple regret (validation error)",
+                only=("random_uniform", "gp_ei", "gp_ei_per_second", "tpe", "tpe_per_second"),
+                title="Snoek's setting: regret vs cumulative training time (median, IQR band)",
+                logx=True,
+                logy=True,
+            ),
+        ),
+        (
+            "budget_regret_vs_trial.csv",
+            "search_budget_regret.png",
+            dict(
+                x="trial",
+                xlabel="trial",
+                ylabel="regret among networks within the latency budget",
+                title="Best network under the latency budget (median, IQR band)",
+                logy=True,
+            ),
+        ),
+        (
+            "hypervolume_vs_trial.csv",
+            "search_hypervolume.png",
+            dict(
+                x="trial",
+                xlabel="trial",
+                ylabel="hypervolume / true front's",
+                title="Hypervolume ratio of (val error, latency) found vs trials",
+            ),
+        ),
     ]
     written = []
     for source, name, kw in specs:

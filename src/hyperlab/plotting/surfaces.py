@@ -24,12 +24,13 @@ def surface_grid(h_range: tuple[float, float], w_range: tuple[float, float], n: 
     hs = np.linspace(*h_range, n)
     ws = np.linspace(*w_range, n)
     H, W = np.meshgrid(hs, ws)
-    return H, W, (H + W) ** 2, W ** 2
+    return H, W, (H + W) ** 2, W**2
 
 
 @dataclass
 class Path2D:
     """A curve in the (h, w) plane, drawn on both surfaces at its loss values."""
+
     label: str
     h: np.ndarray
     w: np.ndarray
@@ -42,10 +43,12 @@ class Path2D:
 def _limits(paths: list[Path2D], pad: float = 0.25) -> tuple[tuple[float, float], tuple[float, float]]:
     hs = np.concatenate([p.h for p in paths] + [np.array([-1.0, 1.0])])
     ws = np.concatenate([p.w for p in paths] + [np.array([-1.0, 1.0])])
+
     def around(v):
         lo, hi = float(np.min(v)), float(np.max(v))
         span = max(hi - lo, 1e-3)
         return lo - pad * span, hi + pad * span
+
     return around(hs), around(ws)
 
 
@@ -73,10 +76,14 @@ def surface_figure(paths: list[Path2D], suptitle: str, h_range=None, w_range=Non
     auto_h, auto_w = _limits(paths)
     H, W, Ltr, Lval = surface_grid(h_range or auto_h, w_range or auto_w)
     fig = plt.figure(figsize=(13, 11))
-    axes = [fig.add_subplot(2, 2, 1, projection="3d"), fig.add_subplot(2, 2, 2, projection="3d"),
-            fig.add_subplot(2, 2, 3), fig.add_subplot(2, 2, 4)]
+    axes = [
+        fig.add_subplot(2, 2, 1, projection="3d"),
+        fig.add_subplot(2, 2, 2, projection="3d"),
+        fig.add_subplot(2, 2, 3),
+        fig.add_subplot(2, 2, 4),
+    ]
     _draw(axes[0], axes[2], H, W, Ltr, paths, lambda h, w: (h + w) ** 2, "L_train = |h + w|²")
-    _draw(axes[1], axes[3], H, W, Lval, paths, lambda h, w: w ** 2, "L_val = |w|²")
+    _draw(axes[1], axes[3], H, W, Lval, paths, lambda h, w: w**2, "L_val = |w|²")
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)

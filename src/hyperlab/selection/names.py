@@ -6,8 +6,17 @@ imports the modules that implement them (:mod:`.study.strategies`, :mod:`.table.
 """
 
 #: Every search strategy, in the order tables and figures list them (docs/architecture-search.md).
-STRATEGIES = ("random_uniform", "random", "gp_ei", "tpe", "gp_ei_per_second", "tpe_per_second",
-              "gp_ei_constrained", "tpe_constrained", "motpe")
+STRATEGIES = (
+    "random_uniform",
+    "random",
+    "gp_ei",
+    "tpe",
+    "gp_ei_per_second",
+    "tpe_per_second",
+    "gp_ei_constrained",
+    "tpe_constrained",
+    "motpe",
+)
 #: Strategies that minimize (validation error, latency) together.
 MULTI_OBJECTIVE = ("motpe",)
 #: Strategies that search under latency <= the budget.

@@ -7,16 +7,16 @@ so every network is timed alone, with its own compiled forward pass.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.progress import Progress, silent
-from hyperlab.training.network import Arch
 from hyperlab.training.mlp import MLP
+from hyperlab.training.network import Arch
 
 
 def seed_slice(params: dict, seed_index: int) -> dict:
@@ -24,14 +24,22 @@ def seed_slice(params: dict, seed_index: int) -> dict:
     return jax.tree.map(lambda leaf: leaf[seed_index], params)
 
 
-@lru_cache(maxsize=None)
+@cache
 def forward_fn(arch: Arch) -> Callable:
     """The jitted forward pass of one architecture (one compile per shape, shared by its seeds)."""
     return jax.jit(MLP(tuple(arch)).apply)
 
 
-def time_latency(archs: Sequence[Arch], params: Sequence[dict], x: jax.Array, *, repeats: int,
-                 warmup: int, rng: np.random.Generator, progress: Progress = silent) -> np.ndarray:
+def time_latency(
+    archs: Sequence[Arch],
+    params: Sequence[dict],
+    x: jax.Array,
+    *,
+    repeats: int,
+    warmup: int,
+    rng: np.random.Generator,
+    progress: Progress = silent,
+) -> np.ndarray:
     """Median wall time (ms) of one forward pass of the batch ``x``, for each (arch, params).
 
     After ``warmup`` untimed calls per model, ``repeats`` rounds each time every

@@ -21,7 +21,8 @@ arithmetic:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -36,6 +37,7 @@ from hyperlab.training.network import N_CLASSES, N_INPUTS, Arch, arch_seed
 
 class MLP(nn.Module):
     """ReLU MLP with hidden ``widths`` and a linear output layer (logits)."""
+
     widths: tuple[int, ...]
     n_classes: int = N_CLASSES
 
@@ -65,8 +67,10 @@ def init_params(arch: Arch, seed: int, n_in: int = N_INPUTS, n_classes: int = N_
     params = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         scale = np.float32(_TRUNC_STD_FIX / np.sqrt(fan_in))
-        params[f"layers_{i}"] = {"kernel": _truncated_normal(rng, (fan_in, fan_out)) * scale,
-                                 "bias": np.zeros(fan_out, np.float32)}
+        params[f"layers_{i}"] = {
+            "kernel": _truncated_normal(rng, (fan_in, fan_out)) * scale,
+            "bias": np.zeros(fan_out, np.float32),
+        }
     return params
 
 
@@ -84,7 +88,6 @@ def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nd
     return z
 
 
-
 # --------------------------------------------------------------------------- packs
 
 
@@ -94,11 +97,12 @@ class Group(NamedTuple):
     ``runs`` say where the inputs are: ``(source, start, stop)`` row ranges of
     earlier activations, concatenated in member order.
     """
+
     key: str
-    depth: int               # 1-based index of the dense layer in each member network
+    depth: int  # 1-based index of the dense layer in each member network
     fan_in: int
     fan_out: int
-    relu: bool               # hidden layer (ReLU) or output layer (logits)
+    relu: bool  # hidden layer (ReLU) or output layer (logits)
     members: tuple[int, ...]
     runs: tuple[tuple[int, int, int], ...]
 
@@ -116,10 +120,11 @@ class PackPlan(NamedTuple):
     No padding, so no wasted FLOPs; the number of operations grows with the
     number of distinct layer shapes, not with the number of networks.
     """
+
     archs: tuple[Arch, ...]
-    first: tuple[tuple[int, tuple[int, ...]], ...]   # (width, members) per first-layer source
-    groups: tuple[Group, ...]                        # hidden groups by depth, then output groups
-    out_order: tuple[int, ...]                       # network of each row of the concatenated outputs
+    first: tuple[tuple[int, tuple[int, ...]], ...]  # (width, members) per first-layer source
+    groups: tuple[Group, ...]  # hidden groups by depth, then output groups
+    out_order: tuple[int, ...]  # network of each row of the concatenated outputs
 
 
 def make_plan(archs: Sequence[Arch]) -> PackPlan:
@@ -177,12 +182,13 @@ def pack_params(plan: PackPlan, params: Sequence[dict], xp=np) -> dict:
     (members, fan_in, fan_out), "bias": (members, fan_out)}, ...}``.
     """
     order = [i for _, members in plan.first for i in members]
-    packed = {"w1": xp.concatenate([params[i]["layers_0"]["kernel"] for i in order], axis=-1),
-              "b1": xp.concatenate([params[i]["layers_0"]["bias"] for i in order], axis=-1)}
+    packed = {
+        "w1": xp.concatenate([params[i]["layers_0"]["kernel"] for i in order], axis=-1),
+        "b1": xp.concatenate([params[i]["layers_0"]["bias"] for i in order], axis=-1),
+    }
     for g in plan.groups:
         layer = [params[i][f"layers_{(g.depth or len(plan.archs[i]) + 1) - 1}"] for i in g.members]
-        packed[g.key] = {"kernel": xp.stack([p["kernel"] for p in layer]),
-                         "bias": xp.stack([p["bias"] for p in layer])}
+        packed[g.key] = {"kernel": xp.stack([p["kernel"] for p in layer]), "bias": xp.stack([p["bias"] for p in layer])}
     return packed
 
 
@@ -199,8 +205,10 @@ def unpack_params(plan: PackPlan, packed: dict) -> list[dict]:
     for g in plan.groups:
         for row, i in enumerate(g.members):
             depth = g.depth or len(plan.archs[i]) + 1
-            out[i][f"layers_{depth - 1}"] = {"kernel": packed[g.key]["kernel"][..., row, :, :],
-                                             "bias": packed[g.key]["bias"][..., row, :]}
+            out[i][f"layers_{depth - 1}"] = {
+                "kernel": packed[g.key]["kernel"][..., row, :, :],
+                "bias": packed[g.key]["bias"][..., row, :],
+            }
     return out
 
 
@@ -230,17 +238,19 @@ def pack_losses(plan: PackPlan, packed: dict, x: jax.Array, y: jax.Array) -> jax
     return optax.softmax_cross_entropy_with_integer_labels(logits, y[None, :]).mean(axis=-1)
 
 
-def pack_errors(plan: PackPlan, packed: dict, x_chunks: jax.Array, y_chunks: jax.Array,
-                set_chunks: jax.Array, n_sets: int) -> jax.Array:
+def pack_errors(
+    plan: PackPlan, packed: dict, x_chunks: jax.Array, y_chunks: jax.Array, set_chunks: jax.Array, n_sets: int
+) -> jax.Array:
     """Misclassified rows (n_networks, n_sets) of several evaluation sets at once (exact float32 counts).
 
     The sets are concatenated and chunked (:func:`chunk_rows`); ``set_chunks``
     says which set each row belongs to (-1: padding). One pass over all rows
     keeps a single copy of the pack's forward pass in the compiled program.
     """
+
     def wrong(chunk):
         x, y, s = chunk
         miss = (jnp.argmax(pack_logits(plan, packed, x), -1) != y).astype(jnp.float32)
-        return miss @ jax.nn.one_hot(s, n_sets)            # padding rows one-hot to zeros
-    return jnp.sum(jax.lax.map(wrong, (x_chunks, y_chunks, set_chunks)), axis=0)
+        return miss @ jax.nn.one_hot(s, n_sets)  # padding rows one-hot to zeros
 
+    return jnp.sum(jax.lax.map(wrong, (x_chunks, y_chunks, set_chunks)), axis=0)

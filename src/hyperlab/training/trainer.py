@@ -9,7 +9,8 @@ optax), the pack computed as in :mod:`hyperlab.training.mlp`.
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +18,8 @@ import numpy as np
 import optax
 
 from hyperlab.progress import Progress, silent
-from hyperlab.training.network import N_INPUTS, Arch, n_params, train_flops
 from hyperlab.training.mlp import PackPlan, init_params, make_plan, pack_errors, pack_losses, pack_params, unpack_params
+from hyperlab.training.network import N_INPUTS, Arch, n_params, train_flops
 
 
 def epoch_orders(seed: int, n_train: int, epochs: int, batch_size: int) -> np.ndarray:
@@ -29,8 +30,9 @@ def epoch_orders(seed: int, n_train: int, epochs: int, batch_size: int) -> np.nd
     """
     rng = np.random.default_rng([seed, 0x5EED])
     steps = n_train // batch_size
-    return np.stack([rng.permutation(n_train)[: steps * batch_size].reshape(steps, batch_size)
-                     for _ in range(epochs)]).astype(np.int32)
+    return np.stack(
+        [rng.permutation(n_train)[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]
+    ).astype(np.int32)
 
 
 def chunk_rows(sets: Sequence[tuple[np.ndarray, np.ndarray]], chunk: int) -> tuple[np.ndarray, ...]:
@@ -54,14 +56,16 @@ def chunk_rows(sets: Sequence[tuple[np.ndarray, np.ndarray]], chunk: int) -> tup
 
 class PackResult(NamedTuple):
     """Leading axes (n_seeds, n_networks) unless noted."""
-    wrong: jax.Array         # (seeds, networks, n_eval_sets) misclassified counts
-    finite: jax.Array        # (seeds, networks) bool: every training loss was finite
-    epoch_loss: jax.Array    # (seeds, epochs, networks) mean training loss per epoch
-    params: dict             # trained packed parameters, leading seed axis
+
+    wrong: jax.Array  # (seeds, networks, n_eval_sets) misclassified counts
+    finite: jax.Array  # (seeds, networks) bool: every training loss was finite
+    epoch_loss: jax.Array  # (seeds, epochs, networks) mean training loss per epoch
+    params: dict  # trained packed parameters, leading seed axis
 
 
-def make_pack_trainer(plan: PackPlan, *, learning_rate: float, n_sets: int,
-                      on_epoch: Callable[[jax.Array], None] | None = None) -> Callable:
+def make_pack_trainer(
+    plan: PackPlan, *, learning_rate: float, n_sets: int, on_epoch: Callable[[jax.Array], None] | None = None
+) -> Callable:
     """Jitted ``train(packed, orders, x, y, eval_chunks) -> PackResult`` for the networks of ``plan``.
 
     ``packed``: initial packed parameters (:func:`pack_params`) with a leading seed axis;
@@ -132,20 +136,31 @@ def plan_packs(archs: Sequence[Arch], n_seeds: int, max_params: int) -> list[lis
 
 class SpaceResult(NamedTuple):
     """Every network of a space trained under every seed. Per-network axes: (networks, seeds)."""
-    errors: np.ndarray          # (networks, seeds, sets), NaN where failed
-    failed: np.ndarray          # (networks, seeds) bool: a non-finite loss or final weight
-    final_loss: np.ndarray      # (networks, seeds): mean training loss of the last epoch
-    train_seconds: np.ndarray   # (networks, seeds): the pack's run time, apportioned by training FLOPs
-    params: list[dict]          # per network: trained Flax params, leading seed axis (NumPy)
+
+    errors: np.ndarray  # (networks, seeds, sets), NaN where failed
+    failed: np.ndarray  # (networks, seeds) bool: a non-finite loss or final weight
+    final_loss: np.ndarray  # (networks, seeds): mean training loss of the last epoch
+    train_seconds: np.ndarray  # (networks, seeds): the pack's run time, apportioned by training FLOPs
+    params: list[dict]  # per network: trained Flax params, leading seed axis (NumPy)
     compile_seconds: float
     run_seconds: float
     n_packs: int
 
 
-def train_space(archs: Sequence[Arch], seeds: Sequence[int], x: np.ndarray, y: np.ndarray,
-                eval_sets: Sequence[tuple[np.ndarray, np.ndarray]], *, epochs: int, batch_size: int,
-                learning_rate: float, max_pack_params: int, eval_chunk: int,
-                progress: Progress = silent) -> SpaceResult:
+def train_space(
+    archs: Sequence[Arch],
+    seeds: Sequence[int],
+    x: np.ndarray,
+    y: np.ndarray,
+    eval_sets: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_pack_params: int,
+    eval_chunk: int,
+    progress: Progress = silent,
+) -> SpaceResult:
     """Train every network of ``archs`` under every seed; errors on each of ``eval_sets``.
 
     One compiled call per pack (:func:`plan_packs`, :func:`make_pack_trainer`).
@@ -172,12 +187,16 @@ def train_space(archs: Sequence[Arch], seeds: Sequence[int], x: np.ndarray, y: n
     bar = None if progress is silent else progress(total=n, desc="networks", unit="net")
     for pack in packs:
         # the bar moves by this pack's share after every epoch of every seed, inside the compiled call
-        tick = None if bar is None else (lambda _, m=len(pack): bar.update(m / (epochs * s)))
+        share = len(pack) / (epochs * s)
+        tick = None if bar is None else (lambda _, share=share: bar.update(share))
         plan = make_plan([archs[i] for i in pack])
         init = jax.tree.map(jnp.asarray, init_pack(plan, seeds, x.shape[1]))
         t0 = time.perf_counter()
-        compiled = make_pack_trainer(plan, learning_rate=learning_rate, n_sets=k, on_epoch=tick).lower(
-            init, orders, xd, yd, chunks).compile()
+        compiled = (
+            make_pack_trainer(plan, learning_rate=learning_rate, n_sets=k, on_epoch=tick)
+            .lower(init, orders, xd, yd, chunks)
+            .compile()
+        )
         t1 = time.perf_counter()
         res = jax.block_until_ready(compiled(init, orders, xd, yd, chunks))
         t2 = time.perf_counter()
@@ -187,8 +206,9 @@ def train_space(archs: Sequence[Arch], seeds: Sequence[int], x: np.ndarray, y: n
         flops = np.array([train_flops(a) for a in plan.archs], float)
         for j, i in enumerate(pack):
             params[i] = trained[j]
-            weights_ok = np.array([all(np.isfinite(leaf[seed]).all() for leaf in jax.tree.leaves(trained[j]))
-                                   for seed in range(s)])
+            weights_ok = np.array(
+                [all(np.isfinite(leaf[seed]).all() for leaf in jax.tree.leaves(trained[j])) for seed in range(s)]
+            )
             failed[i] = ~(np.asarray(res.finite)[:, j] & weights_ok)
             errors[i] = np.where(failed[i][:, None], np.nan, np.asarray(res.wrong)[:, j, :] / sizes)
             final_loss[i] = np.asarray(res.epoch_loss)[:, -1, j]
@@ -196,4 +216,3 @@ def train_space(archs: Sequence[Arch], seeds: Sequence[int], x: np.ndarray, y: n
     if bar is not None:
         bar.close()
     return SpaceResult(errors, failed, final_loss, seconds, params, compile_s, run_s, len(packs))
-

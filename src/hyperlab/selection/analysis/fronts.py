@@ -62,8 +62,10 @@ def unit_scale(values: np.ndarray, log: bool) -> np.ndarray:
 
 def normalized_points(nets: pd.DataFrame, log: bool) -> pd.DataFrame:
     """(error, latency) of every network on [0, 1], log or linear axes."""
-    return pd.DataFrame({"e": unit_scale(nets["val_error"].to_numpy(), log),
-                         "l": unit_scale(nets["latency_ms"].to_numpy(), log)}, index=nets.index)
+    return pd.DataFrame(
+        {"e": unit_scale(nets["val_error"].to_numpy(), log), "l": unit_scale(nets["latency_ms"].to_numpy(), log)},
+        index=nets.index,
+    )
 
 
 def igd_plus(found: np.ndarray, front: np.ndarray) -> float:
@@ -97,6 +99,5 @@ def front_quality(archs: set, nets: pd.DataFrame, norms: dict[str, pd.DataFrame]
         out[f"hv_ratio_{name}"] = hypervolume_2d(pts, REFERENCE) / hypervolume_2d(norm.to_numpy()[true], REFERENCE)
     out["front_share"] = len(front_archs & set(archs)) / len(front_archs)
     log_norm = norms["log"]
-    out["igd_plus"] = igd_plus(log_norm.loc[archs].to_numpy() if archs else np.zeros((0, 2)),
-                               log_norm.to_numpy()[true])
+    out["igd_plus"] = igd_plus(log_norm.loc[archs].to_numpy() if archs else np.zeros((0, 2)), log_norm.to_numpy()[true])
     return out

@@ -38,13 +38,19 @@ def search_regret(trials: pd.DataFrame, nets: pd.DataFrame) -> pd.DataFrame:
             rows.append((repeat, np.nan, np.nan))
             continue
         incumbent = ok.loc[ok["val_error"].idxmin(), "arch"]  # first of equal observations, as the curves
-        rows.append((repeat, float(nets.loc[incumbent, "val_error"]) - best,
-                     float(nets.loc[ok["arch"].unique(), "val_error"].min()) - best))
+        rows.append(
+            (
+                repeat,
+                float(nets.loc[incumbent, "val_error"]) - best,
+                float(nets.loc[ok["arch"].unique(), "val_error"].min()) - best,
+            )
+        )
     return pd.DataFrame(rows, columns=["repeat", "regret", "search_regret"])
 
 
-def oracle_reach(table: pd.DataFrame, nets: pd.DataFrame, ks, target: float, draws: int = 20000,
-                 seed: int = 0) -> pd.DataFrame:
+def oracle_reach(
+    table: pd.DataFrame, nets: pd.DataFrame, ks, target: float, draws: int = 20000, seed: int = 0
+) -> pd.DataFrame:
     """P(final regret <= ``target``) for an oracle evaluating the ``k`` best networks, for each ``k`` in ``ks``.
 
     Each evaluation draws one of the network's successful seed rows uniformly
@@ -75,8 +81,15 @@ def repeats_needed_for_quartile(repeats: int) -> int:
     return math.ceil(0.75 * (repeats - 1)) + 1
 
 
-def noise_floor(table: pd.DataFrame, nets: pd.DataFrame, target: float, repeats: int, max_k: int = 20,
-                draws: int = 20000, seed: int = 0) -> pd.DataFrame:
+def noise_floor(
+    table: pd.DataFrame,
+    nets: pd.DataFrame,
+    target: float,
+    repeats: int,
+    max_k: int = 20,
+    draws: int = 20000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """:func:`oracle_reach` for k = 1..``max_k``, with ``p_quartile_bar``: the chance that ``repeats``
     independent oracle runs have their upper-quartile regret <= ``target`` (a binomial tail)."""
     out = oracle_reach(table, nets, range(1, min(max_k, len(nets)) + 1), target, draws, seed)

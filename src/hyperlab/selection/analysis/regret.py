@@ -25,10 +25,11 @@ from hyperlab.selection.analysis.fronts import REFERENCE, hypervolume_2d, normal
 
 class Truth(NamedTuple):
     """Per-network truth the metrics need."""
-    nets: pd.DataFrame          # index arch: val_error, test_error, latency_ms (seed means)
+
+    nets: pd.DataFrame  # index arch: val_error, test_error, latency_ms (seed means)
     best_val: float
     worst_regret: float
-    norm_points: pd.DataFrame   # index arch: normalized (log error, log latency)
+    norm_points: pd.DataFrame  # index arch: normalized (log error, log latency)
     front_hv: float
 
 
@@ -58,8 +59,9 @@ def trial_curves(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
                 net = truth.nets.loc[inc]
                 regret, test, lat = net.val_error - truth.best_val, net.test_error, net.latency_ms
             rows.append((repeat, t.trial + 1, regret, cum, hv / truth.front_hv, inc or "", test, lat))
-    return pd.DataFrame(rows, columns=["repeat", "trial", "regret", "cum_cost", "hv_ratio", "incumbent",
-                                       "test_error", "latency_ms"])
+    return pd.DataFrame(
+        rows, columns=["repeat", "trial", "regret", "cum_cost", "hv_ratio", "incumbent", "test_error", "latency_ms"]
+    )
 
 
 def band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -82,12 +84,14 @@ def regret_at_cost(curves: pd.DataFrame, grid: np.ndarray, worst: float) -> np.n
     return np.array(out)
 
 
-def cumulative_regret_at(curves: pd.DataFrame, trials: pd.DataFrame, column: str, grid: np.ndarray,
-                         worst: float) -> np.ndarray:
+def cumulative_regret_at(
+    curves: pd.DataFrame, trials: pd.DataFrame, column: str, grid: np.ndarray, worst: float
+) -> np.ndarray:
     """(repeats, len(grid)) regret once ``grid[j]`` of ``trials[column]`` (summed over trials) was spent."""
     spent = trials.sort_values(["repeat", "trial"]).assign(cum=lambda d: d.groupby("repeat")[column].cumsum())
-    merged = curves.merge(spent[["repeat", "trial", "cum"]].assign(trial=lambda d: d["trial"] + 1),
-                          on=["repeat", "trial"])
+    merged = curves.merge(
+        spent[["repeat", "trial", "cum"]].assign(trial=lambda d: d["trial"] + 1), on=["repeat", "trial"]
+    )
     return regret_at_cost(merged.assign(cum_cost=merged["cum"]), grid, worst)
 
 
@@ -96,8 +100,13 @@ def first_reaching(curves: pd.DataFrame, target: float) -> pd.DataFrame:
     rows = []
     for repeat, g in curves.sort_values(["repeat", "trial"]).groupby("repeat", sort=True):
         hit = g[g["regret"] <= target + 1e-12]
-        rows.append((repeat, float(hit["trial"].iloc[0]) if len(hit) else np.inf,
-                     float(hit["cum_cost"].iloc[0]) if len(hit) else np.inf))
+        rows.append(
+            (
+                repeat,
+                float(hit["trial"].iloc[0]) if len(hit) else np.inf,
+                float(hit["cum_cost"].iloc[0]) if len(hit) else np.inf,
+            )
+        )
     return pd.DataFrame(rows, columns=["repeat", "trials", "cost"])
 
 
@@ -116,8 +125,11 @@ def found_front(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
 def repeats_per_study(trials: pd.DataFrame) -> pd.Series:
     """Per repeat: trials that evaluated a network already evaluated earlier in the study."""
     named = trials[trials["arch"].astype(str) != ""]
-    return named.groupby("repeat")["arch"].agg(lambda a: len(a) - a.nunique()).reindex(
-        sorted(trials["repeat"].unique()), fill_value=0)
+    return (
+        named.groupby("repeat")["arch"]
+        .agg(lambda a: len(a) - a.nunique())
+        .reindex(sorted(trials["repeat"].unique()), fill_value=0)
+    )
 
 
 # --------------------------------------------------------------------------- a latency budget

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import optuna
@@ -47,10 +48,17 @@ class Function(NamedTuple):
     f: Callable[[np.ndarray], float]
 
 
-_H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                 [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_H_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-                        [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]])
+_H_A = np.array(
+    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+)
+_H_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 _H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 
 
@@ -60,8 +68,8 @@ def hartmann6(x: np.ndarray) -> float:
 
 def branin(x: np.ndarray) -> float:
     x1, x2 = x
-    b, c = 5.1 / (4 * math.pi ** 2), 5 / math.pi
-    return float((x2 - b * x1 ** 2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
+    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
+    return float((x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10)
 
 
 FUNCTIONS = {
@@ -81,7 +89,10 @@ def function_objective(fn: Function) -> Callable[[optuna.Trial], float]:
 
 
 def function_run(job: tuple[str, str, int, int, int, int]) -> np.ndarray:
-    """Best-so-far regret after each trial of one study: ``job = (function, sampler, repeat, trials, startup, seed)``."""
+    """Best-so-far regret after each trial of one study.
+
+    ``job = (function, sampler, repeat, trials, startup, seed)``.
+    """
     fname, strategy, repeat, n_trials, n_startup, seed = job
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     fn = FUNCTIONS[fname]
@@ -96,25 +107,46 @@ def function_jobs(repeats: int, n_trials: int, n_startup: int, seed: int) -> lis
     return [(f, s, r, n_trials, n_startup, seed) for f in FUNCTIONS for s in SAMPLERS for r in range(repeats)]
 
 
-def summarize_functions(jobs: list[tuple], curves: list[np.ndarray], target: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarize_functions(
+    jobs: list[tuple], curves: list[np.ndarray], target: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(summary rows per function and sampler, regret-vs-trial bands)."""
     summary, bands = [], []
     keys = sorted({(j[0], j[1]) for j in jobs}, key=lambda k: (list(FUNCTIONS).index(k[0]), SAMPLERS.index(k[1])))
     for fname, strategy in keys:
         runs = np.array([c for j, c in zip(jobs, curves) if (j[0], j[1]) == (fname, strategy)])
         final = runs[:, -1]
-        summary.append({"problem": fname, "sampler": strategy, "repeats": len(runs),
-                        "median_regret": float(np.median(final)), "regret_q25": float(np.quantile(final, 0.25)),
-                        "regret_q75": float(np.quantile(final, 0.75)), "target_regret": target,
-                        "reached_target": float(np.mean(final <= target))})
+        summary.append(
+            {
+                "problem": fname,
+                "sampler": strategy,
+                "repeats": len(runs),
+                "median_regret": float(np.median(final)),
+                "regret_q25": float(np.quantile(final, 0.25)),
+                "regret_q75": float(np.quantile(final, 0.75)),
+                "target_regret": target,
+                "reached_target": float(np.mean(final <= target)),
+            }
+        )
         q = np.quantile(runs, [0.25, 0.5, 0.75], axis=0)
-        bands.append(pd.DataFrame({"problem": fname, "sampler": strategy, "trial": np.arange(1, runs.shape[1] + 1),
-                                   "median": q[1], "q25": q[0], "q75": q[2]}))
+        bands.append(
+            pd.DataFrame(
+                {
+                    "problem": fname,
+                    "sampler": strategy,
+                    "trial": np.arange(1, runs.shape[1] + 1),
+                    "median": q[1],
+                    "q25": q[0],
+                    "q75": q[2],
+                }
+            )
+        )
     return pd.DataFrame(summary), pd.concat(bands, ignore_index=True)
 
 
-def table_study(table: Table, repeats: int, n_trials: int, n_startup: int, seed: int,
-                tick: Callable[[], None] = lambda: None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def table_study(
+    table: Table, repeats: int, n_trials: int, n_startup: int, seed: int, tick: Callable[[], None] = lambda: None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
 
     "random" here is the search stage's ``random_uniform``: uniform over the networks, without repeats.
@@ -125,26 +157,58 @@ def table_study(table: Table, repeats: int, n_trials: int, n_startup: int, seed:
     strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
     trials = {}
     for s in SAMPLERS:
-        trials[s] = run_strategy(table, RunSpec(strategy=strategy[s], n_trials=n_trials, repeats=repeats,
-                                                n_startup_trials=n_startup, cost="latency", seed=seed))
+        trials[s] = run_strategy(
+            table,
+            RunSpec(
+                strategy=strategy[s],
+                n_trials=n_trials,
+                repeats=repeats,
+                n_startup_trials=n_startup,
+                cost="latency",
+                seed=seed,
+            ),
+        )
         trials[s]["strategy"] = s
         tick()
     nets = table.nets
     result = compare(trials, nets, baseline="random", seed=seed, table_rows=table.rows)
     report = result.report
     searched = {s: search_regret(trials[s], nets)["search_regret"] for s in SAMPLERS}
-    summary = pd.DataFrame([{"problem": "table", "sampler": s, "repeats": int(r["repeats"]),
-                             "median_regret": r["median_regret"], "regret_q25": r["regret_q25"],
-                             "regret_q75": r["regret_q75"], "target_regret": report["target_regret"],
-                             "reached_target": r["reached_target"],
-                             "search_regret_median": float(searched[s].median()),
-                             "search_regret_q75": float(searched[s].quantile(0.75)),
-                             "found_best": float((searched[s] <= 1e-12).mean())}
-                            for s, r in report["strategies"].items()])
+    summary = pd.DataFrame(
+        [
+            {
+                "problem": "table",
+                "sampler": s,
+                "repeats": int(r["repeats"]),
+                "median_regret": r["median_regret"],
+                "regret_q25": r["regret_q25"],
+                "regret_q75": r["regret_q75"],
+                "target_regret": report["target_regret"],
+                "reached_target": r["reached_target"],
+                "search_regret_median": float(searched[s].median()),
+                "search_regret_q75": float(searched[s].quantile(0.75)),
+                "found_best": float((searched[s] <= 1e-12).mean()),
+            }
+            for s, r in report["strategies"].items()
+        ]
+    )
     wide = result.tables["regret_vs_trial.csv"]
-    bands = pd.concat([pd.DataFrame({"problem": "table", "sampler": s, "trial": wide["trial"], "median": wide[s],
-                                     "q25": wide[f"{s}_q25"], "q75": wide[f"{s}_q75"]}) for s in SAMPLERS],
-                      ignore_index=True)
+    bands = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "problem": "table",
+                    "sampler": s,
+                    "trial": wide["trial"],
+                    "median": wide[s],
+                    "q25": wide[f"{s}_q25"],
+                    "q75": wide[f"{s}_q75"],
+                }
+            )
+            for s in SAMPLERS
+        ],
+        ignore_index=True,
+    )
     return summary, bands
 
 
@@ -177,23 +241,37 @@ def suggest_times(table: Table, strategy: str, checkpoints: tuple[int, ...], k: 
 
 def timing_table(table: Table, checkpoints: tuple[int, ...], k: int, seed: int) -> pd.DataFrame:
     times = {s: suggest_times(table, s, checkpoints, k, seed) for s in TIMED}
-    return pd.DataFrame([{"sampler": s, "completed_trials": n, "median_ms": times[s][n][0], "max_ms": times[s][n][1],
-                          "ratio_to_tpe": times[s][n][0] / times["tpe"][n][0]} for s in TIMED for n in checkpoints])
+    return pd.DataFrame(
+        [
+            {
+                "sampler": s,
+                "completed_trials": n,
+                "median_ms": times[s][n][0],
+                "max_ms": times[s][n][1],
+                "ratio_to_tpe": times[s][n][0] / times["tpe"][n][0],
+            }
+            for s in TIMED
+            for n in checkpoints
+        ]
+    )
 
 
 def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
     """The few numbers ``dvc exp show`` compares."""
+
     def row(problem, sampler):
         return summary[(summary["problem"] == problem) & (summary["sampler"] == sampler)].iloc[0]
 
     last = timing[(timing["sampler"] == "gp_ei") & (timing["completed_trials"] == timing["completed_trials"].max())]
-    return {"table_gp_ei_median_regret": float(row("table", "gp_ei")["median_regret"]),
-            "table_gp_ei_regret_q75": float(row("table", "gp_ei")["regret_q75"]),
-            "table_gp_ei_reached_target": float(row("table", "gp_ei")["reached_target"]),
-            "hartmann6_gp_ei_median_regret": float(row("hartmann6", "gp_ei")["median_regret"]),
-            "branin_gp_ei_median_regret": float(row("branin", "gp_ei")["median_regret"]),
-            "gp_ei_suggest_ms_at_max": float(last["median_ms"].iloc[0]),
-            "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0])}
+    return {
+        "table_gp_ei_median_regret": float(row("table", "gp_ei")["median_regret"]),
+        "table_gp_ei_regret_q75": float(row("table", "gp_ei")["regret_q75"]),
+        "table_gp_ei_reached_target": float(row("table", "gp_ei")["reached_target"]),
+        "hartmann6_gp_ei_median_regret": float(row("hartmann6", "gp_ei")["median_regret"]),
+        "branin_gp_ei_median_regret": float(row("branin", "gp_ei")["median_regret"]),
+        "gp_ei_suggest_ms_at_max": float(last["median_ms"].iloc[0]),
+        "gp_ei_suggest_over_tpe_at_max": float(last["ratio_to_tpe"].iloc[0]),
+    }
 
 
 def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> list[np.ndarray]:
@@ -214,15 +292,26 @@ def run(params, table: Table, seed: int = 0, progress: Progress = silent) -> Res
         curves = _functions(jobs, params.n_workers, lambda: bar.update(1))
     fn_summary, fn_bands = summarize_functions(jobs, curves, params.target_regret)
     with progress(total=len(SAMPLERS), desc="sampler_bench table") as bar:
-        tab_summary, tab_bands = table_study(table, params.table_repeats, params.table_trials,
-                                             params.n_startup_trials, seed, tick=lambda: bar.update(1))
+        tab_summary, tab_bands = table_study(
+            table, params.table_repeats, params.table_trials, params.n_startup_trials, seed, tick=lambda: bar.update(1)
+        )
     timing = timing_table(table, tuple(params.timing_checkpoints), params.timing_suggestions, seed)
     floor = noise_floor(table.rows, table.nets, params.floor_regret, params.table_repeats, seed=seed)
 
     summary = pd.concat([tab_summary, fn_summary], ignore_index=True)
-    tables = {"summary.csv": summary, "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
-              "timing.csv": timing, "noise_floor.csv": floor}
-    report = {"summary": summary.to_dict("records"), "timing": timing.to_dict("records"),
-              "noise_floor": {"floor_regret": params.floor_regret, "repeats": params.table_repeats,
-                              "rows": floor.to_dict("records")}}
+    tables = {
+        "summary.csv": summary,
+        "curves.csv": pd.concat([tab_bands, fn_bands], ignore_index=True),
+        "timing.csv": timing,
+        "noise_floor.csv": floor,
+    }
+    report = {
+        "summary": summary.to_dict("records"),
+        "timing": timing.to_dict("records"),
+        "noise_floor": {
+            "floor_regret": params.floor_regret,
+            "repeats": params.table_repeats,
+            "rows": floor.to_dict("records"),
+        },
+    }
     return Result(tables, headline(summary, timing), report)

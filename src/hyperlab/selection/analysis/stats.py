@@ -56,7 +56,7 @@ def pairwise_table(final: pd.DataFrame) -> pd.DataFrame:
     names = list(final.columns)
     raw = {}
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             raw[(a, b)] = paired_p(final[a].to_numpy(), final[b].to_numpy())
     adj = holm(raw)
     rows = []
@@ -66,9 +66,18 @@ def pairwise_table(final: pd.DataFrame) -> pd.DataFrame:
                 continue
             w, t, l_ = win_tie_loss(final[a].to_numpy(), final[b].to_numpy())
             key = (a, b) if (a, b) in raw else (b, a)
-            rows.append({"a": a, "b": b, "wins": w, "ties": t, "losses": l_,
-                         "median_diff": float(np.median(final[a].to_numpy() - final[b].to_numpy())),
-                         "p_two_sided": raw[key], "p_holm": adj[key]})
+            rows.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "wins": w,
+                    "ties": t,
+                    "losses": l_,
+                    "median_diff": float(np.median(final[a].to_numpy() - final[b].to_numpy())),
+                    "p_two_sided": raw[key],
+                    "p_holm": adj[key],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -77,13 +86,16 @@ def vs_baseline(final: pd.DataFrame, baseline: str) -> dict:
 
     The strategies other than the baseline are one family; the baseline's own entry is ``(None, None)``.
     """
-    raw = {s: (paired_p(final[s].to_numpy(), final[baseline].to_numpy(), "less") if s != baseline else None)
-           for s in final.columns}
+    raw = {
+        s: (paired_p(final[s].to_numpy(), final[baseline].to_numpy(), "less") if s != baseline else None)
+        for s in final.columns
+    }
     return {s: (raw[s], p) for s, p in holm(raw).items()}
 
 
-def bootstrap_median_ci(values: np.ndarray, n_boot: int, rng: np.random.Generator,
-                        level: float = 0.95) -> tuple[float, float]:
+def bootstrap_median_ci(
+    values: np.ndarray, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the median of ``values``."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]

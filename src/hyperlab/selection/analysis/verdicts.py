@@ -18,8 +18,17 @@ def _median_at(bands: dict, grid: np.ndarray, s: str, x: float) -> float:
     return float(bands[s]["median"].iloc[max(j, 0)])
 
 
-def verdicts(final: pd.DataFrame, fq: pd.DataFrame, rem: pd.DataFrame, tbands: dict, grid: np.ndarray,
-             train_totals: dict, pareto_strategy: str, fq_cols: list[str], n_trials: int) -> dict:
+def verdicts(
+    final: pd.DataFrame,
+    fq: pd.DataFrame,
+    rem: pd.DataFrame,
+    tbands: dict,
+    grid: np.ndarray,
+    train_totals: dict,
+    pareto_strategy: str,
+    fq_cols: list[str],
+    n_trials: int,
+) -> dict:
     """One sentence with numbers per question the study answers (``n_trials``: every study's trials)."""
     f = final.set_index("strategy")
     out = {}
@@ -33,14 +42,16 @@ def verdicts(final: pd.DataFrame, fq: pd.DataFrame, rem: pd.DataFrame, tbands: d
                 f"after {x:.2f} s of cumulative training, {ps} has median regret {a:.4f}, {word} "
                 f"{plain}'s {b:.4f} (same {n_trials}-trial budget: {f.loc[ps, 'median_regret']:.4f} vs "
                 f"{f.loc[plain, 'median_regret']:.4f}; total training {np.median(train_totals[ps]):.2f} s vs "
-                f"{np.median(train_totals[plain]):.2f} s)")
+                f"{np.median(train_totals[plain]):.2f} s)"
+            )
     # the user's setting: best network under the latency budget
     order = f.sort_values(["budget_median_regret", "budget_found_best"], ascending=[True, False])
     best = order.index[0]
     out["latency_budget"] = (
         f"under the latency budget, {best} has the lowest median regret {order.iloc[0]['budget_median_regret']:.4f} "
         f"(found the best feasible network in {order.iloc[0]['budget_found_best']:.0%} of repeats); "
-        + ", ".join(f"{s} {order.loc[s, 'budget_median_regret']:.4f}" for s in order.index[1:]))
+        + ", ".join(f"{s} {order.loc[s, 'budget_median_regret']:.4f}" for s in order.index[1:])
+    )
     # front quality per metric, MOTPE's place
     if pareto_strategy in f.index:
         parts = []
@@ -49,8 +60,10 @@ def verdicts(final: pd.DataFrame, fq: pd.DataFrame, rem: pd.DataFrame, tbands: d
             better_low = k == "igd_plus"
             ranked = col.sort_values(ascending=better_low)
             place = list(ranked.index).index(pareto_strategy) + 1
-            parts.append(f"{k}: {pareto_strategy} {col[pareto_strategy]:.3f}, rank {place}/{len(col)} "
-                         f"(best {ranked.index[0]} {ranked.iloc[0]:.3f})")
+            parts.append(
+                f"{k}: {pareto_strategy} {col[pareto_strategy]:.3f}, rank {place}/{len(col)} "
+                f"(best {ranked.index[0]} {ranked.iloc[0]:.3f})"
+            )
         out["motpe_front"] = "; ".join(parts)
     # stability under re-measured latency
     stab = {}
@@ -60,8 +73,11 @@ def verdicts(final: pd.DataFrame, fq: pd.DataFrame, rem: pd.DataFrame, tbands: d
             g = g.set_index("strategy")[k]
             bests[name] = (g.idxmin() if low else g.idxmax(), float(g.min() if low else g.max()))
         names = {b[0] for b in bests.values()}
-        stab[k] = ("stable" if len(names) == 1 else "NOT stable") + ": best " + "; ".join(
-            f"{m}: {b[0]} {b[1]:.4f}" for m, b in bests.items())
+        stab[k] = (
+            ("stable" if len(names) == 1 else "NOT stable")
+            + ": best "
+            + "; ".join(f"{m}: {b[0]} {b[1]:.4f}" for m, b in bests.items())
+        )
     out["remeasured"] = stab
     return out
 

@@ -69,10 +69,14 @@ def check_private_api() -> None:
             raise RuntimeError(
                 f"CostAwareTPESampler needs optuna.samplers.TPESampler.{name}{tuple(expected)}, "
                 f"found {got} in optuna {optuna.__version__}; it was written for optuna "
-                f"{', '.join(TESTED_OPTUNA)} (pinned in pyproject.toml)")
+                f"{', '.join(TESTED_OPTUNA)} (pinned in pyproject.toml)"
+            )
     if optuna.__version__ not in TESTED_OPTUNA:
-        warnings.warn(f"CostAwareTPESampler was tested with optuna {TESTED_OPTUNA}, "
-                      f"not {optuna.__version__}", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"CostAwareTPESampler was tested with optuna {TESTED_OPTUNA}, not {optuna.__version__}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 class CostAwareTPESampler(TPESampler):
@@ -114,8 +118,13 @@ class CostAwareTPESampler(TPESampler):
         have = [(t, c) for t, c in costs if c is not None]
         if len(have) < len(done) and (study.study_name, "missing") not in self._warned:
             self._warned.add((study.study_name, "missing"))
-            log.warning("CostAwareTPESampler, study %r: %d completed trial(s) have no user attribute %r; "
-                        "left out of the cost model", study.study_name, len(done) - len(have), self._cost_attr)
+            log.warning(
+                "CostAwareTPESampler, study %r: %d completed trial(s) have no user attribute %r; "
+                "left out of the cost model",
+                study.study_name,
+                len(done) - len(have),
+                self._cost_attr,
+            )
         if not have:
             return None
         X = space.features([t.params for t, _ in have])
@@ -125,8 +134,11 @@ class CostAwareTPESampler(TPESampler):
         except (np.linalg.LinAlgError, FloatingPointError) as err:
             if (study.study_name, "fit") not in self._warned:
                 self._warned.add((study.study_name, "fit"))
-                log.warning("CostAwareTPESampler, study %r: the cost GP could not be fitted (%s); "
-                            "plain TPE until it can", study.study_name, err)
+                log.warning(
+                    "CostAwareTPESampler, study %r: the cost GP could not be fitted (%s); plain TPE until it can",
+                    study.study_name,
+                    err,
+                )
             return None
 
         def term(samples: dict[str, np.ndarray]) -> np.ndarray:

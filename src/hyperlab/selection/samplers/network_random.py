@@ -23,7 +23,8 @@ all of them (repeats become unavoidable).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 from optuna.samplers import BaseSampler, RandomSampler
@@ -52,8 +53,13 @@ class NetworkRandomSampler(BaseSampler):
         seed: seeds every draw.
     """
 
-    def __init__(self, networks: Sequence[dict[str, Any]], key: Callable[[dict[str, Any]], Hashable],
-                 weights: Sequence[float] | None = None, seed: int | None = None):
+    def __init__(
+        self,
+        networks: Sequence[dict[str, Any]],
+        key: Callable[[dict[str, Any]], Hashable],
+        weights: Sequence[float] | None = None,
+        seed: int | None = None,
+    ):
         if not networks:
             raise ValueError("networks is empty")
         self._networks = [dict(n) for n in networks]

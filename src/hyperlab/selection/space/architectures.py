@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from hyperlab.training.network import Arch
 
@@ -27,7 +27,7 @@ def enumerate_space(layers: Sequence[int], widths: Sequence[int]) -> list[Arch]:
 def space_size(layers: Sequence[int], widths: Sequence[int]) -> int:
     """``sum_L |widths|^L`` without enumerating."""
     k = len(set(widths))
-    return sum(k ** n for n in set(layers))
+    return sum(k**n for n in set(layers))
 
 
 def width_columns(max_layers: int) -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from hyperlab.training.network import arch_name, parse_arch
 @dataclasses.dataclass(frozen=True)
 class Space:
     """What the encoding needs of a set of networks: their depths, their widths, the most layers any has."""
+
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     max_layers: int

@@ -22,9 +22,9 @@ import json
 import logging
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
 
 import numpy as np
 import optuna
@@ -34,9 +34,19 @@ from optuna.trial import TrialState
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
-from hyperlab.selection.study.storage import (POLL_S, StorageBusy, enqueue_slots, is_rdb, is_valid,
-                                              journal_run_lock, n_valid, open_storage, recover_journal, superseded,
-                                              work_slots)
+from hyperlab.selection.study.storage import (
+    POLL_S,
+    StorageBusy,
+    enqueue_slots,
+    is_rdb,
+    is_valid,
+    journal_run_lock,
+    n_valid,
+    open_storage,
+    recover_journal,
+    superseded,
+    work_slots,
+)
 from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.table import Table
@@ -59,19 +69,28 @@ class RunSpec:
     budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
 
     @classmethod
-    def of(cls, params, strategy: str, seed: int, table: Table) -> "RunSpec":
+    def of(cls, params, strategy: str, seed: int, table: Table) -> RunSpec:
         """The run of ``strategy`` the ``search`` params section asks for (its entry's own settings first);
         the latency budget is ``params.latency_budget_quantile`` of ``table``'s networks."""
         entry = params.strategies[strategy]
-        return cls(strategy=strategy, n_trials=params.n_trials, repeats=params.repeats,
-                   n_startup_trials=entry.n_startup_trials, cost=entry.cost or params.cost, seed=seed,
-                   storage=params.storage, n_workers=params.n_workers,
-                   budget=table.latency_budget(params.latency_budget_quantile))
+        return cls(
+            strategy=strategy,
+            n_trials=params.n_trials,
+            repeats=params.repeats,
+            n_startup_trials=entry.n_startup_trials,
+            cost=entry.cost or params.cost,
+            seed=seed,
+            storage=params.storage,
+            n_workers=params.n_workers,
+            budget=table.latency_budget(params.latency_budget_quantile),
+        )
 
 
 def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
-    key = json.dumps([spec.strategy, spec.seed, spec.n_trials, spec.n_startup_trials, spec.cost, digest]
-                     + ([round(spec.budget, 9)] if spec.strategy in CONSTRAINED else []))
+    key = json.dumps(
+        [spec.strategy, spec.seed, spec.n_trials, spec.n_startup_trials, spec.cost, digest]
+        + ([round(spec.budget, 9)] if spec.strategy in CONSTRAINED else [])
+    )
     return f"{spec.strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}-r{repeat:03d}"
 
 
@@ -86,8 +105,9 @@ def _sampler(table: Table, spec: RunSpec, seed: int) -> optuna.samplers.BaseSamp
 
 def table_objective(table: Table, spec: RunSpec, repeat: int, worker: int) -> Callable:
     """The table lookup of repeat ``repeat``, recording which ``worker`` ran each trial."""
-    inner = TableObjective(table, cost=spec.cost, multi_objective=spec.strategy in MULTI_OBJECTIVE,
-                           seed=spec.seed, repeat=repeat)
+    inner = TableObjective(
+        table, cost=spec.cost, multi_objective=spec.strategy in MULTI_OBJECTIVE, seed=spec.seed, repeat=repeat
+    )
 
     def objective(trial):
         trial.set_user_attr("worker", worker)
@@ -102,19 +122,28 @@ def trials_frame(study: optuna.Study, spec: RunSpec, repeat: int) -> pd.DataFram
     dead = superseded(every)
     trials = sorted((t for t in every if is_valid(t, dead)), key=lambda t: t.number)
     rows = []
-    for i, t in enumerate(trials[:spec.n_trials]):
+    for i, t in enumerate(trials[: spec.n_trials]):
         ok = t.state == TrialState.COMPLETE
         ua = t.user_attrs
-        rows.append({"strategy": spec.strategy, "repeat": repeat, "trial": i, "number": t.number,
-                     "worker": ua.get("worker", 0), "state": t.state.name, "arch": ua.get("arch", ""),
-                     "row_seed": ua.get("row_seed", -1),
-                     "val_error": t.values[0] if ok else np.nan,
-                     "latency_ms": ua.get("latency_ms", np.nan) if ok else np.nan,
-                     "test_error": ua.get("test_error", np.nan) if ok else np.nan,
-                     # a failed lookup has no measured cost; it adds nothing to the cumulative cost
-                     "cost": ua.get("cost", 0.0) if ok else 0.0,
-                     "train_seconds": ua.get("train_seconds", 0.0) if ok else 0.0,
-                     **{f"param_{k}": v for k, v in sorted(t.params.items())}})
+        rows.append(
+            {
+                "strategy": spec.strategy,
+                "repeat": repeat,
+                "trial": i,
+                "number": t.number,
+                "worker": ua.get("worker", 0),
+                "state": t.state.name,
+                "arch": ua.get("arch", ""),
+                "row_seed": ua.get("row_seed", -1),
+                "val_error": t.values[0] if ok else np.nan,
+                "latency_ms": ua.get("latency_ms", np.nan) if ok else np.nan,
+                "test_error": ua.get("test_error", np.nan) if ok else np.nan,
+                # a failed lookup has no measured cost; it adds nothing to the cumulative cost
+                "cost": ua.get("cost", 0.0) if ok else 0.0,
+                "train_seconds": ua.get("train_seconds", 0.0) if ok else 0.0,
+                **{f"param_{k}": v for k, v in sorted(t.params.items())},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -123,8 +152,12 @@ def _run_memory_repeat(table: Table, spec: RunSpec, repeat: int) -> pd.DataFrame
     sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat))
     study = _create(spec, f"{spec.strategy}-r{repeat:03d}", None, sampler)
     if spec.n_trials > 0:
-        study.optimize(table_objective(table, spec, repeat, 0), n_trials=spec.n_trials, catch=(NetworkFailed,),
-                       gc_after_trial=False)
+        study.optimize(
+            table_objective(table, spec, repeat, 0),
+            n_trials=spec.n_trials,
+            catch=(NetworkFailed,),
+            gc_after_trial=False,
+        )
     return trials_frame(study, spec, repeat)
 
 
@@ -141,8 +174,10 @@ def prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while "slots" not in study.user_attrs:  # another run is still enqueuing them
             if time.monotonic() > deadline:
-                raise StorageBusy(f"search.storage: study {name} has no slots (its creator was killed while "
-                                  f"creating it); delete it with `optuna delete-study --study-name {name}`") from None
+                raise StorageBusy(
+                    f"search.storage: study {name} has no slots (its creator was killed while "
+                    f"creating it); delete it with `optuna delete-study --study-name {name}`"
+                ) from None
             time.sleep(POLL_S)
         log.info("%s: joining with %d of %d trial(s) finished", name, n_valid(study), spec.n_trials)
         return name
@@ -244,5 +279,7 @@ def run(params, strategy: str, table: Table, seed: int = 0, progress: Progress =
 def describe(trials: pd.DataFrame) -> str:
     """One log line on a strategy's trials: failures and the median best observed validation error."""
     ok = trials[trials["state"] == "COMPLETE"]
-    return (f"{int((trials['state'] != 'COMPLETE').sum())} failed; median best observed val error "
-            f"{ok.groupby('repeat')['val_error'].min().median():.4f}")
+    return (
+        f"{int((trials['state'] != 'COMPLETE').sum())} failed; median best observed val error "
+        f"{ok.groupby('repeat')['val_error'].min().median():.4f}"
+    )

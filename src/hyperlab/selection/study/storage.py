@@ -32,8 +32,8 @@ import fcntl
 import logging
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -42,10 +42,10 @@ from hyperlab.selection.table.benchmark import NetworkFailed
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 1      # RDB: a running trial's heartbeat interval
-GRACE_S = 6          # RDB: a RUNNING trial silent this long belongs to a dead worker; its slot is re-enqueued
-LOCK_GRACE_S = 5     # journal: a lock file untouched this long is a killed process's (Optuna's default: 30)
-POLL_S = 0.5         # RDB: how often a finished worker checks on slots other workers hold
+HEARTBEAT_S = 1  # RDB: a running trial's heartbeat interval
+GRACE_S = 6  # RDB: a RUNNING trial silent this long belongs to a dead worker; its slot is re-enqueued
+LOCK_GRACE_S = 5  # journal: a lock file untouched this long is a killed process's (Optuna's default: 30)
+POLL_S = 0.5  # RDB: how often a finished worker checks on slots other workers hold
 
 
 class StorageBusy(RuntimeError):
@@ -63,10 +63,12 @@ def open_storage(storage: str):
     if is_rdb(storage):
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and what we need
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                              heartbeat_stale_trial_callback=requeue)
+            return optuna.storages.RDBStorage(
+                storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue
+            )
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
     lock = JournalFileOpenLock(storage, grace_period=LOCK_GRACE_S)
     return JournalStorage(JournalFileBackend(storage, lock_obj=lock))
 
@@ -87,8 +89,10 @@ def journal_run_lock(path: str) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
-            raise StorageBusy(f"search.storage: {path} is in use by another run (pid {holder}); "
-                              "wait for it to finish or use another journal file") from None
+            raise StorageBusy(
+                f"search.storage: {path} is in use by another run (pid {holder}); "
+                "wait for it to finish or use another journal file"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -119,8 +123,9 @@ def enqueue_slots(study: optuna.Study, n_trials: int) -> None:
 def requeue(study: optuna.Study, dead: FrozenTrial) -> None:
     """Give a dead trial's slot to the next worker (called once per dead trial, by whoever failed it)."""
     if "slot" in dead.user_attrs:
-        study.enqueue_trial({}, user_attrs={"slot": dead.user_attrs["slot"], "retry_of": dead.number},
-                            skip_if_exists=False)
+        study.enqueue_trial(
+            {}, user_attrs={"slot": dead.user_attrs["slot"], "retry_of": dead.number}, skip_if_exists=False
+        )
 
 
 def superseded(trials) -> set[int]:
@@ -130,8 +135,7 @@ def superseded(trials) -> set[int]:
 
 def is_valid(trial, dead: set[int] = frozenset()) -> bool:
     """A finished trial that counts: not interrupted, not a dead worker's (``dead``: :func:`superseded`)."""
-    return (trial.state.is_finished() and not trial.user_attrs.get("interrupted", False)
-            and trial.number not in dead)
+    return trial.state.is_finished() and not trial.user_attrs.get("interrupted", False) and trial.number not in dead
 
 
 def n_valid(study: optuna.Study) -> int:
@@ -176,8 +180,11 @@ def fail_dead_trials(study: optuna.Study, storage) -> None:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # its callback, requeue, re-enqueues the slots
     now = datetime.datetime.now()  # Optuna stamps datetime_start with the local clock too
-    old = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-           if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S]
+    old = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S
+    ]
     if not old:
         return
     import sqlalchemy
@@ -186,7 +193,8 @@ def fail_dead_trials(study: optuna.Study, storage) -> None:
     ids = {t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number) for t in old}
     # Optuna's RDB schema (pinned 5.0.0; tests/test_optuna_private.py): one row per beating trial
     query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
-        sqlalchemy.bindparam("ids", expanding=True))
+        sqlalchemy.bindparam("ids", expanding=True)
+    )
     with storage.engine.connect() as conn:
         beating = {row[0] for row in conn.execute(query, {"ids": list(ids.values())})}
     for t in old:

@@ -30,11 +30,11 @@ import warnings
 import numpy as np
 import optuna
 
-from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.space.encoding import Space, arch_of_params, canonical_params, network_params
-from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
 from hyperlab.selection.names import STRATEGIES
+from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
+from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
 from hyperlab.selection.samplers.network_random import NetworkRandomSampler, layer_uniform_weights
+from hyperlab.selection.space.encoding import Space, arch_of_params, canonical_params, network_params
 from hyperlab.selection.table.table import Table
 from hyperlab.training.network import parse_arch
 
@@ -42,12 +42,13 @@ from hyperlab.training.network import parse_arch
 @dataclasses.dataclass(frozen=True)
 class Networks:
     """What the network-aware samplers need of the table: its space and every network's canonical encoding."""
+
     space: Space
     archs: tuple[str, ...]
     depths: tuple[int, ...]
 
     @classmethod
-    def of(cls, table: Table) -> "Networks":
+    def of(cls, table: Table) -> Networks:
         return cls(table.space, table.archs, tuple(len(parse_arch(a)) for a in table.archs))
 
     def canonicalize(self, params: dict) -> dict:
@@ -67,18 +68,27 @@ class LatencyConstraint:
         return (float(trial.user_attrs.get("latency_ms", np.inf)) - self.budget,)
 
 
-def make_sampler(strategy: str, seed: int, n_startup_trials: int, networks: Networks | None = None,
-                 budget: float = 1.0) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    strategy: str, seed: int, n_startup_trials: int, networks: Networks | None = None, budget: float = 1.0
+) -> optuna.samplers.BaseSampler:
     """A fresh sampler of ``strategy``; the cost-aware ones read the trial user attribute ``cost``,
     the constrained ones ``latency_ms``. ``networks``: the table's (the random and GP samplers count networks)."""
+
     def by_network(weights=None, sampler_seed=seed):
-        return NetworkRandomSampler(network_params(networks.space, networks.archs), networks.key, weights,
-                                    seed=sampler_seed)
+        return NetworkRandomSampler(
+            network_params(networks.space, networks.archs), networks.key, weights, seed=sampler_seed
+        )
 
     # GP samplers: canonical pool, and (until a trial completes, there is no relative search space) every
     # parameter from a network draw among the untaken ones, so early failures cannot repeat a network either
-    gp = {} if networks is None else {"canonicalize": networks.canonicalize,
-                                      "independent_sampler": by_network(sampler_seed=(seed + 7919) % 2**31)}
+    gp = (
+        {}
+        if networks is None
+        else {
+            "canonicalize": networks.canonicalize,
+            "independent_sampler": by_network(sampler_seed=(seed + 7919) % 2**31),
+        }
+    )
     if strategy in ("random", "random_uniform"):
         if networks is None:
             return optuna.samplers.RandomSampler(seed=seed)
@@ -88,13 +98,15 @@ def make_sampler(strategy: str, seed: int, n_startup_trials: int, networks: Netw
     if strategy == "gp_ei_per_second":
         return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost", **gp)
     if strategy == "gp_ei_constrained":
-        return ConstrainedGPEISampler(n_startup_trials=n_startup_trials, seed=seed, budget=budget,
-                                      constraint_attr="latency_ms", **gp)
+        return ConstrainedGPEISampler(
+            n_startup_trials=n_startup_trials, seed=seed, budget=budget, constraint_attr="latency_ms", **gp
+        )
     if strategy == "tpe_constrained":
         with warnings.catch_warnings():  # Optuna 5 deprecates constraints_func (for Trial.set_constraint), still works
             warnings.simplefilter("ignore", FutureWarning)
-            return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed,
-                                              constraints_func=LatencyConstraint(budget))
+            return optuna.samplers.TPESampler(
+                n_startup_trials=n_startup_trials, seed=seed, constraints_func=LatencyConstraint(budget)
+            )
     if strategy == "tpe":
         return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed)
     if strategy == "tpe_per_second":

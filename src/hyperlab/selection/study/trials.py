@@ -17,15 +17,27 @@ class TrialsError(ValueError):
     """A search CSV (``data/search/<strategy>.csv``) is missing, malformed or does not match the params."""
 
 
-TRIAL_COLUMNS = ("strategy", "repeat", "trial", "state", "arch", "row_seed", "val_error", "latency_ms", "test_error",
-                 "cost", "train_seconds")
+TRIAL_COLUMNS = (
+    "strategy",
+    "repeat",
+    "trial",
+    "state",
+    "arch",
+    "row_seed",
+    "val_error",
+    "latency_ms",
+    "test_error",
+    "cost",
+    "train_seconds",
+)
 #: What a COMPLETE trial copied from the table row it drew: each must equal that row's value.
 COPIED_COLUMNS = ("val_error", "test_error", "latency_ms", "train_seconds")
 FINISHED_STATES = ("COMPLETE", "FAIL", "PRUNED")
 
 
-def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int,
-                    table: Table) -> pd.DataFrame:
+def validate_trials(
+    frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int, table: Table
+) -> pd.DataFrame:
     """Check a search CSV against the params and the table; one :class:`TrialsError` line otherwise.
 
     Every repeat ``0..repeats-1`` must hold trials ``0..n_trials-1`` once each,
@@ -47,25 +59,29 @@ def validate_trials(frame: pd.DataFrame, name: str, strategy: str, repeats: int,
         raise TrialsError(f"{name}: holds trials of strategy {other!r}, expected {strategy!r}")
     bad = ~frame["state"].isin(FINISHED_STATES)
     if bad.any():
-        raise TrialsError(f"{name}: state {frame.loc[bad, 'state'].iloc[0]!r} is not one of "
-                          f"{', '.join(FINISHED_STATES)}")
+        raise TrialsError(
+            f"{name}: state {frame.loc[bad, 'state'].iloc[0]!r} is not one of {', '.join(FINISHED_STATES)}"
+        )
     expected = pd.MultiIndex.from_product([range(repeats), range(n_trials)], names=["repeat", "trial"])
     got = pd.MultiIndex.from_frame(frame[["repeat", "trial"]])
     if len(got) != len(expected) or got.has_duplicates or not got.sort_values().equals(expected):
         counts = frame.groupby("repeat")["trial"].nunique() if len(frame) else pd.Series(dtype=int)
-        raise TrialsError(f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials "
-                          f"({len(frame)} rows), params ask {repeats} x {n_trials}; rerun search@{strategy}")
+        raise TrialsError(
+            f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials "
+            f"({len(frame)} rows), params ask {repeats} x {n_trials}; rerun search@{strategy}"
+        )
     ok = frame["state"] == "COMPLETE"
-    for col, low, high in (("val_error", 0, 1), ("test_error", 0, 1), ("latency_ms", 0, np.inf),
-                           ("cost", 0, np.inf)):
+    for col, low, high in (("val_error", 0, 1), ("test_error", 0, 1), ("latency_ms", 0, np.inf), ("cost", 0, np.inf)):
         v = frame[col].astype(float)
         bad = ok & ~(np.isfinite(v) & (v >= low) & (v <= high))
         if col == "latency_ms":
             bad |= ok & (v <= 0)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise TrialsError(f"{name}: row {i + 2}: a COMPLETE trial has {col} = {frame[col].iloc[i]!r}; "
-                              f"must be finite, {low}..{high}")
+            raise TrialsError(
+                f"{name}: row {i + 2}: a COMPLETE trial has {col} = {frame[col].iloc[i]!r}; "
+                f"must be finite, {low}..{high}"
+            )
     check_against_table(frame, name, strategy, table)
     return frame
 
@@ -83,18 +99,22 @@ def check_against_table(frame: pd.DataFrame, name: str, strategy: str, table: Ta
     bad = ok & ~found
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise TrialsError(f"{name}: row {i + 2}: network {frame['arch'].iloc[i]} seed {frame['row_seed'].iloc[i]} "
-                          f"is not an ok row of {table.name}; a COMPLETE trial must draw one; rerun search@{strategy}")
+        raise TrialsError(
+            f"{name}: row {i + 2}: network {frame['arch'].iloc[i]} seed {frame['row_seed'].iloc[i]} "
+            f"is not an ok row of {table.name}; a COMPLETE trial must draw one; rerun search@{strategy}"
+        )
     drawn = rows.reindex(keys[ok])
     for col in COPIED_COLUMNS:
         got, want = frame[col].to_numpy(float)[ok], drawn[col].to_numpy(float)
         differs = ~np.isclose(got, want, rtol=1e-12, atol=0.0)
         if differs.any():
             i = int(np.flatnonzero(ok)[np.flatnonzero(differs)[0]])
-            raise TrialsError(f"{name}: row {i + 2}: {col} = {float(frame[col].iloc[i])!r} but {table.name} has "
-                              f"{float(want[np.flatnonzero(differs)[0]])!r} for network {frame['arch'].iloc[i]} "
-                              f"seed {frame['row_seed'].iloc[i]}; a trial holds its table row's values; "
-                              f"rerun search@{strategy}")
+            raise TrialsError(
+                f"{name}: row {i + 2}: {col} = {float(frame[col].iloc[i])!r} but {table.name} has "
+                f"{float(want[np.flatnonzero(differs)[0]])!r} for network {frame['arch'].iloc[i]} "
+                f"seed {frame['row_seed'].iloc[i]}; a trial holds its table row's values; "
+                f"rerun search@{strategy}"
+            )
 
 
 def load_latency(path, archs, rounds: int) -> dict[str, pd.Series]:
@@ -102,8 +122,9 @@ def load_latency(path, archs, rounds: int) -> dict[str, pd.Series]:
 
     It must hold rounds ``1..rounds`` (``search.latency_rounds``), each timing every network once.
     """
-    frame = read_csv_table(path, TrialsError, "run `python stages/latency.py` first", "rerun the latency stage",
-                           dtype={"arch": str})
+    frame = read_csv_table(
+        path, TrialsError, "run `python stages/latency.py` first", "rerun the latency stage", dtype={"arch": str}
+    )
     missing = [c for c in ("arch", "round", "latency_ms") if c not in frame.columns]
     if missing:
         raise TrialsError(f"{path}: lacks column(s) {missing}; rerun the latency stage")
@@ -112,20 +133,28 @@ def load_latency(path, archs, rounds: int) -> dict[str, pd.Series]:
         raise TrialsError(f"{path}: every latency_ms must be a finite number > 0; rerun the latency stage")
     found = sorted(set(pd.to_numeric(frame["round"], errors="coerce").tolist()))
     if found != list(range(1, rounds + 1)):
-        raise TrialsError(f"{path}: has rounds {found}; search.latency_rounds = {rounds} asks for rounds "
-                          f"1..{rounds}; rerun the latency stage")
+        raise TrialsError(
+            f"{path}: has rounds {found}; search.latency_rounds = {rounds} asks for rounds "
+            f"1..{rounds}; rerun the latency stage"
+        )
     out = {}
     for r, g in frame.assign(latency_ms=lat).groupby("round", sort=True):
         series = g.set_index("arch")["latency_ms"]
         if series.index.has_duplicates or not set(archs) <= set(series.index):
-            raise TrialsError(f"{path}: round {r} does not time every network of the table once; "
-                              "rerun the latency stage")
+            raise TrialsError(
+                f"{path}: round {r} does not time every network of the table once; rerun the latency stage"
+            )
         out[f"round{r}"] = series
     return out
 
 
 def load_trials(path, strategy: str, repeats: int, n_trials: int, table: Table) -> pd.DataFrame:
     """``data/search/<strategy>.csv`` read and checked (:func:`validate_trials`)."""
-    frame = read_csv_table(path, TrialsError, f"run `python stages/search.py {strategy}` first",
-                           f"rerun search@{strategy}", dtype={"arch": str, "strategy": str, "state": str})
+    frame = read_csv_table(
+        path,
+        TrialsError,
+        f"run `python stages/search.py {strategy}` first",
+        f"rerun search@{strategy}",
+        dtype={"arch": str, "strategy": str, "state": str},
+    )
     return validate_trials(frame, str(path), strategy, repeats, n_trials, table)

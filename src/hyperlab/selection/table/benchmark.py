@@ -33,8 +33,9 @@ class TableObjective:
     :class:`NetworkFailed`, which the runner catches so the trial is FAIL.
     """
 
-    def __init__(self, table: Table, cost: str = "latency", multi_objective: bool = False,
-                 seed: int = 0, repeat: int = 0):
+    def __init__(
+        self, table: Table, cost: str = "latency", multi_objective: bool = False, seed: int = 0, repeat: int = 0
+    ):
         if cost not in COST_COLUMNS:
             raise ValueError(f"cost must be one of {list(COST_COLUMNS)}, got {cost!r}")
         self.space = table.space
@@ -42,8 +43,9 @@ class TableObjective:
         self.multi_objective = multi_objective
         self.seed, self.repeat = seed, repeat
         cols = ["seed", "status", "val_error", "test_error", "latency_ms", "train_seconds", self.cost_column]
-        self._rows = {arch: g[list(dict.fromkeys(cols))].to_dict("records")
-                      for arch, g in table.rows.groupby("arch", sort=True)}
+        self._rows = {
+            arch: g[list(dict.fromkeys(cols))].to_dict("records") for arch, g in table.rows.groupby("arch", sort=True)
+        }
 
     def __call__(self, trial):
         arch = suggest_arch(trial, self.space)

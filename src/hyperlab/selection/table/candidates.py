@@ -6,22 +6,29 @@ The schema of ``data/candidates.csv`` is a contract with the search stage
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from hyperlab.selection.analysis.fronts import true_front
 from hyperlab.selection.space.architectures import width_columns
-from hyperlab.training.network import Arch, arch_name, forward_flops, n_params
 from hyperlab.selection.table.table import network_summary
+from hyperlab.training.network import Arch, arch_name, forward_flops, n_params
 
 SETS = ("train", "val", "test")
 
 
-def candidate_table(archs: Sequence[Arch], seeds: Sequence[int], max_layers: int, errors: np.ndarray,
-                    failed: np.ndarray, train_seconds: np.ndarray, latency_ms: np.ndarray,
-                    final_loss: np.ndarray) -> pd.DataFrame:
+def candidate_table(
+    archs: Sequence[Arch],
+    seeds: Sequence[int],
+    max_layers: int,
+    errors: np.ndarray,
+    failed: np.ndarray,
+    train_seconds: np.ndarray,
+    latency_ms: np.ndarray,
+    final_loss: np.ndarray,
+) -> pd.DataFrame:
     """The table, networks in ``archs`` order, seeds inner.
 
     ``errors`` (networks, seeds, 3: train/val/test); ``failed``, ``train_seconds``,
@@ -33,9 +40,14 @@ def candidate_table(archs: Sequence[Arch], seeds: Sequence[int], max_layers: int
         widths = list(arch) + [0] * (max_layers - len(arch))
         for j, seed in enumerate(seeds):
             bad = bool(failed[i, j])
-            row = {"arch": arch_name(arch), "n_layers": len(arch),
-                   **dict(zip(width_columns(max_layers), widths)),
-                   "seed": int(seed), "n_params": n_params(arch), "flops": forward_flops(arch)}
+            row = {
+                "arch": arch_name(arch),
+                "n_layers": len(arch),
+                **dict(zip(width_columns(max_layers), widths)),
+                "seed": int(seed),
+                "n_params": n_params(arch),
+                "flops": forward_flops(arch),
+            }
             for k, name in enumerate(SETS):
                 row[f"{name}_error"] = np.nan if bad else float(errors[i, j, k])
             row["train_seconds"] = float(train_seconds[i, j])
@@ -58,18 +70,32 @@ def per_network(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary(table: pd.DataFrame, nets: pd.DataFrame) -> dict:
     """Headline numbers of the table (``metrics/candidates.json``, timings added by the stage)."""
-    out = {"n_networks": int(table["arch"].nunique()), "n_rows": int(len(table)),
-           "n_failed": int((table["status"] == "failed").sum())}
+    out = {
+        "n_networks": int(table["arch"].nunique()),
+        "n_rows": int(len(table)),
+        "n_failed": int((table["status"] == "failed").sum()),
+    }
     if len(nets):
         best = nets.loc[nets["val_error"].idxmin()]
-        out.update(best_val_error=float(best["val_error"]), best_arch=str(best["arch"]),
-                   best_test_error=float(best["test_error"]),
-                   best_row_val_error=float(table["val_error"].min()),
-                   latency_ms_min=float(table["latency_ms"].min()), latency_ms_max=float(table["latency_ms"].max()),
-                   pareto_size=int(nets["pareto"].sum()),
-                   val_error_seed_std_median=float(nets["val_error_std"].median()))
+        out.update(
+            best_val_error=float(best["val_error"]),
+            best_arch=str(best["arch"]),
+            best_test_error=float(best["test_error"]),
+            best_row_val_error=float(table["val_error"].min()),
+            latency_ms_min=float(table["latency_ms"].min()),
+            latency_ms_max=float(table["latency_ms"].max()),
+            pareto_size=int(nets["pareto"].sum()),
+            val_error_seed_std_median=float(nets["val_error_std"].median()),
+        )
     else:
-        out.update(best_val_error=None, best_arch=None, best_test_error=None, best_row_val_error=None,
-                   latency_ms_min=float(table["latency_ms"].min()), latency_ms_max=float(table["latency_ms"].max()),
-                   pareto_size=0, val_error_seed_std_median=None)
+        out.update(
+            best_val_error=None,
+            best_arch=None,
+            best_test_error=None,
+            best_row_val_error=None,
+            latency_ms_min=float(table["latency_ms"].min()),
+            latency_ms_max=float(table["latency_ms"].max()),
+            pareto_size=0,
+            val_error_seed_std_median=None,
+        )
     return out

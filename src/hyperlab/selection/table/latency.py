@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from hyperlab.report import Result
 from hyperlab.selection.space import architectures
 from hyperlab.training import network
 from hyperlab.training.latency import time_latency
@@ -26,8 +27,18 @@ from hyperlab.training.mlp import init_params
 log = logging.getLogger(__name__)
 
 
-def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: int, repeats: int, warmup: int,
-           rounds: int, gap_seconds: float, sleep: Callable[[float], None] = time.sleep) -> pd.DataFrame:
+def retime(
+    layers: Sequence[int],
+    widths: Sequence[int],
+    seed: int,
+    *,
+    batch: int,
+    repeats: int,
+    warmup: int,
+    rounds: int,
+    gap_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> pd.DataFrame:
     """``rounds`` timings of every network of the space, ``gap_seconds`` apart: columns arch, round, latency_ms.
 
     Round ``r`` (1-based) shuffles the networks with the stream ``(seed, r - 1)``.
@@ -41,10 +52,16 @@ def retime(layers: Sequence[int], widths: Sequence[int], seed: int, *, batch: in
             log.info("pausing %.0f s before round %d", gap_seconds, r + 1)
             sleep(gap_seconds)
         t0 = time.perf_counter()
-        ms = time_latency(archs, weights, x, repeats=repeats, warmup=warmup,
-                          rng=np.random.default_rng([seed, r]))
-        log.info("round %d: %d networks in %.1f s; latency %.3f-%.3f ms (median %.3f)", r + 1, len(archs),
-                 time.perf_counter() - t0, ms.min(), ms.max(), float(np.median(ms)))
+        ms = time_latency(archs, weights, x, repeats=repeats, warmup=warmup, rng=np.random.default_rng([seed, r]))
+        log.info(
+            "round %d: %d networks in %.1f s; latency %.3f-%.3f ms (median %.3f)",
+            r + 1,
+            len(archs),
+            time.perf_counter() - t0,
+            ms.min(),
+            ms.max(),
+            float(np.median(ms)),
+        )
         frames.append(pd.DataFrame({"arch": [network.arch_name(a) for a in archs], "round": r + 1, "latency_ms": ms}))
     return pd.concat(frames, ignore_index=True)
 
@@ -53,7 +70,15 @@ def run(candidates, search, seed: int = 0, sleep: Callable[[float], None] = time
     """The ``latency`` stage: :func:`retime` of the space of the ``candidates`` section with its timing
     protocol, in ``search.latency_rounds`` rounds ``search.latency_gap_seconds`` apart; the re-timings
     are ``products["latency"]``."""
-    frame = retime(candidates.layers, candidates.widths, seed, batch=candidates.latency_batch,
-                   repeats=candidates.latency_repeats, warmup=candidates.latency_warmup,
-                   rounds=search.latency_rounds, gap_seconds=search.latency_gap_seconds, sleep=sleep)
+    frame = retime(
+        candidates.layers,
+        candidates.widths,
+        seed,
+        batch=candidates.latency_batch,
+        repeats=candidates.latency_repeats,
+        warmup=candidates.latency_warmup,
+        rounds=search.latency_rounds,
+        gap_seconds=search.latency_gap_seconds,
+        sleep=sleep,
+    )
     return Result(tables={}, metrics={}, report={}, products={"latency": frame})

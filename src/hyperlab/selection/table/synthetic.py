@@ -8,7 +8,7 @@ trained errors and measured timings.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,13 @@ from hyperlab.selection.table.candidates import candidate_table
 from hyperlab.training import network
 
 
-def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
-                    n_seeds: int = 2, seed: int = 0, fail_rate: float = 0.02) -> pd.DataFrame:
+def synthetic_table(
+    layers: Sequence[int] = (1, 2, 3),
+    widths: Sequence[int] = (16, 32, 64, 128, 256, 512),
+    n_seeds: int = 2,
+    seed: int = 0,
+    fail_rate: float = 0.02,
+) -> pd.DataFrame:
     """A table with the schema of ``data/candidates.csv`` and a plausible shape.
 
     Error falls with capacity and rises with depth beyond two layers (a unique
@@ -42,5 +47,6 @@ def synthetic_table(layers: Sequence[int] = (1, 2, 3), widths: Sequence[int] = (
             if not failed[i, j]:
                 errors[i, j] = (max(val - 0.03, 0.0), val, val + 0.004 * rng.standard_normal())
             latency[i, j], train_seconds[i, j] = abs(lat), 0.5 + 2e-5 * n_params
-    return candidate_table(archs, range(n_seeds), max(layers), errors, failed, train_seconds, latency,
-                           np.full(shape, np.nan))
+    return candidate_table(
+        archs, range(n_seeds), max(layers), errors, failed, train_seconds, latency, np.full(shape, np.nan)
+    )

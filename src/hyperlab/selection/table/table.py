@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -29,21 +30,25 @@ from hyperlab.training.network import arch_name
 @dataclasses.dataclass(frozen=True)
 class ExpectedRows:
     """The rows the params ask for: every network of ``layers`` x ``widths`` under every seed of ``seeds``, once."""
+
     layers: tuple[int, ...]
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
 
     @classmethod
-    def of(cls, candidates, seed: int) -> "ExpectedRows":
+    def of(cls, candidates, seed: int) -> ExpectedRows:
         """From the ``candidates`` params section and the top-level ``seed`` (seeds ``seed, seed + 1, ..``)."""
-        return cls(tuple(candidates.layers), tuple(candidates.widths),
-                   tuple(seed + k for k in range(candidates.n_seeds)))
+        return cls(
+            tuple(candidates.layers), tuple(candidates.widths), tuple(seed + k for k in range(candidates.n_seeds))
+        )
 
     def allowed(self) -> str:
         """What a refusal line says is allowed."""
         seeds = ", ".join(str(s) for s in self.seeds)
-        return (f"the {len(self.archs)} networks of candidates.layers {list(self.layers)} x candidates.widths "
-                f"{list(self.widths)}, each under seeds {seeds} (seed, candidates.n_seeds) once")
+        return (
+            f"the {len(self.archs)} networks of candidates.layers {list(self.layers)} x candidates.widths "
+            f"{list(self.widths)}, each under seeds {seeds} (seed, candidates.n_seeds) once"
+        )
 
     @functools.cached_property
     def networks(self) -> tuple[str, ...]:
@@ -62,14 +67,18 @@ def check_expected(frame: pd.DataFrame, expected: ExpectedRows, name: str) -> No
         if arch not in archs:
             raise TableError(f"{name}: row {i + 2}: network {arch} is not in the space; allowed: {expected.allowed()}")
         if seed not in seeds:
-            raise TableError(f"{name}: row {i + 2}: network {arch} has seed {seed}, not one the params ask for; "
-                             f"allowed: {expected.allowed()}")
+            raise TableError(
+                f"{name}: row {i + 2}: network {arch} has seed {seed}, not one the params ask for; "
+                f"allowed: {expected.allowed()}"
+            )
     present = set(zip(frame["arch"], frame["seed"].tolist()))
     for arch in expected.networks:
         for seed in expected.seeds:
             if (arch, seed) not in present:
-                raise TableError(f"{name}: no row for network {arch} seed {seed}; the params ask for "
-                                 f"{expected.allowed()}; rerun the candidates stage")
+                raise TableError(
+                    f"{name}: no row for network {arch} seed {seed}; the params ask for "
+                    f"{expected.allowed()}; rerun the candidates stage"
+                )
 
 
 def canonical_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,11 +100,18 @@ def network_summary(rows: pd.DataFrame) -> pd.DataFrame:
     two seeds per network, the table's default, the mean and median coincide.)
     """
     ok = rows[rows["status"] == "ok"]
-    agg = ok.groupby("arch").agg(n_layers=("n_layers", "first"), n_params=("n_params", "first"),
-                                 flops=("flops", "first"), val_error=("val_error", "mean"),
-                                 val_error_std=("val_error", "std"), train_error=("train_error", "mean"),
-                                 test_error=("test_error", "mean"), latency_ms=("latency_ms", "mean"),
-                                 train_seconds=("train_seconds", "mean"), n_ok=("seed", "size"))
+    agg = ok.groupby("arch").agg(
+        n_layers=("n_layers", "first"),
+        n_params=("n_params", "first"),
+        flops=("flops", "first"),
+        val_error=("val_error", "mean"),
+        val_error_std=("val_error", "std"),
+        train_error=("train_error", "mean"),
+        test_error=("test_error", "mean"),
+        latency_ms=("latency_ms", "mean"),
+        train_seconds=("train_seconds", "mean"),
+        n_ok=("seed", "size"),
+    )
     agg["val_error_std"] = agg["val_error_std"].fillna(0.0)
     return agg.sort_index()
 
@@ -113,14 +129,14 @@ class Table:
     ``space``: the encoding space of its networks; ``name``: what error lines call it.
     Build one with :meth:`of` (a frame) or :func:`load_table` (a file).
     """
+
     rows: pd.DataFrame
     nets: pd.DataFrame
     space: Space
     name: str = "candidate table"
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, name: str = "candidate table",
-           expected: ExpectedRows | None = None) -> "Table":
+    def of(cls, frame: pd.DataFrame, name: str = "candidate table", expected: ExpectedRows | None = None) -> Table:
         """``frame`` checked (:func:`validate_table`, then against ``expected`` if given) and put in canonical order."""
         checked = validate_table(frame, name)
         if expected is not None:
@@ -146,12 +162,15 @@ class Table:
         """Refuse a study longer than the networks: the network-aware samplers never repeat one while another
         is unevaluated, and past the last there is nothing left to draw."""
         if n_trials > len(self.archs):
-            raise TableError(f"{self.name}: has {len(self.archs)} networks; {key} = {n_trials} asks for more "
-                             f"trials than networks; allowed: 1..{len(self.archs)}")
+            raise TableError(
+                f"{self.name}: has {len(self.archs)} networks; {key} = {n_trials} asks for more "
+                f"trials than networks; allowed: 1..{len(self.archs)}"
+            )
 
 
 def load_table(path, expected: ExpectedRows | None = None) -> Table:
     """``data/candidates.csv`` read and checked into a :class:`Table`; any problem is one :class:`TableError` line."""
-    frame = read_csv_table(path, TableError, "run the candidates stage first", "rerun the candidates stage",
-                           dtype={"arch": str})
+    frame = read_csv_table(
+        path, TableError, "run the candidates stage first", "rerun the candidates stage", dtype={"arch": str}
+    )
     return Table.of(frame, str(path), expected)

@@ -15,8 +15,19 @@ import pandas as pd
 from hyperlab.selection.space.architectures import width_columns, width_columns_of
 from hyperlab.training.network import arch_name
 
-REQUIRED = ("arch", "n_layers", "seed", "n_params", "flops", "train_error", "val_error", "test_error",
-            "train_seconds", "latency_ms", "status")
+REQUIRED = (
+    "arch",
+    "n_layers",
+    "seed",
+    "n_params",
+    "flops",
+    "train_error",
+    "val_error",
+    "test_error",
+    "train_seconds",
+    "latency_ms",
+    "status",
+)
 
 
 class TableError(ValueError):
@@ -63,8 +74,7 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
             raise TableError(f"{name}: column {col} must hold numbers; {where} is not one")
     for col in (*INT_COLUMNS, *wcols):
         if not pd.api.types.is_integer_dtype(out[col]):
-            raise TableError(f"{name}: column {col} must hold whole numbers on every row "
-                             f"(dtype {out[col].dtype})")
+            raise TableError(f"{name}: column {col} must hold whole numbers on every row (dtype {out[col].dtype})")
         if (out[col] < 0).any():
             raise TableError(f"{name}: column {col} must be >= 0; {_first(out[col] < 0, out, col)}")
     if out["arch"].isna().any():
@@ -87,21 +97,27 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
     depth = out["n_layers"]
     bad = (depth < 1) | (depth > len(wcols))
     if bad.any():
-        raise TableError(f"{name}: n_layers must be 1..{len(wcols)}, as there are width_1..width_{len(wcols)} "
-                         f"columns (one dropped?); {_first(bad, out, 'n_layers')}")
+        raise TableError(
+            f"{name}: n_layers must be 1..{len(wcols)}, as there are width_1..width_{len(wcols)} "
+            f"columns (one dropped?); {_first(bad, out, 'n_layers')}"
+        )
     widths = out[wcols].to_numpy()
     used = np.arange(len(wcols))[None, :] < depth.to_numpy()[:, None]
     expected = [arch_name(tuple(row[:n])) for row, n in zip(widths.tolist(), depth.tolist())]
-    bad = pd.Series(((widths > 0) != used).any(axis=1) | (out["arch"].to_numpy() != np.array(expected)),
-                    index=out.index)
+    bad = pd.Series(
+        ((widths > 0) != used).any(axis=1) | (out["arch"].to_numpy() != np.array(expected)), index=out.index
+    )
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise TableError(f"{name}: row {i + 2}: arch {out['arch'].iloc[i]!r} contradicts n_layers "
-                         f"{int(depth.iloc[i])} and widths {widths[i].tolist()} (expected {expected[i]!r})")
+        raise TableError(
+            f"{name}: row {i + 2}: arch {out['arch'].iloc[i]!r} contradicts n_layers "
+            f"{int(depth.iloc[i])} and widths {widths[i].tolist()} (expected {expected[i]!r})"
+        )
     dup = out.duplicated(["arch", "seed"])
     if dup.any():
-        raise TableError(f"{name}: (arch, seed) repeated: {_first(dup, out, 'arch')} seed "
-                         f"{int(out['seed'][dup].iloc[0])}")
+        raise TableError(
+            f"{name}: (arch, seed) repeated: {_first(dup, out, 'arch')} seed {int(out['seed'][dup].iloc[0])}"
+        )
     for col in ("n_params", "flops"):
         if (out.groupby("arch")[col].nunique() > 1).any():
             arch = out.groupby("arch")[col].nunique().loc[lambda n: n > 1].index[0]

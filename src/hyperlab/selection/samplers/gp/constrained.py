@@ -47,8 +47,15 @@ class LogConstrainedEI(LogEI):
     ``constraint`` is a posterior on standardized ``log c``: ``log c = center + scale * z``.
     """
 
-    def __init__(self, posterior: Posterior, best: float | None, constraint: Posterior, center: float,
-                 scale: float, log_budget: float):
+    def __init__(
+        self,
+        posterior: Posterior,
+        best: float | None,
+        constraint: Posterior,
+        center: float,
+        scale: float,
+        log_budget: float,
+    ):
         super().__init__(posterior, 0.0 if best is None else best)
         self.use_ei = best is not None
         self.constraint, self.center, self.scale, self.log_budget = constraint, center, scale, log_budget
@@ -93,12 +100,12 @@ class ConstrainedGPEISampler(GPEISampler):
 
     def _acquisition(self, study, space, done, failed):
         acq, incumbents = super()._acquisition(study, space, done, failed)
-        model = self._log_attr_model(study, space, done, acq.posterior.X[:len(done)], self._constraint_attr)
+        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._constraint_attr)
         if model is None:
             return acq, incumbents
         con_post, values, have, center, scale = model
         # best *feasible* observed value, on the objective's standardized scale (as the base class computes it)
-        z = objective_targets(study, done, failed)[:len(done)]
+        z = objective_targets(study, done, failed)[: len(done)]
         feasible = [i for i in have if values[i] <= self._budget]
         best = float(np.min(z[feasible])) if feasible else None
         if feasible:

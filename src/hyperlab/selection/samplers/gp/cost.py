@@ -26,6 +26,7 @@ def trial_cost(trial: FrozenTrial, attr: str) -> float | None:
         return None
     c = trial.user_attrs[attr]
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 0:
-        raise ValueError(f"trial {trial.number}: user attribute {attr!r} = {c!r} is not a cost; "
-                         "it must be a positive finite number")
+        raise ValueError(
+            f"trial {trial.number}: user attribute {attr!r} = {c!r} is not a cost; it must be a positive finite number"
+        )
     return float(c)

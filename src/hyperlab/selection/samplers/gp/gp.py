@@ -48,11 +48,11 @@ class KernelParams(NamedTuple):
         return np.concatenate([np.log(self.inv_sq_lengthscales), [math.log(self.scale), math.log(self.noise)]])
 
     @staticmethod
-    def of(theta: np.ndarray) -> "KernelParams":
+    def of(theta: np.ndarray) -> KernelParams:
         return KernelParams(np.exp(theta[:-2]), float(math.exp(theta[-2])), float(math.exp(theta[-1])))
 
     @staticmethod
-    def default(dim: int) -> "KernelParams":
+    def default(dim: int) -> KernelParams:
         return KernelParams(np.full(dim, 4.0), 1.0, 1e-2)  # lengthscale 0.5
 
 
@@ -117,8 +117,9 @@ def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray) -> tuple[
     return -(lml + lp), -grad
 
 
-def fit_kernel(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[KernelParams],
-               max_iter: int = 200) -> KernelParams:
+def fit_kernel(
+    X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[KernelParams], max_iter: int = 200
+) -> KernelParams:
     """MAP kernel hyperparameters for standardized targets ``y``, best over ``starts``."""
     D = sq_diffs(X, X, is_cat)
     d = X.shape[1]
@@ -126,8 +127,15 @@ def fit_kernel(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[Ke
     best, best_f = None, math.inf
     for start in starts:
         theta0 = np.clip(start.theta, [b[0] for b in bounds], [b[1] for b in bounds])
-        res = minimize(neg_log_posterior, theta0, args=(D, y), jac=True, method="L-BFGS-B",
-                       bounds=bounds, options={"maxiter": max_iter})
+        res = minimize(
+            neg_log_posterior,
+            theta0,
+            args=(D, y),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": max_iter},
+        )
         if np.isfinite(res.fun) and res.fun < best_f:
             best, best_f = res.x, float(res.fun)
     if best is None or best_f >= 1e25:

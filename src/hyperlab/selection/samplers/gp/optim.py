@@ -29,7 +29,7 @@ def evaluate(acq, F: np.ndarray) -> np.ndarray:
     """``acq`` over many points, in chunks that keep the (m, n) kernel block small."""
     if len(F) <= _CHUNK:
         return acq(F)
-    return np.concatenate([acq(F[i:i + _CHUNK]) for i in range(0, len(F), _CHUNK)])
+    return np.concatenate([acq(F[i : i + _CHUNK]) for i in range(0, len(F), _CHUNK)])
 
 
 def argmax_of(values: np.ndarray, rng: np.random.RandomState) -> int:
@@ -49,8 +49,14 @@ def _lbfgs(acq, starts: np.ndarray, cont: np.ndarray, max_iter: int) -> np.ndarr
         value, grad = acq.value_and_grad(F)
         return -float(value.sum()), -grad[:, cont].ravel()
 
-    res = minimize(objective, starts[:, cont].ravel(), jac=True, method="L-BFGS-B",
-                   bounds=[(0.0, 1.0)] * (m * c), options={"maxiter": max_iter})
+    res = minimize(
+        objective,
+        starts[:, cont].ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * (m * c),
+        options={"maxiter": max_iter},
+    )
     out = starts.copy()
     out[:, cont] = np.clip(res.x.reshape(m, c), 0.0, 1.0)
     return out
@@ -76,9 +82,17 @@ def _coordinate_search(acq, space: SearchSpace, starts: np.ndarray, values: np.n
     return starts, values
 
 
-def maximize(acq, space: SearchSpace, rng: np.random.RandomState, incumbents: np.ndarray,
-             taken: set | None = None, n_candidates: int = 1024, n_starts: int = 10,
-             n_rounds: int = 3, max_iter: int = 100) -> np.ndarray:
+def maximize(
+    acq,
+    space: SearchSpace,
+    rng: np.random.RandomState,
+    incumbents: np.ndarray,
+    taken: set | None = None,
+    n_candidates: int = 1024,
+    n_starts: int = 10,
+    n_rounds: int = 3,
+    max_iter: int = 100,
+) -> np.ndarray:
     """The best point found (features), avoiding points in ``taken`` (rounded tuples)."""
     cand = space.sample(rng, n_candidates, sobol=True)
     if len(incumbents):
@@ -88,7 +102,7 @@ def maximize(acq, space: SearchSpace, rng: np.random.RandomState, incumbents: np
     cand = space.snap(cand)
     values = evaluate(acq, cand)
     order = np.argsort(-values)
-    starts = np.unique(cand[order[:4 * n_starts]], axis=0)
+    starts = np.unique(cand[order[: 4 * n_starts]], axis=0)
     starts = starts[np.argsort(-evaluate(acq, starts))[:n_starts]]
     vals = evaluate(acq, starts)
     cont = ~space.is_discrete

@@ -49,7 +49,8 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
@@ -80,8 +81,10 @@ def _child_seed(seed: int | None, i: int) -> int | None:
 
 def check_single_objective(sampler: BaseSampler, study: Study) -> None:
     if len(study.directions) > 1:
-        raise ValueError(f"{type(sampler).__name__} supports single-objective studies only; this study has "
-                         f"{len(study.directions)} objectives (use optuna.samplers.TPESampler for several)")
+        raise ValueError(
+            f"{type(sampler).__name__} supports single-objective studies only; this study has "
+            f"{len(study.directions)} objectives (use optuna.samplers.TPESampler for several)"
+        )
 
 
 def objective_targets(study: Study, done: list[FrozenTrial], failed: list[FrozenTrial]) -> np.ndarray:
@@ -105,10 +108,16 @@ class GPEISampler(BaseSampler):
             every parameter until a trial completes); default Optuna's ``RandomSampler``.
     """
 
-    def __init__(self, *, n_startup_trials: int = 10, n_candidates: int = 1024,
-                 max_enumerate: int = 20000, seed: int | None = None,
-                 canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 independent_sampler: BaseSampler | None = None):
+    def __init__(
+        self,
+        *,
+        n_startup_trials: int = 10,
+        n_candidates: int = 1024,
+        max_enumerate: int = 20000,
+        seed: int | None = None,
+        canonicalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        independent_sampler: BaseSampler | None = None,
+    ):
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
         self._n_startup_trials = n_startup_trials
@@ -140,8 +149,9 @@ class GPEISampler(BaseSampler):
         check_single_objective(self, study)
         return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         check_single_objective(self, study)
         if not search_space:
             return {}
@@ -156,8 +166,14 @@ class GPEISampler(BaseSampler):
         return space.params(point)
 
     # ---- the choice of a point
-    def _suggest(self, study: Study, trial: FrozenTrial, space: SearchSpace, spread: int = 1,
-                 spread_rng: np.random.Generator | None = None) -> np.ndarray:
+    def _suggest(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        space: SearchSpace,
+        spread: int = 1,
+        spread_rng: np.random.Generator | None = None,
+    ) -> np.ndarray:
         """The point to claim; ``spread > 1`` (a retry after a collision): one of the ``spread`` best untaken
         points of a finite space, drawn with ``spread_rng``, so two processes that share one model stop
         choosing the same argmax again and again."""
@@ -196,7 +212,7 @@ class GPEISampler(BaseSampler):
         X = space.features([self._params_of(t) for t in done + failed])
         z = objective_targets(study, done, failed)
         post = self._posterior(study, space, "objective", X, z)
-        incumbents = X[np.argsort(z[:len(done)])[:5]]
+        incumbents = X[np.argsort(z[: len(done)])[:5]]
         return LogEI(post, float(z.min())), incumbents
 
     def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
@@ -212,8 +228,11 @@ class GPEISampler(BaseSampler):
         values = [trial_cost(t, attr) for t in done]
         have = [i for i, c in enumerate(values) if c is not None]
         if len(have) < len(done):
-            self._warn_once(study, attr, f"{len(done) - len(have)} completed trial(s) have no user attribute "
-                                         f"{attr!r}; left out of its model")
+            self._warn_once(
+                study,
+                attr,
+                f"{len(done) - len(have)} completed trial(s) have no user attribute {attr!r}; left out of its model",
+            )
         if not have:
             return None
         z, center, scale = standardize(np.log([values[i] for i in have]))
@@ -238,8 +257,7 @@ class GPEISampler(BaseSampler):
     def _taken(self, trials: list[FrozenTrial], space: SearchSpace) -> set:
         """Features of every other trial's point: its (canonical) params, or the claim of a running trial."""
         with_params = [t for t in trials if space.covers(t)]
-        taken = ({key_of(p) for p in space.features([self._params_of(t) for t in with_params])}
-                 if with_params else set())
+        taken = {key_of(p) for p in space.features([self._params_of(t) for t in with_params])} if with_params else set()
         for t in trials:
             claim = t.system_attrs.get(CLAIM_ATTR) if t.state in _ALIVE else None
             if claim is not None and len(claim) == space.dim:
@@ -293,7 +311,7 @@ class GPEIPerSecondSampler(GPEISampler):
 
     def _acquisition(self, study, space, done, failed):
         acq, incumbents = super()._acquisition(study, space, done, failed)
-        model = self._log_attr_model(study, space, done, acq.posterior.X[:len(done)], self._cost_attr)
+        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._cost_attr)
         if model is None:
             return acq, incumbents
         cost_post, _, _, _, scale = model

@@ -64,8 +64,9 @@ class SearchSpace:
     # ---- whole points
     def features(self, params_list: list[dict[str, Any]]) -> np.ndarray:
         """(m, dim) features of parameter dicts (as stored in ``FrozenTrial.params``)."""
-        internal = np.array([[d.to_internal_repr(p[n]) for n, d in zip(self.names, self.dists)]
-                             for p in params_list], dtype=float).reshape(len(params_list), self.dim)
+        internal = np.array(
+            [[d.to_internal_repr(p[n]) for n, d in zip(self.names, self.dists)] for p in params_list], dtype=float
+        ).reshape(len(params_list), self.dim)
         return self.features_of_internal(internal)
 
     def features_of_internal(self, internal: np.ndarray) -> np.ndarray:

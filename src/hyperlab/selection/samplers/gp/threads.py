@@ -34,6 +34,7 @@ def single_threaded_blas():
         if _depth == 0:
             if _controller is None:
                 from threadpoolctl import ThreadpoolController
+
                 _controller = ThreadpoolController()  # enumerating the libraries once costs ~1.5 ms
                 _original = [lib.num_threads for lib in _controller.lib_controllers if lib.user_api == "blas"]
             for lib in _blas_libs():
