@@ -51,6 +51,7 @@ def test_unrolled_hypergrad_matches_finite_differences(order, dim):
     np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_unrolled_hypergrad_on_a_nonquadratic_pytree_problem():
     """Generic code: dict pytrees, non-quadratic losses, masked (traced-order) unroll."""
 
@@ -221,6 +222,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 def test_stage_end_to_end(tmp_path, monkeypatch):
     run_stage("bilevel", tmp_path, TINY)
     metrics = json.loads((tmp_path / "plots/bilevel/report.json").read_text())

@@ -75,6 +75,7 @@ def test_epoch_orders_are_permutations():
 MIXED = [(16,), (32, 8), (16, 8, 8), (32, 8, 16), (8, 8)]
 
 
+@pytest.mark.slow
 def test_pack_computes_exactly_each_flax_network():
     plan = mlp.make_plan(MIXED)
     params = [mlp.init_params(a, seed=i) for i, a in enumerate(MIXED)]
@@ -106,6 +107,7 @@ def _train(plan, init, splits, epochs=2, lr=3e-3):
     )
 
 
+@pytest.mark.slow
 def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
     archs = [(32, 16), (8,)]
     both = mlp.make_plan(archs)
@@ -162,6 +164,7 @@ def _stage(tmp_path, mnist_npz, name, candidates_params, check=True):
     return work, proc
 
 
+@pytest.mark.slow
 def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     work, _ = _stage(tmp_path, mnist_npz, "a", TINY)
     table = pd.read_csv(work / "data" / "candidates.csv", dtype={"arch": str})

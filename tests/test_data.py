@@ -209,6 +209,7 @@ def test_splits_too_large():
         data.stratified_take(np.zeros(500, int), [300, 300], np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_bundled_source_is_real_mnist():
     pools = data.load_bundled()
     assert pools.train_images.shape == (5000, 28, 28) and pools.train_images.dtype == np.uint8

@@ -66,6 +66,7 @@ def test_forward_step_matches_maclaurin_update_by_hand():
     np.testing.assert_allclose(dm.train(train_loss, w0, hyper, 3).w, w, rtol=1e-13)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("T,K", [(10, 1), (10, 3), (7, 7)])
 def test_checkpoints_are_the_trajectory_at_their_times_and_linear_in_between(T, K):
     w0, hyper = _toy_setup()
@@ -117,6 +118,7 @@ def test_autodiff_reference_matches_central_finite_differences():
         np.testing.assert_allclose(grads.h[i], fd, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("velocity", ["difference", "recurrence"])
 def test_reverse_pass_with_K_equal_T_is_exact_reverse_mode(velocity):
     T = 40
@@ -128,6 +130,7 @@ def test_reverse_pass_with_K_equal_T_is_exact_reverse_mode(velocity):
     _assert_hyper_close(grads, exact, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_reverse_pass_equals_autodiff_on_a_nonquadratic_loss_given_the_exact_trajectory():
     T = 25
     w0, hyper = _nonquadratic_setup(lr=0.1, gamma=0.8)
@@ -139,6 +142,7 @@ def test_reverse_pass_equals_autodiff_on_a_nonquadratic_loss_given_the_exact_tra
     assert min(abs(float(exact.log_lr)), abs(float(exact.momentum))) > 1e-3  # a non-trivial check
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K", [1, 2, 3, 7, 16])
 def test_h_gradient_is_exact_for_every_K_on_the_quadratic_toy(K):
     # ∇²_w L_train = 2I and ∇_h∇_w L_train = 2I do not depend on w: dh never reads the trajectory.
@@ -152,6 +156,7 @@ def test_h_gradient_is_exact_for_every_K_on_the_quadratic_toy(K):
     assert err["log_lr"] > 1e-3 and err["momentum"] > 1e-3
 
 
+@pytest.mark.slow
 def test_error_does_not_grow_with_K_on_a_nonquadratic_loss():
     T = 32
     w0, hyper = _nonquadratic_setup()
@@ -247,6 +252,7 @@ def test_stage_rejects_bad_params_in_one_line(tmp_path):
     assert not (tmp_path / "metrics").exists()
 
 
+@pytest.mark.slow
 def test_stage_end_to_end_and_figures(tmp_path, monkeypatch):
     T = 12
     params = {

@@ -132,6 +132,7 @@ def stages() -> dict[str, dict]:
     return expand_stages(dvc, params)
 
 
+@pytest.mark.slow
 def test_every_stage_depends_on_every_library_file_it_imports(stages):
     problems = []
     for name, stage in stages.items():

@@ -139,6 +139,7 @@ def _l2l_plot_data(folder, seeds=(0, 1), steps=10, every=2):
         frame.to_csv(folder / f"{name}.csv", index=False)
 
 
+@pytest.mark.slow
 def test_l2l_figures(tmp_path, monkeypatch):
     from hyperlab.plotting import l2l
 

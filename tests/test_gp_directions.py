@@ -43,6 +43,7 @@ def _study(sampler_cls, direction: str, dims: int, integer: bool, seed: int) -> 
     return study
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler_cls", [GPEISampler, GPEIPerSecondSampler])
 @pytest.mark.parametrize("dims, integer", [(1, False), (2, False), (1, True)])
 def test_maximize_finds_the_max_as_minimize_finds_the_min_of_the_negation(sampler_cls, dims, integer):

@@ -227,6 +227,7 @@ def _stage(workdir, stage: str, kill_at: str | None = None) -> subprocess.Comple
     return subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_data_stage_killed_mid_commit_then_candidates_refuses(tmp_path):
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")  # the stage's reads come from it, as in the repository
     (tmp_path / "params.yaml").write_text("seed: 0\ndata: {n_train: 300, n_val: 100, n_test: 100}\n")

@@ -61,6 +61,7 @@ def _rel(a, b):
 H = np.array([-2.0, -1.0, math.log(0.3)])
 
 
+@pytest.mark.slow
 def test_exact_reverse_mode_matches_central_differences():
     spec, data, tree, w0 = _tiny()
     f, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
@@ -68,6 +69,7 @@ def test_exact_reverse_mode_matches_central_differences():
     assert _rel(g, _fd(spec, data, tree, w0, H)) < 1e-6
 
 
+@pytest.mark.slow
 def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
     spec, data, tree, w0 = _tiny()
     _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
@@ -77,6 +79,7 @@ def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
     assert 1e-6 < _rel(g_1, g) < 1.0  # a straight line: close, not exact, on a non-quadratic loss
 
 
+@pytest.mark.slow
 def test_truncation_of_all_T_steps_is_exact_and_the_scaled_step_is_the_inner_step():
     spec, data, tree, w0 = _tiny()
     _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
@@ -91,6 +94,7 @@ def test_truncation_of_all_T_steps_is_exact_and_the_scaled_step_is_the_inner_ste
     assert np.linalg.norm(g_1) < np.linalg.norm(g)
 
 
+@pytest.mark.slow
 def test_ift_matches_exact_on_a_converged_strongly_convex_inner_problem():
     # logistic regression with a strong L2: T steps converge, and d w_T / d lambda -> the IFT derivative
     spec, data, tree, w0 = _tiny(sizes=(12, 3), T=600, tune_lr=False)
@@ -136,6 +140,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 def test_every_method_improves_on_the_initial_h(mnist_npz):
     from hyperlab.data import load_npz
     from hyperlab.hpo.problem import make_data
@@ -172,6 +177,7 @@ def test_stage_rejects_bad_params_in_one_line(tmp_path):
     assert not (tmp_path / "metrics").exists()
 
 
+@pytest.mark.slow
 def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")

@@ -41,6 +41,7 @@ def test_phi_objective_and_hypergradient_match_closed_forms():
     np.testing.assert_allclose(grad, [2 * (0.3 * 0.7 + 0.2) * 0.3], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_linear_global_hypernet_recovers_best_response(global_linear):
     net, run = global_linear
     affine = run.phi["params"]["affine"]
@@ -62,6 +63,7 @@ def test_runs_are_deterministic(global_linear):
     np.testing.assert_array_equal(run.phi_loss, again.phi_loss)
 
 
+@pytest.mark.slow
 def test_mlp_global_hypernet_fits_the_range():
     net = H.make_hypernet("mlp", hidden=(32, 32))
     run = H.run_seeds("global", net, KEYS[:2], GLOBAL._replace(phi_lr=0.03, phi_steps=800))
@@ -72,6 +74,7 @@ def test_mlp_global_hypernet_fits_the_range():
         assert abs(float(run.h_path[i, -1, 0])) < 0.03
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["linear", "mlp"])
 def test_local_variant_follows_h_hat(kind):
     net = H.make_hypernet(kind, hidden=(32, 32))

@@ -160,6 +160,7 @@ def test_splits_never_share_an_image_even_when_the_source_repeats_one():
     assert len(data.drop_repeated_images(pools).train_images) == 100
 
 
+@pytest.mark.slow
 def test_the_bundled_digits_have_no_repeat_so_their_splits_are_unchanged():
     pools = data.load_bundled()
     assert data.drop_repeated_images(pools) is pools
@@ -307,6 +308,7 @@ WEIGHT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(WEIGHT_CASES))
 def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
     from hyperlab.l2l.weights import load_weights

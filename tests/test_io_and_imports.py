@@ -56,6 +56,7 @@ def test_npz_bytes_depend_only_on_the_arrays(tmp_path, monkeypatch):
         assert {k: npz[k].tolist() for k in npz.files} == {k: v.tolist() for k, v in arrays.items()}
 
 
+@pytest.mark.slow
 def test_no_module_imports_torch():
     """Import every hyperlab module (and the stage scripts' libraries) in a fresh interpreter."""
     code = (

@@ -58,6 +58,7 @@ def test_preprocess_branches_meet_at_threshold():
 # --------------------------------------------------------------------------- optax transformation
 
 
+@pytest.mark.slow
 def test_transformation_on_arbitrary_pytree_keeps_state_structure():
     tree = {"a": jnp.ones((3, 2)), "b": [jnp.float32(2.0), jnp.arange(4.0)], "c": (jnp.zeros((1, 1, 5)),)}
     opt = lstm_optimizer(init_lstm_params(jax.random.key(0), CFG), CFG)
@@ -82,6 +83,7 @@ def test_transformation_on_arbitrary_pytree_keeps_state_structure():
     assert float(jnp.abs(final_state.carry[0][0]).sum()) > 0  # and carried LSTM state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers", [1, 2, 3])
 def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
     """The fast step (state (hidden, n)) is CoordinatewiseLSTM's apply (state (n, hidden)):
@@ -137,6 +139,7 @@ def test_update_is_lstm_step_on_raveled_gradient():
     np.testing.assert_allclose(jax.flatten_util.ravel_pytree(updates)[0], expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_baseline_switch_matches_each_optax_optimizer():
     from hyperlab.l2l.evaluate import BASELINES, baseline_switch, make_optimizer
 
@@ -179,6 +182,7 @@ def _quadratic(d):
     return loss_fn
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["mean", "log_mean"])
 def test_no_gradient_flows_through_the_optimizee_gradient(objective):
     """The meta-gradient is that of a replay with the optimizee gradients as constants, for the paper's
@@ -245,6 +249,7 @@ def test_cosine_meta_lr_schedule_takes_full_steps_first_and_none_at_the_end():
     np.testing.assert_allclose(sizes["cosine"][meta_steps // 2], lr / 2, rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_meta_training_on_quadratics_beats_untrained_lstm():
     d, n_steps, unroll_len = 10, 20, 5
     loss_fn = _quadratic(d)
@@ -285,6 +290,7 @@ def test_meta_training_on_quadratics_beats_untrained_lstm():
     assert np.isclose(float(final_loss(result.best_params)), result.best_val, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_meta_training_is_deterministic():
     d = 3
     loss_fn = _quadratic(d)
@@ -308,6 +314,7 @@ def test_meta_training_is_deterministic():
     assert runs[0].history["grad_norm"] == runs[1].history["grad_norm"]
 
 
+@pytest.mark.slow
 def test_checked_weights_are_the_moving_average_of_the_iterates():
     d, ema = 3, 0.5
     loss_fn = _quadratic(d)
@@ -339,6 +346,7 @@ def test_checked_weights_are_the_moving_average_of_the_iterates():
     assert not np.allclose(np.asarray(averages[-1]["out"]["kernel"]), np.asarray(iterates[-1]["out"]["kernel"]))
 
 
+@pytest.mark.slow
 def test_non_finite_meta_update_is_skipped():
     def bad_loss(params, key):
         return jnp.sum(params["x"] ** 2) * jnp.nan
@@ -363,6 +371,7 @@ def test_non_finite_meta_update_is_skipped():
 # --------------------------------------------------------------------------- optimizee
 
 
+@pytest.mark.slow
 def test_optimizee_shapes_and_loss_at_init_is_chance():
     spec = optimizee.MLPSpec((20, 20), "relu")
     params = optimizee.init_params(jax.random.key(0), spec)
@@ -396,6 +405,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 def test_stages_end_to_end(tmp_path, mnist_npz):
     from hyperlab.l2l.weights import load_weights
 
@@ -490,6 +500,7 @@ def test_checkpoint_summary_counts_paired_wins():
     assert res["lstm_seeds"]["0"]["loss"] == pytest.approx(0.5625) and res["lstm_beats_all_baselines"]
 
 
+@pytest.mark.slow
 def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
     """theta_{t+1} = theta_t + scale * m(g): with m = 0 every step is exactly no update."""
     from hyperlab.l2l.evaluate import run_many
@@ -505,6 +516,7 @@ def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
     assert (np.asarray(traj.grad_norm) > 0).all()  # the gradients were there; the optimizer ignored them
 
 
+@pytest.mark.slow
 def test_optimizee_loss_is_the_mean_negative_log_softmax():
     spec = optimizee.MLPSpec((5,), "tanh", in_dim=7, n_classes=4)
     params = jax.tree_util.tree_map(lambda a: 50 * a, optimizee.init_params(jax.random.key(6), spec))
@@ -516,6 +528,7 @@ def test_optimizee_loss_is_the_mean_negative_log_softmax():
     assert float(optimizee.loss(params, jnp.asarray(x), jnp.asarray(y), "tanh")) == pytest.approx(by_hand, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_vmapped_meta_seeds_match_separate_runs():
     d = 3
     loss_fn = _quadratic(d)
@@ -579,6 +592,7 @@ def test_bad_params_rejected(tmp_path, bad, key):
     assert len(lines) == 1 and key in lines[0], proc.stderr
 
 
+@pytest.mark.slow
 def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz):
     from conftest import REPO, run_script_in_process
 

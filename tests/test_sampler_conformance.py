@@ -34,6 +34,9 @@ from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
+# ~950 cases of Optuna's suite: the full run (`make test`), not the edit-run loop (`make check`)
+pytestmark = pytest.mark.slow
+
 TPE_BY_DESIGN = ("test_sample_relative_numerical", "test_sample_relative_mixed", "test_sample_relative_categorical")
 
 

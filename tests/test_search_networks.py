@@ -43,6 +43,7 @@ def test_canonical_params_and_network_params(table):
     assert [arch_of_params(p, space) for p in nets] == ["16-64", "64"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"])
 def test_no_network_twice_until_all_evaluated(table, strategy):
     # 12 networks, 12 trials: each exactly once; then 14 trials: only 2 repeats

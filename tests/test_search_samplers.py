@@ -68,6 +68,7 @@ def _trials_to_optimum(sampler, n_max=40) -> int:
     return n_max + 1
 
 
+@pytest.mark.slow
 def test_gp_ei_finds_optimum_sooner_than_random_over_many_seeds():
     """An 8 x 8 table with one optimum; 16 seeds each, compared by a rank test."""
     seeds = range(16)
@@ -91,6 +92,7 @@ def test_finite_space_never_resuggests_even_with_failures():
     assert sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler_cls", [GPEISampler, GPEIPerSecondSampler])
 def test_mixed_space_failed_and_pruned_trials(sampler_cls):
     def objective(trial):
@@ -160,6 +162,7 @@ def _late_log_cost(make_sampler, seeds, n_trials=20):
     return np.array(out)
 
 
+@pytest.mark.slow
 def test_ei_per_second_sampler_picks_cheaper_points_than_ei():
     """Paired by seed (both share the random startup): the per-second runs spend less per trial."""
     seeds = range(12)
@@ -230,6 +233,7 @@ def test_cost_tpe_with_zero_cost_term_is_exactly_tpe():
     assert len(calls) == 10  # one acquisition call per model-based trial
 
 
+@pytest.mark.slow
 def test_cost_tpe_chooses_cheaper_configurations():
     def late_cost(make):
         out = []

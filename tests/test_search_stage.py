@@ -51,6 +51,7 @@ def _final_regrets(tmp_path, table) -> dict[str, list[float]]:
     return out
 
 
+@pytest.mark.slow
 def test_search_and_compare_end_to_end(tmp_path):
     params, table = _workdir(tmp_path)
     for strategy in SEARCH_STRATEGIES:
@@ -139,6 +140,7 @@ def test_unknown_strategy_argument(tmp_path):
     assert proc.returncode == 2 and "search.strategies has: tpe" in proc.stderr
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_without_losing_or_duplicating(tmp_path):
     params, _ = _workdir(tmp_path, storage=str(tmp_path / "journal.log"), n_workers=2, repeats=2, n_trials=9)
     _search(tmp_path, params, "gp_ei")
@@ -229,6 +231,7 @@ def test_one_worker_on_a_journal_runs_the_in_memory_trials(tmp_path):
     pd.testing.assert_frame_equal(journal, memory)
 
 
+@pytest.mark.slow
 def test_workers_without_storage_split_repeats_and_change_nothing(tmp_path):
     params, _ = _workdir(tmp_path)
     _search(tmp_path, params, "gp_ei_per_second")
