@@ -8,12 +8,17 @@ under similar load, and compare ratios.
     python bench/feedback.py tests            # `make test`'s pytest, cold and then warm compile cache
     python bench/feedback.py check            # `make check`'s pytest subset
     python bench/feedback.py repro [--runs 2] # `dvc repro -f` in a scratch clone, seconds per stage
+    python bench/feedback.py exp [--runs 2]   # `dvc exp run -S order=<n>` in a scratch clone
 
 ``tests`` and ``check`` run in this checkout (tests write only to temporary
 folders). ``repro`` clones the committed HEAD into a scratch folder, so the
 repository's outputs are never touched; with ``--runs 2`` the second run
 finds the JAX compilation cache the first one filled (``.cache/jax`` of the
-clone), which is what a contributor's second ``dvc repro`` sees.
+clone), which is what a contributor's second ``dvc repro`` sees. ``exp``
+first brings the scratch clone up to date as a new user would (``dvc repro``:
+only the data split is rebuilt), then times ``dvc exp run -S order=<n>`` with
+a new order each run (the bilevel stage and its figures rerun); the first run
+fills the compilation cache, the next ones find it warm.
 """
 
 from __future__ import annotations
@@ -75,16 +80,42 @@ def tests(target: str) -> None:
         time_pytest(target, cache, "warm")  # the next run: the cache the first one filled
 
 
+def scratch_clone(scratch: str) -> tuple[Path, dict]:
+    """A clone of HEAD in ``scratch`` and the environment its stages run in (this venv, its own cache)."""
+    clone = Path(scratch) / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--local", str(REPO), str(clone)], check=True)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HYPERLAB_JAX_CACHE": str(clone / ".cache" / "jax"),
+    }
+    return clone, env
+
+
+def exp(runs: int) -> None:
+    """``dvc exp run -S order=<n>`` in an up-to-date scratch clone, ``runs`` times with a new order each."""
+    with tempfile.TemporaryDirectory(prefix="hyperlab-exp-") as scratch:
+        clone, env = scratch_clone(scratch)
+        subprocess.run([str(BIN / "dvc"), "repro", "--quiet"], cwd=clone, env=env, check=True)
+        for run in range(1, runs + 1):
+            order = 1 + run  # 2, 3, ...: never the committed order, so the bilevel stage reruns
+            start = time.perf_counter()
+            subprocess.run(
+                [str(BIN / "dvc"), "exp", "run", "--quiet", "-S", f"order={order}"],
+                cwd=clone,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            seconds = round(time.perf_counter() - start, 1)
+            cache = "cold" if run == 1 else "warm"
+            emit(what=f"dvc exp run -S order={order}", run=run, compile_cache=cache, seconds=seconds)
+
+
 def repro(runs: int) -> None:
     """``dvc repro -f`` in a scratch clone of HEAD, ``runs`` times; seconds per stage from DVC's own log."""
     with tempfile.TemporaryDirectory(prefix="hyperlab-repro-") as scratch:
-        clone = Path(scratch) / "clone"
-        subprocess.run(["git", "clone", "--quiet", "--local", str(REPO), str(clone)], check=True)
-        env = {
-            **os.environ,
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-            "HYPERLAB_JAX_CACHE": str(clone / ".cache" / "jax"),
-        }
+        clone, env = scratch_clone(scratch)
         for run in range(1, runs + 1):
             stages, total = repro_once(clone, env)
             for stage, seconds in stages.items():
@@ -126,15 +157,17 @@ def main() -> None:
         "what",
         nargs="?",
         default="check",
-        choices=["tests", "check", "repro"],
+        choices=["tests", "check", "repro", "exp"],
         help="default: check (what `make bench` runs)",
     )
-    parser.add_argument("--runs", type=int, default=2, help="repro: consecutive runs in one clone (default 2)")
+    parser.add_argument("--runs", type=int, default=2, help="repro, exp: consecutive runs in one clone (default 2)")
     args = parser.parse_args()
-    if shutil.which("dvc", path=str(BIN)) is None and args.what == "repro":
+    if shutil.which("dvc", path=str(BIN)) is None and args.what in ("repro", "exp"):
         raise SystemExit(f"error: no dvc next to {sys.executable}; run `make setup` first")
     if args.what == "repro":
         repro(args.runs)
+    elif args.what == "exp":
+        exp(args.runs)
     else:
         tests(args.what)
 
