@@ -458,7 +458,10 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     head = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
     assert set(head["base_loss"]) == {"lstm_s0", "lstm_s1", "best_baseline"}
     assert head["lstm_seed_spread"] == pytest.approx(abs(head["base_loss"]["lstm_s0"] - head["base_loss"]["lstm_s1"]))
-    assert 0 <= head["min_wins_vs_every_baseline"] <= 3
+    seeds = metrics["settings"]["base"]["lstm_seeds"]
+    assert set(seeds) == {"0", "1"} and all(set(s["wins"]) == {"sgd", "adam", "rmsprop", "nag"} for s in seeds.values())
+    assert all(s["min_wins"] == min(s["wins"].values()) <= metrics["eval_runs"] for s in seeds.values())
+    assert head["min_wins_vs_every_baseline"] == min(s["min_wins"] for s in seeds.values())
 
 
 def test_checkpoint_summary_counts_paired_wins():

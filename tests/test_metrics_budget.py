@@ -54,3 +54,18 @@ def test_write_results_refuses_a_non_number_headline(tmp_path):
     write_results(tmp_path / "m.json", tmp_path / "r.json", {"x": [1, 2], "y": "s"}, {"a": {"b": 1.5}, "c": None})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": {"b": 1.5}, "c": None}
     assert json.loads((tmp_path / "r.json").read_text()) == {"x": [1, 2], "y": "s"}
+
+
+def test_every_metrics_file_is_checked_against_its_source():
+    assert set(_committed()) == set(REPORTS) | {"sampler_bench.json"}
+
+
+def test_committed_sampler_bench_headline_is_taken_from_its_plot_data():
+    """Its headline reads the committed summary and timing tables (CSV keeps floats exactly, to 17 digits)."""
+    import pandas as pd
+
+    from hyperlab.selection.analysis import sampler_bench
+
+    folder = REPO / "plots" / "sampler_bench"
+    head = sampler_bench.headline(pd.read_csv(folder / "summary.csv"), pd.read_csv(folder / "timing.csv"))
+    assert head == pytest.approx(_committed()["sampler_bench.json"], rel=1e-12)
