@@ -24,6 +24,7 @@ fills the compilation cache, the next ones find it warm.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -112,9 +113,12 @@ def exp(runs: int) -> None:
             emit(what=f"dvc exp run -S order={order}", run=run, compile_cache=cache, seconds=seconds)
 
 
-def repro(runs: int) -> None:
-    """``dvc repro -f`` in a scratch clone of HEAD, ``runs`` times; seconds per stage from DVC's own log."""
-    with tempfile.TemporaryDirectory(prefix="hyperlab-repro-") as scratch:
+def repro(runs: int, keep: str | None = None) -> None:
+    """``dvc repro -f`` in a scratch clone of HEAD, ``runs`` times; seconds per stage from DVC's own log.
+
+    ``keep``: an empty folder to clone into and leave behind, to compare its outputs with the committed ones.
+    """
+    with contextlib.nullcontext(keep) if keep else tempfile.TemporaryDirectory(prefix="hyperlab-repro-") as scratch:
         clone, env = scratch_clone(scratch)
         for run in range(1, runs + 1):
             stages, total = repro_once(clone, env)
@@ -161,11 +165,12 @@ def main() -> None:
         help="default: check (what `make bench` runs)",
     )
     parser.add_argument("--runs", type=int, default=2, help="repro, exp: consecutive runs in one clone (default 2)")
+    parser.add_argument("--keep", metavar="DIR", help="repro: clone into DIR and keep it (outputs to compare)")
     args = parser.parse_args()
     if shutil.which("dvc", path=str(BIN)) is None and args.what in ("repro", "exp"):
         raise SystemExit(f"error: no dvc next to {sys.executable}; run `make setup` first")
     if args.what == "repro":
-        repro(args.runs)
+        repro(args.runs, args.keep)
     elif args.what == "exp":
         exp(args.runs)
     else:
