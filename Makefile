@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# `make test`: the whole suite, one pytest worker per core. `make check`: lint and format check,
+# `make test`: the whole suite, one pytest worker per core. `make check`: mypy (about 1 s warm), lint,
 # then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
 # bench/feedback.py times both from these two lines.
 PYTEST_ARGS := -q -n auto --dist worksteal
