@@ -6,13 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# `make test`: the whole suite, one pytest worker per core. `make check`: lint and format check,
+# `make test`: the whole suite, one pytest worker per core. `make check`: mypy (about 1 s warm), lint,
 # then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
 # bench/feedback.py times both from these two lines.
 PYTEST_ARGS := -q -n auto --dist worksteal
 CHECK_ARGS  := -q -n auto --dist worksteal --quick
 
-.PHONY: setup repro test check lint bench clean-venv
+.PHONY: setup repro test check lint typecheck bench clean-venv
 
 setup: $(STAMP)
 
@@ -34,8 +34,12 @@ test: $(STAMP)
 check: lint
 	$(BIN)/python -m pytest $(CHECK_ARGS)
 
-lint: $(STAMP)
+lint: typecheck
 	$(BIN)/ruff check .
+
+# mypy over src/, configured in pyproject.toml ([tool.mypy])
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	@for script in $(wildcard bench/*.py); do echo "== $$script" >&2; $(BIN)/python $$script || exit 1; done

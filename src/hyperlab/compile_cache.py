@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 #: Names another cache folder, or ``off`` (also ``0``, ``none``, ``false``) to compile from scratch.
 ENV = "HYPERLAB_JAX_CACHE"
@@ -58,7 +59,7 @@ def enable() -> Path | None:
     directory = cache_dir()
     if directory is None:
         return None
-    settings = {
+    settings: dict[str, Any] = {
         "jax_compilation_cache_dir": str(directory),
         "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_SECONDS,
         "jax_compilation_cache_max_size": MAX_BYTES,

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -137,7 +138,8 @@ def _read_idx_files(read) -> Pools:
         arrays["test_labels"].astype(np.int64),
     )
     _check_pair(pools.train_images, pools.train_labels, "train")
-    _check_pair(pools.test_images, pools.test_labels, "test")
+    # cast: the original files always have a test pool
+    _check_pair(cast(np.ndarray, pools.test_images), cast(np.ndarray, pools.test_labels), "test")
     return pools
 
 
@@ -261,8 +263,9 @@ def drop_repeated_images(pools: Pools) -> Pools:
     return Pools(
         pools.train_images[train],
         pools.train_labels[train],
-        None if test is None else pools.test_images[test],
-        None if test is None else pools.test_labels[test],
+        # cast: test is there only when the test pool is
+        None if test is None else cast(np.ndarray, pools.test_images)[test],
+        None if test is None else cast(np.ndarray, pools.test_labels)[test],
     )
 
 
@@ -293,9 +296,9 @@ def make_splits(
         labels = {"train": pools.train_labels, "val": pools.train_labels, "test": pools.train_labels}
     else:
         tr, va = stratified_take(pools.train_labels, [n_train, n_val], rng)
-        (te,) = stratified_take(pools.test_labels, [n_test], rng)
+        (te,) = stratified_take(cast(np.ndarray, pools.test_labels), [n_test], rng)  # both test pools or neither
         parts = {"train": (pools.train_images, tr), "val": (pools.train_images, va), "test": (pools.test_images, te)}
-        labels = {"train": pools.train_labels, "val": pools.train_labels, "test": pools.test_labels}
+        labels = {"train": pools.train_labels, "val": pools.train_labels, "test": cast(np.ndarray, pools.test_labels)}
     out = {}
     for split, (images, idx) in parts.items():
         out[f"x_{split}"] = images[idx]

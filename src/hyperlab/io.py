@@ -48,7 +48,7 @@ import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -373,13 +373,14 @@ def stage_outputs(name: str, root: str | Path = ".") -> Iterator[StageOutputs]:
     """
     recover(name, root)
     outputs = StageOutputs(name, root)
-    token = _ACTIVE.set(outputs)
+    token: contextvars.Token[StageOutputs | None] | None = _ACTIVE.set(outputs)
     try:
         yield outputs
     except BaseException:
         outputs.discard()
         raise
     else:
+        assert token is not None  # set above; cleared only below
         _ACTIVE.reset(token)
         token = None
         outputs.commit()
@@ -399,6 +400,7 @@ def atomic_path(path: str | Path, staged: bool = True) -> Iterator[Path]:
     """
     path = Path(path)
     outputs = _ACTIVE.get() if staged else None
+    tmp: str | Path  # mkstemp's name, then the Path of it
     try:
         if outputs is not None:
             yield outputs.reserve(path)
@@ -481,7 +483,8 @@ def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
     """
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            # cast: numpy's stub types **kwds as allow_pickle's bool
+            np.savez_compressed(fh, **cast(dict[str, Any], arrays))
 
 
 def write_bytes(path: str | Path, data: bytes, staged: bool = True) -> None:

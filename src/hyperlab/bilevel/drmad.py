@@ -134,7 +134,7 @@ def train_checkpoints(
     return Checkpoints(times, buf), state
 
 
-def position(ckpt: Checkpoints, t: Array) -> Array:
+def position(ckpt: Checkpoints, t: Array | int) -> Array:
     """w_t read from the oracle: linear interpolation between the neighbouring checkpoints.
 
     Written as (1 − λ) c_k + λ c_{k+1} so that a checkpoint itself (λ = 0, or λ = 1 at t = T)

@@ -23,7 +23,7 @@ Both loops are ``lax.scan``s inside one ``jit``, ``vmap``-ed over seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import flax.linen as nn
 import jax
@@ -215,7 +215,7 @@ def run_seeds(
 
 def response_curve(net: nn.Module, phi, hs: jax.Array) -> jax.Array:
     """w_phi(h) for every row of ``hs`` (n, d)."""
-    return net.apply(phi, hs)
+    return cast(jax.Array, net.apply(phi, hs))  # no mutable collections: the output alone
 
 
 def rms_error(net: nn.Module, phi, low: float, high: float, dim: int = 1, n: int = 201) -> jax.Array:

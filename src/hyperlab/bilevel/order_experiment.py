@@ -35,7 +35,7 @@ def _momentum(name: str) -> float | None:
     return {"sgd": 0.0, "momentum": 0.9}.get(name)
 
 
-def _sig(x: float | None, digits: int = 6) -> float | None:
+def _sig(x: float | np.floating | None, digits: int = 6) -> float | None:
     return None if x is None or not np.isfinite(x) else float(f"{float(x):.{digits}g}")
 
 

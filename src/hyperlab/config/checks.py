@@ -6,7 +6,9 @@ attached to its key with :func:`hyperlab.config.fields.check`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from hyperlab.config.fields import ConfigError
 
@@ -65,7 +67,8 @@ def _rdb_url_problem(url: str) -> str | None:
     except (ArgumentError, NoSuchModuleError, ValueError):
         return f"unknown database URL scheme {scheme + '://'!r}; must be e.g. postgresql://, sqlite:///"
     try:
-        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+        # cast: import_dbapi, or dbapi where SQLAlchemy still names it so: a callable either way
+        cast(Callable[[], Any], getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
     except ImportError as err:
         return f"the driver for {scheme}:// is not installed (cannot import {err.name or err})"
     return None

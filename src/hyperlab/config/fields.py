@@ -17,7 +17,7 @@ import dataclasses
 import os
 import types
 import typing
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 # pydantic looks up third-party plugins through importlib.metadata on its first model (≈ 0.35 s of every
 # stage's start-up); our schema uses none. An explicit setting in the environment still wins.
@@ -188,5 +188,8 @@ def describe(cls: type[BaseModel], name: str) -> FieldSpec:
 
     visit(tp)
     listy = all(is_list(b) for b in branches(tp) if strip(b)[0] is not type(None))
-    default = info.default_factory() if info.default_factory is not None else info.default
+    # cast: the schema's default factories take no argument (pydantic also allows one taking the data)
+    default = (
+        cast(typing.Callable[[], Any], info.default_factory)() if info.default_factory is not None else info.default
+    )
     return FieldSpec(tp, default, frozenset(scalars), listy, bounds, choices(tp), min_len, nested)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -225,7 +225,7 @@ def parse_section(cls: type[Section], raw: Any, name: str):
     try:
         return cls.model_validate(raw)
     except ValidationError as err:
-        raise _one_line(cls, raw, name, err.errors(include_url=False)) from None
+        raise _one_line(cls, raw, name, cast(list[dict], err.errors(include_url=False))) from None
 
 
 # --------------------------------------------------------------------------- one line from pydantic's errors
@@ -245,6 +245,7 @@ class _Where(typing.NamedTuple):
 
 def _locate(cls: type[BaseModel], raw: Any, loc: tuple) -> _Where:
     """Follow pydantic's ``loc`` through the schema (sections, mappings of named sections) to a key."""
+    order: tuple
     section, order, i = cls, (), 0
     while i < len(loc):
         name = loc[i]
@@ -295,7 +296,8 @@ def _problem(error: dict, tp: Any, bounds: dict) -> str:
     if kind == "finite_number":
         return "must be a finite number"
     if kind == "literal_error":
-        return f"allowed: {', '.join(map(str, fields.choices(tp)))}"
+        # cast: a literal_error comes from a Literal, whose choices are known
+        return f"allowed: {', '.join(map(str, cast(tuple, fields.choices(tp))))}"
     if kind == "too_short":
         unit = "entry(ies)" if ctx.get("field_type") == "Dictionary" else "element(s)"
         return f"must have at least {ctx['min_length']} {unit}"

@@ -18,6 +18,9 @@ from hyperlab.hpo.names import METHODS as HPO_METHODS
 from hyperlab.l2l.names import ACTIVATIONS, GENERALIZATION, META_LR_SCHEDULES, META_OBJECTIVES
 from hyperlab.selection.names import COSTS, STRATEGIES
 
+# Literal[NAMES] over a tuple of names: typing flattens it at runtime (the schema pydantic checks), but mypy
+# only accepts literal values there, hence the `type: ignore[valid-type]` on those fields.
+
 TOP_LEVEL_KEYS = ("seed", "order")  # plus one key per section of SECTIONS
 
 # Lower bounds of keys that must be positive: a value near 0 (1e-300) is valid for a "> 0" check but runs a
@@ -105,7 +108,7 @@ class BilevelParams(Section):
     dim: Int = Field(1, ge=1, le=10_000)
     inner_lr: Number = Field(0.1, ge=LR_MIN, lt=1)
     inner_steps: Int = Field(1, ge=1, le=1000)
-    outer_optimizer: Literal[OUTER_OPTIMIZERS] = "sgd"
+    outer_optimizer: Literal[OUTER_OPTIMIZERS] = "sgd"  # type: ignore[valid-type]
     outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)
     outer_steps: Int = Field(60, ge=1, le=100_000)
     h0: _Start | Annotated[List[_Start], Field(min_length=1)] = 1.0  # one number (every coordinate) or dim
@@ -128,8 +131,8 @@ class BilevelParams(Section):
 class HypernetParams(Section):
     """``hypernet``: hypernetwork best responses w_phi(h) on the toy problem (Lorraine & Duvenaud 2018)."""
 
-    kinds: Distinct[Literal[HYPERNET_KINDS]] = Field(HYPERNET_KINDS, min_length=1)
-    variants: Distinct[Literal[HYPERNET_VARIANTS]] = Field(HYPERNET_VARIANTS, min_length=1)
+    kinds: Distinct[Literal[HYPERNET_KINDS]] = Field(HYPERNET_KINDS, min_length=1)  # type: ignore[valid-type]
+    variants: Distinct[Literal[HYPERNET_VARIANTS]] = Field(HYPERNET_VARIANTS, min_length=1)  # type: ignore[valid-type]
     hidden: List[Annotated[Int, Field(ge=1, le=4096)]] = Field((32, 32), min_length=1)
     h_range: Annotated[List[Annotated[Number, Field(ge=-100, le=100)]], check(checks.low_high)] = (-2.0, 2.0)
     h0: Number = Field(1.5, ge=-100, le=100)
@@ -153,7 +156,7 @@ class DrmadParams(Section):
     pieces: Distinct[Annotated[Int, Field(ge=1, le=100_000)]] = Field((1, 2, 4, 8, 16, 32), min_length=1)
     h0: Number = Field(1.5, ge=-100, le=100)
     w0: Number = Field(1.0, ge=-100, le=100)
-    outer_optimizer: Literal[DRMAD_OUTER_OPTIMIZERS] = "adam"
+    outer_optimizer: Literal[DRMAD_OUTER_OPTIMIZERS] = "adam"  # type: ignore[valid-type]
     outer_lr: Number = Field(0.05, ge=LR_MIN, le=10)
     outer_steps: Int = Field(40, ge=1, le=100_000)
     tune_lr: Flag = True
@@ -171,7 +174,7 @@ class L2LParams(Section):
     """``l2l``: learning to learn by gradient descent by gradient descent (Andrychowicz et al. 2016)."""
 
     hidden: List[Annotated[Int, Field(ge=1, le=4096)]] = Field((20,), min_length=1)
-    activation: Literal[ACTIVATIONS] = "sigmoid"
+    activation: Literal[ACTIVATIONS] = "sigmoid"  # type: ignore[valid-type]
     batch_size: Int = Field(128, ge=1, le=100_000)
     n_steps: Int = Field(100, ge=2, le=100_000)
     lstm_hidden: Int = Field(20, ge=1, le=1024)
@@ -185,8 +188,8 @@ class L2LParams(Section):
     meta_steps: Int = Field(100, ge=1, le=10_000_000)
     meta_batch: Int = Field(2, ge=1, le=1024)
     meta_lr: Number = Field(0.005, ge=LR_MIN, le=1)
-    meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"
-    meta_objective: Literal[META_OBJECTIVES] = "mean"
+    meta_lr_schedule: Literal[META_LR_SCHEDULES] = "constant"  # type: ignore[valid-type]
+    meta_objective: Literal[META_OBJECTIVES] = "mean"  # type: ignore[valid-type]
     meta_ema: Number = Field(0.0, ge=0, lt=1)
     # meta-gradients clipped to a norm under 1e-6 drown in Adam's eps (1e-8) per coordinate: no meta-learning
     clip_norm: Number = Field(1.0, ge=1e-6, le=1e6)
@@ -199,7 +202,7 @@ class L2LParams(Section):
     eval_runs: Int = Field(20, ge=2, le=100_000)
     long_steps: Int = Field(200, ge=2, le=100_000)
     record_every: Int = Field(5, ge=1, le=100_000)
-    generalization: Distinct[Literal[GENERALIZATION]] = GENERALIZATION
+    generalization: Distinct[Literal[GENERALIZATION]] = GENERALIZATION  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _lengths_divide(self):
@@ -227,7 +230,7 @@ class StrategyParams(Section):
     # random trials before the model is used (random: unused); absent: min(10, search.n_trials)
     n_startup_trials: Annotated[Int, Field(ge=1, le=10000)] | None = None
     # cost of a trial for this strategy (the *_per_second ones divide by it); absent: search.cost
-    cost: Literal[COSTS] | None = None
+    cost: Literal[COSTS] | None = None  # type: ignore[valid-type]
 
 
 class SearchParams(Section):
@@ -238,12 +241,12 @@ class SearchParams(Section):
     entry reruns only its stage.
     """
 
-    strategies: dict[Literal[STRATEGIES], StrategyParams] = Field(
+    strategies: dict[Literal[STRATEGIES], StrategyParams] = Field(  # type: ignore[valid-type]
         default_factory=lambda: {name: StrategyParams() for name in STRATEGIES}, min_length=1
     )
     n_trials: Int = Field(40, ge=2, le=10000)
     repeats: Int = Field(20, ge=1, le=1000)
-    cost: Literal[COSTS] = "train_time"
+    cost: Literal[COSTS] = "train_time"  # type: ignore[valid-type]
     storage: Annotated[Text, check(checks.storage)] = "none"
     n_workers: Int = Field(1, ge=1, le=64)
     target_quantile: Number = Field(0.05, ge=QUANTILE_MIN, lt=1)
@@ -311,7 +314,7 @@ class HpoParams(Section):
     l2_0: Number = Field(-6.0, ge=-30, le=10)  # initial log L2 coefficient of every layer
     l2_box: Annotated[List[Annotated[Number, Field(ge=-30, le=10)]], check(checks.low_high)] = (-12.0, 0.0)
     lr_box: Annotated[List[Annotated[Number, Field(ge=LR_MIN, le=100)]], check(checks.low_high)] = (0.01, 2.0)
-    methods: Distinct[Literal[HPO_METHODS]] = Field(HPO_METHODS, min_length=1)
+    methods: Distinct[Literal[HPO_METHODS]] = Field(HPO_METHODS, min_length=1)  # type: ignore[valid-type]
     orders: Distinct[Annotated[Int, Field(ge=1, le=100)]] = Field((1, 3, 5), min_length=1)
     online_every: Int = Field(4, ge=1, le=10_000)  # inner steps between two online hyper-steps
     pieces: Int = Field(4, ge=2, le=10_000)  # K of the K-piece linearization (K = 1 is drmad)

@@ -40,7 +40,9 @@ def rounds(spec: Spec, sampler: optuna.samplers.BaseSampler, f: Callable, data, 
     names = coordinate_names(spec)
     study = optuna.create_study(direction="minimize", sampler=sampler)
     study.enqueue_trial(dict(zip(names, map(float, np.asarray(h0)))))
-    dists = {n: optuna.distributions.FloatDistribution(lo, hi) for n, lo, hi in zip(names, spec.low, spec.high)}
+    dists: dict[str, optuna.distributions.BaseDistribution] = {
+        n: optuna.distributions.FloatDistribution(lo, hi) for n, lo, hi in zip(names, spec.low, spec.high)
+    }
     while True:
         trial = study.ask(dists)
         h = np.array([trial.params[n] for n in names], np.float32)

@@ -11,7 +11,7 @@ approximate hypergradient against exact reverse mode at a few points of the box.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -70,6 +70,7 @@ class Methods:
         self._cache: dict[str, Any] = {}
 
     def _piece(self, name: str):
+        fn: Any  # a jitted step or pass, a (start, run) pair for the hypernetwork, None for the samplers
         if name not in self._cache:
             spec, p = self.spec, self.p
             if name == "exact":
@@ -94,7 +95,9 @@ class Methods:
         if name.startswith("online"):
             return gradient.online_rounds(spec, piece, self.f, data, tree, w0, h0)
         if name == "hypernet":
-            return hypernet.rounds(spec, self.hn, *piece, self.f, data, tree, w0, h0, jax.random.PRNGKey(seed))
+            return hypernet.rounds(
+                spec, self.hn, *cast(tuple[Any, Any], piece), self.f, data, tree, w0, h0, jax.random.PRNGKey(seed)
+            )
         if piece is None:
             return bayes.rounds(
                 spec, bayes.make_sampler(name, seed, self.p.n_startup_trials), self.f, data, tree, w0, h0
@@ -218,6 +221,7 @@ def accuracy_table(params, spec: Spec, data, seed0: int) -> pd.DataFrame:
     fns = {k: jax.jit(v) for k, v in fns.items()}
     f = jax.jit(lambda d, t, w, h: objective(spec, d, t, w, h))
     rows = []
+    h: np.ndarray | jax.Array
     for p, h in enumerate(points):
         h = jnp.asarray(h)
         _, g_exact = (np.asarray(x, np.float64) for x in fns["exact"](data, tree, w0, h))

@@ -29,6 +29,7 @@ along one training run, :func:`hyperlab.bilevel.hypergrad.run_bilevel`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any, Protocol, cast
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,22 @@ from hyperlab.hpo.budget import Round
 from hyperlab.hpo.problem import Losses, Spec, from_hyper, make_losses, objective, project, to_hyper
 
 Hypergrad = Callable  # (data, w0_tree, w0, h) -> (f(h), df/dh)
+
+
+class DescentStep(Protocol):
+    """:func:`descent_step`'s jitted step, carrying its optimizer's ``init``."""
+
+    init: Callable[..., Any]
+
+    def __call__(self, data: Any, tree: Any, w0: Any, h: Any, opt_state: Any) -> Any: ...
+
+
+class OnlinePass(Protocol):
+    """:func:`online_pass`'s jitted pass, carrying its cost in inner steps."""
+
+    cost: int
+
+    def __call__(self, data: Any, tree: Any, w0: Any, h: Any) -> Any: ...
 
 
 def scaled_train_loss(spec: Spec, losses: Losses) -> Callable:
@@ -96,7 +113,7 @@ def truncated(spec: Spec, order: int) -> Hypergrad:
     return fn
 
 
-def descent_step(spec: Spec, hypergrad: Hypergrad, outer_lr: float) -> Callable:
+def descent_step(spec: Spec, hypergrad: Hypergrad, outer_lr: float) -> DescentStep:
     """One jitted outer step ``(data, tree, w0, h, opt_state) -> (f(h), h_next, opt_state)``."""
     opt = optax.adam(outer_lr)
 
@@ -106,11 +123,11 @@ def descent_step(spec: Spec, hypergrad: Hypergrad, outer_lr: float) -> Callable:
         updates, opt_state = opt.update(g, opt_state, h)
         return f, project(spec, optax.apply_updates(h, updates)), opt_state
 
-    step.init = opt.init
-    return step
+    cast(DescentStep, step).init = opt.init
+    return cast(DescentStep, step)
 
 
-def descent_rounds(spec: Spec, step: Callable, data, tree, w0, h0) -> Iterator[Round]:
+def descent_rounds(spec: Spec, step: DescentStep, data, tree, w0, h0) -> Iterator[Round]:
     """Outer steps forever: each costs T inner steps and evaluates f at the h it starts from."""
     h, state = jnp.asarray(h0), step.init(jnp.asarray(h0))
     while True:
@@ -119,7 +136,7 @@ def descent_rounds(spec: Spec, step: Callable, data, tree, w0, h0) -> Iterator[R
         h = h_next
 
 
-def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> Callable:
+def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> OnlinePass:
     """One jitted pass of part 2's online method: ``(data, tree, w0, h) -> (h_path, f(h_end))``.
 
     T inner steps from w0; before every ``every`` of them a hyper-step with the n-order
@@ -151,11 +168,11 @@ def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> Callable
         h_end = project(spec, rec.h[-1])
         return rec.h, h_end, objective(spec, data, tree, w0, h_end)
 
-    run.cost = outer_steps * every + (outer_steps + 1) * order + spec.T
-    return run
+    cast(OnlinePass, run).cost = outer_steps * every + (outer_steps + 1) * order + spec.T
+    return cast(OnlinePass, run)
 
 
-def online_rounds(spec: Spec, run: Callable, f: Callable, data, tree, w0, h0) -> Iterator[Round]:
+def online_rounds(spec: Spec, run: OnlinePass, f: Any, data, tree, w0, h0) -> Iterator[Round]:
     """f(h0) first (T steps; ``f`` the jitted objective), then passes, each restarting from w0
     at the h the last one ended with."""
     h = jnp.asarray(h0)

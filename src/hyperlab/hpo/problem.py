@@ -17,7 +17,8 @@ n-order methods (:func:`hyperlab.bilevel.hypergrad.gd_step`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -103,12 +104,12 @@ def layer_index(params: dict) -> np.ndarray:
 class Losses(NamedTuple):
     """The problem's functions of the flat weights w (and λ = per-layer log L2)."""
 
-    train: callable  # L_train(w, λ)
-    val: callable  # CE_val(w)
-    test: callable  # CE_test(w)
-    val_error: callable
-    test_error: callable
-    unravel: callable
+    train: Callable[..., Any]  # L_train(w, λ)
+    val: Callable[..., Any]  # CE_val(w)
+    test: Callable[..., Any]  # CE_test(w)
+    val_error: Callable[..., Any]
+    test_error: Callable[..., Any]
+    unravel: Callable[..., Any]
 
 
 def make_losses(spec: Spec, data: Data, w0_tree: dict) -> Losses:

@@ -336,7 +336,7 @@ def meta_train_seeds(
     val0, se0 = check(phi)
     best = [(float(val0[s]), 0, float(se0[s])) for s in range(n_seeds)]
     best_params = phi
-    history = [
+    history: list[dict[str, list]] = [
         {
             "meta_loss": [],
             "grad_norm": [],

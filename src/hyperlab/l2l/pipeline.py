@@ -11,7 +11,7 @@ minibatch sequence (common random numbers), so differences are the optimizers'.
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -182,6 +182,7 @@ def checkpoint_summary(
     is a paired run where the LSTM's loss is strictly below the baseline's.
     """
     names = [*OPTIMIZERS, *(f"lstm_s{m}" for m in seeds)]
+    res: dict[str, Any]
     rows, res = [], {}
     for name in names:
         final = loss_at[name]
@@ -205,7 +206,7 @@ def checkpoint_summary(
                 res[name]["lr"] = float(lrs[name])
     best_baseline = min(BASELINES, key=lambda n: res[n]["loss"])
     adam, best = loss_at["adam"], loss_at[best_baseline]
-    per_seed = {}
+    per_seed: dict[str, dict[str, Any]] = {}
     for m in seeds:
         mine = loss_at[f"lstm_s{m}"]
         wins = {b: int(np.sum(mine < loss_at[b])) for b in BASELINES}

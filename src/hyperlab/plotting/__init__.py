@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
-def save_all(figures: Iterable[tuple[str | Path, object]], dpi: int) -> list[Path]:
+def save_all(figures: Iterable[tuple[str | Path, Any]], dpi: int) -> list[Path]:
     """Save every ``(path, figure)`` atomically and close it (a ``None`` figure is skipped); the paths written."""
     import matplotlib.pyplot as plt  # the families set the Agg backend before they import pyplot
 

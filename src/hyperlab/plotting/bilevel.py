@@ -82,7 +82,7 @@ def surfaces(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: in
 def curves(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: int | None):
     colors = _colors(list(runs))
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    series = [
+    series: list[tuple[int | None, pd.DataFrame, dict[str, object]]] = [
         (n, t, dict(color=colors[n], lw=2.8 if n == main else 1.3, label=_label(n, main))) for n, t in runs.items()
     ]
     if exact is not None:

@@ -208,7 +208,7 @@ def render(params) -> list[Path]:
     runs = load()
     if not runs:
         return []
-    figures = {
+    figures: dict[Path, plt.Figure | None] = {
         OUT / f"hypernet_surfaces_{v}.png": surfaces(v, runs) for v in VARIANTS if any(key[0] == v for key in runs)
     }
     figures[OUT / "hypernet_response.png"] = response(runs)

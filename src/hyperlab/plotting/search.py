@@ -4,6 +4,7 @@ hypervolume vs trials (median and IQR band), front quality four ways, Pareto fro
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -112,7 +113,7 @@ def pareto_figure(frame: pd.DataFrame):
 
 
 def render(params) -> list[Path]:
-    specs = [
+    specs: list[tuple[str, str, dict[str, Any]]] = [
         (
             "regret_vs_trial.csv",
             "search_regret_trial.png",

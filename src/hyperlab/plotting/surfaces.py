@@ -34,7 +34,7 @@ class Path2D:
     label: str
     h: np.ndarray
     w: np.ndarray
-    color: str | None = None
+    color: str | tuple | None = None  # a name or an RGBA tuple (a colormap entry)
     highlight: bool = False
     mark_ends: bool = True
     style: dict = field(default_factory=dict)

@@ -33,7 +33,7 @@ def forward_fn(arch: Arch) -> Callable:
 def time_latency(
     archs: Sequence[Arch],
     params: Sequence[dict],
-    x: jax.Array,
+    x: jax.Array | np.ndarray,
     *,
     repeats: int,
     warmup: int,

@@ -22,7 +22,7 @@ arithmetic:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import flax.linen as nn
 import jax
@@ -131,6 +131,8 @@ def make_plan(archs: Sequence[Arch]) -> PackPlan:
     """The :class:`PackPlan` of ``archs`` (networks are referred to by their index)."""
     archs = tuple(tuple(int(w) for w in a) for a in archs)
     lex = sorted(range(len(archs)), key=lambda i: (archs[i], i))
+    first: list[tuple[int, tuple[int, ...]]]
+    loc: dict[int, tuple[int, int]]
     first, loc = [], {}
     for width in sorted({a[0] for a in archs}):
         members = tuple(i for i in lex if archs[i][0] == width)
@@ -145,7 +147,7 @@ def make_plan(archs: Sequence[Arch]) -> PackPlan:
         for (fan_in, fan_out), members in sorted(members_by_key.items()):
             # members ordered by where their inputs are, so inputs are few contiguous runs
             members = tuple(sorted(members, key=lambda i: loc[i]))
-            runs = []
+            runs: list[list[int]] = []  # [source, start, stop], stop extended in place
             for i in members:
                 src, row = loc[i]
                 if runs and runs[-1][0] == src and runs[-1][2] == row:
@@ -153,7 +155,17 @@ def make_plan(archs: Sequence[Arch]) -> PackPlan:
                 else:
                     runs.append([src, row, row + 1])
             key = f"h{depth_of}_{fan_in}x{fan_out}" if relu else f"out_{fan_in}"
-            out.append(Group(key, depth_of, fan_in, fan_out, relu, members, tuple(map(tuple, runs))))
+            out.append(
+                Group(
+                    key,
+                    depth_of,
+                    fan_in,
+                    fan_out,
+                    relu,
+                    members,
+                    cast(tuple[tuple[int, int, int], ...], tuple(map(tuple, runs))),
+                )
+            )
         for g in out:
             for row, i in enumerate(g.members):
                 loc[i] = (n_sources, row)

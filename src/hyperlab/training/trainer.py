@@ -65,7 +65,7 @@ class PackResult(NamedTuple):
 
 def make_pack_trainer(
     plan: PackPlan, *, learning_rate: float, n_sets: int, on_epoch: Callable[[jax.Array], None] | None = None
-) -> Callable:
+) -> jax.stages.Wrapped:
     """Jitted ``train(packed, orders, x, y, eval_chunks) -> PackResult`` for the networks of ``plan``.
 
     ``packed``: initial packed parameters (:func:`pack_params`) with a leading seed axis;
@@ -86,7 +86,7 @@ def make_pack_trainer(
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
-    def train_one(packed, orders, x, y, eval_chunks):
+    def train_one(packed, orders, x, y, eval_chunks: tuple[jax.Array, jax.Array, jax.Array]):
         def step(carry, idx):
             packed, opt_state, finite = carry
             grads, losses = grad_fn(packed, x[idx], y[idx])
@@ -121,6 +121,8 @@ def plan_packs(archs: Sequence[Arch], n_seeds: int, max_params: int) -> list[lis
     pack of its own. Fewer packs mean fewer compilations, more memory.
     """
     order = sorted(range(len(archs)), key=lambda i: (tuple(archs[i]), i))
+    packs: list[list[int]]
+    current: list[int]
     packs, current, size = [], [], 0
     for i in order:
         p = n_params(tuple(archs[i])) * n_seeds

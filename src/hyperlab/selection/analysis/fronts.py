@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -83,7 +85,7 @@ def true_front(nets: pd.DataFrame) -> np.ndarray:
     return pareto_mask(nets[["val_error", "latency_ms"]].to_numpy())
 
 
-def front_quality(archs: set, nets: pd.DataFrame, norms: dict[str, pd.DataFrame]) -> dict:
+def front_quality(archs: Iterable, nets: pd.DataFrame, norms: dict[str, pd.DataFrame]) -> dict:
     """Quality of the evaluated networks ``archs`` as an (error, latency) front, four ways.
 
     ``hv_ratio_log`` / ``hv_ratio_linear``: hypervolume over the true front's, on

@@ -21,7 +21,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -274,7 +274,7 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
     }
 
 
-def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], None]) -> list[np.ndarray]:
+def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], Any]) -> list[np.ndarray]:
     """:func:`function_run` of every job, in ``n_workers`` processes (results in job order)."""
     if n_workers == 1:
         return [tick() or function_run(j) for j in jobs]

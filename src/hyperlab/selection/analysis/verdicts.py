@@ -31,7 +31,7 @@ def verdicts(
 ) -> dict:
     """One sentence with numbers per question the study answers (``n_trials``: every study's trials)."""
     f = final.set_index("strategy")
-    out = {}
+    out: dict[str, str | dict[str, str]] = {}
     # Snoek's setting: regret at a common training-time budget (the smallest median total, so no extrapolation)
     for plain, ps in (("gp_ei", "gp_ei_per_second"), ("tpe", "tpe_per_second")):
         if plain in tbands and ps in tbands:

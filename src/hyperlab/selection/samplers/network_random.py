@@ -34,7 +34,7 @@ CLAIM_ATTR = "hyperlab:network"
 _ALIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
-def layer_uniform_weights(depths: Sequence[int]) -> np.ndarray:
+def layer_uniform_weights(depths: Sequence[int] | np.ndarray) -> np.ndarray:
     """Weights that make every depth equally likely, uniform within a depth."""
     depths = np.asarray(depths)
     values, counts = np.unique(depths, return_counts=True)

@@ -65,7 +65,7 @@ def suggest_arch(trial, space: Space) -> str:
     return arch_name(tuple(widths[:n_layers]))
 
 
-def _width_params(space: Space) -> list[tuple[str, object]]:
+def _width_params(space: Space) -> list[tuple[str, int]]:
     """(name, canonical value) of every width parameter, in layer order."""
     if space.log2:
         return [(f"log2_units_l{i}", int(math.log2(space.widths[0]))) for i in range(space.max_layers)]

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -95,7 +96,9 @@ def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
 
 
 def _create(spec: RunSpec, name: str, storage, sampler) -> optuna.Study:
-    directions = ["minimize", "minimize"] if spec.strategy in MULTI_OBJECTIVE else ["minimize"]
+    directions: list[Literal["minimize", "maximize"]] = (
+        ["minimize", "minimize"] if spec.strategy in MULTI_OBJECTIVE else ["minimize"]
+    )
     return optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions)
 
 
@@ -233,6 +236,7 @@ def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | No
     """Every trial of every repeat of ``spec.strategy``, as one frame (see :func:`trials_frame`)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     tick = on_repeat or (lambda: None)
+    jobs: list[Any]  # in memory: (worker, table, spec, repeat); on a storage: (repeat, study name)
     if spec.storage == "none":
         jobs = [(_run_memory_repeat, table, spec, r) for r in range(spec.repeats)]
         if spec.n_workers == 1:

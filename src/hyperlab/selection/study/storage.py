@@ -133,7 +133,7 @@ def superseded(trials) -> set[int]:
     return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
 
 
-def is_valid(trial, dead: set[int] = frozenset()) -> bool:
+def is_valid(trial, dead: set[int] | frozenset[int] = frozenset()) -> bool:
     """A finished trial that counts: not interrupted, not a dead worker's (``dead``: :func:`superseded`)."""
     return trial.state.is_finished() and not trial.user_attrs.get("interrupted", False) and trial.number not in dead
 

@@ -76,7 +76,11 @@ def make_sampler(
 
     def by_network(weights=None, sampler_seed=seed):
         return NetworkRandomSampler(
-            network_params(networks.space, networks.archs), networks.key, weights, seed=sampler_seed
+            # the strategies that sample networks are always given the table's networks
+            network_params(networks.space, networks.archs),  # type: ignore[union-attr]
+            networks.key,  # type: ignore[union-attr]
+            weights,
+            seed=sampler_seed,
         )
 
     # GP samplers: canonical pool, and (until a trial completes, there is no relative search space) every

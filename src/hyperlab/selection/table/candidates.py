@@ -7,6 +7,7 @@ The schema of ``data/candidates.csv`` is a contract with the search stage
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def per_network(table: pd.DataFrame) -> pd.DataFrame:
 
 def summary(table: pd.DataFrame, nets: pd.DataFrame) -> dict:
     """Headline numbers of the table (``metrics/candidates.json``, timings added by the stage)."""
-    out = {
+    out: dict[str, Any] = {
         "n_networks": int(table["arch"].nunique()),
         "n_rows": int(len(table)),
         "n_failed": int((table["status"] == "failed").sum()),

@@ -165,7 +165,7 @@ class Posterior:
         var = np.maximum(p.scale - ((kx @ self.K_inv) * kx).sum(1), 1e-12 * p.scale)
         return kx @ self.alpha, var
 
-    def predict_with_grad(self, F: np.ndarray):
+    def predict_with_grad(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients (m, d) in the features (zero on categorical dims)."""
         p = self.params
         lam = np.where(self.is_cat, 0.0, p.inv_sq_lengthscales)

@@ -16,6 +16,8 @@ and Optuna's ``optim_mixed``:
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy.optimize import minimize
 
@@ -65,7 +67,7 @@ def _lbfgs(acq, starts: np.ndarray, cont: np.ndarray, max_iter: int) -> np.ndarr
 def _coordinate_search(acq, space: SearchSpace, starts: np.ndarray, values: np.ndarray):
     """One pass over the discrete coordinates: move each start to its best grid value."""
     for j in np.flatnonzero(space.is_discrete):
-        grid = space.grids[j]
+        grid = cast(np.ndarray, space.grids[j])  # a discrete coordinate has a grid
         if len(grid) <= _FULL_GRID or space.is_categorical[j]:
             options = np.broadcast_to(grid, (len(starts), len(grid)))
         else:

@@ -50,7 +50,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from optuna.distributions import BaseDistribution
@@ -178,7 +178,12 @@ class GPEISampler(BaseSampler):
         points of a finite space, drawn with ``spread_rng``, so two processes that share one model stop
         choosing the same argmax again and again."""
         trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-        done = [t for t in trials if t.state == TrialState.COMPLETE and space.covers(t) and math.isfinite(t.value)]
+        # cast: a complete single-objective trial has its value
+        done = [
+            t
+            for t in trials
+            if t.state == TrialState.COMPLETE and space.covers(t) and math.isfinite(cast(float, t.value))
+        ]
         taken = self._taken(trials, space)  # in a continuous space too: a failed point must not repeat
         pool = None
         if space.size() <= self._max_enumerate:
@@ -235,7 +240,7 @@ class GPEISampler(BaseSampler):
             )
         if not have:
             return None
-        z, center, scale = standardize(np.log([values[i] for i in have]))
+        z, center, scale = standardize(np.log([cast(float, values[i]) for i in have]))  # have: the ones not None
         return self._posterior(study, space, attr, X[have], z), values, have, center, scale
 
     # ---- canonical points (``canonicalize``)

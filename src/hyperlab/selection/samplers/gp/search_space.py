@@ -15,7 +15,7 @@ choice, never a NumPy scalar.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -80,6 +80,7 @@ class SearchSpace:
     def params(self, point: np.ndarray) -> dict[str, Any]:
         """The parameter dict of one feature vector (snapped onto the grids)."""
         out = {}
+        dist: Any  # an Int or Float distribution past the categorical branch
         for j, (name, dist) in enumerate(zip(self.names, self.dists)):
             if self.is_categorical[j]:
                 out[name] = dist.to_external_repr(int(round(point[j])))
@@ -106,11 +107,12 @@ class SearchSpace:
 
     def size(self) -> float:
         """Number of points, ``inf`` when a dimension is continuous."""
-        return math.prod(len(g) for g in self.grids) if self.is_discrete.all() else math.inf
+        # cast: every grid is there when every dimension is discrete
+        return math.prod(len(cast(np.ndarray, g)) for g in self.grids) if self.is_discrete.all() else math.inf
 
     def enumerate(self) -> np.ndarray:
         """Every point of a finite space, shape (size, dim)."""
-        mesh = np.meshgrid(*self.grids, indexing="ij")
+        mesh = np.meshgrid(*cast(list[np.ndarray], self.grids), indexing="ij")  # finite: every grid is there
         return np.stack([m.ravel() for m in mesh], axis=1) if self.dim else np.zeros((1, 0))
 
     def sample(self, rng: np.random.RandomState, m: int, sobol: bool = False) -> np.ndarray:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 _depth = 0
-_controller = None
+_controller: Any = None  # the ThreadpoolController, made by the first block
 _original: list[int] = []
 
 
