@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 from hyperlab.l2l import optimizee
-from hyperlab.l2l.evaluate import LSTM_RUNS_PER_BATCH, run_grid, run_many
+from hyperlab.l2l.evaluate import LSTM_RUNS_PER_BATCH, run_grid
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
 from hyperlab.l2l.names import META_LR_SCHEDULES, META_OBJECTIVES
 from hyperlab.progress import Progress, silent
@@ -405,37 +405,6 @@ def meta_train_seeds(
         )
         for s in range(n_seeds)
     ]
-
-
-def mnist_validator(
-    x_val: jax.Array,
-    y_val: jax.Array,
-    spec: optimizee.MLPSpec,
-    keys: jax.Array,
-    n_steps: int,
-    batch_size: int,
-    cfg: LSTMConfig,
-) -> Callable[[object], float]:
-    """Mean full-val-split loss at the last step over fixed inits (the same for every checkpoint)."""
-
-    def validate(phi) -> float:
-        traj = run_many(
-            "lstm",
-            phi,
-            keys,
-            x_val,
-            y_val,
-            spec,
-            n_steps,
-            batch_size,
-            cfg,
-            record_full=False,
-            runs_per_batch=LSTM_RUNS_PER_BATCH,
-        )
-        final = np.asarray(traj.loss[:, -1])
-        return float(final.mean()) if np.isfinite(final).all() else float("inf")
-
-    return validate
 
 
 def mnist_seed_validator(
