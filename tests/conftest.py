@@ -30,8 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 # most of a test's time is XLA compiling, not running: JAX's own switch for that case skips LLVM's
 # expensive passes (about 3x less compile time; the same programs, equal up to float rounding).
 # `JAX_DISABLE_MOST_OPTIMIZATIONS=0 make test` runs the suite on fully optimized code.
+# pytest-xdist runs one worker per core: each worker computes on one thread (XLA's Eigen pool,
+# BLAS), as the tiny test problems gain nothing from more and the workers would only contend.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from hyperlab import compile_cache  # noqa: E402
 
 compile_cache.enable()
