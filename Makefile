@@ -6,8 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# `make test`: the whole suite, one pytest worker per core. `make check`: mypy (about 1 s warm), lint,
-# then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
+# `make test`: the whole suite, one pytest worker per core. `make check`: mypy (about 1 s warm), ruff
+# (lint and format), then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
 # bench/feedback.py times both from these two lines.
 PYTEST_ARGS := -q -n auto --dist worksteal
 CHECK_ARGS  := -q -n auto --dist worksteal --quick
@@ -36,6 +36,7 @@ check: lint
 
 lint: typecheck
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # mypy over src/, configured in pyproject.toml ([tool.mypy])
 typecheck: $(STAMP)
