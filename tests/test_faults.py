@@ -13,6 +13,7 @@ import pytest
 
 from conftest import REPO, run_stage
 from hyperlab import cli, io
+from hyperlab.io import stage
 
 FRAME = pd.DataFrame({"x": [1, 2], "y": [0.5, 0.25]})
 
@@ -90,11 +91,11 @@ def test_sigkill_leftovers_are_removed_at_the_next_start(workdir):
 def test_a_commit_killed_halfway_is_completed_at_the_next_start(workdir):
     """Killed after the manifest (the commit point) but before every move: the next start rolls forward."""
     outputs = io.StageOutputs("fake")
-    token = io._ACTIVE.set(outputs)
+    token = stage._ACTIVE.set(outputs)
     try:
         _fake_stage(workdir, 2)()
     finally:
-        io._ACTIVE.reset(token)
+        stage._ACTIVE.reset(token)
     real_replace, moved = os.replace, []
 
     def dying_replace(src, dst):
@@ -132,7 +133,7 @@ def test_read_only_folder_is_one_line_and_keeps_every_output(workdir, monkeypatc
             raise PermissionError(errno.EROFS, "Read-only file system")
         return real(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(io.tempfile, "TemporaryFile", refuse_metrics)
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse_metrics)
     with pytest.raises(SystemExit) as exit_:
         cli.run_stage(_fake_stage(workdir, 2), name="fake")
     err = capsys.readouterr().err.strip().splitlines()

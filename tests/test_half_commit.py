@@ -22,6 +22,9 @@ import pytest
 
 from conftest import REPO
 from hyperlab import cli, io
+from hyperlab.errors import InputError, OutputError
+from hyperlab.io import commit
+from hyperlab.io.manifest import process_start
 
 
 class Killed(BaseException):
@@ -73,7 +76,7 @@ def _kill_commit_at(monkeypatch, point: str) -> None:
         if label == point:
             raise Killed(label)
 
-    monkeypatch.setattr(io, "_commit_point", commit_point)
+    monkeypatch.setattr(commit, "_commit_point", commit_point)
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -82,7 +85,7 @@ def test_downstream_never_runs_on_a_mixed_set(workdir, monkeypatch, capsys, poin
     _kill_commit_at(monkeypatch, point)
     with pytest.raises(Killed):
         cli.run_stage(_upstream(2), name="up")
-    monkeypatch.setattr(io, "_commit_point", lambda label: None)
+    monkeypatch.setattr(commit, "_commit_point", lambda label: None)
     mixed = _snapshot(workdir)
     capsys.readouterr()
     if point == "before-manifest":  # not committed: the old set, whole; downstream may run on it
@@ -116,7 +119,7 @@ def test_a_stage_reading_none_of_the_half_committed_files_runs(workdir, monkeypa
         cli.run_stage(_upstream(2), name="up")
     io.check_inputs_committed("other", ["data/mnist.npz", "plots/other"])
     for read in ("data/up.csv", "plots/up", "plots/up/a.csv", "data", "metrics/up.json"):
-        with pytest.raises(io.InputError, match=r"is half-committed by stage up .*rerun it: dvc repro up$"):
+        with pytest.raises(InputError, match=r"is half-committed by stage up .*rerun it: dvc repro up$"):
             io.check_inputs_committed("other", [read])
     io.check_inputs_committed("up", None)  # its own: the next start of the stage completes it
 
@@ -130,18 +133,16 @@ def test_a_commit_still_running_is_not_rolled_forward(workdir, monkeypatch):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         manifest.write_text(
-            json.dumps(
-                {**json.loads(manifest.read_text()), "pid": sleeper.pid, "started": io._process_start(sleeper.pid)}
-            )
+            json.dumps({**json.loads(manifest.read_text()), "pid": sleeper.pid, "started": process_start(sleeper.pid)})
         )
         before = _snapshot(workdir)
-        with pytest.raises(io.InputError) as err:
+        with pytest.raises(InputError) as err:
             io.check_inputs_committed("down", ["data/up.csv"])
         assert str(err.value) == (
             f"data/up.csv: is being committed by stage up right now (pid {sleeper.pid}); "
             f"run this stage again when it has finished"
         )
-        with pytest.raises(io.OutputError, match=f"stage up is committing its outputs right now .pid {sleeper.pid}"):
+        with pytest.raises(OutputError, match=f"stage up is committing its outputs right now .pid {sleeper.pid}"):
             io.recover("up")
         assert _snapshot(workdir) == before and manifest.is_file()
     finally:
@@ -159,14 +160,14 @@ def test_a_reused_pid_is_not_taken_for_the_committing_process(workdir, monkeypat
     manifest = workdir / io.STAGING / "up" / io.MANIFEST
     other = os.getppid()  # alive, but not the process that started at this time
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "pid": other, "started": "1"}))
-    with pytest.raises(io.InputError, match="is half-committed by stage up .killed during its commit."):
+    with pytest.raises(InputError, match="is half-committed by stage up .killed during its commit."):
         io.check_inputs_committed("down", ["data/up.csv"])
 
 
 def test_an_unreadable_manifest_blocks_every_reader(workdir):
     (workdir / io.STAGING / "up").mkdir(parents=True)
     (workdir / io.STAGING / "up" / io.MANIFEST).write_text("{not json")
-    with pytest.raises(io.InputError) as err:
+    with pytest.raises(InputError) as err:
         io.check_inputs_committed("down", ["anything.csv"])
     assert str(err.value) == (
         ".hyperlab-staging/up/MANIFEST.json: unreadable manifest of an unfinished commit of "
@@ -190,9 +191,9 @@ def test_stage_reads_come_from_the_pipeline_file():
 
 def test_no_room_for_copies_on_another_file_system_is_one_line(workdir, monkeypatch, capsys):
     before = _snapshot(workdir)
-    real = io._device
-    monkeypatch.setattr(io, "_device", lambda path: real(path) + (1 if "data" in os.fspath(path) else 0))
-    monkeypatch.setattr(io, "_free_bytes", lambda path: 1)
+    real = commit._device
+    monkeypatch.setattr(commit, "_device", lambda path: real(path) + (1 if "data" in os.fspath(path) else 0))
+    monkeypatch.setattr(commit, "_free_bytes", lambda path: 1)
     with pytest.raises(SystemExit) as exit_:
         cli.run_stage(_upstream(2), name="up")
     lines = capsys.readouterr().err.strip().splitlines()
@@ -205,7 +206,7 @@ def test_no_room_for_copies_on_another_file_system_is_one_line(workdir, monkeypa
 
 
 def test_room_on_the_same_file_system_is_not_asked(workdir, monkeypatch):
-    monkeypatch.setattr(io, "_free_bytes", lambda path: 0)  # a move within one file system needs no room
+    monkeypatch.setattr(commit, "_free_bytes", lambda path: 0)  # a move within one file system needs no room
     cli.run_stage(_upstream(2), name="up")
     assert json.loads((workdir / "metrics/up.json").read_text()) == {"version": 2}
 
@@ -214,8 +215,8 @@ def test_room_on_the_same_file_system_is_not_asked(workdir, monkeypatch):
 
 
 KILL_AT = (
-    "import os, runpy, signal, sys; from hyperlab import io; point = sys.argv[1]; "
-    "io._commit_point = lambda label: os.kill(os.getpid(), signal.SIGKILL) if label == point else None; "
+    "import os, runpy, signal, sys; from hyperlab.io import commit; point = sys.argv[1]; "
+    "commit._commit_point = lambda label: os.kill(os.getpid(), signal.SIGKILL) if label == point else None; "
     "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
