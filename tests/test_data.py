@@ -13,6 +13,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab import data
+from hyperlab.data import sources
 from hyperlab.errors import InputError
 
 
@@ -150,7 +151,7 @@ def test_full_download_verifies_caches_and_falls_back(http_root, tmp_path, monke
     root, base, hits = http_root
     arrays = fake_mnist(np.random.default_rng(1))
     digests = write_idx_folder(root / "good", arrays)
-    monkeypatch.setattr(data, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
+    monkeypatch.setattr(sources, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
     cache = tmp_path / "cache"
     mirrors = (dead_url(), f"{base}/good/")
     pools = data.load_full(mirrors, cache, timeout_s=5)
@@ -166,7 +167,7 @@ def test_full_download_rejects_wrong_checksum(http_root, tmp_path, monkeypatch):
     arrays = fake_mnist(np.random.default_rng(2))
     digests = write_idx_folder(root / "good", arrays)
     write_idx_folder(root / "bad", fake_mnist(np.random.default_rng(3)))  # same names, other bytes
-    monkeypatch.setattr(data, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
+    monkeypatch.setattr(sources, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match=r"train-images-idx3-ubyte.gz: no mirror .* MD5 [0-9a-f]{32} != published"):
         data.load_full((f"{base}/bad/",), cache, timeout_s=5)
@@ -179,7 +180,7 @@ def test_full_download_rejects_wrong_checksum(http_root, tmp_path, monkeypatch):
 def test_corrupted_cache_is_downloaded_again(http_root, tmp_path, monkeypatch):
     root, base, hits = http_root
     digests = write_idx_folder(root / "good", fake_mnist(np.random.default_rng(4)))
-    monkeypatch.setattr(data, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
+    monkeypatch.setattr(sources, "MNIST_FILES", {k: (n, digests[k]) for k, (n, _) in data.MNIST_FILES.items()})
     cache = tmp_path / "cache"
     data.load_full((f"{base}/good/",), cache, timeout_s=5)
     (cache / "train-labels-idx1-ubyte.gz").write_bytes(b"garbage")
