@@ -446,8 +446,8 @@ def test_a_file_over_a_mebibyte_is_refused_before_parsing(tmp_path):
 
 
 def test_the_repository_params_are_far_inside_the_shape_limits():
-    from hyperlab.config import loader
+    from hyperlab.config import yaml_reader
 
     text = config.REPO_PARAMS.read_text()
-    assert len(text.encode()) < loader.MAX_BYTES // 20
+    assert len(text.encode()) < yaml_reader.MAX_BYTES // 20
     config.parse_yaml(text)

@@ -1,10 +1,11 @@
 """Typed, validated view of ``params.yaml``.
 
-Every section is a frozen pydantic model (:mod:`.schema`); each key's
-annotation says what is allowed (:mod:`.fields`). :func:`load_section` turns
-the raw YAML mapping into the section, or raises :class:`ConfigError` with one
-line that names the key, the bad value and what is allowed (:mod:`.loader`) --
-before any stage does heavy work.
+The file is read as DVC reads it (:mod:`.yaml_reader`). Every section is a
+frozen pydantic model (:mod:`.schema`); each key's annotation says what is
+allowed (:mod:`.fields`). :func:`load_section` turns the raw YAML mapping into
+the section, or raises :class:`ConfigError` with one line that names the key,
+the bad value and what is allowed (:mod:`.validation`) -- before any stage
+does heavy work.
 
 Keys missing from ``params.yaml`` take the schema's default, so
 ``dvc exp run -S section.key=value`` works for every key.
@@ -17,24 +18,20 @@ from typing import Any
 
 from hyperlab.config.checks import SOURCE_SIZES, check_split_sizes
 from hyperlab.config.fields import ConfigError, Section, describe
-from hyperlab.config.loader import PARAMS_FILE, ParamsLoader, parse_section, parse_yaml, read_yaml_file
-from hyperlab.config.schema import (
+from hyperlab.config.schema import SECTIONS, TOP_LEVEL_KEYS, Common
+from hyperlab.config.sections.bilevel import BilevelParams, DrmadParams, HypernetParams
+from hyperlab.config.sections.data import MNIST_MIRRORS, DataParams
+from hyperlab.config.sections.figures import FiguresParams
+from hyperlab.config.sections.l2l import L2LParams
+from hyperlab.config.sections.search import (
     DEFAULT_STARTUP_TRIALS,
-    MNIST_MIRRORS,
-    SECTIONS,
-    TOP_LEVEL_KEYS,
-    BilevelParams,
     CandidatesParams,
-    Common,
-    DataParams,
-    DrmadParams,
-    FiguresParams,
-    HypernetParams,
-    L2LParams,
     SamplerBenchParams,
     SearchParams,
     StrategyParams,
 )
+from hyperlab.config.validation import parse_section
+from hyperlab.config.yaml_reader import PARAMS_FILE, ParamsLoader, parse_yaml, read_yaml_file
 from hyperlab.selection.names import COSTS as SEARCH_COSTS
 from hyperlab.selection.names import STRATEGIES as SEARCH_STRATEGIES
 

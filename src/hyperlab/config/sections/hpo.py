@@ -1,0 +1,55 @@
+"""``hpo``: hypergradient methods vs Bayesian optimization on real hyperparameters (:mod:`hyperlab.hpo`)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from hyperlab.config import checks
+from hyperlab.config.bounds import LR_MIN, SIGMA_MIN
+from hyperlab.config.fields import ConfigError, Distinct, Flag, Int, List, Number, Section, check
+from hyperlab.hpo.names import METHODS as HPO_METHODS
+
+
+class HpoParams(Section):
+    """``hpo``: hypergradient methods vs Bayesian optimization on per-layer L2 and the learning rate (MNIST)."""
+
+    hidden: List[Annotated[Int, Field(ge=1, le=1024)]] = Field((16,), min_length=0, max_length=3)
+    n_train: Int = Field(500, ge=10, le=60_000)  # the first n_train training digits, full batch
+    T: Int = Field(80, ge=2, le=10_000)  # inner gradient steps from the fixed initialization
+    tune_lr: Flag = True  # h = per-layer log L2 (+ log learning rate)
+    lr0: Number = Field(0.1, ge=LR_MIN, le=100)
+    l2_0: Number = Field(-6.0, ge=-30, le=10)  # initial log L2 coefficient of every layer
+    l2_box: Annotated[List[Annotated[Number, Field(ge=-30, le=10)]], check(checks.low_high)] = (-12.0, 0.0)
+    lr_box: Annotated[List[Annotated[Number, Field(ge=LR_MIN, le=100)]], check(checks.low_high)] = (0.01, 2.0)
+    methods: Distinct[Literal[HPO_METHODS]] = Field(HPO_METHODS, min_length=1)  # type: ignore[valid-type]
+    orders: Distinct[Annotated[Int, Field(ge=1, le=100)]] = Field((1, 3, 5), min_length=1)
+    online_every: Int = Field(4, ge=1, le=10_000)  # inner steps between two online hyper-steps
+    pieces: Int = Field(4, ge=2, le=10_000)  # K of the K-piece linearization (K = 1 is drmad)
+    cg_maxiter: Int = Field(30, ge=1, le=10_000)
+    outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)  # Adam on h, every gradient method
+    hypernet_every: Int = Field(10, ge=1, le=100_000)
+    hypernet_batch: Int = Field(2, ge=1, le=1024)
+    hypernet_sigma: Number = Field(0.5, ge=SIGMA_MIN, le=10)
+    hypernet_phi_lr: Number = Field(0.003, ge=LR_MIN, le=10)
+    n_startup_trials: Int = Field(5, ge=1, le=10_000)
+    seeds: Int = Field(5, ge=1, le=1000)
+    # the wall-clock reading: under 0.01 s not one hyper-step of any method fits (compilation excluded)
+    budget_seconds: Number = Field(4.0, ge=0.01, le=3600)
+    step_budget: Int = Field(1600, ge=1, le=10**9)
+    check_points: Int = Field(3, ge=1, le=100)
+    # central differences in float32 (eps 1.2e-7): a step under 1e-4 is mostly rounding noise
+    fd_eps: Number = Field(0.01, ge=1e-4, le=1)
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if max(self.orders) >= self.T:
+            raise ConfigError(
+                f"params.yaml: hpo.orders: got {max(self.orders)}; every order must be < hpo.T = {self.T}"
+            )
+        if self.pieces > self.T:
+            raise ConfigError(f"params.yaml: hpo.pieces: got {self.pieces}; must be <= hpo.T = {self.T}")
+        if not self.l2_box[0] <= self.l2_0 <= self.l2_box[1]:
+            raise ConfigError(f"params.yaml: hpo.l2_0: got {self.l2_0}; must lie in hpo.l2_box {list(self.l2_box)}")
+        if not self.lr_box[0] <= self.lr0 <= self.lr_box[1]:
+            raise ConfigError(f"params.yaml: hpo.lr0: got {self.lr0}; must lie in hpo.lr_box {list(self.lr_box)}")
+        return self

@@ -1,0 +1,122 @@
+"""``candidates``, ``search``, ``sampler_bench``: the architecture search (:mod:`hyperlab.selection`).
+
+Stages ``candidates``, ``search@<strategy>``, ``latency``, ``compare`` and ``sampler_bench``.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from hyperlab.config import checks
+from hyperlab.config.bounds import LR_MIN, QUANTILE_MIN
+from hyperlab.config.fields import ConfigError, Distinct, Int, List, Number, Section, Text, check
+from hyperlab.selection.names import COSTS, STRATEGIES
+
+
+class CandidatesParams(Section):
+    """``candidates``: the architecture space, and how every network of it is trained and timed."""
+
+    layers: Distinct[Annotated[Int, Field(ge=1, le=6)]] = Field((1, 2, 3), min_length=1)
+    widths: Distinct[Annotated[Int, Field(ge=1, le=4096)]] = Field((16, 32, 64, 128, 256, 512), min_length=1)
+    n_seeds: Int = Field(2, ge=1, le=64)
+    epochs: Int = Field(10, ge=1, le=10000)
+    batch_size: Int = Field(100, ge=1, le=100_000)
+    learning_rate: Number = Field(1e-3, ge=LR_MIN, le=1)
+    latency_batch: Int = Field(256, ge=1, le=100000)
+    latency_repeats: Int = Field(21, ge=3, le=10000)
+    latency_warmup: Int = Field(3, ge=1, le=1000)
+    max_pack_params: Int = Field(100_000_000, ge=1, le=10**12)
+    eval_chunk: Int = Field(500, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _space_is_not_too_big(self):
+        n = sum(len(self.widths) ** k for k in self.layers)
+        if n > 20000:
+            raise ConfigError(
+                f"params.yaml: candidates.layers: got {list(self.layers)} with "
+                f"{len(self.widths)} widths = {n} networks; allowed at most 20000"
+            )
+        return self
+
+
+#: Random trials before a model-based strategy uses its model, unless its entry says otherwise.
+DEFAULT_STARTUP_TRIALS = 10
+
+
+class StrategyParams(Section):
+    """``search.strategies.<name>``: one strategy's own settings (its own cached DVC stage)."""
+
+    # random trials before the model is used (random: unused); absent: min(10, search.n_trials)
+    n_startup_trials: Annotated[Int, Field(ge=1, le=10000)] | None = None
+    # cost of a trial for this strategy (the *_per_second ones divide by it); absent: search.cost
+    cost: Literal[COSTS] | None = None  # type: ignore[valid-type]
+
+
+class SearchParams(Section):
+    """``search``: architecture-search strategies run many times against the candidate table.
+
+    ``strategies`` maps names to their own settings, so that a stage may depend
+    on one entry only (DVC ``params: [search.strategies.gp_ei]``): changing one
+    entry reruns only its stage.
+    """
+
+    strategies: dict[Literal[STRATEGIES], StrategyParams] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: {name: StrategyParams() for name in STRATEGIES}, min_length=1
+    )
+    n_trials: Int = Field(40, ge=2, le=10000)
+    repeats: Int = Field(20, ge=1, le=1000)
+    cost: Literal[COSTS] = "train_time"  # type: ignore[valid-type]
+    storage: Annotated[Text, check(checks.storage)] = "none"
+    n_workers: Int = Field(1, ge=1, le=64)
+    target_quantile: Number = Field(0.05, ge=QUANTILE_MIN, lt=1)
+    # latency budget of the *_constrained strategies and of the budget reading: this quantile of the networks'
+    # (seed-mean) latencies; 0.5 = the median network's latency
+    latency_budget_quantile: Number = Field(0.5, ge=QUANTILE_MIN, le=1)
+    n_bootstrap: Int = Field(2000, ge=100, le=100000)  # compare: resamples of the bootstrap intervals
+    # stage latency: independent re-timings of every network (rounds, pause between them)
+    latency_rounds: Int = Field(2, ge=1, le=100)
+    latency_gap_seconds: Number = Field(20.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _startup_trials_fit(self):
+        resolved = {}
+        for name, strategy in self.strategies.items():
+            if strategy.n_startup_trials is None:  # not in the file: a default that always fits
+                strategy = strategy.model_copy(update={"n_startup_trials": min(DEFAULT_STARTUP_TRIALS, self.n_trials)})
+            elif strategy.n_startup_trials > self.n_trials:
+                raise ConfigError(
+                    f"params.yaml: search.strategies.{name}.n_startup_trials: got "
+                    f"{strategy.n_startup_trials}; must be <= search.n_trials ({self.n_trials})"
+                )
+            resolved[name] = strategy
+        object.__setattr__(self, "strategies", resolved)  # frozen: set once, while validating
+        return self
+
+
+class SamplerBenchParams(Section):
+    """``sampler_bench``: GP samplers vs TPE and random on the table, Hartmann-6 and Branin."""
+
+    table_repeats: Int = Field(20, ge=2, le=1000)
+    table_trials: Int = Field(40, ge=2, le=10_000)
+    function_repeats: Int = Field(10, ge=2, le=1000)
+    function_trials: Int = Field(50, ge=2, le=10_000)
+    n_startup_trials: Int = Field(10, ge=1, le=10_000)
+    # a table regret is a difference of error rates (steps of 1 / n_val >= 1.7e-5): 1e-6 is "the best network"
+    target_regret: Number = Field(0.003, ge=1e-6, le=1e3)
+    timing_checkpoints: Annotated[List[Annotated[Int, Field(ge=1, le=10_000)]], check(checks.increasing)] = Field(
+        (10, 50, 200), min_length=1
+    )
+    timing_suggestions: Int = Field(15, ge=1, le=1000)
+    n_workers: Int = Field(2, ge=1, le=64)
+    # table: the regret an oracle's noise floor is read at (the second-best network's 0.0005)
+    floor_regret: Number = Field(0.0005, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _startup_trials_fit(self):
+        trials = min(self.table_trials, self.function_trials)
+        if self.n_startup_trials > trials:
+            raise ConfigError(
+                f"params.yaml: sampler_bench.n_startup_trials: got {self.n_startup_trials}; "
+                f"must be <= sampler_bench.table_trials and function_trials ({trials})"
+            )
+        return self
