@@ -21,6 +21,7 @@ alternately so that both sides see the same load:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import statistics
 import time
@@ -31,9 +32,10 @@ import optax
 
 from hyperlab.data import load_npz
 from hyperlab.l2l import lstm_optimizer as lo
-from hyperlab.l2l import meta_train, optimizee, pipeline
+from hyperlab.l2l import meta_loss, optimizee, pipeline
 from hyperlab.l2l.evaluate import run_many
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
+from hyperlab.l2l.meta_step import MetaState, apply_meta_gradient, make_meta_step
 
 REPEATS = 5
 META_SEEDS = 3
@@ -86,13 +88,13 @@ def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
 
     def meta_step(meta, params, opt_state, keys):
         def batch_loss(phi):
-            losses, carry = jax.vmap(lambda p, s, k: meta_train.unroll(phi, p, s, k, loss_fn, cfg))(
+            losses, carry = jax.vmap(lambda p, s, k: meta_loss.unroll(phi, p, s, k, loss_fn, cfg))(
                 params, opt_state, keys
             )
             return jnp.mean(losses), carry
 
         (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.lstm_params)
-        meta, gnorm, ok = meta_train.apply_meta_gradient(meta, meta_opt, loss, grads)
+        meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
         return meta, params, opt_state, loss, gnorm, ok
 
     return jax.jit(jax.vmap(meta_step))
@@ -106,15 +108,15 @@ def main() -> None:
     splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
     spec, cfg = optimizee.MLPSpec(), LSTMConfig()
     phi = init_lstm_params(jax.random.key(0), cfg)
-    loss_fn = meta_train.mnist_loss_fn(splits["train"].x, splits["train"].y, spec, 128)
+    loss_fn = meta_loss.mnist_loss_fn(splits["train"].x, splits["train"].y, spec, 128)
     meta_opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
-    meta = meta_train.MetaState(phi, meta_opt.init(phi))
+    meta = MetaState(phi, meta_opt.init(phi))
     template = lstm_optimizer(phi, cfg)
 
     # The committed meta-step against the library's, on META_SEEDS seeds x meta_batch 2, and each change alone.
     seeds = jax.random.split(jax.random.key(4), META_SEEDS)
     phis = jax.vmap(lambda k: init_lstm_params(k, cfg))(seeds)
-    metas = meta_train.MetaState(phis, jax.vmap(meta_opt.init)(phis))
+    metas = MetaState(phis, jax.vmap(meta_opt.init)(phis))
     params = jax.vmap(jax.vmap(lambda k: optimizee.init_params(k, spec)))(
         jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2)
     )
@@ -132,7 +134,7 @@ def main() -> None:
         ),
         "library": (
             contextlib.nullcontext,
-            meta_train.make_seed_meta_step,
+            functools.partial(make_meta_step, over_seeds=True),
             "lstm_step; seeds and optimizees one after the other (lax.map)",
         ),
     }
@@ -154,7 +156,7 @@ def main() -> None:
 
     per_step = {}
     for batch, remat in ((1, True), (2, True), (2, False)):
-        step = meta_train.make_meta_step(loss_fn, meta_opt, cfg, remat=remat)
+        step = make_meta_step(loss_fn, meta_opt, cfg, remat=remat)
         params = jax.vmap(lambda k: optimizee.init_params(k, spec))(jax.random.split(jax.random.key(1), batch))
         state = jax.vmap(template.init)(params)
         keys = jax.random.split(jax.random.key(2), batch * 21).reshape(batch, 21)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_stage
-from hyperlab.l2l import meta_train, optimizee
+from hyperlab.l2l import meta_loss, meta_step, meta_train, optimizee
 from hyperlab.l2l.lstm_optimizer import (
     LSTMConfig,
     init_lstm_params,
@@ -197,7 +197,7 @@ def test_no_gradient_flows_through_the_optimizee_gradient(objective):
     state = lstm_optimizer(phi, CFG).init(params)
 
     def meta(phi, first_order):
-        return meta_train.unroll(phi, params, state, keys, loss_fn, CFG, first_order, objective=objective)[0]
+        return meta_loss.unroll(phi, params, state, keys, loss_fn, CFG, first_order, objective=objective)[0]
 
     ours = jax.jit(jax.grad(meta), static_argnums=1)(phi, True)
     full = jax.jit(jax.grad(meta), static_argnums=1)(phi, False)
@@ -236,7 +236,7 @@ def test_cosine_meta_lr_schedule_takes_full_steps_first_and_none_at_the_end():
     grads = {"w": jnp.array([1.0, -2.0, 0.5])}
     sizes = {}
     for schedule in ("constant", "cosine"):
-        opt = meta_train.meta_optimizer(lr, clip_norm=1.0, meta_steps=meta_steps, schedule=schedule)
+        opt = meta_step.meta_optimizer(lr, clip_norm=1.0, meta_steps=meta_steps, schedule=schedule)
         state, sizes[schedule] = opt.init(phi), []
         for _ in range(meta_steps + 1):
             updates, state = opt.update(grads, state, phi)
@@ -263,7 +263,7 @@ def test_meta_training_on_quadratics_beats_untrained_lstm():
             params = init_fn(k_init)
             state = lstm_optimizer(phi, CFG).init(params)
             for k in jax.random.split(k_run, n_steps // unroll_len):
-                _, (params, state) = meta_train.unroll(
+                _, (params, state) = meta_loss.unroll(
                     phi, params, state, jax.random.split(k, unroll_len + 1), loss_fn, CFG
                 )
             return loss_fn(params, jax.random.key(0))
@@ -541,7 +541,7 @@ def test_vmapped_meta_seeds_match_separate_runs():
     def one_val(phi):
         def run(k):
             params = init_fn(k)
-            _, (params, _) = meta_train.unroll(
+            _, (params, _) = meta_loss.unroll(
                 phi, params, lstm_optimizer(phi, CFG).init(params), jax.random.split(k, 3), loss_fn, CFG
             )
             return loss_fn(params, jax.random.key(0))

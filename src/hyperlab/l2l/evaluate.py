@@ -135,24 +135,11 @@ LSTM_RUNS_PER_BATCH = 1
 _STATIC = ("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every", "runs_per_batch")
 
 
-@partial(jax.jit, static_argnames=_STATIC)
-def run_many(
-    name: str,
-    hparam,
-    keys: jax.Array,
-    x: jax.Array,
-    y: jax.Array,
-    spec: optimizee.MLPSpec,
-    n_steps: int,
-    batch_size: int,
-    cfg: LSTMConfig = LSTMConfig(),
-    record_full: bool = True,
-    every: int = 1,
-    runs_per_batch: int | None = None,
-) -> Trajectory:
-    """:func:`run_one` for every key (fresh init and minibatches per run); see :func:`run_grid`."""
+def run_many(name: str, hparam, keys: jax.Array, *args, **kwargs) -> Trajectory:
+    """:func:`run_one` for every key (fresh init and minibatches per run): :func:`run_grid` (whose other
+    arguments it takes) for the one hyperparameter ``hparam``, without the leading axis of hyperparameters."""
     one = jax.tree_util.tree_map(lambda a: a[None], hparam)
-    traj = run_grid(name, one, keys, x, y, spec, n_steps, batch_size, cfg, record_full, every, runs_per_batch)
+    traj = run_grid(name, one, keys, *args, **kwargs)
     return jax.tree_util.tree_map(lambda a: a[0], traj)
 
 

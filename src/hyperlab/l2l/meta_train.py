@@ -6,11 +6,8 @@ LSTM from the previous gradients. A run of ``n_steps`` optimizee steps is cut
 into n_steps / T unrolls; the optimizee parameters and LSTM state are carried
 from one unroll to the next (gradients do not flow across the cut) and both are
 reset to a fresh optimizee and zero LSTM state when a run ends -- forgetting
-this reset is a known reproduction pitfall.
-
-As in the paper, second derivatives are dropped: the optimizee gradient
-nabla f(theta_t) enters the LSTM as a constant (``stop_gradient``), so the
-meta-gradient flows only through theta_t in f(theta_t) and through the LSTM.
+this reset is a known reproduction pitfall. The meta-loss and its
+first-order meta-gradient: :mod:`.meta_loss`; one meta-step: :mod:`.meta_step`.
 
 Several optimizees per meta-step (``meta_batch``, one after the other in one
 program) average away much of the meta-gradient noise. Meta-gradients are
@@ -22,8 +19,8 @@ the validation split, not the last ones.
 
 Three departures from the paper's recipe are options, off by default (on the
 validation split none of them helped every meta-seed): the mean of log f as the
-meta-loss (:func:`unroll`), a cosine meta-learning-rate schedule
-(:func:`meta_optimizer`) and checking an exponential moving average of the
+meta-loss (:func:`.meta_loss.unroll`), a cosine meta-learning-rate schedule
+(:func:`.meta_step.meta_optimizer`) and checking an exponential moving average of the
 weights instead of the iterates (``ema``, :func:`meta_train_seeds`).
 """
 
@@ -32,171 +29,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from hyperlab.l2l import optimizee
 from hyperlab.l2l.evaluate import LSTM_RUNS_PER_BATCH, run_grid
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
-from hyperlab.l2l.names import META_LR_SCHEDULES, META_OBJECTIVES
+from hyperlab.l2l.meta_loss import LossFn
+from hyperlab.l2l.meta_step import MetaState, make_meta_step, meta_optimizer
 from hyperlab.progress import Progress, silent
 
 log = logging.getLogger(__name__)
-
-#: ``loss_fn(params, key) -> scalar``: the optimizee loss on the minibatch drawn with ``key``.
-LossFn = Callable[[object, jax.Array], jax.Array]
-
-
-def unroll(
-    lstm_params,
-    params,
-    opt_state,
-    keys: jax.Array,
-    loss_fn: LossFn,
-    cfg: LSTMConfig = LSTMConfig(),
-    first_order: bool = True,
-    remat: bool = True,
-    objective: str = "mean",
-):
-    """One truncated unroll of ``len(keys) - 1`` optimizee steps.
-
-    Returns ``(meta_loss, (params, opt_state))``: the meta-loss over
-    f(theta_1..theta_T) (each on its own minibatch) and the state to carry into
-    the next unroll. ``objective="mean"`` is the paper's mean of f (Eq. 3);
-    ``"log_mean"`` is the mean of log f, whose gradient weighs each step by
-    1 / f(theta_t): the late unrolls of a run, where f is small, then pull on
-    the LSTM as hard as the first one instead of ~40x less (see the module
-    docstring). ``first_order=False`` keeps the second derivatives (only for tests).
-    """
-    if objective not in META_OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(META_OBJECTIVES)}")
-    opt = lstm_optimizer(lstm_params, cfg)
-
-    def step(carry, key):
-        params, state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params, key)
-        if first_order:
-            grads = jax.lax.stop_gradient(grads)
-        updates, state = opt.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), loss
-
-    # Rematerialize each step in the backward pass: storing every LSTM gate
-    # activation of every coordinate for the whole unroll costs memory growing
-    # with its length and is no faster on CPU (bench/l2l_speed.py: 1.01x).
-    body = jax.checkpoint(step) if remat else step
-    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys[:-1])
-    # losses[0] is f(theta_0), a constant of phi: the meta-loss is over theta_1..theta_T.
-    terms = jnp.append(losses[1:], loss_fn(params, keys[-1]))
-    meta_loss = jnp.mean(jnp.log(terms) if objective == "log_mean" else terms)
-    return meta_loss, (params, opt_state)
-
-
-class MetaState(NamedTuple):
-    lstm_params: object
-    meta_opt_state: object
-
-
-def apply_meta_gradient(meta: MetaState, meta_opt: optax.GradientTransformation, loss, grads):
-    """One meta-optimizer update: ``(meta state, meta-gradient norm, ok)``.
-
-    An update whose loss or meta-gradient is not finite is skipped: the
-    previous weights and Adam moments are kept (``ok`` False).
-    """
-    gnorm = optax.tree.norm(grads)
-    updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
-    new = MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
-    ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta), gnorm, ok
-
-
-def _meta_step_fn(
-    loss_fn: LossFn,
-    meta_opt: optax.GradientTransformation,
-    cfg: LSTMConfig,
-    remat: bool = True,
-    objective: str = "mean",
-):
-    """The (unjitted) meta-step of :func:`make_meta_step`.
-
-    The meta-gradient of the mean meta-loss over the optimizees is the mean of
-    their meta-gradients, each computed on its own, one optimizee after the
-    other (``lax.map``). One optimizee's per-coordinate LSTM state and gates
-    (16k coordinates x 80 gates: 5 MB an array) stay in cache; vmapped
-    together, several optimizees made the memory-bound backward pass slower
-    than running them in turn (``bench/l2l_speed.py``).
-    """
-
-    def one(phi, args):
-        params, opt_state, keys = args
-        return jax.value_and_grad(
-            lambda phi: unroll(phi, params, opt_state, keys, loss_fn, cfg, remat=remat, objective=objective),
-            has_aux=True,
-        )(phi)
-
-    def meta_step(meta: MetaState, params, opt_state, keys):
-        (losses, (params, opt_state)), grads = jax.lax.map(partial(one, meta.lstm_params), (params, opt_state, keys))
-        loss = jnp.mean(losses)
-        grads = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
-        meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
-        return meta, params, opt_state, loss, gnorm, ok
-
-    return meta_step
-
-
-def make_meta_step(
-    loss_fn: LossFn,
-    meta_opt: optax.GradientTransformation,
-    cfg: LSTMConfig,
-    remat: bool = True,
-    objective: str = "mean",
-):
-    """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
-
-    ``params``/``opt_state``/``keys`` carry a leading axis of optimizees.
-    """
-    return jax.jit(_meta_step_fn(loss_fn, meta_opt, cfg, remat, objective))
-
-
-def make_seed_meta_step(
-    loss_fn: LossFn,
-    meta_opt: optax.GradientTransformation,
-    cfg: LSTMConfig,
-    remat: bool = True,
-    objective: str = "mean",
-):
-    """:func:`make_meta_step` over a leading axis of independent meta-training seeds, in one program.
-
-    Every argument and result carries the seed axis in front (the LSTM weights
-    and meta-optimizer state too): the seeds share nothing but the compiled
-    program, so each seed's trajectory is the one it would have alone. They
-    run in turn (``lax.map``), not vmapped, for the reason of :func:`_meta_step_fn`.
-    """
-    step = _meta_step_fn(loss_fn, meta_opt, cfg, remat, objective)
-    return jax.jit(lambda *args: jax.lax.map(lambda a: step(*a), args))
-
-
-def meta_optimizer(
-    meta_lr: float, clip_norm: float, meta_steps: int, schedule: str = "constant"
-) -> optax.GradientTransformation:
-    """Adam on global-norm-clipped meta-gradients; ``schedule="cosine"`` decays the rate from
-    ``meta_lr`` to 0 over ``meta_steps`` (half a cosine), so the last checkpoints move less."""
-    if schedule not in META_LR_SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(META_LR_SCHEDULES)}")
-    lr = optax.cosine_decay_schedule(meta_lr, meta_steps) if schedule == "cosine" else meta_lr
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(lr))
-
-
-def mnist_loss_fn(x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec, batch_size: int) -> LossFn:
-    def loss_fn(params, key):
-        xb, yb = optimizee.minibatch(key, x, y, batch_size)
-        return optimizee.loss(params, xb, yb, spec.activation)
-
-    return loss_fn
 
 
 class MetaTrainResult(NamedTuple):
@@ -214,48 +60,22 @@ def meta_train(
     init_fn: Callable[[jax.Array], object],
     loss_fn: LossFn,
     validate: Callable[[object], float],
-    *,
-    cfg: LSTMConfig = LSTMConfig(),
-    n_steps: int = 100,
-    unroll_len: int = 20,
-    meta_steps: int = 200,
-    meta_batch: int = 2,
-    meta_lr: float = 3e-3,
-    clip_norm: float = 1.0,
-    val_every: int = 10,
-    objective: str = "mean",
-    schedule: str = "constant",
-    ema: float = 0.0,
-    progress: Progress = silent,
+    **options: Any,
 ) -> MetaTrainResult:
     """Meta-train the LSTM on optimizees from ``init_fn(key)`` with ``loss_fn``: one seed.
 
     ``validate(lstm_params) -> float`` (lower is better) is called at meta-step
     0 and every ``val_every`` meta-steps; the best weights are returned.
+    ``options``: the keyword arguments of :func:`meta_train_seeds` (``cfg``,
+    ``n_steps``, ``unroll_len``, ...), with its defaults; this is its run with
+    the one seed ``key``.
     """
 
     def validate_many(phis):
         phi = jax.tree_util.tree_map(lambda a: a[0], phis)
         return np.asarray([[validate(phi)]], dtype=np.float64)
 
-    (result,) = meta_train_seeds(
-        key[None],
-        init_fn,
-        loss_fn,
-        validate_many,
-        cfg=cfg,
-        n_steps=n_steps,
-        unroll_len=unroll_len,
-        meta_steps=meta_steps,
-        meta_batch=meta_batch,
-        meta_lr=meta_lr,
-        clip_norm=clip_norm,
-        val_every=val_every,
-        objective=objective,
-        schedule=schedule,
-        ema=ema,
-        progress=progress,
-    )
+    (result,) = meta_train_seeds(key[None], init_fn, loss_fn, validate_many, **options)
     return result
 
 
@@ -285,7 +105,7 @@ def meta_train_seeds(
     value is the mean over runs (inf if any diverged); its standard error,
     std / sqrt(runs), is recorded beside it. Seed ``s`` gives exactly the
     result of a single-seed run with ``keys[s]``. ``objective``: see
-    :func:`unroll`; ``schedule``: :func:`meta_optimizer`; ``ema > 0``: the
+    :func:`.meta_loss.unroll`; ``schedule``: :func:`.meta_step.meta_optimizer`; ``ema > 0``: the
     weights checked (and kept) are avg_i = ema avg_{i-1} + (1 - ema) phi_i,
     avg_0 = phi_0, instead of the iterates phi_i.
     """
@@ -298,7 +118,7 @@ def meta_train_seeds(
     k_phi, k_loop = (lambda ks: (ks[:, 0], ks[:, 1]))(split2(keys))
     phi = jax.vmap(lambda k: init_lstm_params(k, cfg))(k_phi)
     meta = MetaState(phi, jax.vmap(meta_opt.init)(phi))
-    meta_step = make_seed_meta_step(loss_fn, meta_opt, cfg, objective=objective)
+    meta_step = make_meta_step(loss_fn, meta_opt, cfg, objective=objective, over_seeds=True)
     template = lstm_optimizer(jax.tree_util.tree_map(lambda a: a[0], phi), cfg)
 
     @jax.jit

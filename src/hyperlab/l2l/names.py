@@ -9,7 +9,7 @@ implement them (:mod:`.optimizee`, :mod:`.pipeline`).
 ACTIVATIONS = ("sigmoid", "relu", "tanh")
 #: ``l2l.generalization``: the generalization settings of Andrychowicz et al. 2016, Fig. 5.
 GENERALIZATION = ("hidden40", "layers2", "relu")
-#: ``l2l.meta_objective``: the meta-loss of one unroll, over f(theta_1..theta_T) (:func:`.meta_train.unroll`).
+#: ``l2l.meta_objective``: the meta-loss of one unroll, over f(theta_1..theta_T) (:func:`.meta_loss.unroll`).
 META_OBJECTIVES = ("mean", "log_mean")
-#: ``l2l.meta_lr_schedule``: the meta-learning rate over meta-training (:func:`.meta_train.meta_optimizer`).
+#: ``l2l.meta_lr_schedule``: the meta-learning rate over meta-training (:func:`.meta_step.meta_optimizer`).
 META_LR_SCHEDULES = ("constant", "cosine")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.data import to_float
-from hyperlab.l2l import baselines, meta_train, optimizee
+from hyperlab.l2l import baselines, meta_loss, meta_train, optimizee
 from hyperlab.l2l.evaluate import BASELINES, LSTM_RUNS_PER_BATCH, OPTIMIZERS, run_grid, summarize
 from hyperlab.l2l.lstm_optimizer import LSTMConfig
 from hyperlab.l2l.names import GENERALIZATION as GENERALIZATION_NAMES
@@ -98,7 +98,7 @@ def train(params, seed: int, splits: dict[str, Split], progress: Progress = sile
     return meta_train.meta_train_seeds(
         keys,
         lambda k: optimizee.init_params(k, spec),
-        meta_train.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size),
+        meta_loss.mnist_loss_fn(train_split.x, train_split.y, spec, params.batch_size),
         validate,
         cfg=cfg,
         n_steps=params.n_steps,
@@ -269,37 +269,28 @@ def evaluate(
         lrs = {name: lr for name, (lr, _) in tuned.items()}
         for name, (_, mean) in tuned.items():
             tuning.append(pd.DataFrame({"setting": setting, "optimizer": name, "lr": grid, "val_final_loss": mean}))
-        grid_traj = run_grid(
-            "baseline",
-            baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]),
-            eval_keys,
-            test.x,
-            test.y,
-            spec,
-            steps,
-            params.batch_size,
-            None,
-            every=params.record_every,
-        )
-        trajs = {
-            name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj) for j, name in enumerate(BASELINES)
-        }
-        lstm = jax.tree_util.tree_map(
-            np.asarray,
-            run_grid(
-                "lstm",
-                lstm_params,
+
+        def on_test(name: str, hparams, optimizer_cfg: LSTMConfig | None, runs_per_batch: int | None = None):
+            """Every run of this setting's evaluation keys, on the test split (every ``record_every`` steps)."""
+            return run_grid(
+                name,
+                hparams,
                 eval_keys,
                 test.x,
                 test.y,
                 spec,
                 steps,
                 params.batch_size,
-                cfg,
+                optimizer_cfg,
                 every=params.record_every,
-                runs_per_batch=LSTM_RUNS_PER_BATCH,
-            ),
-        )
+                runs_per_batch=runs_per_batch,
+            )
+
+        grid_traj = on_test("baseline", baselines.hparams(BASELINES, [lrs[n] for n in BASELINES]), None)
+        trajs = {
+            name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj) for j, name in enumerate(BASELINES)
+        }
+        lstm = jax.tree_util.tree_map(np.asarray, on_test("lstm", lstm_params, cfg, LSTM_RUNS_PER_BATCH))
         for s, m in enumerate(seeds):
             trajs[f"lstm_s{m}"] = jax.tree_util.tree_map(lambda a: a[s], lstm)
             lrs[f"lstm_s{m}"] = np.nan
