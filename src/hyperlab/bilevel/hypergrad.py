@@ -27,7 +27,7 @@ for any pair of losses ``train_loss(w, h)``, ``val_loss(w, h)`` over pytrees
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -177,18 +177,16 @@ def run_bilevel(
     return jax.tree_util.tree_map(lambda xs, x: jnp.concatenate([xs, x[None]]), recs, last)
 
 
-def run_orders(
-    train_loss: Loss,
-    val_loss: Loss,
-    w0: PyTree,
-    h0: PyTree,
-    orders,
-    *,
-    outer_opt: optax.GradientTransformation,
-    inner_lr: float,
-    inner_steps: int,
-    outer_steps: int,
-) -> Record:
+class OuterLoop(TypedDict):
+    """The keyword arguments of :func:`run_bilevel` that :func:`run_orders` and :func:`run_exact` pass on."""
+
+    outer_opt: optax.GradientTransformation
+    inner_lr: float
+    inner_steps: int
+    outer_steps: int
+
+
+def run_orders(train_loss: Loss, val_loss: Loss, w0: PyTree, h0: PyTree, orders, **loop: Unpack[OuterLoop]) -> Record:
     """:func:`run_bilevel` with the n-order hypergradient for every n in ``orders``, in one program.
 
     The order is a traced argument (masked unroll of ``max(orders)`` steps),
@@ -200,19 +198,9 @@ def run_orders(
 
     def one(order):
         def hypergrad_fn(w, h):
-            return unrolled_hypergrad(train_loss, val_loss, w, h, lr=inner_lr, order=order, max_order=max_order)
+            return unrolled_hypergrad(train_loss, val_loss, w, h, lr=loop["inner_lr"], order=order, max_order=max_order)
 
-        return run_bilevel(
-            train_loss,
-            val_loss,
-            hypergrad_fn,
-            w0,
-            h0,
-            outer_opt=outer_opt,
-            inner_lr=inner_lr,
-            inner_steps=inner_steps,
-            outer_steps=outer_steps,
-        )
+        return run_bilevel(train_loss, val_loss, hypergrad_fn, w0, h0, **loop)
 
     return jax.jit(jax.vmap(one))(jnp.asarray(orders, dtype=jnp.int32))
 
@@ -223,11 +211,7 @@ def run_exact(
     best_response: Callable[[PyTree], PyTree],
     w0: PyTree,
     h0: PyTree,
-    *,
-    outer_opt: optax.GradientTransformation,
-    inner_lr: float,
-    inner_steps: int,
-    outer_steps: int,
+    **loop: Unpack[OuterLoop],
 ) -> Record:
     """The reference run: the same loop, with the exact IFT hypergradient at w*(h) = ``best_response(h)``.
 
@@ -239,17 +223,5 @@ def run_exact(
         del w
         return ift_hypergrad(train_loss, val_loss, best_response(h), h)
 
-    run = jax.jit(
-        lambda w0, h0: run_bilevel(
-            train_loss,
-            val_loss,
-            hypergrad_fn,
-            w0,
-            h0,
-            outer_opt=outer_opt,
-            inner_lr=inner_lr,
-            inner_steps=inner_steps,
-            outer_steps=outer_steps,
-        )
-    )
+    run = jax.jit(lambda w0, h0: run_bilevel(train_loss, val_loss, hypergrad_fn, w0, h0, **loop))
     return run(w0, h0)
