@@ -30,7 +30,7 @@ from scipy.special import log_ndtr
 
 from hyperlab.selection.samplers.gp.acquisition import LogEI
 from hyperlab.selection.samplers.gp.gp import Posterior
-from hyperlab.selection.samplers.gp.sampler import GPEISampler, objective_targets
+from hyperlab.selection.samplers.gp.sampler import AttrModelGPEISampler, objective_targets
 
 
 def log_prob_below(mu: np.ndarray, sigma: np.ndarray, bound: float) -> np.ndarray:
@@ -82,7 +82,7 @@ class LogConstrainedEI(LogEI):
         return value, grad
 
 
-class ConstrainedGPEISampler(GPEISampler):
+class ConstrainedGPEISampler(AttrModelGPEISampler):
     """GP-EI under ``c(x) <= budget`` (Gardner et al. 2014), ``c`` read from a trial user attribute.
 
     Args:
@@ -94,15 +94,10 @@ class ConstrainedGPEISampler(GPEISampler):
     def __init__(self, *, budget: float, constraint_attr: str = "latency_ms", **kwargs):
         if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
             raise ValueError(f"budget must be a positive finite number, got {budget!r}")
-        super().__init__(**kwargs)
+        super().__init__(attr=constraint_attr, **kwargs)
         self._budget = float(budget)
-        self._constraint_attr = constraint_attr
 
-    def _acquisition(self, study, space, done, failed):
-        acq, incumbents = super()._acquisition(study, space, done, failed)
-        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._constraint_attr)
-        if model is None:
-            return acq, incumbents
+    def _with_attr_model(self, study, done, failed, acq, incumbents, model):
         con_post, values, have, center, scale = model
         # best *feasible* observed value, on the objective's standardized scale (as the base class computes it)
         z = objective_targets(study, done, failed)[: len(done)]

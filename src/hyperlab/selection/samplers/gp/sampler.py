@@ -223,26 +223,6 @@ class GPEISampler(BaseSampler):
     def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
         return self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
 
-    def _log_attr_model(self, study: Study, space: SearchSpace, done: list[FrozenTrial], X: np.ndarray, attr: str):
-        """A GP on ``log`` of a positive trial attribute (a cost, a constraint), or None when no trial has it.
-
-        Returns ``(posterior, values, have, center, scale)``: ``values[i]`` is trial
-        ``done[i]``'s validated attribute (None when missing), ``have`` the indices
-        with one, and ``log value = center + scale * z``. ``X``: the features of ``done``.
-        """
-        values = [trial_cost(t, attr) for t in done]
-        have = [i for i, c in enumerate(values) if c is not None]
-        if len(have) < len(done):
-            self._warn_once(
-                study,
-                attr,
-                f"{len(done) - len(have)} completed trial(s) have no user attribute {attr!r}; left out of its model",
-            )
-        if not have:
-            return None
-        z, center, scale = standardize(np.log([cast(float, values[i]) for i in have]))  # have: the ones not None
-        return self._posterior(study, space, attr, X[have], z), values, have, center, scale
-
     # ---- canonical points (``canonicalize``)
     def _params_of(self, trial: FrozenTrial) -> dict[str, Any]:
         return self._canonicalize(trial.params) if self._canonicalize is not None else trial.params
@@ -301,7 +281,50 @@ class GPEISampler(BaseSampler):
             log.warning("%s, study %r: %s", type(self).__name__, study.study_name, message)
 
 
-class GPEIPerSecondSampler(GPEISampler):
+class AttrModelGPEISampler(GPEISampler):
+    """GP-EI whose acquisition also reads an independent GP on ``log`` of the trial user attribute ``attr``
+    (a cost, a constrained quantity); plain EI until a completed trial has the attribute.
+
+    A subclass says how the two models make one acquisition (:meth:`_with_attr_model`).
+    """
+
+    def __init__(self, *, attr: str, **kwargs):
+        super().__init__(**kwargs)
+        self._attr = attr
+
+    def _acquisition(self, study, space, done, failed):
+        acq, incumbents = super()._acquisition(study, space, done, failed)
+        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._attr)
+        if model is None:
+            return acq, incumbents
+        return self._with_attr_model(study, done, failed, acq, incumbents, model)
+
+    def _with_attr_model(self, study, done, failed, acq, incumbents, model):
+        """The acquisition and incumbents, given the attribute's ``model`` (:meth:`_log_attr_model`)."""
+        raise NotImplementedError
+
+    def _log_attr_model(self, study: Study, space: SearchSpace, done: list[FrozenTrial], X: np.ndarray, attr: str):
+        """A GP on ``log`` of a positive trial attribute (a cost, a constraint), or None when no trial has it.
+
+        Returns ``(posterior, values, have, center, scale)``: ``values[i]`` is trial
+        ``done[i]``'s validated attribute (None when missing), ``have`` the indices
+        with one, and ``log value = center + scale * z``. ``X``: the features of ``done``.
+        """
+        values = [trial_cost(t, attr) for t in done]
+        have = [i for i, c in enumerate(values) if c is not None]
+        if len(have) < len(done):
+            self._warn_once(
+                study,
+                attr,
+                f"{len(done) - len(have)} completed trial(s) have no user attribute {attr!r}; left out of its model",
+            )
+        if not have:
+            return None
+        z, center, scale = standardize(np.log([cast(float, values[i]) for i in have]))  # have: the ones not None
+        return self._posterior(study, space, attr, X[have], z), values, have, center, scale
+
+
+class GPEIPerSecondSampler(AttrModelGPEISampler):
     """EI per second (Snoek et al. 2012, section 3.2): ``log EI(x) - mu_c(x) + sigma_c(x)^2 / 2``.
 
     ``mu_c, sigma_c`` come from an independent GP on ``log c``, ``c`` being the
@@ -311,14 +334,9 @@ class GPEIPerSecondSampler(GPEISampler):
     """
 
     def __init__(self, *, cost_attr: str = "cost", **kwargs):
-        super().__init__(**kwargs)
-        self._cost_attr = cost_attr
+        super().__init__(attr=cost_attr, **kwargs)
 
-    def _acquisition(self, study, space, done, failed):
-        acq, incumbents = super()._acquisition(study, space, done, failed)
-        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._cost_attr)
-        if model is None:
-            return acq, incumbents
+    def _with_attr_model(self, study, done, failed, acq, incumbents, model):
         cost_post, _, _, _, scale = model
         return LogEIPerSecond(acq.posterior, acq.best, cost_post, scale), incumbents
 
