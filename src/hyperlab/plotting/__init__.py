@@ -21,3 +21,9 @@ def save_all(figures: Iterable[tuple[str | Path, Any]], dpi: int) -> list[Path]:
         plt.close(fig)
         written.append(Path(path))
     return written
+
+
+def draw_front(ax, x, y, size: float, label: str) -> None:
+    """A Pareto front on ``ax``: a staircase through its points (``x`` ascending) and hollow black markers."""
+    ax.step(x, y, where="post", color="k", lw=1)
+    ax.scatter(x, y, s=size, facecolor="none", edgecolor="k", label=label)

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import draw_front  # noqa: E402
 
 SOURCE = Path("plots/candidates")
 OUT = Path("plots/figures/candidates")
@@ -40,15 +41,7 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
         )
         bx.scatter(group["flops"], group["latency_ms"], s=12, alpha=0.6, color=colour)
     front = front.sort_values("latency_ms")
-    ax.step(front["latency_ms"], front["val_error"], where="post", color="k", lw=1)
-    ax.scatter(
-        front["latency_ms"],
-        front["val_error"],
-        s=36,
-        facecolor="none",
-        edgecolor="k",
-        label=f"true Pareto front ({len(front)} networks)",
-    )
+    draw_front(ax, front["latency_ms"], front["val_error"], 36, f"true Pareto front ({len(front)} networks)")
     best = nets.loc[nets["val_error"].idxmin()]
     ax.annotate(
         f"best: {best['arch']}, {best['val_error']:.4f}",

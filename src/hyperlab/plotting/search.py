@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.plotting import draw_front  # noqa: E402
 
 SOURCE = Path("plots/search")
 OUT = Path("plots/figures/search")
@@ -90,8 +91,7 @@ def pareto_figure(frame: pd.DataFrame):
     table = frame[frame["kind"] == "table"]
     ax.scatter(table["val_error"], table["latency_ms"], s=10, color="0.75", label="all networks (seed mean)")
     true = frame[frame["kind"] == "true_front"].sort_values("val_error")
-    ax.step(true["val_error"], true["latency_ms"], where="post", color="k", lw=1)
-    ax.scatter(true["val_error"], true["latency_ms"], s=28, facecolor="none", edgecolor="k", label="true Pareto front")
+    draw_front(ax, true["val_error"], true["latency_ms"], 28, "true Pareto front")
     for kind in sorted(set(frame["kind"]) - {"table", "true_front"}):
         found = frame[frame["kind"] == kind]
         ax.scatter(
