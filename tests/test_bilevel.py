@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_stage
 from hyperlab.bilevel import closed_form, hypergrad, toy
-from hyperlab.bilevel.summary import steps_to_tol
+from hyperlab.bilevel.experiments.summary import steps_to_tol
 from hyperlab.config import FiguresParams
 
 ETA = 0.1
