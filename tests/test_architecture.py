@@ -15,11 +15,15 @@ Inside :mod:`hyperlab.selection` the sub-packages are units of their own
 the space at the bottom, the analysis at the top. So is ``bilevel.experiments``
 (:data:`BILEVEL`): the toy experiments of the bilevel stages sit on top of the
 hypergradient library, which imports them no more than any other package does.
+
+One rule is about a third party: importing every module of the package imports no PyTorch.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -340,3 +344,21 @@ def test_allowed_imports_pass():
         violations("from hyperlab.selection.analysis.fronts import true_front", "hyperlab.selection.table.candidates")
         == []
     )
+
+
+# ----------------------------------------------------------------------------------------- no PyTorch
+
+
+@pytest.mark.slow
+def test_no_module_imports_torch():
+    """Import every hyperlab module (and the stage scripts' libraries) in a fresh interpreter."""
+    code = (
+        "import importlib, pkgutil, sys, hyperlab\n"
+        "for m in pkgutil.walk_packages(hyperlab.__path__, 'hyperlab.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "import optuna, sklearn, flax, optax\n"
+        "bad = sorted(n for n in sys.modules if n == 'torch' or n.startswith('torch.'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"torch imported: {out.stdout}"

@@ -1,4 +1,5 @@
-"""GP-EI, EI per second and cost-aware TPE: closed forms, invariants and statistical behaviour."""
+"""The samplers (hyperlab.selection.samplers): GP-EI, EI per second, constrained GP-EI, cost-aware TPE and random
+over networks; closed forms, invariants and statistical behaviour."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from scipy.stats import mannwhitneyu, wilcoxon
 
 from hyperlab.selection.samplers import cost_tpe
 from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
 from hyperlab.selection.samplers.gp.acquisition import ei_per_second, expected_improvement, log_expected_inverse_cost
+from hyperlab.selection.samplers.gp.constrained import log_prob_below
+from hyperlab.selection.samplers.network_random import NetworkRandomSampler, layer_uniform_weights
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -247,3 +250,71 @@ def test_cost_tpe_chooses_cheaper_configurations():
     plain = late_cost(lambda s: optuna.samplers.TPESampler(n_startup_trials=8, seed=s))
     assert np.median(aware) < np.median(plain)
     assert mannwhitneyu(aware, plain, alternative="less").pvalue < 0.05
+
+
+# --------------------------------------------------------------------------- networks as points, random over networks
+
+
+def test_gp_without_canonicalize_keeps_old_pool():
+    # the hook is optional: without it every encoding is a point (the existing behaviour)
+    def objective(trial):
+        return trial.suggest_int("a", 0, 2) + 0.1 * trial.suggest_int("b", 0, 1)
+
+    study = optuna.create_study(sampler=GPEISampler(n_startup_trials=2, seed=0))
+    study.optimize(objective, n_trials=6)
+    assert len({(t.params["a"], t.params["b"]) for t in study.trials}) == 6
+    canon = GPEISampler(n_startup_trials=2, seed=0, canonicalize=lambda p: {**p, "b": 0 if p["a"] == 0 else p["b"]})
+    study = optuna.create_study(sampler=canon)
+    study.optimize(objective, n_trials=5)  # 5 canonical points: (0,0), (1,0), (1,1), (2,0), (2,1)
+    keys = [(t.params["a"], 0 if t.params["a"] == 0 else t.params["b"]) for t in study.trials]
+    assert len(set(keys)) == 5
+
+
+def test_random_samplers_weights():
+    w = layer_uniform_weights([1, 1, 2, 2, 2, 2])
+    assert w.tolist() == pytest.approx([0.25, 0.25, 0.125, 0.125, 0.125, 0.125])
+    nets = [{"x": i} for i in range(4)]
+    with pytest.raises(ValueError, match="same key"):
+        NetworkRandomSampler(nets, key=lambda p: 0)
+    # uniform over networks: first draws over many seeds hit every network about equally
+    firsts = []
+    for seed in range(400):
+        study = optuna.create_study(sampler=NetworkRandomSampler(nets, key=lambda p: p["x"], seed=seed))
+        study.optimize(lambda t: t.suggest_int("x", 0, 3), n_trials=1)
+        firsts.append(study.trials[0].params["x"])
+    counts = np.bincount(firsts, minlength=4)
+    assert counts.min() > 70
+
+
+# --------------------------------------------------------------------------- constrained GP-EI
+
+
+def test_log_prob_below():
+    assert log_prob_below(np.array([0.0]), np.array([1.0]), 0.0)[0] == pytest.approx(np.log(0.5))
+    assert log_prob_below(np.array([1.0, -1.0]), np.array([0.0, 0.0]), 0.0).tolist() == [-np.inf, 0.0]
+
+
+def test_constrained_gp_prefers_feasible_points():
+    # objective falls with x, the constrained quantity rises with x: the best feasible point is x = 4
+    def objective(trial):
+        x = trial.suggest_int("x", 0, 19)
+        trial.set_user_attr("latency_ms", float(np.exp(0.3 * x)))
+        return 1.0 - 0.04 * x
+
+    budget = float(np.exp(0.3 * 4)) + 1e-9
+
+    def feasible_share(make):
+        shares = []
+        for seed in range(3):
+            study = optuna.create_study(sampler=make(seed))
+            study.optimize(objective, n_trials=10)
+            shares.append(np.mean([t.params["x"] <= 4 for t in study.trials[4:]]))
+            if isinstance(study.sampler, ConstrainedGPEISampler):  # the best feasible point is found
+                assert 4 in [t.params["x"] for t in study.trials]
+        return np.mean(shares)
+
+    constrained = feasible_share(lambda s: ConstrainedGPEISampler(n_startup_trials=4, seed=s, budget=budget))
+    plain = feasible_share(lambda s: GPEISampler(n_startup_trials=4, seed=s))
+    assert constrained > plain + 0.2
+    with pytest.raises(ValueError, match="budget"):
+        ConstrainedGPEISampler(budget=0.0)
