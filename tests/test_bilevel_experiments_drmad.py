@@ -40,7 +40,7 @@ def test_bad_params_are_rejected_with_the_key(raw, key):
     assert "\n" not in str(err.value)
 
 
-def test_defaults_parse():
+def test_the_defaults_parse_with_drmad_among_the_pieces():
     params = config.parse_section(config.SECTIONS["drmad"], {}, "drmad")
     assert params.T == 100 and 1 in params.pieces and params.momentum == 0.9
 
@@ -53,7 +53,7 @@ def test_stage_rejects_bad_params_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_stage_end_to_end_and_figures(tmp_path, monkeypatch):
+def test_stage_writes_errors_per_K_outer_runs_and_the_figures(tmp_path, monkeypatch):
     T = 12
     params = {
         "seed": 0,

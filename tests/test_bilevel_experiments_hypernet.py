@@ -54,7 +54,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_stage_end_to_end(tmp_path, monkeypatch):
+def test_stage_writes_every_run_and_the_figures_and_drops_runs_left_out(tmp_path, monkeypatch):
     run_stage("hypernet", tmp_path, {"seed": 3, "hypernet": TINY})
     metrics = json.loads((tmp_path / "plots" / "hypernet" / "report.json").read_text())
     assert metrics["n_seeds"] == 2 and metrics["h_range"] == [-1.0, 1.0]

@@ -30,7 +30,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_stage_end_to_end(tmp_path, monkeypatch):
+def test_stage_writes_every_order_the_exact_reference_and_the_figures(tmp_path, monkeypatch):
     run_stage("bilevel", tmp_path, TINY)
     metrics = json.loads((tmp_path / "plots/bilevel/report.json").read_text())
     tables = {n: pd.read_csv(tmp_path / f"plots/bilevel/order_{n}.csv") for n in (0, 1, 2)}
@@ -93,7 +93,7 @@ def test_stage_end_to_end(tmp_path, monkeypatch):
         ({"order": 1}, {"inner_lr": 1.5}, "bilevel.inner_lr: got 1.5; must be < 1"),
     ],
 )
-def test_bad_params_stop_with_one_line(tmp_path, top, section, key):
+def test_bad_params_are_refused_in_one_line_before_any_output(tmp_path, top, section, key):
     params = {**TINY, **top, "bilevel": {**TINY["bilevel"], **section}}
     proc = run_stage("bilevel", tmp_path, params, check=False)
     assert proc.returncode == 2

@@ -79,7 +79,7 @@ def test_unrolled_hypergrad_on_a_nonquadratic_pytree_problem():
 
 
 @pytest.mark.parametrize("order", range(8))
-def test_unrolled_hypergrad_closed_form(order):
+def test_unrolled_hypergrad_equals_the_closed_form(order):
     """g_n(w, h) = 2 b_n^2 h - 2 b_n a^n w with a = 1 - 2 eta, b_n = 1 - a^n (closed_form.py)."""
     w, h = _rand(7, 5), _rand(8, 5)
     with jax.enable_x64(True):

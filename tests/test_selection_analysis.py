@@ -28,7 +28,7 @@ def test_hypervolume_2d_matches_optuna():
         assert fronts.hypervolume_2d(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-12)
 
 
-def test_pareto_mask():
+def test_pareto_mask_keeps_non_dominated_points_and_their_duplicates():
     pts = np.array([[1, 5], [2, 2], [3, 3], [5, 1], [2, 2], [1, 6]])
     assert fronts.pareto_mask(pts).tolist() == [True, True, False, True, True, False]  # duplicates both kept
     pts = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2.5], [1, 6]])
@@ -70,7 +70,7 @@ def test_regret_at_cost_holds_final_value_and_starts_at_worst():
     assert got.tolist() == [[0.9, 0.2, 0.2, 0.05, 0.05]]
 
 
-def test_first_reaching_and_ranks():
+def test_first_reaching_and_mean_ranks_hand_computed():
     curves = pd.DataFrame(
         {
             "repeat": [0, 0, 1, 1],
@@ -193,7 +193,7 @@ def test_holm_hand_computed():
     assert stats.holm({"x": 0.6, "y": 0.7})["x"] == 1.0
 
 
-def test_win_tie_loss_and_pairwise():
+def test_win_tie_loss_and_pairwise_table_hand_computed():
     assert stats.win_tie_loss(np.array([0.0, 0.1, 0.2, 0.3]), np.array([0.1, 0.1, 0.1, 0.1])) == (1, 1, 2)
     final = pd.DataFrame({"x": [0.0, 0.0, 0.1], "y": [0.1, 0.0, 0.2]})
     pw = stats.pairwise_table(final).set_index(["a", "b"])
@@ -214,7 +214,7 @@ def test_igd_plus_hand_computed():
     assert fronts.igd_plus(np.zeros((0, 2)), front) == np.inf
 
 
-def test_bootstrap_median_ci():
+def test_bootstrap_median_ci_is_a_point_on_constant_data_and_brackets_the_median():
     rng = np.random.default_rng(0)
     lo, hi = stats.bootstrap_median_ci(np.full(10, 0.3), 200, rng)
     assert lo == hi == 0.3
@@ -222,7 +222,7 @@ def test_bootstrap_median_ci():
     assert lo < 50 < hi and hi - lo < 30
 
 
-def test_front_quality_and_budget_curve():
+def test_front_quality_and_budget_curve_hand_computed():
     nets = pd.DataFrame(
         {"val_error": [0.10, 0.20, 0.30, 0.35], "test_error": 0.0, "latency_ms": [3.0, 2.0, 1.0, 2.5]},
         index=pd.Index(["a", "b", "c", "d"], name="arch"),

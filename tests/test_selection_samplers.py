@@ -97,7 +97,7 @@ def test_finite_space_never_resuggests_even_with_failures():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler_cls", [GPEISampler, GPEIPerSecondSampler])
-def test_mixed_space_failed_and_pruned_trials(sampler_cls):
+def test_mixed_space_with_failed_and_pruned_trials_stays_in_bounds_and_improves(sampler_cls):
     def objective(trial):
         x = trial.suggest_float("x", -2.0, 2.0)
         lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
@@ -270,7 +270,7 @@ def test_gp_without_canonicalize_keeps_old_pool():
     assert len(set(keys)) == 5
 
 
-def test_random_samplers_weights():
+def test_random_samplers_weigh_depths_equally_and_draw_networks_uniformly():
     w = layer_uniform_weights([1, 1, 2, 2, 2, 2])
     assert w.tolist() == pytest.approx([0.25, 0.25, 0.125, 0.125, 0.125, 0.125])
     nets = [{"x": i} for i in range(4)]
@@ -289,7 +289,7 @@ def test_random_samplers_weights():
 # --------------------------------------------------------------------------- constrained GP-EI
 
 
-def test_log_prob_below():
+def test_log_prob_below_is_the_normal_log_cdf_and_a_step_at_zero_sigma():
     assert log_prob_below(np.array([0.0]), np.array([1.0]), 0.0)[0] == pytest.approx(np.log(0.5))
     assert log_prob_below(np.array([1.0, -1.0]), np.array([0.0, 0.0]), 0.0).tolist() == [-np.inf, 0.0]
 

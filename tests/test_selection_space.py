@@ -30,7 +30,7 @@ def test_space_size_order_and_closed_forms():
     assert sum(p.size for p in jax.tree.leaves(params)) == network.n_params((64, 32))
 
 
-def test_canonical_params_and_network_params(table):
+def test_encodings_of_one_network_share_one_canonical_form(table):
     space = space_of(table)
     a = {"n_layers": 1, "log2_units_l0": 5, "log2_units_l1": 6}
     b = {"n_layers": 1, "log2_units_l0": 5, "log2_units_l1": 4}
