@@ -12,12 +12,18 @@ anything and are not checked here.
 
 Inside :mod:`hyperlab.selection` the sub-packages are units of their own
 (``selection.space``, ``selection.table``, ...), layered by :data:`SELECTION`:
-the space at the bottom, the analysis at the top.
+the space at the bottom, the analysis at the top. So is ``bilevel.experiments``
+(:data:`BILEVEL`): the toy experiments of the bilevel stages sit on top of the
+hypergradient library, which imports them no more than any other package does.
+
+One rule is about a third party: importing every module of the package imports no PyTorch.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,15 +78,24 @@ SELECTION: dict[str, set[str]] = {
 }
 ALLOWED.update({unit: {"selection", *inside} for unit, inside in SELECTION.items()})
 
+#: The sub-packages of bilevel that are units of their own, and what each may import of bilevel: the experiments
+#: (what the bilevel, drmad and hypernet stages run) drive the library; ``bilevel`` in a rule (hpo's) means the
+#: library alone, so nothing but the stages imports an experiment.
+BILEVEL: dict[str, set[str]] = {"bilevel.experiments": {"bilevel"}}
+ALLOWED.update(BILEVEL)
+
+#: Every sub-package that is a unit of its own.
+SUB_UNITS = SELECTION.keys() | BILEVEL.keys()
+
 
 # ----------------------------------------------------------------------------------------- the checker
 
 
 def unit_of(module: str) -> str:
     """``hyperlab.l2l.pipeline`` -> ``l2l``; ``hyperlab.config.sections`` -> ``config``; ``hyperlab`` -> itself;
-    ``hyperlab.selection.study.runner`` -> ``selection.study`` (a sub-package of :data:`SELECTION`)."""
+    ``hyperlab.selection.study.runner`` -> ``selection.study`` (a sub-package of :data:`SUB_UNITS`)."""
     parts = module.split(".")
-    if len(parts) > 2 and f"{parts[1]}.{parts[2]}" in SELECTION:
+    if len(parts) > 2 and f"{parts[1]}.{parts[2]}" in SUB_UNITS:
         return f"{parts[1]}.{parts[2]}"
     return parts[1] if len(parts) > 1 else parts[0]
 
@@ -124,8 +139,9 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
 def allowed(unit: str, name: str) -> bool:
     """May a module of ``unit`` import module ``name``?
 
-    Inside selection, the sub-package rules; across top-level units, the outer unit's rules (an entry
-    ``selection.samplers`` allows that sub-package alone).
+    Inside selection or bilevel, the sub-package rules; across top-level units, the outer unit's rules. An
+    entry names one unit: ``selection.samplers`` allows that sub-package alone, ``bilevel`` the library and
+    not ``bilevel.experiments``.
     """
     target, dotted = unit_of(name), name.removeprefix("hyperlab.")
     if any(dotted == leaf or dotted.startswith(f"{leaf}.") for leaf in ALLOWED[unit] & LEAVES):
@@ -134,9 +150,7 @@ def allowed(unit: str, name: str) -> bool:
         return True
     if outer(unit) == outer(target):
         return False  # inside one package only the sub-package rules count
-    return outer(target) in ALLOWED[outer(unit)] or any(
-        dotted == entry or dotted.startswith(f"{entry}.") for entry in ALLOWED[outer(unit)]
-    )
+    return target in ALLOWED[outer(unit)]
 
 
 def violations(source: str, module: str, is_package: bool = False) -> list[str]:
@@ -187,15 +201,21 @@ def test_leaves_import_nothing_and_neither_do_their_packages():
             assert imported_modules(init.read_text(), "hyperlab." + ".".join(packages[:depth]), True) == set(), init
 
 
-def test_selection_sub_packages_are_layered():
+def test_sub_packages_are_layered():
     """Arrows point down inside selection too: the space imports none of the others, the samplers know no
-    table or study, the table no sampler, study or analysis; no cycle (checked with the whole table)."""
+    table or study, the table no sampler, study or analysis; no cycle (checked with the whole table).
+    Inside bilevel the experiments drive the library, and no rule lets anything import them."""
     assert SELECTION["selection.space"] == set() and ALLOWED["selection"] == BASE | {"training"}
     assert not SELECTION["selection.samplers"] & {"selection.table", "selection.study", "selection.analysis"}
     assert not SELECTION["selection.table"] & {"selection.samplers", "selection.study", "selection.analysis"}
     assert "selection.analysis" not in SELECTION["selection.study"]
     assert set(SELECTION) == {
         f"selection.{p.name}" for p in (PACKAGE / "selection").iterdir() if (p / "__init__.py").is_file()
+    }
+    assert BILEVEL["bilevel.experiments"] == {"bilevel"}
+    assert not [unit for unit, may in ALLOWED.items() if may & BILEVEL.keys() and unit not in BILEVEL]
+    assert set(BILEVEL) == {
+        f"bilevel.{p.name}" for p in (PACKAGE / "bilevel").iterdir() if (p / "__init__.py").is_file()
     }
 
 
@@ -216,7 +236,7 @@ def test_imports_follow_the_rule_table(path):
         ("hyperlab.data", "from hyperlab.cli import InputError", "hyperlab.cli"),
         ("hyperlab.data.splits_file", "from hyperlab.config import split_sizes", "hyperlab.config"),
         ("hyperlab.io.manifest", "from hyperlab.report import Result", "hyperlab.report"),
-        ("hyperlab.bilevel.drmad_experiment", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
+        ("hyperlab.bilevel.experiments.drmad", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
         ("hyperlab.l2l.weights", "from hyperlab import config", "hyperlab.config"),
         ("hyperlab.l2l.weights", "import hyperlab.config.sections", "hyperlab.config.sections"),
         (
@@ -231,6 +251,18 @@ def test_imports_follow_the_rule_table(path):
         ),
         ("hyperlab.plotting.l2l", "from hyperlab.l2l.evaluate import BASELINES", "hyperlab.l2l.evaluate"),
         ("hyperlab.bilevel.toy", "from ..plotting import surfaces", "hyperlab.plotting.surfaces"),
+        # the hypergradient library never imports the experiments that drive it, nor does another package
+        (
+            "hyperlab.bilevel.hypergrad",
+            "from hyperlab.bilevel.experiments.summary import steps_to_tol",
+            "hyperlab.bilevel.experiments.summary",
+        ),
+        ("hyperlab.bilevel.hypernet", "from .experiments import summary", "hyperlab.bilevel.experiments.summary"),
+        (
+            "hyperlab.hpo.gradient",
+            "from hyperlab.bilevel.experiments import drmad",
+            "hyperlab.bilevel.experiments.drmad",
+        ),
         (
             "hyperlab.training.mlp",
             "from hyperlab.selection.table.candidates import SETS",
@@ -298,6 +330,14 @@ def test_allowed_imports_pass():
     assert violations("from hyperlab.bilevel.names import HYPERNET_KINDS", "hyperlab.config.schema") == []
     assert violations("from hyperlab.training.trainer import train_space", "hyperlab.selection.table.x") == []
     assert violations("from hyperlab.selection.samplers.gp import GPEISampler", "hyperlab.hpo.bayes") == []
+    assert violations("from hyperlab.bilevel import drmad as dm", "hyperlab.hpo.gradient") == []
+    assert (
+        violations(
+            "from hyperlab.bilevel import hypernet\nfrom hyperlab.progress import Progress\nfrom . import summary",
+            "hyperlab.bilevel.experiments.hypernet",
+        )
+        == []
+    )
     assert (
         violations(
             "from hyperlab.selection.table.table import Table\nfrom hyperlab.errors import InputError",
@@ -309,3 +349,21 @@ def test_allowed_imports_pass():
         violations("from hyperlab.selection.analysis.fronts import true_front", "hyperlab.selection.table.candidates")
         == []
     )
+
+
+# ----------------------------------------------------------------------------------------- no PyTorch
+
+
+@pytest.mark.slow
+def test_no_module_imports_torch():
+    """Import every hyperlab module (and the stage scripts' libraries) in a fresh interpreter."""
+    code = (
+        "import importlib, pkgutil, sys, hyperlab\n"
+        "for m in pkgutil.walk_packages(hyperlab.__path__, 'hyperlab.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "import optuna, sklearn, flax, optax\n"
+        "bad = sorted(n for n in sys.modules if n == 'torch' or n.startswith('torch.'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"torch imported: {out.stdout}"

@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 EXISTING_BUDGET = 38
 # metrics file -> (the module whose `headline(report)` the stage writes, its report)
 REPORTS = {
-    "bilevel.json": ("hyperlab.bilevel.order_experiment", "plots/bilevel/report.json"),
-    "drmad.json": ("hyperlab.bilevel.drmad_experiment", "plots/drmad/report.json"),
-    "hypernet.json": ("hyperlab.bilevel.hypernet_experiment", "plots/hypernet/report.json"),
+    "bilevel.json": ("hyperlab.bilevel.experiments.order", "plots/bilevel/report.json"),
+    "drmad.json": ("hyperlab.bilevel.experiments.drmad", "plots/drmad/report.json"),
+    "hypernet.json": ("hyperlab.bilevel.experiments.hypernet", "plots/hypernet/report.json"),
     "candidates.json": ("hyperlab.selection.table.candidates_experiment", "plots/candidates/report.json"),
     "search.json": ("hyperlab.selection.analysis.verdicts", "plots/search/report.json"),
     "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),

@@ -4,7 +4,8 @@ Row order must not matter: the lookups draw "the k-th seed row of a network",
 so two files with the same rows in another order must give byte-identical
 searches and comparisons. A table that is not the params' space x seeds, a
 study longer than the networks, a search CSV that is not the table's rows, a
-latency file with other rounds: each is refused with one line.
+latency file with other rounds: each is refused with one line. As an objective, the table draws the stored
+seed rows and fails the failed ones.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from hyperlab import config
 from hyperlab.selection.analysis import compare
 from hyperlab.selection.study import runner
 from hyperlab.selection.study.trials import TrialsError, load_latency, load_trials
+from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.synthetic import synthetic_table
-from hyperlab.selection.table.table import ExpectedRows, Table, load_table
+from hyperlab.selection.table.table import ExpectedRows, Table, load_table, network_summary
 from hyperlab.selection.table.validate import TableError
 
 LAYERS, WIDTHS, N_SEEDS = (1, 2), (16, 32, 64), 3
@@ -242,3 +244,27 @@ def test_compare_stage_refuses_an_edited_trial(tmp_path, frame):
         f"error: data/search/random_uniform.csv: row {i + 2}: val_error = 0.0 but data/candidates.csv has "
     ) and line.endswith("rerun search@random_uniform")
     assert not (tmp_path / "plots").exists()
+
+
+# --------------------------------------------------------------------------- the table as an Optuna objective
+
+
+def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
+    import optuna
+
+    table = synthetic_table(layers=(1,), widths=(16, 32), n_seeds=3, fail_rate=0.0)
+    table.loc[(table["arch"] == "16") & (table["seed"] == 1), ["status", "val_error"]] = ["failed", np.nan]
+    nets = network_summary(table)
+    assert nets.loc["16", "n_ok"] == 2
+    obj = TableObjective(Table.of(table), seed=0, repeat=0)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(obj, n_trials=40, catch=(NetworkFailed,))
+    for t in study.trials:
+        rows = table[(table["arch"] == t.user_attrs["arch"]) & (table["seed"] == t.user_attrs["row_seed"])]
+        assert len(rows) == 1
+        if t.state.name == "COMPLETE":
+            assert t.value == rows["val_error"].item() and t.user_attrs["cost"] == rows["latency_ms"].item()
+        else:
+            assert rows["status"].item() == "failed"
+    assert {t.user_attrs["row_seed"] for t in study.trials} == {0, 1, 2}
+    assert any(t.state.name == "FAIL" for t in study.trials)

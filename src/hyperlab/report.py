@@ -27,14 +27,6 @@ from hyperlab.io import write_csv, write_json, write_tables
 MAX_METRICS = 40  # over all stages: what still fits a `dvc exp show` a reader can scan
 
 
-def at(report: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` of a nested report (``"K.1.rel_err.log_lr"``)."""
-    value: Any = report
-    for key in path.split("."):
-        value = value[key]
-    return value
-
-
 def leaves(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Every leaf of a nested metrics dict by dotted name: the columns ``dvc exp show`` prints."""
     out: dict[str, Any] = {}

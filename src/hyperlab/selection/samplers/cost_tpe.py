@@ -26,7 +26,7 @@ its own warm-started kernel hyperparameters.
 
 The hook is Optuna's private ``TPESampler._compute_acquisition_func`` (and
 ``_sample``, to see the study). Both are checked on construction against the
-signatures of the pinned Optuna 5.0.0 and :mod:`tests.test_search_samplers`
+signatures of the pinned Optuna 5.0.0 and :mod:`tests.test_selection_samplers`
 checks the hook is on the sampling path, so an Optuna change fails loudly
 instead of silently turning this back into plain TPE.
 """

@@ -105,7 +105,7 @@ class NetworkRandomSampler(BaseSampler):
         w = np.where(free, self._weights, 0.0) if free.any() else self._weights
         i = int(self._rng.choice(len(w), p=w / w.sum()))
         # Optuna 5.0.0 has no public call for a sampler to annotate a trial (its own samplers use this one);
-        # tests/test_optuna_private.py pins that other readers of the study see the claim
+        # tests/test_selection_study_storage.py pins that other readers of the study see the claim
         study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, i)
         return i
 

@@ -24,12 +24,6 @@ def enumerate_space(layers: Sequence[int], widths: Sequence[int]) -> list[Arch]:
     return [arch for n in sorted(set(layers)) for arch in itertools.product(ws, repeat=n)]
 
 
-def space_size(layers: Sequence[int], widths: Sequence[int]) -> int:
-    """``sum_L |widths|^L`` without enumerating."""
-    k = len(set(widths))
-    return sum(k**n for n in set(layers))
-
-
 def width_columns(max_layers: int) -> list[str]:
     """``["width_1", ..., "width_L"]``."""
     return [f"width_{i + 1}" for i in range(max_layers)]

@@ -21,7 +21,7 @@ popping a WAITING trial *without* creating one when none is left
 (``Study._pop_waiting_trial_id``; ``Study.ask`` creates a trial then) and the
 heartbeat thread ``Study.optimize`` runs around a trial
 (``optuna.storages._heartbeat.get_heartbeat_thread``). Both are used here
-only, and ``tests/test_optuna_private.py`` pins their behaviour.
+only, and ``tests/test_selection_study_storage.py`` pins their behaviour.
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def fail_dead_trials(study: optuna.Study, storage) -> None:
 
     study_id = storage.get_study_id_from_name(study.study_name)
     ids = {t.number: storage.get_trial_id_from_study_id_trial_number(study_id, t.number) for t in old}
-    # Optuna's RDB schema (pinned 5.0.0; tests/test_optuna_private.py): one row per beating trial
+    # Optuna's RDB schema (pinned 5.0.0; tests/test_selection_study_storage.py): one row per beating trial
     query = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids").bindparams(
         sqlalchemy.bindparam("ids", expanding=True)
     )

@@ -33,16 +33,6 @@ _C2 = 0.5 * math.log(math.pi / 2.0)
 _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)
 
 
-def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
-    """EI for minimization; ``sigma == 0`` gives ``max(best - mu, 0)``."""
-    mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
-    gain = best - mu
-    safe = np.where(sigma > 0, sigma, 1.0)
-    z = gain / safe
-    ei = gain * ndtr(z) + safe * np.exp(-0.5 * z * z) / _SQRT_2PI
-    return np.where(sigma > 0, np.maximum(ei, 0.0), np.maximum(gain, 0.0))
-
-
 def _log1mexp(x: np.ndarray) -> np.ndarray:
     """``log(1 - exp(x))`` for ``x < 0``, accurate at both ends (Maechler 2012)."""
     return np.where(x > -math.log(2.0), np.log(-np.expm1(np.minimum(x, -1e-300))), np.log1p(-np.exp(x)))
@@ -87,11 +77,6 @@ def log_ei_with_grad(mu, var, dmu, dvar, best: float):
 def log_expected_inverse_cost(mu_c: np.ndarray, sigma_c: np.ndarray) -> np.ndarray:
     """``log E[1/c]`` for ``log c ~ N(mu_c, sigma_c^2)``: ``-mu_c + sigma_c^2 / 2``."""
     return -np.asarray(mu_c, dtype=float) + 0.5 * np.asarray(sigma_c, dtype=float) ** 2
-
-
-def ei_per_second(ei: np.ndarray, mu_c: np.ndarray, sigma_c: np.ndarray) -> np.ndarray:
-    """EI per second: ``EI(x) * exp(-mu_c(x) + sigma_c(x)^2 / 2)``."""
-    return np.asarray(ei, dtype=float) * np.exp(log_expected_inverse_cost(mu_c, sigma_c))
 
 
 class LogEI:

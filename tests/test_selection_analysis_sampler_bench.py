@@ -31,7 +31,7 @@ def test_function_run_is_a_nonincreasing_nonnegative_regret_curve_and_determinis
 
 
 @pytest.mark.slow
-def test_stage_end_to_end_on_tiny_params(tmp_path):
+def test_stage_writes_every_problem_and_sampler_on_tiny_params(tmp_path):
     (tmp_path / "data").mkdir()
     synthetic_table().to_csv(tmp_path / "data" / "candidates.csv", index=False)
     params = {

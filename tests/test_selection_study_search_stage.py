@@ -132,7 +132,7 @@ def test_bad_params_rejected_with_one_line(tmp_path, key, value, word):
     assert proc.returncode == 2 and word in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_unknown_strategy_argument(tmp_path):
+def test_an_unknown_or_unconfigured_strategy_is_refused(tmp_path):
     params, _ = _workdir(tmp_path)
     proc = _search(tmp_path, params, "bogus", check=False)
     assert proc.returncode == 2 and "unknown strategy 'bogus'" in proc.stderr

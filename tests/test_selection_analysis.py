@@ -1,4 +1,5 @@
-"""Regret, cumulative cost, hypervolume and Pareto front against hand-computed cases."""
+"""The analysis of searches (hyperlab.selection.analysis): regret, cumulative cost, hypervolume, Pareto front,
+IGD+, Holm, win/tie/loss and bootstrap intervals, and compare() on two strategies, against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import pandas as pd
 import pytest
 from optuna._hypervolume import compute_hypervolume
 
-from hyperlab.selection.analysis import fronts, regret
-from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
-from hyperlab.selection.table.synthetic import synthetic_table
-from hyperlab.selection.table.table import Table, network_summary
+from hyperlab.selection.analysis import fronts, regret, stats
 
 
 def test_hypervolume_2d_hand_computed():
@@ -30,7 +28,7 @@ def test_hypervolume_2d_matches_optuna():
         assert fronts.hypervolume_2d(pts, ref) == pytest.approx(compute_hypervolume(pts, ref), rel=1e-12)
 
 
-def test_pareto_mask():
+def test_pareto_mask_keeps_non_dominated_points_and_their_duplicates():
     pts = np.array([[1, 5], [2, 2], [3, 3], [5, 1], [2, 2], [1, 6]])
     assert fronts.pareto_mask(pts).tolist() == [True, True, False, True, True, False]  # duplicates both kept
     pts = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2.5], [1, 6]])
@@ -72,7 +70,7 @@ def test_regret_at_cost_holds_final_value_and_starts_at_worst():
     assert got.tolist() == [[0.9, 0.2, 0.2, 0.05, 0.05]]
 
 
-def test_first_reaching_and_ranks():
+def test_first_reaching_and_mean_ranks_hand_computed():
     curves = pd.DataFrame(
         {
             "repeat": [0, 0, 1, 1],
@@ -86,27 +84,6 @@ def test_first_reaching_and_ranks():
     final = pd.DataFrame({"x": [0.1, 0.2], "y": [0.2, 0.2], "z": [0.3, 0.1]})
     # repeat 0: ranks 1, 2, 3; repeat 1: x and y tie at 2.5, z is 1
     assert regret.mean_ranks(final).to_dict() == {"x": 1.75, "y": 2.25, "z": 2.0}
-
-
-def test_table_objective_draws_stored_seeds_and_fails_failed_rows():
-    import optuna
-
-    table = synthetic_table(layers=(1,), widths=(16, 32), n_seeds=3, fail_rate=0.0)
-    table.loc[(table["arch"] == "16") & (table["seed"] == 1), ["status", "val_error"]] = ["failed", np.nan]
-    nets = network_summary(table)
-    assert nets.loc["16", "n_ok"] == 2
-    obj = TableObjective(Table.of(table), seed=0, repeat=0)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(obj, n_trials=40, catch=(NetworkFailed,))
-    for t in study.trials:
-        rows = table[(table["arch"] == t.user_attrs["arch"]) & (table["seed"] == t.user_attrs["row_seed"])]
-        assert len(rows) == 1
-        if t.state.name == "COMPLETE":
-            assert t.value == rows["val_error"].item() and t.user_attrs["cost"] == rows["latency_ms"].item()
-        else:
-            assert rows["status"].item() == "failed"
-    assert {t.user_attrs["row_seed"] for t in study.trials} == {0, 1, 2}
-    assert any(t.state.name == "FAIL" for t in study.trials)
 
 
 # --------------------------------------------------------------------------- compare(), two strategies by hand
@@ -201,3 +178,71 @@ def test_compare_two_strategies_hand_computed():
     # latency budget: the lower median of 1, 2, 3, 4 ms; feasible b and c
     assert out.report["latency_budget_ms"] == 2.0 and out.report["best_feasible_arch"] == "b"
     assert s["good"]["feasible_share_of_trials"] == pytest.approx(10 / 18)
+
+
+# --------------------------------------------------------------------------- statistics and front quality by hand
+
+
+def test_holm_hand_computed():
+    # sorted 0.01, 0.02, 0.04, 0.30 times 4, 3, 2, 1: 0.04, 0.06, 0.08, 0.30 (monotone already)
+    got = stats.holm({"a": 0.02, "b": 0.01, "c": 0.30, "d": 0.04, "base": None})
+    assert got == pytest.approx({"a": 0.06, "b": 0.04, "c": 0.30, "d": 0.08, "base": None})
+    # monotonicity: 0.01*3 = 0.03, 0.011*2 = 0.022 -> 0.03, 0.5
+    got = stats.holm({"x": 0.01, "y": 0.011, "z": 0.5})
+    assert got["y"] == pytest.approx(0.03) and got["z"] == pytest.approx(0.5)
+    assert stats.holm({"x": 0.6, "y": 0.7})["x"] == 1.0
+
+
+def test_win_tie_loss_and_pairwise_table_hand_computed():
+    assert stats.win_tie_loss(np.array([0.0, 0.1, 0.2, 0.3]), np.array([0.1, 0.1, 0.1, 0.1])) == (1, 1, 2)
+    final = pd.DataFrame({"x": [0.0, 0.0, 0.1], "y": [0.1, 0.0, 0.2]})
+    pw = stats.pairwise_table(final).set_index(["a", "b"])
+    assert tuple(pw.loc[("x", "y"), ["wins", "ties", "losses"]]) == (2, 1, 0)
+    assert tuple(pw.loc[("y", "x"), ["wins", "ties", "losses"]]) == (0, 1, 2)
+    assert pw.loc[("x", "y"), "median_diff"] == pytest.approx(-0.1)
+    assert pw.loc[("x", "y"), "p_holm"] == pw.loc[("y", "x"), "p_holm"] >= pw.loc[("x", "y"), "p_two_sided"]
+    assert stats.paired_p(np.zeros(5), np.zeros(5)) == 1.0
+
+
+def test_igd_plus_hand_computed():
+    front = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert fronts.igd_plus(front, front) == 0.0
+    # found (0.5, 0.5): to (0,1): max(0.5,0)=0.5, max(-0.5,0)=0 -> 0.5; to (1,0): 0.5 -> mean 0.5
+    assert fronts.igd_plus(np.array([[0.5, 0.5]]), front) == pytest.approx(0.5)
+    # a point dominating the front point counts 0 (IGD+ is weakly Pareto compliant)
+    assert fronts.igd_plus(np.array([[0.0, 0.0]]), front) == 0.0
+    assert fronts.igd_plus(np.zeros((0, 2)), front) == np.inf
+
+
+def test_bootstrap_median_ci_is_a_point_on_constant_data_and_brackets_the_median():
+    rng = np.random.default_rng(0)
+    lo, hi = stats.bootstrap_median_ci(np.full(10, 0.3), 200, rng)
+    assert lo == hi == 0.3
+    lo, hi = stats.bootstrap_median_ci(np.arange(101.0), 500, rng)
+    assert lo < 50 < hi and hi - lo < 30
+
+
+def test_front_quality_and_budget_curve_hand_computed():
+    nets = pd.DataFrame(
+        {"val_error": [0.10, 0.20, 0.30, 0.35], "test_error": 0.0, "latency_ms": [3.0, 2.0, 1.0, 2.5]},
+        index=pd.Index(["a", "b", "c", "d"], name="arch"),
+    )
+    norms = {"log": fronts.normalized_points(nets, True), "linear": fronts.normalized_points(nets, False)}
+    q = fronts.front_quality({"a", "b", "c"}, nets, norms)
+    assert q["front_share"] == 1.0 and q["igd_plus"] == 0.0 and q["hv_ratio_log"] == pytest.approx(1.0)
+    q = fronts.front_quality({"a", "d"}, nets, norms)
+    assert q["front_share"] == pytest.approx(1 / 3) and q["igd_plus"] > 0 and q["hv_ratio_linear"] < 1
+    # budget 2.0 ms: feasible b, c (d is 2.5); best feasible 0.20; worst feasible regret 0.10
+    trials = pd.DataFrame(
+        {
+            "repeat": 0,
+            "trial": [0, 1, 2, 3],
+            "state": "COMPLETE",
+            "arch": ["a", "c", "d", "b"],
+            "val_error": [0.1, 0.3, 0.1, 0.25],
+        }
+    )
+    c = regret.budget_curve(trials, nets, 2.0)
+    assert c["regret"].tolist() == pytest.approx([0.1, 0.1, 0.1, 0.0])
+    assert c["n_feasible"].tolist() == [0, 1, 1, 2]
+    assert regret.repeats_per_study(trials.assign(arch=["a", "a", "b", "a"])).tolist() == [2]

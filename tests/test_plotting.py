@@ -45,7 +45,7 @@ def _candidate_plot_data(folder):
     )
 
 
-def test_candidates_figure(tmp_path, monkeypatch):
+def test_candidates_figure_draws_from_plot_data_and_nothing_without(tmp_path, monkeypatch):
     from hyperlab.plotting import candidates
 
     monkeypatch.chdir(tmp_path)
@@ -140,7 +140,7 @@ def _l2l_plot_data(folder, seeds=(0, 1), steps=10, every=2):
 
 
 @pytest.mark.slow
-def test_l2l_figures(tmp_path, monkeypatch):
+def test_l2l_figures_draw_from_plot_data_and_nothing_without(tmp_path, monkeypatch):
     from hyperlab.plotting import l2l
 
     monkeypatch.chdir(tmp_path)
@@ -161,7 +161,7 @@ def test_l2l_meta_training_figure_alone(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("n_per_class", [1, 5])
-def test_data_figure(tmp_path, monkeypatch, n_per_class):
+def test_data_figure_draws_one_row_per_digit_and_nothing_without_data(tmp_path, monkeypatch, n_per_class):
     """One row per digit; a class with fewer digits than the grid leaves blank cells."""
     from hyperlab.plotting import data
 

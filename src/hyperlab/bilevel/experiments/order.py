@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import closed_form, hypergrad, toy
-from hyperlab.bilevel.summary import steps_to_tol
+from hyperlab.bilevel.experiments.summary import steps_to_tol
 from hyperlab.report import Result
 
 log = logging.getLogger("hyperlab.bilevel")

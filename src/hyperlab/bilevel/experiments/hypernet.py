@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import hypernet
-from hyperlab.bilevel.summary import steps_to_tol
+from hyperlab.bilevel.experiments.summary import steps_to_tol
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 

@@ -1,4 +1,5 @@
-"""GP-EI, EI per second and cost-aware TPE: closed forms, invariants and statistical behaviour."""
+"""The samplers (hyperlab.selection.samplers): GP-EI, EI per second, constrained GP-EI, cost-aware TPE and random
+over networks; closed forms, invariants and statistical behaviour."""
 
 from __future__ import annotations
 
@@ -12,26 +13,23 @@ from scipy.stats import mannwhitneyu, wilcoxon
 
 from hyperlab.selection.samplers import cost_tpe
 from hyperlab.selection.samplers.cost_tpe import CostAwareTPESampler
-from hyperlab.selection.samplers.gp import GPEIPerSecondSampler, GPEISampler
-from hyperlab.selection.samplers.gp.acquisition import ei_per_second, expected_improvement, log_expected_inverse_cost
+from hyperlab.selection.samplers.gp import ConstrainedGPEISampler, GPEIPerSecondSampler, GPEISampler
+from hyperlab.selection.samplers.gp.acquisition import log_ei, log_expected_inverse_cost
+from hyperlab.selection.samplers.gp.constrained import log_prob_below
+from hyperlab.selection.samplers.network_random import NetworkRandomSampler, layer_uniform_weights
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 @pytest.mark.parametrize("mu,sigma,best", [(0.3, 0.2, 0.1), (-1.0, 0.5, 0.0), (2.0, 1e-3, 2.0005), (0.0, 3.0, 1.0)])
 def test_ei_matches_numerical_integration(mu, sigma, best):
-    """EI = integral of max(best - y, 0) N(y; mu, sigma^2) dy."""
+    """EI = integral of max(best - y, 0) N(y; mu, sigma^2) dy (the samplers compute it in logs)."""
     pdf = lambda y: math.exp(-0.5 * ((y - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))  # noqa: E731
     numeric, _ = integrate.quad(lambda y: (best - y) * pdf(y), mu - 12 * sigma, best, points=[mu], limit=200)
     numeric = max(numeric, 0.0) if best > mu - 12 * sigma else 0.0
-    assert expected_improvement(np.array([mu]), np.array([sigma]), best)[0] == pytest.approx(
+    assert math.exp(log_ei(np.array([mu]), np.array([sigma**2]), best)[0]) == pytest.approx(
         numeric, rel=1e-6, abs=1e-12
     )
-
-
-def test_ei_zero_sigma_is_plain_improvement():
-    ei = expected_improvement(np.array([0.2, 0.8]), np.array([0.0, 0.0]), 0.5)
-    np.testing.assert_allclose(ei, [0.3, 0.0])
 
 
 def test_expected_inverse_cost_is_lognormal_mean():
@@ -39,13 +37,6 @@ def test_expected_inverse_cost_is_lognormal_mean():
     mu_c, sd_c = 0.7, 0.4
     mc = np.mean(1.0 / np.exp(rng.normal(mu_c, sd_c, 400_000)))
     assert math.exp(log_expected_inverse_cost(mu_c, sd_c)) == pytest.approx(mc, rel=5e-3)
-
-
-def test_ei_per_second_prefers_cheaper_point_with_equal_ei():
-    ei = np.array([0.05, 0.05])
-    score = ei_per_second(ei, mu_c=np.log([2.0, 1.0]), sigma_c=np.array([0.1, 0.1]))
-    assert score[1] > score[0]
-    assert score[1] / score[0] == pytest.approx(2.0)
 
 
 # --------------------------------------------------------------------------- samplers on known problems
@@ -94,7 +85,7 @@ def test_finite_space_never_resuggests_even_with_failures():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sampler_cls", [GPEISampler, GPEIPerSecondSampler])
-def test_mixed_space_failed_and_pruned_trials(sampler_cls):
+def test_mixed_space_with_failed_and_pruned_trials_stays_in_bounds_and_improves(sampler_cls):
     def objective(trial):
         x = trial.suggest_float("x", -2.0, 2.0)
         lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
@@ -247,3 +238,71 @@ def test_cost_tpe_chooses_cheaper_configurations():
     plain = late_cost(lambda s: optuna.samplers.TPESampler(n_startup_trials=8, seed=s))
     assert np.median(aware) < np.median(plain)
     assert mannwhitneyu(aware, plain, alternative="less").pvalue < 0.05
+
+
+# --------------------------------------------------------------------------- networks as points, random over networks
+
+
+def test_gp_without_canonicalize_keeps_old_pool():
+    # the hook is optional: without it every encoding is a point (the existing behaviour)
+    def objective(trial):
+        return trial.suggest_int("a", 0, 2) + 0.1 * trial.suggest_int("b", 0, 1)
+
+    study = optuna.create_study(sampler=GPEISampler(n_startup_trials=2, seed=0))
+    study.optimize(objective, n_trials=6)
+    assert len({(t.params["a"], t.params["b"]) for t in study.trials}) == 6
+    canon = GPEISampler(n_startup_trials=2, seed=0, canonicalize=lambda p: {**p, "b": 0 if p["a"] == 0 else p["b"]})
+    study = optuna.create_study(sampler=canon)
+    study.optimize(objective, n_trials=5)  # 5 canonical points: (0,0), (1,0), (1,1), (2,0), (2,1)
+    keys = [(t.params["a"], 0 if t.params["a"] == 0 else t.params["b"]) for t in study.trials]
+    assert len(set(keys)) == 5
+
+
+def test_random_samplers_weigh_depths_equally_and_draw_networks_uniformly():
+    w = layer_uniform_weights([1, 1, 2, 2, 2, 2])
+    assert w.tolist() == pytest.approx([0.25, 0.25, 0.125, 0.125, 0.125, 0.125])
+    nets = [{"x": i} for i in range(4)]
+    with pytest.raises(ValueError, match="same key"):
+        NetworkRandomSampler(nets, key=lambda p: 0)
+    # uniform over networks: first draws over many seeds hit every network about equally
+    firsts = []
+    for seed in range(400):
+        study = optuna.create_study(sampler=NetworkRandomSampler(nets, key=lambda p: p["x"], seed=seed))
+        study.optimize(lambda t: t.suggest_int("x", 0, 3), n_trials=1)
+        firsts.append(study.trials[0].params["x"])
+    counts = np.bincount(firsts, minlength=4)
+    assert counts.min() > 70
+
+
+# --------------------------------------------------------------------------- constrained GP-EI
+
+
+def test_log_prob_below_is_the_normal_log_cdf_and_a_step_at_zero_sigma():
+    assert log_prob_below(np.array([0.0]), np.array([1.0]), 0.0)[0] == pytest.approx(np.log(0.5))
+    assert log_prob_below(np.array([1.0, -1.0]), np.array([0.0, 0.0]), 0.0).tolist() == [-np.inf, 0.0]
+
+
+def test_constrained_gp_prefers_feasible_points():
+    # objective falls with x, the constrained quantity rises with x: the best feasible point is x = 4
+    def objective(trial):
+        x = trial.suggest_int("x", 0, 19)
+        trial.set_user_attr("latency_ms", float(np.exp(0.3 * x)))
+        return 1.0 - 0.04 * x
+
+    budget = float(np.exp(0.3 * 4)) + 1e-9
+
+    def feasible_share(make):
+        shares = []
+        for seed in range(3):
+            study = optuna.create_study(sampler=make(seed))
+            study.optimize(objective, n_trials=10)
+            shares.append(np.mean([t.params["x"] <= 4 for t in study.trials[4:]]))
+            if isinstance(study.sampler, ConstrainedGPEISampler):  # the best feasible point is found
+                assert 4 in [t.params["x"] for t in study.trials]
+        return np.mean(shares)
+
+    constrained = feasible_share(lambda s: ConstrainedGPEISampler(n_startup_trials=4, seed=s, budget=budget))
+    plain = feasible_share(lambda s: GPEISampler(n_startup_trials=4, seed=s))
+    assert constrained > plain + 0.2
+    with pytest.raises(ValueError, match="budget"):
+        ConstrainedGPEISampler(budget=0.0)
