@@ -1,4 +1,4 @@
-"""One budget for every method: a wall-clock allowance and an inner-step count, and the trace of a run.
+"""One budget for every method: a wall-clock allowance and an inner-step count, the trace of a run, and memory.
 
 A method is a sequence of *rounds* (an outer step, a pass of online training, a BO trial).
 Each round reports how many inner gradient steps it cost and the objective f(h) at the
@@ -66,3 +66,12 @@ def run_budget(
         if clock() - start >= seconds and used >= steps:
             break
     return trace
+
+
+def memory_bytes(fn, *args) -> int | None:
+    """XLA's estimate of a compiled function's footprint (arguments + outputs + temporaries)."""
+    try:
+        m = fn.lower(*args).compile().memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # memory_analysis is backend-dependent: unknown rather than wrong
+        return None

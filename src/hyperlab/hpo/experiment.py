@@ -20,6 +20,7 @@ import pandas as pd
 from jax.flatten_util import ravel_pytree
 
 from hyperlab.hpo import bayes, budget, gradient, hypernet
+from hyperlab.hpo.budget import memory_bytes
 from hyperlab.hpo.problem import Spec, evaluate, init_weights, make_data, objective
 from hyperlab.progress import silent
 from hyperlab.report import Result
@@ -47,15 +48,6 @@ def make_spec(params) -> Spec:
 
 def initial_h(spec: Spec, params) -> np.ndarray:
     return np.array([params.l2_0] * spec.n_layers + ([np.log(params.lr0)] if spec.tune_lr else []), np.float32)
-
-
-def memory_bytes(fn, *args) -> int | None:
-    """XLA's estimate of a compiled function's footprint (arguments + outputs + temporaries)."""
-    try:
-        m = fn.lower(*args).compile().memory_analysis()
-        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
-    except Exception:  # memory_analysis is backend-dependent: unknown rather than wrong
-        return None
 
 
 class Methods:

@@ -10,3 +10,11 @@ these before the stage imports the modules that implement them.
 METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet", "gp_ei", "tpe", "random")
 #: Methods descending h along a hypergradient (the rest only evaluate the objective).
 GRADIENT_METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet")
+
+#: ``hpo_scale.families``: hyperparameter families of growing dimension (:mod:`hyperlab.hpo.families`).
+FAMILIES = ("layer", "knots", "unit", "schedule", "input", "weight")
+#: ``hpo_scale.methods``: the hypergradient side (exact reverse mode, K-piece, DrMAD, IFT, online n-order) ...
+SCALE_GRADIENT = ("exact", "kpiece", "drmad", "ift", "online")
+#: ... and the search side (this project's GP-EI, Optuna's TPE, random search, CMA-ES).
+SCALE_SEARCH = ("gp_ei", "tpe", "random", "cmaes")
+SCALE_METHODS = SCALE_GRADIENT + SCALE_SEARCH

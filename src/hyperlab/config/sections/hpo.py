@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from hyperlab.config import checks
 from hyperlab.config.bounds import LR_MIN, SIGMA_MIN
 from hyperlab.config.fields import ConfigError, Distinct, Flag, Int, List, Number, Section, check
+from hyperlab.hpo.names import FAMILIES, SCALE_METHODS
 from hyperlab.hpo.names import METHODS as HPO_METHODS
 
 
@@ -53,3 +54,37 @@ class HpoParams(Section):
         if not self.lr_box[0] <= self.lr0 <= self.lr_box[1]:
             raise ConfigError(f"params.yaml: hpo.lr0: got {self.lr0}; must lie in hpo.lr_box {list(self.lr_box)}")
         return self
+
+
+class HpoScaleParams(Section):
+    """``hpo_scale``: every method on hyperparameter families of growing dimension (the ``hpo`` problem)."""
+
+    families: Distinct[Literal[FAMILIES]] = Field(  # type: ignore[valid-type]
+        tuple(f for f in FAMILIES if f != "input"), min_length=1
+    )  # input (d = 795) is opt-in: it adds a sixth of the stage's time
+    knots: Int = Field(8, ge=1, le=10_000)  # knots per layer of the ``knots`` family's learning-rate schedule
+    methods: Distinct[Literal[SCALE_METHODS]] = Field(SCALE_METHODS, min_length=1)  # type: ignore[valid-type]
+    order: Int = Field(5, ge=1, le=10_000)  # online<n>: look-ahead steps of each hyper-step
+    online_every: Int = Field(4, ge=1, le=10_000)  # inner steps between two online hyper-steps
+    pieces: Int = Field(4, ge=2, le=10_000)  # K of kpiece<K> (drmad is K = 1)
+    cg_maxiter: Int = Field(30, ge=1, le=10_000)  # conjugate-gradient iterations of IFT
+    outer_lr: Number = Field(0.2, ge=LR_MIN, le=10)  # Adam on h, every descent method
+    n_startup_trials: Int = Field(5, ge=1, le=10_000)  # GP-EI and TPE: random trials after h0
+    # GP-EI and TPE run through an Optuna study, whose bookkeeping per trial grows as d^2
+    optuna_max_dim: Int = Field(1000, ge=1, le=10**6)
+    cma_full_max_dim: Int = Field(1000, ge=1, le=10**6)  # full-covariance CMA-ES up to here, separable above
+    seeds: Int = Field(5, ge=1, le=1000)
+    step_budget: Int = Field(1600, ge=1, le=10**9)  # inner gradient steps per method and seed
+    check_points: Int = Field(2, ge=1, le=100)  # h0 + uniform points where hypergradients are compared
+    fd_max_dim: Int = Field(30, ge=1, le=10**6)  # central differences per coordinate up to here
+    fd_directions: Int = Field(8, ge=1, le=1000)  # above: along this many random directions
+    # float64 central differences: truncation ~eps^2, rounding ~1e-16/eps
+    fd_eps: Number = Field(1e-4, ge=1e-8, le=1)
+
+    def check_against(self, problem: HpoParams) -> None:
+        """The keys bounded by the ``hpo`` problem's T (the stage checks them before any work)."""
+        for key, most in (("order", problem.T - 1), ("pieces", problem.T)):
+            if getattr(self, key) > most:
+                raise ConfigError(
+                    f"params.yaml: hpo_scale.{key}: got {getattr(self, key)}; must be <= {most} (hpo.T = {problem.T})"
+                )

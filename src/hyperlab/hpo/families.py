@@ -1,0 +1,140 @@
+"""Hyperparameter families of growing dimension on one MNIST problem.
+
+Every family maps its vector h to the two things the inner run uses: an L2 coefficient
+per flat weight (kernels only; biases are free) and a learning rate per flat weight
+and step. The inner run is then the same for all (:mod:`hyperlab.hpo.scale_methods`):
+
+    w_{t+1} = w_t − α_t(h) ⊙ (∇CE_train(w_t) + c(h) ⊙ w_t),     f(h) = CE_val(w_T).
+
+The families (d for the 784-16-10 MLP, T = 80):
+
+=========  ===============================================================  ========
+name       h                                                                d
+=========  ===============================================================  ========
+layer      one log L2 per layer + one log learning rate (the ``hpo`` stage)  3
+knots      per-layer log-lr schedule in K knots (linear between) + L2/layer  2K + 2
+unit       one log L2 per hidden/output unit (its incoming weights) + log lr  27
+schedule   a log learning rate per layer and step (Maclaurin et al. 2015) + L2/layer  2T + 2
+input      one log L2 per input pixel (first layer's rows), per unit after + log lr  795
+weight     one log L2 per weight (Lorraine et al. 2020's regime) + log lr     12,705
+=========  ===============================================================  ========
+
+Coordinates are log L2 (box ``l2_box``) or log learning rate (box log ``lr_box``);
+h0 puts every log L2 at ``l2_0`` and every learning rate at ``lr0``, so every family
+starts from the same network as the ``hpo`` stage's h0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hyperlab.hpo.names import FAMILIES
+
+
+class Layout(NamedTuple):
+    """For every flat weight (``ravel_pytree`` order): its layer, and for kernels its row and column."""
+
+    layer: np.ndarray  # (P,) layer of every weight (kernels and biases)
+    kernel: np.ndarray  # (P,) bool: penalized by L2
+    row: np.ndarray  # (P,) input index of a kernel weight (-1 for a bias)
+    col: np.ndarray  # (P,) output unit of the weight
+    sizes: tuple[int, ...]
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 1
+
+
+def layout(tree: dict) -> Layout:
+    """The flat index arrays of an MLP pytree ``{"dense_i": {"kernel", "bias"}}``, in ``tree_leaves`` order."""
+    fields: dict[str, dict] = {k: {} for k in ("layer", "kernel", "row", "col")}
+    for name, leaf in tree.items():
+        i = int(name.split("_")[1])
+        n_in, n_out = np.shape(leaf["kernel"])
+        rows, cols = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
+        fields["layer"][name] = {"kernel": np.full((n_in, n_out), i), "bias": np.full(n_out, i)}
+        fields["kernel"][name] = {"kernel": np.ones((n_in, n_out), bool), "bias": np.zeros(n_out, bool)}
+        fields["row"][name] = {"kernel": rows, "bias": np.full(n_out, -1)}
+        fields["col"][name] = {"kernel": cols, "bias": np.arange(n_out)}
+    flat = {k: np.concatenate([x.ravel() for x in jax.tree_util.tree_leaves(v)]) for k, v in fields.items()}
+    n = len(tree)
+    sizes = tuple(np.shape(tree[f"dense_{i}"]["kernel"])[0] for i in range(n)) + (
+        np.shape(tree[f"dense_{n - 1}"]["kernel"])[1],
+    )
+    return Layout(flat["layer"], flat["kernel"], flat["row"], flat["col"], sizes)
+
+
+class Family(NamedTuple):
+    """A hyperparameter family: its box, its h0, and the maps h -> L2 per weight, h (, t) -> lr per weight."""
+
+    name: str
+    low: np.ndarray  # (d,)
+    high: np.ndarray  # (d,)
+    h0: np.ndarray  # (d,)
+    is_lr: np.ndarray  # (d,) bool: a log learning rate (else a log L2)
+    l2: Callable[[jax.Array], jax.Array]  # h -> (P,) L2 coefficient (0 on biases)
+    lr: Callable[[jax.Array, jax.Array], jax.Array]  # (h, t) -> (P,) learning rate at step t
+
+    @property
+    def dim(self) -> int:
+        return len(self.h0)
+
+
+def _penalty_map(lay: Layout, group: np.ndarray):
+    """c(h) = exp(h[group]) on kernels, 0 on biases; ``group`` maps each weight to a coordinate of h."""
+    g, mask = jnp.asarray(np.where(lay.kernel, group, 0)), jnp.asarray(lay.kernel)
+    return lambda h: jnp.where(mask, jnp.exp(h[g]), 0.0)
+
+
+def _schedule_lr(lay: Layout, start: int, T: int, knots: int):
+    """α_t per weight from a (layers, knots) block of log rates at ``start``: linear in t between knots."""
+    layer = jnp.asarray(lay.layer)
+    where = np.linspace(0, T - 1, knots) if knots > 1 else np.zeros(1)
+
+    def lr(h, t):
+        table = h[start : start + lay.n_layers * knots].reshape(lay.n_layers, knots)
+        per_layer = jax.vmap(lambda row: jnp.interp(t.astype(h.dtype), jnp.asarray(where, h.dtype), row))(table)
+        return jnp.exp(per_layer)[layer]
+
+    return lr
+
+
+def make_family(name: str, tree: dict, T: int, l2_box, lr_box, l2_0: float, lr0: float, knots: int = 8) -> Family:
+    """One family over the weights of ``tree`` (see the module docstring for the names)."""
+    lay = layout(tree)
+    L = lay.n_layers
+    kernels = np.flatnonzero(lay.kernel)
+    if name == "layer":
+        n_l2, group = L, lay.layer
+    elif name == "unit":
+        offsets = np.cumsum((0,) + lay.sizes[1:-1])  # units of earlier layers
+        n_l2, group = sum(lay.sizes[1:]), offsets[lay.layer] + lay.col
+    elif name == "input":
+        # first layer: one per input row; every later layer: one per unit
+        offsets = np.cumsum((lay.sizes[0],) + lay.sizes[2:-1])
+        later = np.where(lay.layer > 0, offsets[np.maximum(lay.layer - 1, 0)] + lay.col, 0)
+        n_l2, group = lay.sizes[0] + sum(lay.sizes[2:]), np.where(lay.layer == 0, lay.row, later)
+    elif name == "weight":
+        group = np.zeros(len(lay.layer), np.int64)
+        group[kernels] = np.arange(len(kernels))
+        n_l2 = len(kernels)
+    elif name in ("schedule", "knots"):
+        n_l2, group = L, lay.layer
+    else:
+        raise ValueError(f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
+    n_lr = L * (T if name == "schedule" else knots) if name in ("schedule", "knots") else 1
+    if name in ("schedule", "knots"):
+        lr = _schedule_lr(lay, n_l2, T, T if name == "schedule" else knots)
+    else:
+        lr = lambda h, t, i=n_l2: jnp.exp(h[i]) * jnp.ones(len(lay.layer), h.dtype)
+    log_lr_box = np.log(np.asarray(lr_box, np.float64))
+    is_lr = np.r_[np.zeros(n_l2, bool), np.ones(n_lr, bool)]
+    low = np.where(is_lr, log_lr_box[0], l2_box[0]).astype(np.float32)
+    high = np.where(is_lr, log_lr_box[1], l2_box[1]).astype(np.float32)
+    h0 = np.where(is_lr, np.log(lr0), l2_0).astype(np.float32)
+    return Family(name, low, high, h0, is_lr, _penalty_map(lay, group), lr)

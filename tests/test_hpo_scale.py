@@ -1,0 +1,303 @@
+"""The ``hpo_scale`` study: the families map h as documented, every hypergradient against central
+differences or exact reverse mode on a small instance of every family, the reverse pass's guard,
+every method improves on h0, the verdict logic, and the stage end to end on tiny params."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_stage
+from hyperlab import config
+from hyperlab.bilevel import drmad as dm
+from hyperlab.bilevel import reverse
+from hyperlab.hpo import budget, scale_verdict
+from hyperlab.hpo import scale_experiment as se
+from hyperlab.hpo import scale_methods as sm
+from hyperlab.hpo.families import make_family
+from hyperlab.hpo.names import FAMILIES
+from hyperlab.hpo.problem import Data, Spec, make_losses
+
+SIZES, T = (7, 4, 3), 6
+BOXES = dict(l2_box=(-8.0, 1.0), lr_box=(0.01, 2.0), l2_0=-3.0, lr0=0.3)
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+def _tiny(dtype=jnp.float64, n=30, seed=0, sizes=SIZES):
+    rng = np.random.default_rng(seed)
+
+    def split():
+        return jnp.asarray(rng.normal(size=(n, sizes[0])), dtype), jnp.asarray(rng.integers(0, sizes[-1], n), jnp.int32)
+
+    tree, w0 = sm.initial_weights(sizes, seed)
+    cast = lambda x: x.astype(dtype)  # noqa: E731
+    return Data(*split(), *split(), *split()), jax.tree_util.tree_map(cast, tree), cast(w0)
+
+
+def _family(name, knots=3):
+    tree, _ = sm.initial_weights(SIZES, 0)
+    return make_family(name, tree, T, BOXES["l2_box"], BOXES["lr_box"], BOXES["l2_0"], BOXES["lr0"], knots)
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+
+
+def test_family_dimensions_for_the_studys_network():
+    tree, _ = sm.initial_weights((784, 16, 10), 0)
+    dims = {n: make_family(n, tree, 80, (-12, 0), (0.01, 2.0), -6.0, 0.1, 8).dim for n in FAMILIES}
+    assert dims == {"layer": 3, "knots": 18, "unit": 27, "schedule": 162, "input": 795, "weight": 12_705}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_maps_h0_to_the_hpo_problems_h0(name):
+    """Same L2 on every kernel weight (none on biases) and the same learning rate at every step."""
+    fam, (tree, _) = _family(name), sm.initial_weights(SIZES, 0)
+    kernels = np.concatenate([np.ravel(x) * 0 + (k == "kernel") for k, x in _leaves(tree)]).astype(bool)
+    c = np.asarray(fam.l2(jnp.asarray(fam.h0, jnp.float64)))
+    assert np.allclose(c[kernels], math.exp(BOXES["l2_0"])) and np.all(c[~kernels] == 0)
+    for t in range(T):
+        assert np.allclose(np.asarray(fam.lr(jnp.asarray(fam.h0, jnp.float64), jnp.asarray(t))), BOXES["lr0"])
+    assert np.all(fam.low <= fam.h0) and np.all(fam.h0 <= fam.high) and len(fam.low) == fam.dim
+
+
+def _leaves(tree):
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return [(path[-1].key, x) for path, x in flat]
+
+
+def test_the_layer_family_trains_exactly_as_the_hpo_problem():
+    data, tree, w0 = _tiny()
+    fam, h = _family("layer"), jnp.asarray([-2.0, -4.0, math.log(0.5)])
+    p = sm.inner(fam, data, tree)
+    spec = Spec(SIZES, T, True, 0.0, tuple(fam.low), tuple(fam.high))
+    losses = make_losses(spec, data, tree)
+    hpo_w = dm.train(losses.train, w0, dm.Hyper(h[:2], h[2], jnp.zeros(())), T).w
+    assert np.allclose(reverse.train(p.step, w0, h, T), hpo_w, rtol=1e-12, atol=1e-14)
+
+
+def _random_h(fam, seed=1, spread=0.5):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(np.clip(fam.h0 + rng.normal(0, spread, fam.dim), fam.low, fam.high), jnp.float64)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_exact_hypergradient_matches_central_differences_on_every_family(name):
+    data, tree, w0 = _tiny()
+    fam = _family(name)
+    h = _random_h(fam)
+    f = jax.jit(sm.objective(fam, T))
+    _, g, steps = jax.jit(sm.hypergradient(fam, T, "exact"))(data, tree, w0, h)
+    eps, rng = 1e-5, np.random.default_rng(2)
+    dirs = np.eye(fam.dim) if fam.dim <= 40 else rng.normal(size=(6, fam.dim))
+    fd = np.array(
+        [(float(f(data, tree, w0, h + eps * v)) - float(f(data, tree, w0, h - eps * v))) / (2 * eps) for v in dirs]
+    )
+    assert _rel(dirs @ np.asarray(g), fd) < 1e-6 and int(steps) == T
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_reverse_pass_along_every_iterate_is_exact_and_fewer_pieces_approximate(name):
+    data, tree, w0 = _tiny()
+    fam = _family(name)
+    h = _random_h(fam)
+    p = sm.inner(fam, data, tree)
+    _, g_exact = reverse.exact_hypergrad(p.step, p.val, w0, h, T)
+    _, full = reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, T)
+    _, drmad = reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, 1)
+    assert _rel(full.grad, g_exact) < 1e-10 and int(full.steps) == T
+    assert 1e-8 < _rel(drmad.grad, g_exact) < 1.0  # an approximation, pointing the same way
+
+
+def test_lookahead_over_all_steps_from_w0_is_exact():
+    data, tree, w0 = _tiny()
+    fam = _family("schedule")
+    h = _random_h(fam)
+    p = sm.inner(fam, data, tree)
+    _, g_exact = reverse.exact_hypergrad(p.step, p.val, w0, h, T)
+    _, g = reverse.lookahead_hypergrad(p.step, p.val, w0, h, jnp.asarray(0), T)
+    assert _rel(g, g_exact) < 1e-12
+
+
+def test_ift_matches_exact_where_the_inner_run_has_converged():
+    """Logistic regression with L2 (strongly convex), many steps: w_T is the inner optimum and IFT is
+    the exact L2 gradient."""
+    data, tree, w0 = _tiny(sizes=(7, 3))
+    fam = make_family("unit", tree, 400, (-8.0, 1.0), (0.01, 2.0), -1.0, 0.3)
+    h = jnp.asarray(fam.h0, jnp.float64)
+    _, g_exact, _ = jax.jit(sm.hypergradient(fam, 400, "exact"))(data, tree, w0, h)
+    _, g_ift, _ = jax.jit(sm.hypergradient(fam, 400, "ift", cg_maxiter=200))(data, tree, w0, h)
+    l2 = ~fam.is_lr
+    assert _rel(np.asarray(g_ift)[l2], np.asarray(g_exact)[l2]) < 1e-6
+
+
+def test_guard_stops_a_diverging_reverse_pass_and_leaves_a_sane_one_unchanged():
+    data, tree, w0 = _tiny()
+    fam = _family("layer")
+    p = sm.inner(fam, data, tree)
+    sane = jnp.asarray([-3.0, -3.0, math.log(0.3)])
+    for K in (1, 2):
+        on = reverse.checkpointed_hypergrad(p.step, p.val, w0, sane, T, K)[1]
+        off = reverse.checkpointed_hypergrad(p.step, p.val, w0, sane, T, K, max_growth=math.inf)[1]
+        assert np.array_equal(on.grad, off.grad) and int(on.steps) == T
+    # a learning rate far past stability: the interpolated pass overflows without the guard
+    wild = jnp.asarray([-8.0, -8.0, math.log(60.0)])
+    off = reverse.checkpointed_hypergrad(p.step, p.val, w0, wild, 40, 1, max_growth=math.inf)[1]
+    on = reverse.checkpointed_hypergrad(p.step, p.val, w0, wild, 40, 1)[1]
+    assert not np.all(np.isfinite(off.grad)) or np.linalg.norm(off.grad) > 1e6 * np.linalg.norm(on.grad)
+    assert np.all(np.isfinite(on.grad)) and 0 <= int(on.steps) < 40
+
+
+def test_guard_in_the_momentum_reverse_pass():
+    """drmad.reverse_pass (SGD with momentum): unchanged below the bound, finite where it blew up."""
+    data, tree, w0 = _tiny()
+    fam = _family("layer")
+    losses = make_losses(Spec(SIZES, 40, True, 0.0, tuple(fam.low), tuple(fam.high)), data, tree)
+
+    def both(lr):
+        hyper = dm.Hyper(jnp.asarray([-8.0, -8.0]), jnp.log(jnp.asarray(lr)), jnp.asarray(0.5))
+        on = dm.checkpointed_hypergrad(losses.train, losses.val, w0, hyper, 40, 1)[2]
+        off = dm.checkpointed_hypergrad(losses.train, losses.val, w0, hyper, 40, 1, max_growth=None)[2]
+        return np.concatenate([np.ravel(x) for x in on]), np.concatenate([np.ravel(x) for x in off])
+
+    on, off = both(1.0)
+    assert np.array_equal(on, off)
+    on, off = both(60.0)
+    assert np.all(np.isfinite(on))
+    assert not np.all(np.isfinite(off)) or np.linalg.norm(off) > 1e6 * np.linalg.norm(on)
+
+
+TINY_SCALE = {
+    "knots": 2,
+    "order": 2,
+    "pieces": 2,
+    "cg_maxiter": 5,
+    "n_startup_trials": 2,
+    "optuna_max_dim": 30,
+    "cma_full_max_dim": 30,
+    "seeds": 2,
+    "step_budget": 48,
+    "check_points": 2,
+    "fd_max_dim": 30,
+    "fd_directions": 2,
+}
+TINY_PROBLEM = {"hidden": [4], "n_train": 60, "T": 6}
+
+
+@pytest.mark.slow
+def test_every_method_improves_on_h0_on_every_family():
+    data, tree, w0 = _tiny(jnp.float32, n=60)
+    params = config.parse_section(config.SECTIONS["hpo_scale"], {**TINY_SCALE, "step_budget": 120}, "hpo_scale")
+    problem = config.parse_section(config.SECTIONS["hpo"], {**TINY_PROBLEM, "T": T, "lr0": 0.3, "l2_0": -3.0}, "hpo")
+    for name in ("layer", "schedule"):
+        fam = make_family(name, tree, T, problem.l2_box, problem.lr_box, problem.l2_0, problem.lr0, 2)
+        pieces = se.Pieces(fam, problem, params)
+        for method in params.methods:
+            trace = budget.run_budget(pieces.rounds(method, 0, data, tree, w0), seconds=0.0, steps=120)
+            best, h = trace.best_within(steps=120)
+            assert best < trace.value[0], (name, method)
+            assert np.all(h >= fam.low - 1e-6) and np.all(h <= fam.high + 1e-6), (name, method)
+
+
+def _summary(rows):
+    return pd.DataFrame(
+        [
+            {
+                "family": f,
+                "dim": d,
+                "method": m,
+                "side": scale_verdict._side(m),
+                "ran": True,
+                "val_loss": v,
+                "val_loss_q1": v - 0.01,
+                "val_loss_q3": v + 0.01,
+                "test_error": 0.1,
+            }
+            for f, d, m, v in rows
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "values, dim",
+    [
+        ({3: (0.5, 0.4), 30: (0.4, 0.45), 300: (0.3, 0.5)}, 30),  # (hypergradient, search): search wins at 3 only
+        ({3: (0.5, 0.4), 30: (0.4, 0.45), 300: (0.6, 0.5)}, None),  # search wins again at the top: no crossover
+        ({3: (0.3, 0.4), 30: (0.3, 0.45), 300: (0.3, 0.5)}, 3),
+    ],
+)
+def test_crossover_is_the_dimension_from_which_hypergradients_always_win(values, dim):
+    rows = []
+    for d, (g, s) in values.items():
+        rows += [
+            (f"f{d}", d, "exact", g),
+            (f"f{d}", d, "kpiece4", g + 0.05),
+            (f"f{d}", d, "tpe", s),
+            (f"f{d}", d, "random", s + 0.1),
+        ]
+    out = scale_verdict.crossover(_summary(rows))
+    assert out["dim"] == dim
+    assert (dim is None) == ("no crossover up to d = 300" in out["statement"])
+    verdicts = scale_verdict.verdicts(_summary(rows))
+    assert [v["dim"] for v in verdicts] == sorted(values)
+    assert all(v["best_hypergradient"]["method"] == "exact" and v["best_search"]["method"] == "tpe" for v in verdicts)
+
+
+def test_bad_params_are_one_line(tmp_path):
+    for raw, key in (({"families": ["layers"]}, "hpo_scale.families"), ({"methods": ["bobyqa"]}, "hpo_scale.methods")):
+        with pytest.raises(config.ConfigError, match=key.replace(".", r"\.")) as err:
+            config.parse_section(config.SECTIONS["hpo_scale"], raw, "hpo_scale")
+        assert "\n" not in str(err.value)
+    proc = run_stage("hpo_scale", tmp_path, {"hpo": {"T": 10}, "hpo_scale": {"order": 10}}, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: params.yaml: hpo_scale.order: got 10; must be <= 9 (hpo.T = 10)"
+    )
+    assert not (tmp_path / "metrics").exists()
+
+
+@pytest.mark.slow
+def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
+    (tmp_path / "data").mkdir()
+    shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
+    families = ["layer", "unit", "input"]
+    run_stage(
+        "hpo_scale", tmp_path, {"seed": 0, "hpo": TINY_PROBLEM, "hpo_scale": {**TINY_SCALE, "families": families}}
+    )
+    metrics = json.loads((tmp_path / "metrics/hpo_scale.json").read_text())
+    assert set(metrics) == {"crossover_dim", "hypergradient_val_loss_at_max_dim", "search_val_loss_at_max_dim"}
+    summary = pd.read_csv(tmp_path / "plots/hpo_scale/summary.csv")
+    assert list(summary["dim"].unique()) == [3, 15, 795]  # (784-4-10): 2 + 1, 4 + 10 + 1, 784 + 10 + 1
+    skipped = summary[~summary["ran"]]
+    assert set(zip(skipped["family"], skipped["method"])) == {("input", "gp_ei"), ("input", "tpe")}
+    assert skipped["why_not"].str.contains("optuna_max_dim = 30").all()
+    ran = summary[summary["ran"]]
+    assert np.isfinite(ran[["val_loss", "test_error"]].to_numpy(float)).all()
+    assert (ran["val_loss"] <= ran["initial_val_loss"] + 1e-6).all()
+    runs = pd.read_csv(tmp_path / "plots/hpo_scale/runs.csv")
+    assert len(runs[runs["ran"]]) == len(ran) * 2
+    acc = pd.read_csv(tmp_path / "plots/hpo_scale/hypergrad_accuracy.csv")
+    fd = acc[acc["method"] == "central_differences"]
+    assert (fd[fd["point"] == 0]["rel_err"] < 1e-5).all()  # float64 exact against float64 differences at h0
+    assert list(fd["compared"].unique()) == ["all", "2 directions"]
+    report = json.loads((tmp_path / "plots/hpo_scale/report.json").read_text())
+    assert [v["dim"] for v in report["verdicts"]] == [3, 15, 795]
+    assert report["crossover"]["dim"] == metrics["crossover_dim"]
+    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
+    assert sorted(p.name for p in (tmp_path / "plots/figures/hpo_scale").iterdir()) == [
+        "hpo_scale_hypergrad_error.png",
+        "hpo_scale_vs_dim.png",
+    ]
