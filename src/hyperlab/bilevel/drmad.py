@@ -204,7 +204,7 @@ def reverse_pass(
     v_last = v_T if velocity == "recurrence" else (w_T - w_T_minus_1) / alpha
 
     dw_T = jax.grad(val_loss)(w_T)
-    bound = jnp.inf if max_growth is None else max_growth * jnp.linalg.norm(jnp.ravel(dw_T))
+    bound = jnp.asarray(jnp.inf) if max_growth is None else max_growth * jnp.linalg.norm(jnp.ravel(dw_T))
 
     def body(carry, t):
         old, alive = carry

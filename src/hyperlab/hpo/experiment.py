@@ -85,7 +85,7 @@ class Methods:
     def rounds(self, name: str, seed: int, data, tree, w0, h0):
         spec, piece = self.spec, self._piece(name)
         if name.startswith("online"):
-            return gradient.online_rounds(spec, piece, self.f, data, tree, w0, h0)
+            return gradient.online_rounds(spec.T, piece, self.f, data, tree, w0, h0)
         if name == "hypernet":
             return hypernet.rounds(
                 spec, self.hn, *cast(tuple[Any, Any], piece), self.f, data, tree, w0, h0, jax.random.PRNGKey(seed)
@@ -94,7 +94,7 @@ class Methods:
             return bayes.rounds(
                 spec, bayes.make_sampler(name, seed, self.p.n_startup_trials), self.f, data, tree, w0, h0
             )
-        return gradient.descent_rounds(spec, piece, data, tree, w0, h0)
+        return gradient.descent_rounds(spec.T, piece, data, tree, w0, h0)
 
     def memory(self, name: str, data, tree, w0, h0) -> int | None:
         piece, h0 = self._piece(name), jnp.asarray(h0)

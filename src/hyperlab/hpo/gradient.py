@@ -127,12 +127,12 @@ def descent_step(spec: Spec, hypergrad: Hypergrad, outer_lr: float) -> DescentSt
     return cast(DescentStep, step)
 
 
-def descent_rounds(spec: Spec, step: DescentStep, data, tree, w0, h0) -> Iterator[Round]:
+def descent_rounds(T: int, step: DescentStep, data, tree, w0, h0) -> Iterator[Round]:
     """Outer steps forever: each costs T inner steps and evaluates f at the h it starts from."""
     h, state = jnp.asarray(h0), step.init(jnp.asarray(h0))
     while True:
         f, h_next, state = step(data, tree, w0, h, state)
-        yield Round(spec.T, np.asarray(h), float(f))
+        yield Round(T, np.asarray(h), float(f))
         h = h_next
 
 
@@ -172,14 +172,14 @@ def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> OnlinePa
     return cast(OnlinePass, run)
 
 
-def online_rounds(spec: Spec, run: OnlinePass, f: Any, data, tree, w0, h0) -> Iterator[Round]:
+def online_rounds(T: int, run: OnlinePass, f: Any, data, tree, w0, h0) -> Iterator[Round]:
     """f(h0) first (T steps; ``f`` the jitted objective), then passes, each restarting from w0
-    at the h the last one ended with."""
+    at the h the last one ended with (``run`` returns ``(..., h_end, f(h_end))``)."""
     h = jnp.asarray(h0)
-    yield Round(spec.T, np.asarray(h), float(f(data, tree, w0, h)))
+    yield Round(T, np.asarray(h), float(f(data, tree, w0, h)))
     while True:
-        _, h, f = run(data, tree, w0, h)
-        yield Round(run.cost, np.asarray(h), float(f))
+        *_, h, value = run(data, tree, w0, h)
+        yield Round(run.cost, np.asarray(h), float(value))
 
 
 def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:

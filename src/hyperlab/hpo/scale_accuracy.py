@@ -22,7 +22,6 @@ import pandas as pd
 
 from hyperlab.hpo import gradient
 from hyperlab.hpo import scale_methods as sm
-from hyperlab.hpo.families import Family
 from hyperlab.hpo.problem import Data
 
 #: the approximations compared, as (how the method list names them, the hypergradient that measures them)
@@ -33,21 +32,21 @@ def as_float64(tree):
     return jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def table(family: Family, T: int, params, data: Data, sizes, seed: int) -> pd.DataFrame:
-    """One row per (point, method); see the module docstring."""
+def table(pieces, data: Data, sizes, seed: int) -> pd.DataFrame:
+    """One row per (point, method) for the family of ``pieces`` (a :class:`~hyperlab.hpo.scale_experiment.Pieces`,
+    whose jitted functions the runs compiled); see the module docstring."""
+    family, params = pieces.family, pieces.params
     rng = np.random.default_rng(seed)
     points = [family.h0] + [
         rng.uniform(family.low, family.high).astype(np.float32) for _ in range(params.check_points - 1)
     ]
     tree, w0 = sm.initial_weights(sizes, seed)
     d64, tree64, w64 = as_float64(data), as_float64(tree), as_float64(w0)
-    f64 = jax.jit(sm.objective(family, T))
-    grad = {"exact": jax.jit(sm.hypergradient(family, T, "exact"))}
+    f64 = pieces.f
+    grad = {"exact": pieces.hypergradient("exact")}
     for name, how in APPROXIMATIONS:
         if name in params.methods:
-            grad[sm.method_label(name, params)] = jax.jit(
-                sm.hypergradient(family, T, how, pieces=params.pieces, cg_maxiter=params.cg_maxiter, order=params.order)
-            )
+            grad[sm.method_label(name, params)] = pieces.hypergradient(how)
     full = family.dim <= params.fd_max_dim
     l2 = ~family.is_lr
     rows = []

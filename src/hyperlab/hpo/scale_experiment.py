@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import pandas as pd
 
 from hyperlab.bilevel import reverse
-from hyperlab.hpo import budget, scale_accuracy, scale_verdict
+from hyperlab.hpo import budget, gradient, scale_accuracy, scale_verdict
 from hyperlab.hpo import scale_methods as sm
 from hyperlab.hpo.budget import memory_bytes
 from hyperlab.hpo.families import Family, make_family
@@ -51,10 +51,16 @@ class Pieces:
 
         self.f, self.scores = jax.jit(sm.objective(family, T)), jax.jit(scores)
         self._steps: dict[str, Any] = {}
+        self._grads: dict[str, Any] = {}
 
     def hypergradient(self, name: str):
-        p = self.params
-        return sm.hypergradient(self.family, self.T, name, pieces=p.pieces, cg_maxiter=p.cg_maxiter, order=p.order)
+        """The method's jitted hypergradient (``truncated``: the online methods' n-step one), compiled once."""
+        if name not in self._grads:
+            p = self.params
+            self._grads[name] = jax.jit(
+                sm.hypergradient(self.family, self.T, name, pieces=p.pieces, cg_maxiter=p.cg_maxiter, order=p.order)
+            )
+        return self._grads[name]
 
     def piece(self, name: str):
         """The method's jitted unit of work: a descent step, an online pass, or f for the searches."""
@@ -71,9 +77,9 @@ class Pieces:
     def rounds(self, name: str, seed: int, data, tree, w0):
         fam, T, p, piece = self.family, self.T, self.params, self.piece(name)
         if name == "online":
-            return sm.online_rounds(T, piece[0], piece[1], self.f, data, tree, w0, fam.h0)
+            return gradient.online_rounds(T, piece, self.f, data, tree, w0, fam.h0)
         if name in sm.GRADIENT:
-            return sm.descent_rounds(T, piece[0], piece[1], data, tree, w0, fam.h0)
+            return gradient.descent_rounds(T, piece, data, tree, w0, fam.h0)
         if name in sm.OPTUNA:
             return sm.optuna_rounds(fam, name, seed, p.n_startup_trials, T, self.f, data, tree, w0)
         if name == "random":
@@ -83,15 +89,15 @@ class Pieces:
     def memory(self, name: str, data, tree, w0) -> int | None:
         h0, piece = jnp.asarray(self.family.h0), self.piece(name)
         if name == "online":
-            return memory_bytes(piece[0], data, tree, w0, h0)
+            return memory_bytes(piece, data, tree, w0, h0)
         if name in sm.GRADIENT:
-            return memory_bytes(piece[0], data, tree, w0, h0, piece[1](h0))
+            return memory_bytes(self.hypergradient(name), data, tree, w0, h0)
         return memory_bytes(self.f, data, tree, w0, h0)
 
 
-def run_family(family: Family, problem, params, data, seed0: int, sizes) -> list[dict]:
+def run_family(pieces: Pieces, data, seed0: int, sizes) -> list[dict]:
     """Every method x seed on one family: one row per run (or one row per method that cannot run)."""
-    pieces, rows = Pieces(family, problem, params), []
+    family, params, rows = pieces.family, pieces.params, []
     base = {"family": family.name, "dim": family.dim}
     for name in params.methods:
         label = sm.method_label(name, params)
@@ -142,8 +148,9 @@ def run(problem, params, arrays: dict, seed: int = 0, progress=silent) -> Result
         family = make_family(
             name, tree0, problem.T, problem.l2_box, problem.lr_box, problem.l2_0, problem.lr0, params.knots
         )
-        rows += run_family(family, problem, params, data, seed, sizes)
-        accuracy.append(scale_accuracy.table(family, problem.T, params, data, sizes, seed))
+        pieces = Pieces(family, problem, params)
+        rows += run_family(pieces, data, seed, sizes)
+        accuracy.append(scale_accuracy.table(pieces, data, sizes, seed))
     runs = pd.DataFrame(rows)
     summary = scale_verdict.summarize(runs)
     verdicts = scale_verdict.verdicts(summary)

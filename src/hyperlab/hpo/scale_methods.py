@@ -27,7 +27,7 @@ Adam on h, projected to the box, restarts the inner run from w0 at every outer s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import cmaes
 import jax
@@ -41,6 +41,7 @@ from hyperlab.bilevel import hypergrad as hg
 from hyperlab.bilevel import reverse
 from hyperlab.hpo.budget import Round
 from hyperlab.hpo.families import Family
+from hyperlab.hpo.gradient import DescentStep, OnlinePass
 from hyperlab.hpo.names import SCALE_GRADIENT, SCALE_SEARCH
 from hyperlab.hpo.problem import Data, cross_entropy, error_rate, forward, init_weights
 from hyperlab.selection.samplers.gp import GPEISampler
@@ -140,32 +141,29 @@ def hypergradient(family: Family, T: int, name: str, *, pieces: int = 4, cg_maxi
     return fn
 
 
-def descent_step(family: Family, hypergrad: Callable, outer_lr: float):
-    """One jitted outer step ``(data, tree, w0, h, opt_state) -> (f(h), h_next, opt_state)`` and its ``init``."""
+def descent_step(family: Family, hypergrad: Callable, outer_lr: float) -> DescentStep:
+    """One outer step ``(data, tree, w0, h, opt_state) -> (f(h), h_next, opt_state)``, carrying ``init``
+    (driven by :func:`hyperlab.hpo.gradient.descent_rounds`). ``hypergrad`` is called as it is given
+    (jitted once, it is shared with the accuracy table); the Adam update is jitted apart."""
     opt = optax.adam(outer_lr)
 
     @jax.jit
-    def step(data, tree, w0, h, opt_state):
-        f, g, _ = hypergrad(data, tree, w0, h)
+    def update(g, h, opt_state):
         g = jnp.where(jnp.isfinite(g), g, 0.0)  # a coordinate without a finite gradient is left where it is
         updates, opt_state = opt.update(g, opt_state, h)
-        return f, project(family, optax.apply_updates(h, updates)), opt_state
+        return project(family, optax.apply_updates(h, updates)), opt_state
 
-    return step, opt.init
+    def step(data, tree, w0, h, opt_state):
+        f, g, _ = hypergrad(data, tree, w0, h)
+        return (f, *update(g, h, opt_state))
 
-
-def descent_rounds(T: int, step, init, data, tree, w0, h0) -> Iterator[Round]:
-    """Outer steps forever: each costs T inner steps and evaluates f at the h it starts from."""
-    h = jnp.asarray(h0)
-    state = init(h)
-    while True:
-        f, h_next, state = step(data, tree, w0, h, state)
-        yield Round(T, np.asarray(h), float(f))
-        h = h_next
+    cast(DescentStep, step).init = opt.init
+    return cast(DescentStep, step)
 
 
-def online_pass(family: Family, T: int, order: int, every: int, outer_lr: float):
-    """One jitted pass ``(data, tree, w0, h) -> (h_end, f(h_end))`` and its cost in inner steps.
+def online_pass(family: Family, T: int, order: int, every: int, outer_lr: float) -> OnlinePass:
+    """One jitted pass ``(data, tree, w0, h) -> (h_end, f(h_end))``, carrying its ``cost`` in inner steps
+    (driven by :func:`hyperlab.hpo.gradient.online_rounds`).
 
     T inner steps from w0 with a hyper-step (Adam, projected) before every ``every`` of
     them, on the n-step look-ahead hypergradient at the current w; then f(h_end) from T
@@ -189,16 +187,8 @@ def online_pass(family: Family, T: int, order: int, every: int, outer_lr: float)
         (_, h_end, _), _ = jax.lax.scan(outer, (w0, h, opt.init(h)), jnp.arange(outer_steps, dtype=jnp.int32))
         return h_end, p.val(reverse.train(p.step, w0, h_end, T))
 
-    return run, outer_steps * (every + order) + T
-
-
-def online_rounds(T: int, run, cost: int, f, data, tree, w0, h0) -> Iterator[Round]:
-    """f(h0) first, then passes, each restarting from w0 at the h the last one ended with."""
-    h = jnp.asarray(h0)
-    yield Round(T, np.asarray(h), float(f(data, tree, w0, h)))
-    while True:
-        h, value = run(data, tree, w0, h)
-        yield Round(cost, np.asarray(h), float(value))
+    cast(OnlinePass, run).cost = outer_steps * (every + order) + T
+    return cast(OnlinePass, run)
 
 
 # ------------------------------------------------------------------ search methods: a point of the box per round

@@ -76,7 +76,7 @@ class HpoScaleParams(Section):
     seeds: Int = Field(5, ge=1, le=1000)
     step_budget: Int = Field(1600, ge=1, le=10**9)  # inner gradient steps per method and seed
     check_points: Int = Field(2, ge=1, le=100)  # h0 + uniform points where hypergradients are compared
-    fd_max_dim: Int = Field(30, ge=1, le=10**6)  # central differences per coordinate up to here
+    fd_max_dim: Int = Field(20, ge=1, le=10**6)  # central differences per coordinate up to here
     fd_directions: Int = Field(8, ge=1, le=1000)  # above: along this many random directions
     # float64 central differences: truncation ~eps^2, rounding ~1e-16/eps
     fd_eps: Number = Field(1e-4, ge=1e-8, le=1)
