@@ -240,6 +240,7 @@ PAGE_OF = {
     "drmad": "docs/drmad.md",
     "hypernet": "docs/hypernetworks.md",
     "hpo": "docs/hpo.md",
+    "hpo_scale": "docs/hpo-scale.md",
     "l2l": "docs/l2l.md",
 }
 

@@ -22,6 +22,7 @@ REPORTS = {
     "search.json": ("hyperlab.selection.analysis.verdicts", "plots/search/report.json"),
     "l2l.json": ("hyperlab.l2l.eval_experiment", "plots/l2l/report.json"),
     "hpo.json": ("hyperlab.hpo.experiment", "plots/hpo/report.json"),
+    "hpo_scale.json": ("hyperlab.hpo.scale_verdict", "plots/hpo_scale/report.json"),
 }
 
 

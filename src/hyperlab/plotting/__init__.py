@@ -6,10 +6,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files: no display; set once, before any family imports pyplot
+
 
 def save_all(figures: Iterable[tuple[str | Path, Any]], dpi: int) -> list[Path]:
     """Save every ``(path, figure)`` atomically and close it (a ``None`` figure is skipped); the paths written."""
-    import matplotlib.pyplot as plt  # the families set the Agg backend before they import pyplot
+    import matplotlib.pyplot as plt
 
     from hyperlab.io import save_figure
 

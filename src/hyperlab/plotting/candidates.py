@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
-
-from hyperlab.io import save_figure  # noqa: E402
-from hyperlab.plotting import draw_front  # noqa: E402
+from hyperlab.io import save_figure
+from hyperlab.plotting import draw_front
 
 SOURCE = Path("plots/candidates")
 OUT = Path("plots/figures/candidates")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.io import save_figure
 
 SOURCE = Path("data/mnist.npz")
 OUT = Path("plots/figures/data/data_digits.png")

@@ -16,15 +16,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hyperlab.plotting import save_all  # noqa: E402
-from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
+from hyperlab.plotting import save_all
+from hyperlab.plotting.surfaces import Path2D, surface_figure
 
 SOURCE = Path("plots/drmad")
 FIGURES = Path("plots/figures/drmad")

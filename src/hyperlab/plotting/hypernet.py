@@ -14,17 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS  # noqa: E402
-from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS  # noqa: E402
-from hyperlab.plotting import save_all  # noqa: E402
-from hyperlab.plotting.surfaces import Path2D, surface_figure  # noqa: E402
+from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS
+from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS
+from hyperlab.plotting import save_all
+from hyperlab.plotting.surfaces import Path2D, surface_figure
 
 SOURCE = Path("plots/hypernet")
 OUT = Path("plots/figures/hypernet")

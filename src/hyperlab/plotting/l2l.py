@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.io import save_figure
 
 SOURCE = Path("plots/l2l")
 OUT = Path("plots/figures/l2l")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hyperlab.io import save_figure  # noqa: E402
+from hyperlab.io import save_figure
 
 SOURCE = Path("plots/sampler_bench")
 OUT = Path("plots/figures/sampler_bench")

@@ -6,15 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hyperlab.io import save_figure  # noqa: E402
-from hyperlab.plotting import draw_front  # noqa: E402
+from hyperlab.io import save_figure
+from hyperlab.plotting import draw_front
 
 SOURCE = Path("plots/search")
 OUT = Path("plots/figures/search")
