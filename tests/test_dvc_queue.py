@@ -96,7 +96,11 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
                 assert "Queued" in status or "Running" in status, status  # one failed: stop now
             assert time.monotonic() < deadline, _dvc(clone, "queue", "status").stdout
             time.sleep(1)
+        # the ref is written a moment before the worker marks its task done: wait for the status too
         status = _dvc(clone, "queue", "status").stdout
+        while "Running" in status and time.monotonic() < deadline:
+            time.sleep(2)
+            status = _dvc(clone, "queue", "status").stdout
         assert status.count("Success") == 2, status
         shown = pd.read_csv(io.StringIO(_dvc(clone, "exp", "show", "--csv").stdout))
     finally:
