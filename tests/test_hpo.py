@@ -193,7 +193,7 @@ def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     assert len(runs) == 6 * 2 and (runs["val_loss"] <= runs["initial_val_loss"]).all()
     acc = pd.read_csv(tmp_path / "plots/hpo/hypergrad_accuracy.csv")
     assert acc[acc.method == "exact"]["rel_err"].eq(0).all()
-    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
+    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, "hpo")
     assert sorted(p.name for p in (tmp_path / "plots/figures/hpo").iterdir()) == [
         "hpo_best.png",
         "hpo_h_paths.png",

@@ -296,7 +296,7 @@ def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     report = json.loads((tmp_path / "plots/hpo_scale/report.json").read_text())
     assert [v["dim"] for v in report["verdicts"]] == [3, 15, 795]
     assert report["crossover"]["dim"] == metrics["crossover_dim"]
-    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, check=True)
+    run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, "hpo_scale")
     assert sorted(p.name for p in (tmp_path / "plots/figures/hpo_scale").iterdir()) == [
         "hpo_scale_hypergrad_error.png",
         "hpo_scale_vs_dim.png",

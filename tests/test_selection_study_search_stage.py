@@ -106,7 +106,7 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert set(headline) == set(json.loads((REPO / "metrics" / "search.json").read_text()))  # the committed columns
     assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}
 
-    run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}})
+    run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}}, "search")
     assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
         "search_regret_trial.png",
         "search_regret_train_seconds.png",
