@@ -110,6 +110,20 @@ def checkpoint_times(T: int, K: int) -> np.ndarray:
     return np.rint(np.linspace(0, T, K + 1)).astype(np.int32)
 
 
+def empty_checkpoints(w0: Array, K: int) -> Array:
+    """The (K + 1, d) checkpoint buffer of a forward pass, w0 in row 0."""
+    return jnp.zeros((K + 1,) + jnp.shape(w0), jnp.result_type(w0)).at[0].set(w0)
+
+
+def keep_checkpoint(buf: Array, times: Array, t: Array, w: Array) -> Array:
+    """``buf`` with w_t stored in its row when t is a checkpoint time.
+
+    Writes one O(d) row per step (not a masked copy of the whole buffer).
+    """
+    k = jnp.minimum(jnp.searchsorted(times, t), times.shape[0] - 1)
+    return buf.at[k].set(jnp.where(times[k] == t, w, buf[k]))
+
+
 def train_checkpoints(
     train_loss: TrainLoss, w0: Array, hyper: Hyper, T: int, K: int, v0: Array | None = None
 ) -> tuple[Checkpoints, InnerState]:
@@ -117,16 +131,12 @@ def train_checkpoints(
 
     Returns the checkpoints and the final state (w_T, v_T).
     """
-    times = jnp.asarray(checkpoint_times(T, K))
-    buf = jnp.zeros((K + 1,) + jnp.shape(w0), jnp.result_type(w0)).at[0].set(w0)
+    times, buf = jnp.asarray(checkpoint_times(T, K)), empty_checkpoints(w0, K)
 
     def body(carry, t):
         state, buf = carry
         state = sgd_momentum_step(train_loss, hyper, state)
-        k = jnp.minimum(jnp.searchsorted(times, t), K)
-        # Write only an O(d) row per step (not a masked copy of the whole buffer).
-        buf = buf.at[k].set(jnp.where(times[k] == t, state.w, buf[k]))
-        return (state, buf), None
+        return (state, keep_checkpoint(buf, times, t, state.w)), None
 
     (state, buf), _ = jax.lax.scan(
         body, (InnerState(w0, _zeros_like(w0, v0)), buf), jnp.arange(1, T + 1, dtype=jnp.int32)

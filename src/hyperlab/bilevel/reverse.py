@@ -31,7 +31,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperlab.bilevel.drmad import MAX_GROWTH, Checkpoints, checkpoint_times, position, within_bound
+from hyperlab.bilevel.drmad import (
+    MAX_GROWTH,
+    Checkpoints,
+    checkpoint_times,
+    empty_checkpoints,
+    keep_checkpoint,
+    position,
+    within_bound,
+)
 
 Array = jax.Array
 StepMap = Callable[[Array, Array, Array], Array]  # (w_t, h, t) -> w_{t+1}
@@ -58,16 +66,13 @@ def train(step: StepMap, w0: Array, h: Array, T: int) -> Array:
 def train_checkpoints(step: StepMap, w0: Array, h: Array, T: int, K: int) -> Checkpoints:
     """The forward pass keeping K + 1 evenly spread iterates (K = T: the whole trajectory)."""
     times = jnp.asarray(checkpoint_times(T, K))
-    buf = jnp.zeros((K + 1,) + jnp.shape(w0), jnp.result_type(w0)).at[0].set(w0)
 
     def body(carry, t):
         w, buf = carry
-        w = step(w, h, t)
-        k = jnp.minimum(jnp.searchsorted(times, t + 1), K)
-        buf = buf.at[k].set(jnp.where(times[k] == t + 1, w, buf[k]))  # one O(d) row per step
-        return (w, buf), None
+        w = step(w, h, t)  # w_{t+1}
+        return (w, keep_checkpoint(buf, times, t + 1, w)), None
 
-    (_, buf), _ = jax.lax.scan(body, (w0, buf), jnp.arange(T, dtype=jnp.int32))
+    (_, buf), _ = jax.lax.scan(body, (w0, empty_checkpoints(w0, K)), jnp.arange(T, dtype=jnp.int32))
     return Checkpoints(times, buf)
 
 

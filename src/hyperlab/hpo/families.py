@@ -127,11 +127,11 @@ def make_family(name: str, tree: dict, T: int, l2_box, lr_box, l2_0: float, lr0:
         n_l2, group = L, lay.layer
     else:
         raise ValueError(f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
-    n_lr = L * (T if name == "schedule" else knots) if name in ("schedule", "knots") else 1
-    if name in ("schedule", "knots"):
-        lr = _schedule_lr(lay, n_l2, T, T if name == "schedule" else knots)
+    n_knots = {"schedule": T, "knots": knots}.get(name)  # a log-lr schedule per layer, else one lr
+    if n_knots is not None:
+        n_lr, lr = L * n_knots, _schedule_lr(lay, n_l2, T, n_knots)
     else:
-        lr = lambda h, t, i=n_l2: jnp.exp(h[i]) * jnp.ones(len(lay.layer), h.dtype)
+        n_lr, lr = 1, lambda h, t, i=n_l2: jnp.exp(h[i]) * jnp.ones(len(lay.layer), h.dtype)
     log_lr_box = np.log(np.asarray(lr_box, np.float64))
     is_lr = np.r_[np.zeros(n_l2, bool), np.ones(n_lr, bool)]
     low = np.where(is_lr, log_lr_box[0], l2_box[0]).astype(np.float32)
