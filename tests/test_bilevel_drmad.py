@@ -166,6 +166,7 @@ def test_error_does_not_grow_with_K_on_a_nonquadratic_loss():
         assert series[-1] < 1e-10, (name, series)
 
 
+@pytest.mark.slow
 def test_velocity_recurrence_amplifies_trajectory_error():
     # Alg. 2's v_{t-1} = (v_t + (1-γ) g) / γ divides by γ at every step: along DrMAD's line it
     # is far worse than reading the line's own velocity (why DrMAD's code does the latter).

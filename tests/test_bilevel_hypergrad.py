@@ -113,6 +113,7 @@ def test_order_zero_is_exactly_zero_and_h_never_moves():
     assert not np.allclose(np.asarray(rec.h[1, -1]), np.asarray(h))
 
 
+@pytest.mark.slow
 def test_ift_hypergrad_is_exact():
     with jax.enable_x64(True):
         h = jnp.asarray(_rand(4, 6))

@@ -222,6 +222,7 @@ def test_bundled_source_is_real_mnist():
 # --------------------------------------------------------------------------- stage
 
 
+@pytest.mark.slow
 def test_data_stage_end_to_end(mnist_npz):
     splits = data.load_npz(mnist_npz)
     assert {k: v.shape for k, v in splits.items()} == {

@@ -109,6 +109,7 @@ def test_exact_hypergradient_matches_central_differences_on_every_family(name):
     assert _rel(dirs @ np.asarray(g), fd) < 1e-6 and int(steps) == T
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_reverse_pass_along_every_iterate_is_exact_and_fewer_pieces_approximate(name):
     data, tree, w0 = _tiny()
@@ -144,6 +145,7 @@ def test_ift_matches_exact_where_the_inner_run_has_converged():
     assert _rel(np.asarray(g_ift)[l2], np.asarray(g_exact)[l2]) < 1e-6
 
 
+@pytest.mark.slow
 def test_guard_stops_a_diverging_reverse_pass_and_leaves_a_sane_one_unchanged():
     data, tree, w0 = _tiny()
     fam = _family("layer")
@@ -161,6 +163,7 @@ def test_guard_stops_a_diverging_reverse_pass_and_leaves_a_sane_one_unchanged():
     assert np.all(np.isfinite(on.grad)) and 0 <= int(on.steps) < 40
 
 
+@pytest.mark.slow
 def test_guard_in_the_momentum_reverse_pass():
     """drmad.reverse_pass (SGD with momentum): unchanged below the bound, finite where it blew up."""
     data, tree, w0 = _tiny()

@@ -320,6 +320,7 @@ def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
     _one_line(err.value, path)
 
 
+@pytest.mark.slow
 def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
     import jax
 

@@ -130,6 +130,7 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
     np.testing.assert_allclose(flat(ours), flat(ref), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_update_is_lstm_step_on_raveled_gradient():
     phi = init_lstm_params(jax.random.key(1), CFG)
     tree = {"w": jnp.arange(6.0).reshape(2, 3) / 10, "b": jnp.array([1e-7, -2.0])}

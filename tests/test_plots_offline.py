@@ -73,6 +73,7 @@ def test_dvc_plots_folder_is_ignored():
     assert out.returncode == 0, "dvc_plots/ is not ignored by git"
 
 
+@pytest.mark.slow
 def test_plots_page_renders_every_data_plot_offline(tmp_path):
     if CHROMIUM is None:
         if os.environ.get("HYPERLAB_REQUIRE_CHROMIUM") == "1":

@@ -45,6 +45,7 @@ def _candidate_plot_data(folder):
     )
 
 
+@pytest.mark.slow
 def test_candidates_figure_draws_from_plot_data_and_nothing_without(tmp_path, monkeypatch):
     from hyperlab.plotting import candidates
 

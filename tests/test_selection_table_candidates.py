@@ -85,6 +85,7 @@ def test_stage_table_contract_determinism_and_outputs(tmp_path, mnist_npz):
     pd.testing.assert_frame_equal(table[CONTRACT[:10]], again[CONTRACT[:10]])
 
 
+@pytest.mark.slow
 def test_stage_diverged_runs_become_failed_rows(tmp_path, mnist_npz, monkeypatch):
     """Every run diverges at learning rate 1e30 -- beyond the params range, so patched in past validation."""
     import importlib.util
