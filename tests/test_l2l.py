@@ -539,6 +539,7 @@ def test_vmapped_meta_seeds_match_separate_runs():
     init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
     val_keys = jax.random.split(jax.random.key(9), 3)
 
+    @jax.jit  # compiled once, not traced and compiled anew at every check
     def one_val(phi):
         def run(k):
             params = init_fn(k)
@@ -549,11 +550,10 @@ def test_vmapped_meta_seeds_match_separate_runs():
 
         return jax.vmap(run)(val_keys)
 
+    val_many = jax.jit(jax.vmap(one_val))
     kw = dict(cfg=CFG, n_steps=4, unroll_len=2, meta_steps=4, meta_batch=2, val_every=2, meta_lr=0.01)
     keys = jnp.stack([jax.random.key(5), jax.random.key(6)])
-    together = meta_train.meta_train_seeds(
-        keys, init_fn, loss_fn, lambda phis: np.asarray(jax.vmap(one_val)(phis)), **kw
-    )
+    together = meta_train.meta_train_seeds(keys, init_fn, loss_fn, lambda phis: np.asarray(val_many(phis)), **kw)
     for key, res in zip(keys, together):
         alone = meta_train.meta_train(key, init_fn, loss_fn, lambda phi: float(jnp.mean(one_val(phi))), **kw)
         np.testing.assert_allclose(res.history["meta_loss"], alone.history["meta_loss"], rtol=1e-5)

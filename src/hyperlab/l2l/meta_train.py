@@ -26,6 +26,7 @@ weights instead of the iterates (``ema``, :func:`meta_train_seeds`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -113,33 +114,19 @@ def meta_train_seeds(
         raise ValueError(f"n_steps ({n_steps}) must be a multiple of unroll ({unroll_len})")
     n_seeds = keys.shape[0]
     unrolls_per_run = n_steps // unroll_len
-    meta_opt = meta_optimizer(meta_lr, clip_norm, meta_steps, schedule)
+    programs = _programs(
+        init_fn, loss_fn, cfg, meta_batch, unroll_len, meta_lr, clip_norm, meta_steps, schedule, objective
+    )
     split2 = jax.vmap(jax.random.split)
     k_phi, k_loop = (lambda ks: (ks[:, 0], ks[:, 1]))(split2(keys))
     phi = jax.vmap(lambda k: init_lstm_params(k, cfg))(k_phi)
-    meta = MetaState(phi, jax.vmap(meta_opt.init)(phi))
-    meta_step = make_meta_step(loss_fn, meta_opt, cfg, objective=objective, over_seeds=True)
-    template = lstm_optimizer(jax.tree_util.tree_map(lambda a: a[0], phi), cfg)
-
-    @jax.jit
-    def next_keys(k_loop):
-        ks = jax.vmap(lambda k: jax.random.split(k, 3))(k_loop)
-        k_unroll = jax.vmap(
-            lambda k: jax.random.split(k, meta_batch * (unroll_len + 1)).reshape(meta_batch, unroll_len + 1)
-        )(ks[:, 2])
-        return ks[:, 0], ks[:, 1], k_unroll
-
-    @jax.jit
-    def refresh(k_fresh, params, opt_state, reset):
-        """Fresh optimizees (and zero LSTM state) for the seeds where ``reset``."""
-
-        def one(k, p, s, r):
-            new_p = jax.vmap(init_fn)(jax.random.split(k, meta_batch))
-            new_s = jax.vmap(template.init)(new_p)
-            pick = lambda a, b: jnp.where(r, a, b)  # noqa: E731
-            return jax.tree_util.tree_map(pick, new_p, p), jax.tree_util.tree_map(pick, new_s, s)
-
-        return jax.vmap(one)(k_fresh, params, opt_state, reset)
+    meta = MetaState(phi, jax.vmap(programs.meta_opt.init)(phi))
+    meta_step, next_keys, refresh, template = (
+        programs.meta_step,
+        programs.next_keys,
+        programs.refresh,
+        programs.template,
+    )
 
     def check(phis):
         runs = np.asarray(validate_many(phis), dtype=np.float64).reshape(n_seeds, -1)
@@ -149,7 +136,6 @@ def meta_train_seeds(
         return mean, se
 
     # Polyak averaging: the checked (and kept) weights are an exponential moving average of the iterates.
-    average = jax.jit(lambda avg, new: jax.tree_util.tree_map(lambda a, b: ema * a + (1 - ema) * b, avg, new))
     averaged = phi
 
     t0 = time.perf_counter()
@@ -180,7 +166,7 @@ def meta_train_seeds(
         if reset.any():
             params, opt_state = refresh(k_fresh, params, opt_state, jnp.asarray(reset))
         meta, params, opt_state, loss, gnorm, ok = meta_step(meta, params, opt_state, k_unroll)
-        averaged = meta.lstm_params if not ema else average(averaged, meta.lstm_params)
+        averaged = meta.lstm_params if not ema else _average(averaged, meta.lstm_params, ema, 1 - ema)
         loss, gnorm, ok = np.asarray(loss), np.asarray(gnorm), np.asarray(ok)
         reset = ~ok  # the runs blew up: start fresh optimizees next meta-step
         for s in range(n_seeds):
@@ -225,6 +211,53 @@ def meta_train_seeds(
         )
         for s in range(n_seeds)
     ]
+
+
+class _Programs(NamedTuple):
+    meta_opt: Any
+    meta_step: Callable
+    next_keys: Callable
+    refresh: Callable
+    template: Any
+
+
+@functools.lru_cache(maxsize=8)
+def _programs(init_fn, loss_fn, cfg, meta_batch, unroll_len, meta_lr, clip_norm, meta_steps, schedule, objective):
+    """The compiled pieces of one meta-training setting, built once per process and setting: a second run
+    with the same optimizee functions and options (another seed, a rerun) reuses them instead of compiling
+    them again. They depend only on their arguments (functions by identity), never on the run's state."""
+    meta_opt = meta_optimizer(meta_lr, clip_norm, meta_steps, schedule)
+    meta_step = make_meta_step(loss_fn, meta_opt, cfg, objective=objective, over_seeds=True)
+    template = lstm_optimizer(None, cfg)  # its init() reads only the config
+
+    @jax.jit
+    def next_keys(k_loop):
+        ks = jax.vmap(lambda k: jax.random.split(k, 3))(k_loop)
+        k_unroll = jax.vmap(
+            lambda k: jax.random.split(k, meta_batch * (unroll_len + 1)).reshape(meta_batch, unroll_len + 1)
+        )(ks[:, 2])
+        return ks[:, 0], ks[:, 1], k_unroll
+
+    @jax.jit
+    def refresh(k_fresh, params, opt_state, reset):
+        """Fresh optimizees (and zero LSTM state) for the seeds where ``reset``."""
+
+        def one(k, p, s, r):
+            new_p = jax.vmap(init_fn)(jax.random.split(k, meta_batch))
+            new_s = jax.vmap(template.init)(new_p)
+            pick = lambda a, b: jnp.where(r, a, b)  # noqa: E731
+            return jax.tree_util.tree_map(pick, new_p, p), jax.tree_util.tree_map(pick, new_s, s)
+
+        return jax.vmap(one)(k_fresh, params, opt_state, reset)
+
+    return _Programs(meta_opt, meta_step, next_keys, refresh, template)
+
+
+@jax.jit
+def _average(avg, new, ema, rest):
+    """Polyak averaging: ``ema * avg + rest * new`` leaf by leaf, ``rest = 1 - ema`` (taken in float64, as
+    a constant would be folded)."""
+    return jax.tree_util.tree_map(lambda a, b: ema * a + rest * b, avg, new)
 
 
 def mnist_seed_validator(

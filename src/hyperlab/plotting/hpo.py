@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -52,7 +53,8 @@ def best_figure(trace: pd.DataFrame, budget_seconds: float | None, step_budget: 
         grid = np.linspace(0, top, 200)
         for m in methods:
             curves = best_so_far(trace[trace["method"] == m], x, grid)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():  # NaN before a method's first value
+                warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
                 q1, med, q3 = (np.nanpercentile(curves, q, axis=0) for q in (25, 50, 75))
             ax.plot(grid, med, label=m, lw=1.8, **style[m])
             ax.fill_between(grid, q1, q3, color=style[m]["color"], alpha=0.12)
