@@ -22,6 +22,8 @@ import os
 import sys
 import time
 
+import pytest
+
 EVENTS = {
     "trace_s": "/jax/core/compile/jaxpr_trace_duration",
     "lower_s": "/jax/core/compile/jaxpr_to_mlir_module_duration",
@@ -56,13 +58,12 @@ class CompileShare:
 
         jax.monitoring.register_event_duration_secs_listener(self.listen)
 
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         self.current = collections.Counter()
         start = time.perf_counter()
         yield
         self.tests.append({"test": item.nodeid, "wall_s": time.perf_counter() - start, **self.current})
-
-    pytest_runtest_protocol.hookwrapper = True  # type: ignore[attr-defined]
 
 
 def main() -> int:
@@ -70,9 +71,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=15, help="how many tests and programs to list")
     args, pytest_args = parser.parse_known_args()
     pytest_args = pytest_args or ["--quick", *DEFAULT_FILES]
-    os.environ["HYPERLAB_JAX_CACHE"] = "off"
-    import pytest
-
+    os.environ["HYPERLAB_JAX_CACHE"] = "off"  # read when tests/conftest.py is imported, after this
     share = CompileShare()
     code = pytest.main(["-q", "-p", "no:xdist", "-p", "no:cacheprovider", *pytest_args], plugins=[share])
     total = {k: round(sum(t.get(k, 0) for t in share.tests), 1) for k in ("wall_s", *EVENTS, "programs")}
