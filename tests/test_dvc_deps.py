@@ -179,3 +179,10 @@ def test_figure_families_match_the_plotting_modules(stages):
     }
     in_dvc = {name.split("@", 1)[1] for name in stages if name.startswith("figures@")}
     assert set(figures.FAMILIES) == drawable == in_dvc
+
+
+def test_every_stage_imports_the_library_of_its_own_checkout(stages):
+    # a queued experiment runs in a copy of the repository: `python stages/x.py` alone would import
+    # the workspace's editable install (tests/test_dvc_queue.py shows the difference end to end)
+    wrong = [name for name, stage in stages.items() if not stage["cmd"].startswith("PYTHONPATH=src python stages/")]
+    assert wrong == []

@@ -2,7 +2,10 @@
 
 Runs ``figures@bilevel`` (the bilevel stage and its figures: seconds) on tiny
 params, as a user varying ``order`` would, and checks that both experiments
-finish and that ``dvc exp show`` lists both, with their own metrics.
+finish and that ``dvc exp show`` lists both, with their own metrics, computed by
+their own code: the library is edited between the two ``--queue`` calls and again
+before the queue starts, so an experiment that imported the workspace's library
+(the editable install) instead of its own copy would report the wrong value.
 """
 
 from __future__ import annotations
@@ -22,13 +25,26 @@ pytestmark = pytest.mark.slow
 
 
 def _env(clone: Path) -> dict:
-    # stage commands call `python`: this interpreter's; the library is the clone's own src/
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(clone / "src"),
-        "JAX_PLATFORMS": "cpu",
-    }
+    # stage commands call `python`: this interpreter's, whose editable install is the main checkout's
+    # src/ (neither the clone's nor the queued copies'): only the stage command's own PYTHONPATH=src
+    # can make an experiment import its own library
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "JAX_PLATFORMS": "cpu"}
+
+
+#: The line of the bilevel experiment that reports its headline, and two edits of it that a queued
+#: experiment's metric would show: one queued with the experiment, one left in the workspace.
+HEADLINE = '"final_L_val": _sig(val[-1]),'
+QUEUED_EDIT, WORKSPACE_EDIT = 1000.0, 2000.0
+
+
+def _edit_library(clone: Path, offset: float | None) -> None:
+    path = clone / "src/hyperlab/bilevel/experiments/order.py"
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", "--", str(path)], check=True)
+    if offset is not None:
+        text = path.read_text()
+        assert text.count(HEADLINE) == 1
+        path.write_text(text.replace(HEADLINE, f'"final_L_val": _sig(val[-1]) + {offset},'))
 
 
 def _dvc(clone: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -61,7 +77,10 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
     subprocess.run(["git", "-C", str(clone), "config", "user.email", "ci@example.org"], check=True)
     subprocess.run(["git", "-C", str(clone), "config", "user.name", "ci"], check=True)
-    for order in (2, 3):
+    # order 2 is queued with the committed code, order 3 with an edited library; the workspace then
+    # holds a third version when the queue starts
+    for order, edit in ((2, None), (3, QUEUED_EDIT)):
+        _edit_library(clone, edit)
         _dvc(
             clone,
             "exp",
@@ -75,6 +94,7 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
             "bilevel.outer_steps=10",
             "figures@bilevel",
         )
+    _edit_library(clone, WORKSPACE_EDIT)
     # the workers inherit stdout / stderr: send them nowhere, or this call waits for them
     subprocess.run(
         [sys.executable, "-m", "dvc", "queue", "start", "-j", "2"],
@@ -118,5 +138,9 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
     runs = shown[shown["Experiment"].isin(["order-2", "order-3"])].set_index("Experiment")
     assert sorted(runs.index) == ["order-2", "order-3"]
     assert runs["order"].astype(int).to_dict() == {"order-2": 2, "order-3": 3}
-    # each ran its own order: a higher order takes a larger hyper step, so L_val ends lower
-    assert runs.loc["order-3", "final_L_val"] < runs.loc["order-2", "final_L_val"]
+    final = runs["final_L_val"].astype(float)
+    # each ran its own code: order 2 the committed library, order 3 the edit queued with it
+    assert final["order-2"] < 1.0, final
+    assert QUEUED_EDIT <= final["order-3"] < QUEUED_EDIT + 1.0, final
+    # ... and its own order: a higher order takes a larger hyper step, so L_val ends lower
+    assert final["order-3"] - QUEUED_EDIT < final["order-2"]
