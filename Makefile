@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS := -q -n auto --dist worksteal
 CHECK_ARGS  := -q -n auto --dist worksteal --quick
 
-.PHONY: setup repro test check lint typecheck bench clean-venv
+.PHONY: setup setup-gpu repro test check lint typecheck bench clean-venv
 
 setup: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# NVIDIA GPU (CUDA 12): JAX's CUDA plugin at the locked JAX version (pyproject's `gpu` extra);
+# scripts/gpu_check.py then compares a tiny pipeline on the GPU with the CPU.
+setup-gpu: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[gpu]'
 
 # Stage commands call `python`: the venv's, whether or not it is activated.
 repro: $(STAMP)

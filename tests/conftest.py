@@ -38,8 +38,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-from hyperlab import compile_cache  # noqa: E402
+from hyperlab import backend, compile_cache  # noqa: E402
 
+backend.configure()  # the stages' precision policy: tests compute as the stages do
 compile_cache.enable()
 
 
@@ -48,10 +49,23 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    if any(item.get_closest_marker("gpu") for item in items) and not _has_gpu():
+        skip = pytest.mark.skip(reason="no JAX GPU backend here (JAX_PLATFORMS=cuda with `make setup-gpu`)")
+        for item in items:
+            if item.get_closest_marker("gpu"):
+                item.add_marker(skip)
     if config.getoption("--quick"):
         slow = [item.get_closest_marker("slow") is not None for item in items]
         config.hook.pytest_deselected(items=[item for item, s in zip(items, slow) if s])
         items[:] = [item for item, s in zip(items, slow) if not s]
+
+
+def _has_gpu() -> bool:
+    if "cpu" == os.environ.get("JAX_PLATFORMS"):
+        return False
+    import jax
+
+    return jax.default_backend() == "gpu"
 
 
 def stage_argv(stage: str, *args: str) -> list[str]:

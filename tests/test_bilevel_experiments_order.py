@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import pandas as pd
 import pytest
 
@@ -31,7 +32,8 @@ TINY = {
 
 @pytest.mark.slow
 def test_stage_writes_every_order_the_exact_reference_and_the_figures(tmp_path, monkeypatch):
-    run_stage("bilevel", tmp_path, TINY)
+    proc = run_stage("bilevel", tmp_path, TINY)
+    assert f"bilevel ran on {jax.default_backend()} (" in proc.stderr  # every JAX stage says where it ran
     metrics = json.loads((tmp_path / "plots/bilevel/report.json").read_text())
     tables = {n: pd.read_csv(tmp_path / f"plots/bilevel/order_{n}.csv") for n in (0, 1, 2)}
     exact = pd.read_csv(tmp_path / "plots/bilevel/exact.csv")

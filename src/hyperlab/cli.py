@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hyperlab import compile_cache
+from hyperlab import backend, compile_cache
 from hyperlab.config import ConfigError, parse_yaml, validate_all
 from hyperlab.errors import InputError, OutputError
 from hyperlab.io import check_inputs_committed, stage_outputs
@@ -76,8 +76,10 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
     kill during that stage's commit: :func:`hyperlab.io.check_inputs_committed`).
     ``main`` runs inside :func:`hyperlab.io.stage_outputs`: everything it
     writes is committed together when it returns, and nothing when it fails.
+    The accelerator policy (:mod:`hyperlab.backend`) is applied before anything runs.
     """
     setup_logging()
+    backend.configure()
     compile_cache.enable()
     name = name or stage_name()
     try:
@@ -85,6 +87,8 @@ def run_stage(main: Callable[[], None], name: str | None = None) -> None:
         check_inputs_committed(name, stage_reads(name))
         with stage_outputs(name):
             main()
+            if "jax" in sys.modules:  # a stage that computed with JAX says where
+                log.info("%s ran on %s", name, backend.describe())
     except (ConfigError, InputError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

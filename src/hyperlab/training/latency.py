@@ -2,6 +2,9 @@
 
 Packing (:mod:`hyperlab.training.mlp`) would hide each network's own latency,
 so every network is timed alone, with its own compiled forward pass.
+Always on the CPU (:data:`TIMING_PLATFORM`), whatever JAX's default device: on a
+GPU these small networks are launch-bound and take nearly the same time, which
+would leave the latency-aware searches nothing to trade against error.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from hyperlab.progress import Progress, silent
 from hyperlab.training.mlp import MLP
 from hyperlab.training.network import Arch
 
+#: The platform every latency is timed on.
+TIMING_PLATFORM = "cpu"
+
 
 def seed_slice(params: dict, seed_index: int) -> dict:
     """One seed's parameters out of a pytree with a leading seed axis."""
@@ -28,6 +34,16 @@ def seed_slice(params: dict, seed_index: int) -> dict:
 def forward_fn(arch: Arch) -> Callable:
     """The jitted forward pass of one architecture (one compile per shape, shared by its seeds)."""
     return jax.jit(MLP(tuple(arch)).apply)
+
+
+def on_timing_device(params: Sequence[dict], x: jax.Array | np.ndarray) -> tuple[list[dict], jax.Array]:
+    """Each network's variables and the batch, on the timing device.
+
+    A jitted call runs where its committed inputs live, so this picks the device; placing them
+    beforehand also keeps a host-to-device copy out of every timed call.
+    """
+    device = jax.devices(TIMING_PLATFORM)[0]
+    return [{"params": jax.device_put(p, device)} for p in params], jax.device_put(jnp.asarray(x), device)
 
 
 def time_latency(
@@ -49,9 +65,7 @@ def time_latency(
     (``block_until_ready``), so the time is the full forward pass.
     """
     fns = [forward_fn(tuple(a)) for a in archs]
-    # on the device beforehand, or every timed call would include a host-to-device copy
-    variables = [{"params": jax.tree.map(jnp.asarray, p)} for p in params]
-    x = jnp.asarray(x)
+    variables, x = on_timing_device(params, x)
     pairs = list(zip(fns, variables))
     for fn, v in progress(pairs, desc="latency warm-up"):
         for _ in range(warmup):
