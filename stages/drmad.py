@@ -1,9 +1,10 @@
 """Stage ``drmad``: DrMAD and K-piece trajectory linearization on the toy bilevel problem.
 
 Writes ``plots/drmad/*.csv`` (hypergradient errors per K, inner paths, one outer run per
-method), the full results ``plots/drmad/report.json`` and the headline numbers
-``metrics/drmad.json``. Computes in float64: the point is to show which
-errors come from the linearization, so rounding must stay far below them.
+method, L_val(w_T) over (h, log lr), the measured memory per method), the full results
+``plots/drmad/report.json`` and the headline numbers ``metrics/drmad.json``. Computes in
+float64: the point is to show which errors come from the linearization, so rounding must
+stay far below them.
 """
 
 from __future__ import annotations

@@ -82,12 +82,69 @@ def test_stage_writes_errors_per_K_outer_runs_and_the_figures(tmp_path, monkeypa
     np.testing.assert_allclose(np.diff(line, 2), 0, atol=1e-12)  # DrMAD's path is a straight line
     err = pd.read_csv(out / "error_quadratic.csv")
     assert list(err.K) == [1, 3, T] and list(err.memory_vectors) == [2, 4, T + 1]
+    memory = pd.read_csv(out / "memory.csv")
+    assert list(memory.method) == ["exact", "K1", "K3", f"K{T}"]
+    surface = pd.read_csv(out / "val_surface.csv")
+    assert surface.L_val.min() >= 0 and surface.h.min() < exact.h.min()
 
     from hyperlab.plotting import drmad as plot_drmad
 
     monkeypatch.chdir(tmp_path)
     written = plot_drmad.render(config.FiguresParams(dpi=40))
     assert sorted(p.name for p in written) == sorted(
-        ["drmad_outer.png", "drmad_outer_curves.png", "drmad_inner.png", "drmad_inner_time.png", "drmad_error.png"]
+        ["drmad_outer.png", "drmad_outer_lr.png", "drmad_inner.png", "drmad_inner_time.png", "drmad_error.png"]
     )
     assert all((tmp_path / p).stat().st_size > 1000 for p in written)
+
+
+def _tiny(T=12, **raw):
+    return config.parse_section(config.SECTIONS["drmad"], {"T": T, "pieces": [1, 3], "outer_steps": 4, **raw}, "drmad")
+
+
+def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
+    from hyperlab.bilevel import drmad as dm
+    from hyperlab.bilevel.experiments import drmad as ex
+
+    params = _tiny()
+    inner = ex.inner_paths(params, [1, 3, params.T])
+    true = inner[inner.path == "true"]
+    assert (true.abs_err == 0).all() and (true.checkpoint == 1).all()
+    for K in (1, 3):
+        line = inner[inner.path == f"K={K}"]
+        assert line.checkpoint.sum() == K + 1  # the rows the forward pass stored
+        np.testing.assert_allclose(line.abs_err, np.abs(line.w.to_numpy() - true.w.to_numpy()), atol=0)
+        assert (line.abs_err[line.checkpoint == 1] == 0).all()  # the line passes through its checkpoints
+        assert line.abs_err.max() > 1e-3  # and leaves the momentum path in between
+    # K = T pieces store every iterate: the reconstruction is the true path, bit for bit
+    w0, hyper = np.array([params.w0]), dm.Hyper(np.array([params.h0]), np.log(params.lr), params.momentum)
+    ckpt, _ = dm.train_checkpoints(ex.train_loss, w0, hyper, params.T, params.T)
+    np.testing.assert_array_equal(np.asarray(dm.interpolated_trajectory(ckpt, params.T))[:, 0], true.w)
+
+
+def test_val_surface_is_the_outer_runs_objective():
+    from hyperlab.bilevel.experiments import drmad as ex
+
+    params = _tiny()
+    outer = {"exact": ex.outer_run(params, None), "K1": ex.outer_run(params, 1)}
+    for frame in outer.values():  # at each committed outer point: that row's L_val(w_T)
+        np.testing.assert_allclose(ex.final_val_loss(params, frame.h, frame.lr), frame.L_val, rtol=1e-10)
+    # w_0 = −h is the inner optimum: the run stays there for every α, so L_val = h²
+    lrs = np.array([0.01, 0.1, 0.5])
+    np.testing.assert_allclose(ex.final_val_loss(params, np.full(3, -params.w0), lrs), params.w0**2, rtol=1e-12)
+    grid = ex.val_surface(params, outer, n=7)
+    assert len(grid) == 49 and grid.h.nunique() == 7 and grid.lr.nunique() == 7
+    for frame in outer.values():  # the grid spans every run
+        assert grid.h.min() < frame.h.min() and frame.h.max() < grid.h.max()
+        assert grid.lr.min() < frame.lr.min() and frame.lr.max() < grid.lr.max()
+
+
+def test_memory_table_measures_one_more_vector_per_piece():
+    from hyperlab.bilevel.experiments import drmad as ex
+
+    params = _tiny()
+    memory = ex.memory_table(params, [1, 3, params.T]).set_index("method")
+    pieces = memory.drop("exact")
+    assert list(pieces.checkpoint_rows) == [2, 4, params.T + 1] == list(pieces.formula_vectors)
+    extra = pieces.measured_vectors - pieces.measured_vectors["K1"]
+    np.testing.assert_allclose(extra, pieces.K - 1, atol=1.0)  # each piece costs one stored vector
+    assert memory.measured_vectors["exact"] > params.T  # reverse mode keeps the whole trajectory

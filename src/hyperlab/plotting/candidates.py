@@ -11,10 +11,13 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from hyperlab.io import save_figure
 from hyperlab.plotting import draw_front
+from hyperlab.plotting import style as st
 
 SOURCE = Path("plots/candidates")
 OUT = Path("plots/figures/candidates")
-LAYER_COLOURS = {1: "tab:blue", 2: "tab:orange", 3: "tab:green", 4: "tab:red", 5: "tab:purple", 6: "tab:brown"}
+#: depth -> (colour, marker): Okabe & Ito's colour-blind-safe hues, a marker each so depths differ in greyscale too
+_HUES = ("blue", "orange", "bluish_green", "vermillion", "reddish_purple", "sky_blue")
+LAYER_LOOKS = {n: (st.OKABE_ITO[h], st.ORDINAL_MARKERS[n - 1]) for n, h in enumerate(_HUES, start=1)}
 
 
 def _ticks(values: pd.Series, candidates) -> list[float]:
@@ -27,16 +30,17 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8))
     # deepest first: the few shallow networks are drawn on top, not buried
     for n_layers, group in sorted(nets.groupby("n_layers"), key=lambda kv: -kv[0]):
-        colour = LAYER_COLOURS.get(int(n_layers))
+        colour, marker = LAYER_LOOKS.get(int(n_layers), (st.GREY, "."))
         ax.scatter(
             group["latency_ms"],
             group["val_error"],
             s=12,
             alpha=0.6,
             color=colour,
+            marker=marker,
             label=f"{n_layers} hidden layer{'s' if n_layers > 1 else ''}",
         )
-        bx.scatter(group["flops"], group["latency_ms"], s=12, alpha=0.6, color=colour)
+        bx.scatter(group["flops"], group["latency_ms"], s=12, alpha=0.6, color=colour, marker=marker)
     front = front.sort_values("latency_ms")
     draw_front(ax, front["latency_ms"], front["val_error"], 36, f"true Pareto front ({len(front)} networks)")
     best = nets.loc[nets["val_error"].idxmin()]
@@ -60,7 +64,6 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
     ax.set_ylabel("validation error (mean over seeds)")
     ax.set_title("Every network of the space: error vs latency")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
     bx.set_xscale("log")
     bx.set_yscale("log")
     # slope 1 through the largest networks: how far small ones sit above pure FLOPs (fixed overheads)
@@ -72,7 +75,12 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
     bx.set_ylabel("inference latency (ms)")
     bx.set_title("Measured latency vs FLOPs")
     bx.grid(alpha=0.3, which="both")
-    bx.legend(fontsize=8)
+    handles: dict = {}  # one legend for both panels, below them, off the data
+    for a in (ax, bx):
+        for h, label in zip(*a.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
+               fontsize=8, frameon=False)  # fmt: skip
     fig.tight_layout()
     return fig
 

@@ -20,13 +20,17 @@ import pandas as pd
 
 from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS
 from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS
-from hyperlab.plotting import save_all
-from hyperlab.plotting.surfaces import Path2D, surface_figure
+from hyperlab.plotting import save_all, style
+from hyperlab.plotting.surfaces import Path2D, shared_legend, surface_figure
 
 SOURCE = Path("plots/hypernet")
 OUT = Path("plots/figures/hypernet")
-COLORS = {"linear": "tab:orange", "mlp": "tab:red"}
-STYLES = {"global": "-", "local": "--"}
+# Each kind keeps its colour and marker from the style module; the variant is the line style.
+LOOKS = style.styles(KINDS)
+COLORS = {kind: s.color for kind, s in LOOKS.items()}
+STYLES = {"global": "-", "local": ":"}
+# Markers per line on the long outer paths: enough to name the kind in greyscale.
+MARKS = 12
 # The two kinds often coincide with w*: the linear curve is drawn wide and pale under the MLP.
 WIDTHS = {"linear": 4.5, "mlp": 1.8}
 ALPHAS = {"linear": 0.6, "mlp": 1.0}
@@ -57,12 +61,26 @@ def _inside(w: np.ndarray, lim: tuple[float, float]) -> np.ndarray:
     return np.where((w >= lim[0]) & (w <= lim[1]), w, np.nan)
 
 
+def _every(table: pd.DataFrame) -> int:
+    """``markevery`` for a line through the rows of ``table``: about ``MARKS`` markers."""
+    return max(len(table) // MARKS, 1)
+
+
 def surfaces(variant: str, runs: dict) -> plt.Figure:
     some = next(iter(runs.values()))["curve"]
     h = some["h"].to_numpy()
     h_lim = (float(h.min()), float(h.max()))
     w_lim = (-h_lim[1], -h_lim[0])
-    paths = [Path2D("w*(h) = -h", h, -h, color="k", mark_ends=False, style={"ls": "--", "lw": 1.3, "zorder": 7})]
+    paths = [
+        Path2D(
+            "true best response w*(h) = -h",
+            h,
+            -h,
+            color="k",
+            mark_ends=False,
+            style={"ls": "--", "lw": 1.3, "zorder": 7},
+        )
+    ]
     for (v, kind), data in runs.items():
         if v != variant:
             continue
@@ -71,7 +89,7 @@ def surfaces(variant: str, runs: dict) -> plt.Figure:
         sampled = curve["sampled"].to_numpy().astype(bool)
         paths.append(
             Path2D(
-                f"w_phi(h), {kind} (sampled h)",
+                f"w_phi(h), {style.label(kind)} (sampled h)",
                 h,
                 np.where(sampled, w, np.nan),
                 color=COLORS[kind],
@@ -91,12 +109,12 @@ def surfaces(variant: str, runs: dict) -> plt.Figure:
         )
         paths.append(
             Path2D(
-                f"(h_hat, w_phi(h_hat)), {kind}",
+                f"outer path (h_hat, w_phi(h_hat)), {style.label(kind)}",
                 path["h_hat"].to_numpy(),
                 _inside(path["w_phi_h_hat"].to_numpy(), w_lim),
                 color=COLORS[kind],
                 highlight=True,
-                style={"ls": "-", "lw": 1.0, "marker": ".", "ms": 3},
+                style={"ls": "-", "lw": 1.0, "marker": LOOKS[kind].marker, "ms": 4, "markevery": _every(path)},
             )
         )
     how = (
@@ -108,65 +126,75 @@ def surfaces(variant: str, runs: dict) -> plt.Figure:
     return surface_figure(paths, title, h_range=h_lim, w_range=w_lim)
 
 
+def _response_panel(ax, variant: str, shown: list) -> None:
+    """Top row: each kind's learned w_phi(h) against the true w*(h), with its final h_hat."""
+    h = shown[0][1]["curve"]["h"].to_numpy()
+    for kind, data in shown:
+        curve, path = data["curve"], data["path"]
+        name = style.label(kind)
+        ax.plot(h, curve["w_phi"], color=COLORS[kind], lw=WIDTHS[kind], alpha=ALPHAS[kind], label=f"w_phi(h), {name}")
+        ax.plot(
+            path["h_hat"].iloc[-1],
+            path["w_phi_h_hat"].iloc[-1],
+            "*",
+            ms=13,
+            color=COLORS[kind],
+            mec="k",
+            label=f"final h_hat, {name}",
+        )
+        sampled = curve["sampled"].to_numpy().astype(bool)
+        if sampled.any():
+            ax.axvspan(h[sampled].min(), h[sampled].max(), color="0.5", alpha=0.08, label="sampled h (shaded)")
+    ax.plot(h, -h, "k--", lw=1.3, label="true best response w*(h) = -h", zorder=4)
+    where = "h ~ U(range)" if variant == "global" else "final h_hat ± 2 sigma"
+    ax.set(
+        xlabel="hyperparameter h",
+        ylabel="weight w",
+        title=f"{variant}: learned vs true best response (shaded: {where})",
+    )
+    ax.grid(alpha=0.3)
+
+
+def _run_kwargs(variant: str, kind: str, table: pd.DataFrame) -> dict:
+    """Bottom row: a run's colour and marker from its kind, line style from its variant."""
+    return LOOKS[kind].plot_kwargs(
+        ls=STYLES[variant], label=f"{variant} variant, {style.label(kind)}", ms=4, markevery=_every(table)
+    )
+
+
 def response(runs: dict) -> plt.Figure:
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 10))
     for ax, variant in zip(axes[0], VARIANTS):
         shown = [(k, d) for (v, k), d in runs.items() if v == variant]
-        if not shown:
+        if shown:
+            _response_panel(ax, variant, shown)
+        else:
             ax.set_visible(False)
-            continue
-        h = shown[0][1]["curve"]["h"].to_numpy()
-        for kind, data in shown:
-            curve, path = data["curve"], data["path"]
-            ax.plot(
-                h, curve["w_phi"], color=COLORS[kind], lw=WIDTHS[kind], alpha=ALPHAS[kind], label=f"w_phi(h), {kind}"
-            )
-            ax.plot(
-                path["h_hat"].iloc[-1],
-                path["w_phi_h_hat"].iloc[-1],
-                "*",
-                ms=13,
-                color=COLORS[kind],
-                mec="k",
-                label=f"final h_hat, {kind}",
-            )
-            sampled = curve["sampled"].to_numpy().astype(bool)
-            if sampled.any():
-                ax.axvspan(h[sampled].min(), h[sampled].max(), color="0.5", alpha=0.08)
-        ax.plot(h, -h, "k--", lw=1.3, label="w*(h) = -h", zorder=4)
-        where = "h ~ U(range)" if variant == "global" else "final h_hat ± 2 sigma"
-        ax.set(xlabel="h", ylabel="w", title=f"{variant}: learned vs true best response (shaded: {where})")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
 
     ax = axes[1, 0]
     for (variant, kind), data in runs.items():
         curve = data["curve"]
         err = np.maximum(np.abs(curve["w_phi"] - curve["w_star"]), FLOOR)
-        ax.semilogy(curve["h"], err, color=COLORS[kind], ls=STYLES[variant], label=f"{variant} {kind}")
-    ax.set(xlabel="h", ylabel="|w_phi(h) - w*(h)|", title="Best-response error (float32 floor 1e-12)")
-    ax.legend(fontsize=8)
+        ax.semilogy(curve["h"], err, **_run_kwargs(variant, kind, curve))
+    ax.set(
+        xlabel="hyperparameter h",
+        ylabel="best-response error |w_phi(h) - w*(h)|",
+        title="Best-response error (float32 floor 1e-12)",
+    )
     ax.grid(alpha=0.3, which="both")
 
     ax = axes[1, 1]
     for (variant, kind), data in runs.items():
         path = data["path"]
-        ax.semilogy(
-            path["step"],
-            np.maximum(np.abs(path["h_hat"]), FLOOR),
-            color=COLORS[kind],
-            ls=STYLES[variant],
-            label=f"{variant} {kind}",
-        )
+        ax.semilogy(path["step"], np.maximum(np.abs(path["h_hat"]), FLOOR), **_run_kwargs(variant, kind, path))
     ax.set(
         xlabel="outer step (global: after its phi steps)",
-        ylabel="|h_hat|",
+        ylabel="distance to the optimum |h_hat|",
         title="Outer problem: |h_hat| (optimum h = 0)",
     )
-    ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.suptitle("Hypernetworks on L_train = |h+w|², L_val = |w|²: learned best response and outer path (seed 0)")
-    fig.tight_layout()
+    shared_legend(fig, list(axes.flat), ncol=4, top=0.96)
     return fig
 
 
@@ -174,30 +202,29 @@ def tracking(runs: dict) -> plt.Figure | None:
     local = [(k, d["snapshots"]) for (v, k), d in runs.items() if v == "local" and "snapshots" in d]
     if not local:
         return None
-    fig, axes = plt.subplots(1, len(local), figsize=(6.5 * len(local), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(local), figsize=(6.5 * len(local), 5.6), squeeze=False)
+    # One colour per snapshot step across the panels, so the shared legend names each step once.
+    steps = sorted(set().union(*(snaps["step"].unique() for _, snaps in local)))
+    colors = {step: plt.get_cmap("viridis")(i / max(len(steps) - 1, 1)) for i, step in enumerate(steps)}
     for ax, (kind, snaps) in zip(axes[0], local):
-        steps = sorted(snaps["step"].unique())
-        cmap = plt.get_cmap("viridis")
         h_all = snaps["h"].to_numpy()
-        ax.plot(h_all[snaps["step"] == steps[0]], -h_all[snaps["step"] == steps[0]], "k--", lw=1.3, label="w*(h) = -h")
-        for i, step in enumerate(steps):
+        first = snaps["step"] == snaps["step"].min()
+        ax.plot(h_all[first], -h_all[first], "k--", lw=1.3, label="true best response w*(h) = -h")
+        for step in sorted(snaps["step"].unique()):
             rows = snaps[snaps["step"] == step]
-            color = cmap(i / max(len(steps) - 1, 1))
-            h = rows["h"].to_numpy()
-            w = rows["w_phi"].to_numpy()
+            h, w = rows["h"].to_numpy(), rows["w_phi"].to_numpy()
             h_hat = float(rows["h_hat"].iloc[0])
-            ax.plot(h, w, color=color, lw=1.5, label=f"step {step}: h_hat = {h_hat:.3g}")
-            ax.plot([h_hat], [np.interp(h_hat, h, w)], "o", color=color, mec="k", ms=7)
+            ax.plot(h, w, color=colors[step], lw=1.5, label=f"w_phi(h) at outer step {step}")
+            ax.plot([h_hat], [np.interp(h_hat, h, w)], "o", color=colors[step], mec="k", ms=7)
         ax.set(
-            xlabel="h",
-            ylabel="w",
-            title=f"local {kind}: w_phi(h) as h_hat moves (o: h_hat)",
+            xlabel="hyperparameter h",
+            ylabel="weight w",
+            title=f"local {style.label(kind)}: w_phi(h) as h_hat moves (o: h_hat)",
             ylim=(-1.6 * np.abs(h_all).max(), 1.6 * np.abs(h_all).max()),
         )
-        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("Local hypernetwork: fitted near the current h_hat only (seed 0)")
-    fig.tight_layout()
+    shared_legend(fig, list(axes[0]), ncol=4, top=0.95)
     return fig
 
 

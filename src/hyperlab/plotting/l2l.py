@@ -2,13 +2,17 @@
 
 Reads ``plots/l2l/*.csv`` (stages ``l2l_train`` and ``l2l``) and writes
 
-* ``l2l_base.png`` -- base setting, mean over runs with a 10-90 % band;
+* ``l2l_base.png`` -- base setting, mean over runs with a 10-90 % band; the minibatch gradient
+  norm is smoothed by a centred moving median (``GRAD_WINDOW`` steps), since a single minibatch's
+  norm jumps by an order of magnitude from step to step;
 * ``l2l_generalization.png`` -- loss curves in every generalization setting;
 * ``l2l_meta_training.png`` -- meta-loss and validation loss (+- standard error) per meta-seed during
   meta-training, beside the tuned baselines' validation loss: the step-100 loss against the
   meta-training budget.
 
-``lstm`` is every meta-seed's runs pooled; ``lstm_s<m>`` (thin red lines) is meta-seed ``m`` alone.
+``lstm`` is every meta-seed's runs pooled; ``lstm_s<m>`` (thin lines) is meta-seed ``m`` alone.
+Every optimizer is drawn as ``hyperlab.plotting.style.style(name)``; each figure has one legend,
+below its panels.
 """
 
 from __future__ import annotations
@@ -20,109 +24,139 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.io import save_figure
+from hyperlab.plotting import style
+from hyperlab.plotting.surfaces import shared_legend
 
 SOURCE = Path("plots/l2l")
 OUT = Path("plots/figures/l2l")
-STYLE = {
-    "lstm": ("LSTM (learned)", "tab:red"),
-    "adam": ("Adam", "tab:blue"),
-    "sgd": ("SGD", "tab:gray"),
-    "rmsprop": ("RMSprop", "tab:green"),
-    "nag": ("NAG", "tab:purple"),
-}
+#: The optimizers drawn with a band, in legend order: the learned one first, then the tuned baselines.
+OPTIMIZERS = ("lstm", "sgd", "adam", "rmsprop", "nag")
 TITLES = {
     "base": "base: 784-20-10 sigmoid",
     "hidden40": "40 hidden units",
     "layers2": "2 hidden layers",
     "relu": "ReLU activation",
 }
+#: Width (in optimizee steps) of the centred moving median drawn for the minibatch gradient norm.
+GRAD_WINDOW = 9
+FIELDS = {
+    "loss": "test loss (whole test split)",
+    "grad_norm": f"gradient norm (minibatch),\ncentred moving median over {GRAD_WINDOW} steps",
+    "param_norm": "global parameter norm |θ|",
+}
+# Markers per curve: enough to name a method in greyscale without hiding the line.
+MARKS = 10
 
 
-def _label(name: str, final: pd.DataFrame | None, setting: str) -> str:
-    label = STYLE[name][0]
-    if final is not None:
-        row = final[(final.setting == setting) & (final.optimizer == name)]
-        if len(row) and np.isfinite(row.lr.iloc[0]):
-            label += f" (lr {row.lr.iloc[0]:g})"
-    return label
+def moving_median(values, window: int) -> np.ndarray:
+    """The centred moving median of ``values`` over ``window`` (odd) consecutive entries.
+
+    Near the ends the window is cut to the entries that exist (so the series keeps its length);
+    NaN entries are skipped. Why a median: one minibatch's gradient norm has heavy outliers,
+    which a moving mean would smear over the whole window.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"moving-median window must be a positive odd number of steps, got {window}")
+    series = pd.Series(np.asarray(values, dtype=float))
+    return series.rolling(window, center=True, min_periods=1).median().to_numpy()
+
+
+def _lr_text(final: pd.DataFrame | None, setting: str, name: str) -> str | None:
+    """The tuned learning rate of baseline ``name`` in ``setting`` as ``lr 0.05``; None for the LSTM."""
+    if final is None:
+        return None
+    row = final[(final.setting == setting) & (final.optimizer == name)]
+    if len(row) and np.isfinite(row.lr.iloc[0]):
+        return f"lr {row.lr.iloc[0]:g}"
+    return None
 
 
 def _seed_names(df: pd.DataFrame) -> list[str]:
     return sorted({n for n in df.optimizer.unique() if n.startswith("lstm_s")}, key=lambda n: int(n[6:]))
 
 
-def _bands(ax, df: pd.DataFrame, field: str, final=None, setting="base", legend=False):
+def _series(d: pd.DataFrame, field: str, window: int | None) -> tuple[np.ndarray, ...]:
+    """(step, mean, lo, hi) of ``field``, each smoothed by ``moving_median`` when ``window`` is set."""
+    cols = [d[f"{field}_{part}"].to_numpy() for part in ("mean", "lo", "hi")]
+    if window:
+        cols = [moving_median(c, window) for c in cols]
+    return (d.step.to_numpy(), *cols)
+
+
+def _bands(ax, df: pd.DataFrame, field: str, labels: dict[str, str], window: int | None = None) -> None:
+    """Every optimizer's mean of ``field`` (band: 10-90 %), and each LSTM meta-seed's mean alone."""
     seeds = _seed_names(df)
-    for j, name in enumerate(seeds):
+    for name in seeds:
         d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
-        ax.plot(
-            d.step,
-            d[f"{field}_mean"],
-            color=plt.get_cmap("Reds")(0.45 + 0.5 * j / max(len(seeds) - 1, 1)),
-            lw=0.8,
-            ls="--",
-            label=f"LSTM meta-seed {name[6:]}" if legend else None,
-        )
-    for name in STYLE:
+        step, mean, _, _ = _series(d, field, window)
+        ax.plot(step, mean, **style.style(name).plot_kwargs(lw=0.8, ms=3, markevery=max(len(d) // MARKS, 1)))
+    for name in OPTIMIZERS:
         d = df[df.optimizer == name].dropna(subset=[f"{field}_mean"])
         if d.empty:
             continue
-        _, color = STYLE[name]
-        label = _label(name, final, setting) + (" (all meta-seeds)" if name == "lstm" and seeds else "")
-        ax.plot(
-            d.step, d[f"{field}_mean"], color=color, lw=1.6 if name == "lstm" else 1.1, label=label if legend else None
-        )
-        ax.fill_between(d.step, d[f"{field}_lo"], d[f"{field}_hi"], color=color, alpha=0.15, lw=0)
+        look = style.style(name)
+        step, mean, lo, hi = _series(d, field, window)
+        kw = look.plot_kwargs(lw=1.8 if name == "lstm" else 1.2, ms=4, markevery=max(len(d) // MARKS, 1))
+        ax.plot(step, mean, **{**kw, "label": labels.get(name, look.label)})
+        ax.fill_between(step, lo, hi, color=look.color, alpha=0.12, lw=0)
     ax.set_xlabel("optimizee step")
     ax.grid(alpha=0.3)
 
 
+def _labels(df: pd.DataFrame, final: pd.DataFrame | None, setting: str | None) -> dict[str, str]:
+    """Legend labels: the human name, the tuned lr when ``setting`` is given, and the pooled LSTM marked."""
+    out = {}
+    for name in OPTIMIZERS:
+        lr = _lr_text(final, setting, name) if setting else None
+        out[name] = style.label(name) + (f" ({lr})" if lr else "")
+    if _seed_names(df):
+        out["lstm"] += ", all meta-seeds"
+    return out
+
+
 def _base_figure(curves: pd.DataFrame, final: pd.DataFrame | None, n_steps: int | None):
     base = curves[curves.setting == "base"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, field, title in zip(
-        axes,
-        ("loss", "grad_norm", "param_norm"),
-        ("loss (whole test split)", "global gradient norm (minibatch)", "global parameter norm"),
-    ):
-        _bands(ax, base, field, final, "base", legend=field == "loss")
-        ax.set_title(title)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.4))
+    labels = _labels(base, final, "base")
+    for ax, field in zip(axes, FIELDS):
+        _bands(ax, base, field, labels, window=GRAD_WINDOW if field == "grad_norm" else None)
+        ax.set_ylabel(FIELDS[field], fontsize=9)
         if field != "param_norm":
             ax.set_yscale("log")
         if n_steps is not None and base.step.max() > n_steps:
             ax.axvline(n_steps, color="k", ls=":", lw=0.8)
-    axes[0].legend(fontsize=8)
+    axes[0].set_title("loss")
+    axes[1].set_title("gradient norm (smoothed)")
+    axes[2].set_title("parameter norm")
     fig.suptitle(
         "Learning to learn on MNIST: mean and 10-90 % band over fresh inits "
         "(dotted: the 100-step horizon of meta-training)"
     )
-    fig.tight_layout()
+    shared_legend(fig, axes, ncol=4, top=0.95)
     return fig
 
 
 def _generalization_figure(curves: pd.DataFrame, final: pd.DataFrame | None):
     settings = list(dict.fromkeys(curves.setting))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 5.0), squeeze=False)
+    labels = _labels(curves, final, None)
     for ax, setting in zip(axes[0], settings):
-        _bands(ax, curves[curves.setting == setting], "loss", final, setting, legend=True)
+        here = curves[curves.setting == setting]
+        _bands(ax, here, "loss", labels)
         ax.set_yscale("log")
-        ax.set_title(TITLES.get(setting, setting) + (f", {curves[curves.setting == setting].step.max()} steps"))
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("loss (whole test split)")
+        lrs = [f"{style.label(n)} {lr[3:]}" for n in OPTIMIZERS if (lr := _lr_text(final, setting, n))]
+        title = f"{TITLES.get(setting, setting)}, {here.step.max()} steps"
+        ax.set_title(title + ("\ntuned lr: " + ", ".join(lrs) if lrs else ""), fontsize=9)
+    axes[0][0].set_ylabel(FIELDS["loss"])
     fig.suptitle(
         "Generalization of the LSTM optimizer (trained on the base net for 100 steps); baselines re-tuned per setting"
     )
-    fig.tight_layout()
+    shared_legend(fig, axes[0], ncol=4, top=0.94)
     return fig
 
 
-def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None):
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
-    if "meta_seed" not in steps:
-        steps, val = steps.assign(meta_seed=0), val.assign(meta_seed=0, val_se=np.nan)
-    seeds = sorted(steps.meta_seed.unique())
-    cmap = plt.get_cmap("Reds")
-    colors = {m: cmap(0.45 + 0.5 * j / max(len(seeds) - 1, 1)) for j, m in enumerate(seeds)}
+def _meta_losses(a, steps: pd.DataFrame, seeds: list) -> int:
+    """Left panel: each meta-seed's meta-loss, averaged over one optimizee run's unrolls; the unroll count."""
     # Unrolls late in a run start from a trained optimizee, so their loss is lower:
     # the mean over one optimizee run's unrolls makes the trend readable (no saw-tooth).
     n_pos = int(steps.unroll.max()) + 1 if "unroll" in steps else 1
@@ -130,47 +164,55 @@ def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | 
         d = steps[steps.meta_seed == m]
         run = (d.meta_step - 1) // n_pos
         per_run = d.groupby(run).agg(meta_step=("meta_step", "max"), meta_loss=("meta_loss", "mean"))
-        a.plot(per_run.meta_step, per_run.meta_loss, color=colors[m], lw=1.2, marker=".", ms=3, label=f"meta-seed {m}")
+        a.plot(per_run.meta_step, per_run.meta_loss, **style.style(f"lstm_s{m}").plot_kwargs(lw=1.2, ms=3))
         skipped = d[d.skipped == 1] if "skipped" in d else d.iloc[:0]
         if len(skipped):
-            a.plot(skipped.meta_step, skipped.meta_loss, "x", color="k")
-    a.set_xlabel("meta-step")
+            a.plot(skipped.meta_step, skipped.meta_loss, "x", color="k", label="skipped meta-step (not finite)")
+    return n_pos
+
+
+def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5.0))
+    if "meta_seed" not in steps:
+        steps, val = steps.assign(meta_seed=0), val.assign(meta_seed=0, val_se=np.nan)
+    seeds = sorted(steps.meta_seed.unique())
+    n_pos = _meta_losses(a, steps, seeds)
+    a.set(xlabel="meta-step", ylabel="meta-loss (mean over a run's unrolls)", yscale="log")
     a.set_title(f"meta-loss: mean over the {n_pos} unrolls of each optimizee run")
-    a.set_yscale("log")
-    a.legend(fontsize=7)
     for m in seeds:
         v = val[val.meta_seed == m]
-        b.errorbar(
-            v.meta_step,
-            v.val_loss,
-            yerr=v.val_se,
-            fmt="o-",
-            color=colors[m],
-            ms=3,
-            capsize=2,
-            label=f"LSTM meta-seed {m}",
-        )
+        look = style.style(f"lstm_s{m}")
+        b.errorbar(v.meta_step, v.val_loss, yerr=v.val_se, fmt=look.marker, ls=look.linestyle, color=look.color, ms=3)
         best = v.loc[v.val_loss.idxmin()]
         b.plot([best.meta_step], [best.val_loss], "*", color="k", ms=11)
     b.plot([], [], "*", color="k", ms=11, label="kept checkpoint")
     if tuning is not None:
-        for name, ls in (("nag", "--"), ("adam", ":")):
+        for name in ("nag", "adam"):
             d = tuning[(tuning.setting == "base") & (tuning.optimizer == name)]
             if len(d) and np.isfinite(d.val_final_loss).any():
+                look = style.style(name)
                 b.axhline(
                     d.val_final_loss.min(),
-                    color=STYLE[name][1],
-                    ls=ls,
-                    label=f"tuned {STYLE[name][0]} (lr {d.lr[d.val_final_loss.idxmin()]:g})",
+                    color=look.color,
+                    ls=":",
+                    label=f"tuned {look.label} (lr {d.lr[d.val_final_loss.idxmin()]:g})",
                 )
-    b.set_yscale("log")
-    b.set_xlabel("meta-step (meta-training budget)")
-    b.set_title("validation: loss at the last optimizee step, mean +- s.e.")
-    b.legend(fontsize=7)
+    b.set(
+        xlabel="meta-step (meta-training budget)",
+        ylabel="validation loss at the last optimizee step",
+        yscale="log",
+        title="validation: loss at the last optimizee step, mean +- s.e.",
+    )
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    shared_legend(fig, (a, b), ncol=3)
     return fig
+
+
+def _save(fig, name: str, dpi: int) -> Path:
+    save_figure(OUT / name, fig, dpi=dpi)
+    plt.close(fig)
+    return OUT / name
 
 
 def render(params) -> list[Path]:
@@ -182,19 +224,11 @@ def render(params) -> list[Path]:
         n_steps = None
         if final is not None:
             n_steps = int(final[final.setting == "base"].step.iloc[0])
-        fig = _base_figure(curves, final, n_steps)
-        save_figure(OUT / "l2l_base.png", fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(OUT / "l2l_base.png")
-        fig = _generalization_figure(curves, final)
-        save_figure(OUT / "l2l_generalization.png", fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(OUT / "l2l_generalization.png")
+        written.append(_save(_base_figure(curves, final, n_steps), "l2l_base.png", params.dpi))
+        written.append(_save(_generalization_figure(curves, final), "l2l_generalization.png", params.dpi))
     if (SOURCE / "meta_training.csv").is_file() and (SOURCE / "meta_validation.csv").is_file():
         fig = _meta_figure(
             pd.read_csv(SOURCE / "meta_training.csv"), pd.read_csv(SOURCE / "meta_validation.csv"), tuning
         )
-        save_figure(OUT / "l2l_meta_training.png", fig, dpi=params.dpi)
-        plt.close(fig)
-        written.append(OUT / "l2l_meta_training.png")
+        written.append(_save(fig, "l2l_meta_training.png", params.dpi))
     return written

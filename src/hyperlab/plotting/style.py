@@ -82,6 +82,7 @@ FIXED: dict[str, Style] = {
     "drmad": Style("DrMAD (K = 1)", _C["vermillion"], "s", "-"),
     "ift": Style("implicit function theorem", _C["bluish_green"], "D", "-"),
     "hypernet": Style("hypernetwork", _C["reddish_purple"], "h", "--"),
+    "central_differences": Style("central differences", GREY, "d", ":"),
     # learning to learn (l2l): tuned baselines and the meta-trained LSTM
     "sgd": Style("SGD", GREY, "x", "-"),
     "adam": Style("Adam", _C["orange"], "s", "-"),

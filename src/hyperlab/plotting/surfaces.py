@@ -2,6 +2,10 @@
 
 Shared by the bilevel, DrMAD and hypernetwork figures: each passes its paths
 (curves in the (h, w) plane) and gets the same 3-D surfaces and contour views.
+The surfaces are shaded in grey, so the paths keep the colours the style module
+(``hyperlab.plotting.style``) gives their methods; a viridis surface would hide the
+viridis-coloured hypergradient orders. ``shared_legend`` gives a figure its one legend,
+below the panels.
 """
 
 from __future__ import annotations
@@ -49,9 +53,15 @@ def _limits(paths: list[Path2D], pad: float = 0.25) -> tuple[tuple[float, float]
     return around(hs), around(ws)
 
 
-def _draw(ax3d, axc, H, W, Z, paths: list[Path2D], loss, title: str) -> None:
-    ax3d.plot_surface(H, W, Z, cmap="viridis", alpha=0.55, linewidth=0, antialiased=True)
-    axc.contourf(H, W, Z, levels=30, cmap="viridis", alpha=0.8)
+#: The surface and contour colormap: light (low loss) to mid grey, under any path colour.
+SURFACE_CMAP = "Greys"
+
+
+def _draw(ax3d, axc, grid: tuple, paths: list[Path2D], loss, title: str, zlabel: str, cmap: str) -> None:
+    """One loss (``grid`` = H, W, Z) as a surface on ``ax3d`` and a contour map on ``axc``, with every path."""
+    H, W, Z = grid
+    ax3d.plot_surface(H, W, Z, cmap=cmap, alpha=0.45, linewidth=0, antialiased=True, vmax=1.6 * float(Z.max()))
+    axc.contourf(H, W, Z, levels=30, cmap=cmap, alpha=0.6, vmax=1.6 * float(Z.max()))
     axc.contour(H, W, Z, levels=12, colors="k", linewidths=0.3, alpha=0.5)
     for p in paths:
         z = loss(p.h, p.w)
@@ -64,12 +74,16 @@ def _draw(ax3d, axc, H, W, Z, paths: list[Path2D], loss, title: str) -> None:
                 ax.scatter(*args, marker="o", s=25, color=line.get_color(), edgecolors="k", zorder=6)
             for ax, args in ((ax3d, (p.h[[-1]], p.w[[-1]], z[[-1]])), (axc, (p.h[[-1]], p.w[[-1]]))):
                 ax.scatter(*args, marker="*", s=90, color=line.get_color(), edgecolors="k", zorder=6)
-    ax3d.set(xlabel="h", ylabel="w", title=title)
-    axc.set(xlabel="h", ylabel="w", title=f"{title} (contours; o start, * end)")
+    ax3d.set(xlabel="hyperparameter h", ylabel="weight w", zlabel=zlabel, title=title)
+    axc.set(xlabel="hyperparameter h", ylabel="weight w", title=f"{title} (contours; o start, * end)")
 
 
-def surface_figure(paths: list[Path2D], suptitle: str, h_range=None, w_range=None):
-    """A 2x2 figure: L_train and L_val as 3-D surfaces (top) and contour maps (bottom)."""
+def surface_figure(paths: list[Path2D], suptitle: str, h_range=None, w_range=None, cmap: str = SURFACE_CMAP):
+    """A 2x2 figure: L_train and L_val as 3-D surfaces (top) and contour maps (bottom).
+
+    One legend for the figure, below the panels (off the data); the z axes are labelled
+    L_train and L_val. ``cmap`` shades the surfaces (default: grey, under coloured paths).
+    """
     auto_h, auto_w = _limits(paths)
     H, W, Ltr, Lval = surface_grid(h_range or auto_h, w_range or auto_w)
     fig = plt.figure(figsize=(13, 11))
@@ -79,11 +93,38 @@ def surface_figure(paths: list[Path2D], suptitle: str, h_range=None, w_range=Non
         fig.add_subplot(2, 2, 3),
         fig.add_subplot(2, 2, 4),
     ]
-    _draw(axes[0], axes[2], H, W, Ltr, paths, lambda h, w: (h + w) ** 2, "L_train = |h + w|²")
-    _draw(axes[1], axes[3], H, W, Lval, paths, lambda h, w: w**2, "L_val = |w|²")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    _draw(axes[0], axes[2], (H, W, Ltr), paths, lambda h, w: (h + w) ** 2, "L_train = |h + w|²", "L_train", cmap)
+    _draw(axes[1], axes[3], (H, W, Lval), paths, lambda h, w: w**2, "L_val = |w|²", "L_val", cmap)
     fig.suptitle(suptitle)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    shared_legend(fig, axes[:1], ncol=4, top=0.97)
     return fig
+
+
+def shared_legend(fig, axes, ncol: int = 4, top: float = 1.0, fontsize: float | None = None):
+    """One legend for the whole figure, below every panel (off the data), then ``tight_layout`` above it.
+
+    Entries are the labelled artists of ``axes`` in drawing order, one per label (a method drawn
+    in several panels is listed once). Used by ``surface_figure`` and by the other bilevel,
+    hypernetwork and learning-to-learn figures, so each has exactly one legend and it hides no
+    data. Returns the legend (``None`` when nothing is labelled).
+    """
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if not entries:
+        fig.tight_layout(rect=(0, 0, 1, top))
+        return None
+    # At most as many columns as fit the figure's width (about 0.075 inch a character at 10 pt,
+    # plus the handle), so a legend of long labels wraps instead of widening the saved figure.
+    scale = (fontsize or 10.0) / 10.0
+    column = 0.8 + 0.075 * scale * max(len(label) for label in entries)
+    ncol = max(1, min(ncol, len(entries), int(fig.get_figwidth() // column)))
+    legend = fig.legend(
+        list(entries.values()), list(entries), loc="lower center", ncol=ncol, frameon=False, fontsize=fontsize
+    )
+    rows = -(-len(entries) // ncol)
+    # About 0.28 inch per legend row, as a fraction of the figure height.
+    bottom = min(0.45, (0.12 + 0.28 * rows) / fig.get_figheight())
+    fig.tight_layout(rect=(0, bottom, 1, top))
+    return legend

@@ -26,6 +26,8 @@ from hyperlab.report import Result
 log = logging.getLogger("hyperlab.drmad")
 
 EXACT = "exact"  # method name of exact reverse mode (jax.grad through the scan)
+VAL_GRID = 61  # points per axis of the L_val(w_T) grid over (h, log α)
+MEMORY_DD = 1024  # extra parameters between the two compilations whose temporaries are compared
 
 
 def method_name(K: int | None) -> str:
@@ -74,26 +76,35 @@ def error_table(loss, params, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
 
 
 def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
-    """The true inner trajectory at the initial hyperparameters and each K-piece linearization of it."""
+    """The true inner trajectory at the initial hyperparameters and each K-piece linearization of it.
+
+    Per row also ``checkpoint`` (1 where the forward pass stored w_t, so the line passes
+    through the true point) and ``abs_err`` = |w_t − ŵ_t|, the error of the position the
+    reverse pass reads at step t (0 on the true path, which K = T reproduces exactly).
+    """
     w0, hyper = jnp.array([params.w0]), _hyper0(params)
-    T = params.T
-    rows = [
-        pd.DataFrame(
-            {
-                "path": "true",
-                "K": T,
-                "t": np.arange(T + 1),
-                "h": params.h0,
-                "w": np.asarray(dm.trajectory(train_loss, w0, hyper, T))[:, 0],
-            }
-        )
-    ]
+    T, t = params.T, np.arange(params.T + 1)
+    true = np.asarray(dm.trajectory(train_loss, w0, hyper, T))[:, 0]
+    rows = [pd.DataFrame({"path": "true", "K": T, "t": t, "h": params.h0, "w": true, "checkpoint": 1, "abs_err": 0.0})]
     for K in Ks:
         if K == T:
             continue
         ckpt, _ = dm.train_checkpoints(train_loss, w0, hyper, T, K)
         path = np.asarray(dm.interpolated_trajectory(ckpt, T))[:, 0]
-        rows.append(pd.DataFrame({"path": f"K={K}", "K": K, "t": np.arange(T + 1), "h": params.h0, "w": path}))
+        stored = np.isin(t, np.asarray(ckpt.times)).astype(int)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "path": f"K={K}",
+                    "K": K,
+                    "t": t,
+                    "h": params.h0,
+                    "w": path,
+                    "checkpoint": stored,
+                    "abs_err": np.abs(path - true),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -119,6 +130,77 @@ def outer_run(params, K: int | None) -> pd.DataFrame:
     )
 
 
+def final_val_loss(params, h, lr) -> np.ndarray:
+    """L_val(w_T) after the T inner steps from w_0 at each point (h, α), γ = ``params.momentum``.
+
+    The outer objective every method descends (Maclaurin et al. 2015, Eq. 1), evaluated by the
+    same forward pass, vmapped over the points: at an outer run's (h, α) it is that row's L_val.
+    """
+    w0, momentum = jnp.array([params.w0]), jnp.asarray(params.momentum)
+
+    def one(h, lr):
+        hyper = dm.Hyper(h[None], jnp.log(lr), momentum)
+        return val_loss(dm.train(train_loss, w0, hyper, params.T).w)
+
+    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(h, dtype=float), jnp.asarray(lr, dtype=float)))
+
+
+def _padded(lo: float, hi: float, pad: float) -> tuple[float, float]:
+    span = max(hi - lo, 0.1)
+    return lo - pad * span, hi + pad * span
+
+
+def val_surface(params, outer: dict[str, pd.DataFrame], n: int = VAL_GRID) -> pd.DataFrame:
+    """L_val(w_T) on an n × n grid over (h, log α) spanning every outer run, rows (h, lr, L_val).
+
+    The outer runs move in (h, α); their L_val(w_T) differs through α, which the (h, w_T)
+    surfaces do not show. α is spaced evenly in log α, the coordinate the runs descend.
+    """
+    frames = list(outer.values())
+    h_lo, h_hi = _padded(min(f.h.min() for f in frames), max(f.h.max() for f in frames), 0.1)
+    a_lo, a_hi = _padded(
+        float(np.log(min(f.lr.min() for f in frames))), float(np.log(max(f.lr.max() for f in frames))), 0.1
+    )
+    H, A = np.meshgrid(np.linspace(h_lo, h_hi, n), np.exp(np.linspace(a_lo, a_hi, n)))
+    return pd.DataFrame({"h": H.ravel(), "lr": A.ravel(), "L_val": final_val_loss(params, H.ravel(), A.ravel())})
+
+
+def _temp_bytes(params, K: int | None, d: int) -> int:
+    """XLA's compiled temporary buffers of the whole jitted hypergradient at d parameters (compiled, not run)."""
+    w0, hyper = jnp.full((d,), params.w0), dm.Hyper(jnp.full((d,), params.h0), jnp.log(params.lr), params.momentum)
+    compiled = jax.jit(dm.hypergrad_fn(train_loss, val_loss, params.T, K)).lower(w0, hyper).compile()
+    stats = compiled.memory_analysis()
+    return -1 if stats is None else int(stats.temp_size_in_bytes)
+
+
+def memory_table(params, Ks: list[int]) -> pd.DataFrame:
+    """Trajectory vectors each method's reverse pass keeps, measured and by formula.
+
+    ``checkpoint_rows``: rows of the buffer the K-piece forward pass returned. ``measured_vectors``:
+    the growth of XLA's compiled temporaries from d = 1 to d = 1 + MEMORY_DD parameters, divided by
+    the bytes of that many numbers, i.e. how many length-d vectors the program holds besides its
+    inputs (fixed overhead cancels). ``formula_vectors``: K + 1 (T + 1 for exact reverse mode).
+    """
+    itemsize = jnp.zeros(()).dtype.itemsize
+    rows = []
+    for K in [None, *Ks]:
+        small, large = _temp_bytes(params, K, 1), _temp_bytes(params, K, 1 + MEMORY_DD)
+        ckpt_rows = np.nan
+        if K is not None:
+            ckpt, _ = dm.train_checkpoints(train_loss, jnp.array([params.w0]), _hyper0(params), params.T, K)
+            ckpt_rows = int(ckpt.w.shape[0])
+        rows.append(
+            {
+                "method": method_name(K),
+                "K": params.T if K is None else K,
+                "formula_vectors": dm.stored_vectors(params.T, K),
+                "checkpoint_rows": ckpt_rows,
+                "measured_vectors": (large - small) / (MEMORY_DD * itemsize) if min(small, large) >= 0 else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def headline(report: dict) -> dict:
     """DrMAD (K = 1) against exact reverse mode: the learning-rate hypergradient error and where the outer run ends."""
     drmad = report["K"]["1"]
@@ -130,8 +212,56 @@ def headline(report: dict) -> dict:
     }
 
 
+def outer_gap(tables: dict[str, pd.DataFrame], Ks: list[int]) -> dict[str, float]:
+    """Largest |Δh| and |Δw_T| between any K-piece outer path and exact reverse mode's, over all steps.
+
+    Small on the quadratic toy (its h-hypergradient is exact for every K): the paths in (h, w_T)
+    differ only through the learning rate each method tunes.
+    """
+    ref = tables[f"outer_{EXACT}.csv"]
+    gaps = [tables[f"outer_{method_name(K)}.csv"] for K in Ks]
+    return {
+        "h": max(float(np.max(np.abs(g.h.to_numpy() - ref.h.to_numpy()))) for g in gaps),
+        "w_T": max(float(np.max(np.abs(g.w.to_numpy() - ref.w.to_numpy()))) for g in gaps),
+    }
+
+
+def _report(params, Ks: list[int], tables: dict[str, pd.DataFrame], recurrence: dict) -> dict:
+    """report.json: per method its memory (formula and measured), hypergradient errors and where its outer run ends."""
+    err_q, err_4, memory = tables["error_quadratic.csv"], tables["error_quartic.csv"], tables["memory.csv"]
+    measured = dict(zip(memory.method, memory.measured_vectors))
+
+    def final(name):
+        f = tables[f"outer_{name}.csv"].iloc[-1]
+        return {
+            "final_h": float(f.h),
+            "final_lr": float(f.lr),
+            "final_L_val": float(f.L_val),
+            "measured_vectors": float(measured[name]),
+        }
+
+    per_K = {}
+    for (_, q), (_, r) in zip(err_q.iterrows(), err_4.iterrows()):
+        K = int(q.K)
+        per_K[str(K)] = {
+            "memory_vectors": int(q.memory_vectors),
+            "rel_err": {k: float(q[f"rel_err_{k}"]) for k in dm.Hyper._fields},
+            "rel_err_quartic": {k: float(r[f"rel_err_{k}"]) for k in dm.Hyper._fields},
+            **final(method_name(K)),
+        }
+    return {
+        "T": params.T,
+        "pieces": Ks,
+        EXACT: {"memory_vectors": dm.stored_vectors(params.T, None), **final(EXACT)},
+        "K": per_K,
+        "alg2_velocity_recurrence_rel_err": recurrence,
+        "outer_gap_to_exact": outer_gap(tables, Ks),
+    }
+
+
 def run(params, progress: Progress = silent) -> Result:
-    """Every table (``error_*.csv``, ``inner.csv``, ``outer_<method>.csv``), the report and the headline."""
+    """Every table (``error_*.csv``, ``inner.csv``, ``outer_<method>.csv``, ``val_surface.csv``,
+    ``memory.csv``), the report and the headline."""
     Ks = pieces_to_run(params.pieces, params.T)
     quartic = partial(dm.quartic_train_loss, coef=params.quartic)
     err_q, rec_q = error_table(train_loss, params, Ks)
@@ -148,25 +278,7 @@ def run(params, progress: Progress = silent) -> Result:
             frame.L_val.iloc[-1],
         )
     tables.update({f"outer_{name}.csv": frame for name, frame in outer.items()})
-
-    def final(name):
-        f = outer[name].iloc[-1]
-        return {"final_h": float(f.h), "final_lr": float(f.lr), "final_L_val": float(f.L_val)}
-
-    per_K = {}
-    for (_, q), (_, r) in zip(err_q.iterrows(), err_4.iterrows()):
-        K = int(q.K)
-        per_K[str(K)] = {
-            "memory_vectors": int(q.memory_vectors),
-            "rel_err": {k: float(q[f"rel_err_{k}"]) for k in dm.Hyper._fields},
-            "rel_err_quartic": {k: float(r[f"rel_err_{k}"]) for k in dm.Hyper._fields},
-            **final(method_name(K)),
-        }
-    report = {
-        "T": params.T,
-        "pieces": Ks,
-        EXACT: {"memory_vectors": dm.stored_vectors(params.T, None), **final(EXACT)},
-        "K": per_K,
-        "alg2_velocity_recurrence_rel_err": {"quadratic": rec_q, "quartic": rec_4},
-    }
+    tables["val_surface.csv"] = val_surface(params, outer)
+    tables["memory.csv"] = memory_table(params, Ks)
+    report = _report(params, Ks, tables, {"quadratic": rec_q, "quartic": rec_4})
     return Result(tables, headline(report), report)
