@@ -7,6 +7,10 @@ some from the last one. So every stage runs inside :func:`stage_outputs`
 package writes into one hidden staging folder, ``.hyperlab-staging/<stage>/``
 beside ``data/``, ``metrics/`` and ``plots/`` (never inside them, so neither
 ``dvc metrics show`` nor a plot-data folder ever lists a temporary file).
+The whole run holds an OS lock on that folder (:mod:`.lock`), so a second
+run of the same stage started meanwhile stops with one line naming the first
+one's pid (or waits, with ``HYPERLAB_STAGE_WAIT_S``) instead of taking its
+staged files for the leftovers of a killed run.
 Only when the stage returned and every write succeeded is the work committed
 (:mod:`.commit`): the destinations are checked, a manifest is written into
 the staging folder -- the commit point (:mod:`.manifest`) -- and the staged
@@ -29,12 +33,13 @@ Outside a stage (library use, tests) each writer is atomic on its own: a
 temporary file beside the destination, then ``os.replace`` (:mod:`.atomic`).
 
 The modules, bottom up: :mod:`.atomic`, :mod:`.manifest`, :mod:`.commit`,
-:mod:`.recovery`, :mod:`.inputs`, :mod:`.stage` (the stage in progress,
+:mod:`.lock`, :mod:`.recovery`, :mod:`.inputs`, :mod:`.stage` (the stage in progress,
 :func:`atomic_path`) and :mod:`.writers`.
 """
 
 from hyperlab.io.commit import StageOutputs
 from hyperlab.io.inputs import check_inputs_committed
+from hyperlab.io.lock import WAIT_ENV, stage_lock
 from hyperlab.io.manifest import MANIFEST, STAGING, Unfinished, unfinished_commits
 from hyperlab.io.recovery import OUTPUT_ROOTS, recover
 from hyperlab.io.stage import atomic_path, stage_outputs
@@ -46,10 +51,12 @@ __all__ = [
     "STAGING",
     "StageOutputs",
     "Unfinished",
+    "WAIT_ENV",
     "atomic_path",
     "check_inputs_committed",
     "recover",
     "save_figure",
+    "stage_lock",
     "stage_outputs",
     "unfinished_commits",
     "write_bytes",

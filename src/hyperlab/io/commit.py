@@ -8,6 +8,12 @@
    -- the commit point;
 3. the staged files are moved onto their destinations (``os.replace``), and
    files left in a replaced folder (:func:`hyperlab.io.write_tables`) are removed.
+
+Before step 2, and again before the first move, every staged file must exist:
+one that vanished (removed by another process) stops the commit with one line
+and nothing moved, rather than committing the rest without it. Only a commit
+resumed after a kill (:mod:`hyperlab.io.recovery`) skips missing staged
+files: those are the ones its killed run had already moved.
 """
 
 from __future__ import annotations
@@ -36,6 +42,24 @@ def _device(path: Path) -> int:
 
 def _free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
+
+
+class StagedFileMissing(OutputError):
+    """A staged file of this commit is gone; raised before anything is moved."""
+
+
+def missing_staged(staging: Path, record: dict) -> list[str]:
+    """The destinations (relative to the root) of the manifest ``record`` whose staged file is missing."""
+    return [dest for staged, dest in record["files"] if not (staging / staged).is_file()]
+
+
+def _check_staged(staging: Path, record: dict) -> None:
+    missing = missing_staged(staging, record)
+    if missing:
+        raise StagedFileMissing(
+            f"{staging}: the staged file of {missing[0]} is missing ({len(missing)} of {len(record['files'])} "
+            f"outputs; removed by another process?); nothing was moved, every previous output is left unchanged"
+        )
 
 
 class StageOutputs:
@@ -105,12 +129,13 @@ class StageOutputs:
         if not self.files and not self.replaced:
             self.discard()
             return
+        record = manifest.record(self.dir, self.root, self.files, self.replaced)
         try:
+            _check_staged(self.dir, record)
             self._check_writable()
         except OutputError:
             self.discard()
             raise
-        record = manifest.record(self.dir, self.root, self.files, self.replaced)
         _commit_point("before-manifest")
         try:
             manifest.write(self.dir, record)
@@ -123,6 +148,9 @@ class StageOutputs:
         _commit_point("after-manifest")
         try:
             apply(self.dir, self.root, record)
+        except StagedFileMissing:
+            self.discard()  # nothing moved: the manifest goes too, so no later run rolls this forward
+            raise
         except OSError as err:
             raise OutputError(
                 f"outputs only partly moved into place ({one_line(err)}); "
@@ -153,13 +181,21 @@ def _move(src: Path, dst: Path) -> None:
         src.unlink()
 
 
-def apply(staging: Path, root: Path, record: dict) -> None:
-    """Move the staged files of the manifest ``record`` into place; idempotent, so a killed commit can be redone."""
+def apply(staging: Path, root: Path, record: dict, resume: bool = False) -> None:
+    """Move the staged files of the manifest ``record`` into place, then drop the staging folder.
+
+    A fresh commit (``resume=False``) first checks that every staged file is
+    there (:class:`StagedFileMissing` otherwise, nothing moved). ``resume=True``
+    finishes a commit killed part-way: a missing staged file is one already
+    moved, and is skipped, so redoing a commit any number of times is safe.
+    """
+    if not resume:
+        _check_staged(staging, record)
     dests = set()
     for i, (staged, dest) in enumerate(record["files"]):
         src, dst = staging / staged, root / dest
         dests.add(os.path.normpath(dst))
-        if src.exists():
+        if not resume or src.exists():
             _move(src, dst)
             _commit_point(f"after-move-{i}")
     _commit_point("after-last-move")

@@ -1,4 +1,8 @@
-"""The next start of a stage after a killed run: finish a committed one, drop an uncommitted one."""
+"""The next start of a stage after a killed run: finish a committed one, drop an uncommitted one.
+
+Only under the stage's lock (:mod:`hyperlab.io.lock`): a staging folder whose
+run still holds it is live, never the leftovers of a killed run.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 from hyperlab.errors import OutputError
 from hyperlab.io import manifest
 from hyperlab.io.commit import apply, remove_staging
+from hyperlab.io.lock import stage_lock
 from hyperlab.io.manifest import MANIFEST, STAGING
 
 log = logging.getLogger(__name__)
@@ -21,9 +26,17 @@ _TEMP_NAME = re.compile(r"^\..+\.tmp[^/]*$")
 def recover(name: str, root: str | Path = ".") -> None:
     """Clean up after a killed run of stage ``name``: finish a committed one, drop an uncommitted one.
 
-    Also removes hidden ``.name.*.tmp*`` files (left by a killed writer of the
-    former per-file scheme) from the output folders.
+    Takes the stage's lock first, so a run in progress stops this with one
+    line (:class:`OutputError` naming its pid) instead of losing its staged
+    files. Also removes hidden ``.name.*.tmp*`` files (left by a killed writer
+    of the former per-file scheme) from the output folders.
     """
+    with stage_lock(name, root):
+        recover_locked(name, root)
+
+
+def recover_locked(name: str, root: str | Path = ".") -> None:
+    """:func:`recover`, for a caller already holding the lock of stage ``name`` (as ``stage_outputs`` does)."""
     root = Path(root)
     staging = root / STAGING / name
     manifest_file = staging / MANIFEST
@@ -35,7 +48,7 @@ def recover(name: str, root: str | Path = ".") -> None:
                 f"run it again when that run has finished"
             )
         log.warning("%s: completing the outputs of an interrupted commit", staging)
-        apply(staging, root, manifest.load(manifest_file))
+        apply(staging, root, manifest.load(manifest_file), resume=True)
     elif staging.exists():
         log.info("%s: removing the staged files of an interrupted run", staging)
         remove_staging(staging, root)

@@ -10,7 +10,8 @@ from pathlib import Path
 from hyperlab.errors import OutputError
 from hyperlab.io.atomic import one_line, replace_atomically
 from hyperlab.io.commit import StageOutputs
-from hyperlab.io.recovery import recover
+from hyperlab.io.lock import stage_lock
+from hyperlab.io.recovery import recover_locked
 
 _ACTIVE: contextvars.ContextVar[StageOutputs | None] = contextvars.ContextVar("hyperlab_outputs", default=None)
 
@@ -25,10 +26,21 @@ def stage_outputs(name: str, root: str | Path = ".") -> Iterator[StageOutputs]:
     """Every write of :mod:`hyperlab.io` inside the block is staged, and committed together at its end.
 
     An exception (or a kill) inside the block leaves every previous output as
-    it was. The leftovers of an earlier killed run of stage ``name`` are
-    cleaned first (:func:`~hyperlab.io.recovery.recover`).
+    it was. The whole block holds the lock of stage ``name``
+    (:func:`~hyperlab.io.lock.stage_lock`): while one run has it open, a second
+    run of the same stage stops with one line naming the first one's pid
+    (or waits, with ``HYPERLAB_STAGE_WAIT_S``). Under the lock, the leftovers
+    of an earlier killed run are cleaned first (:func:`~hyperlab.io.recovery.recover`).
     """
-    recover(name, root)
+    with stage_lock(name, root):
+        recover_locked(name, root)
+        with _staged(name, root) as outputs:
+            yield outputs
+
+
+@contextlib.contextmanager
+def _staged(name: str, root: str | Path) -> Iterator[StageOutputs]:
+    """The body of :func:`stage_outputs`, under its lock: stage every write, commit at the end."""
     outputs = StageOutputs(name, root)
     token: contextvars.Token[StageOutputs | None] | None = _ACTIVE.set(outputs)
     try:

@@ -18,7 +18,6 @@ the ratio is what to compare across machines.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -32,7 +31,7 @@ from hyperlab.report import Result
 from hyperlab.selection.analysis.compare import compare
 from hyperlab.selection.analysis.noise_floor import noise_floor, search_regret
 from hyperlab.selection.space.encoding import suggest_arch
-from hyperlab.selection.study.runner import RunSpec, run_strategy
+from hyperlab.selection.study.runner import RunSpec, pool_map, run_strategy
 from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.table import Table
@@ -275,11 +274,12 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
 
 
 def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], Any]) -> list[np.ndarray]:
-    """:func:`function_run` of every job, in ``n_workers`` processes (results in job order)."""
-    if n_workers == 1:
-        return [tick() or function_run(j) for j in jobs]
-    with multiprocessing.get_context("spawn").Pool(n_workers) as pool:
-        return [tick() or c for c in pool.imap(function_run, jobs)]
+    """:func:`function_run` of every job, in ``n_workers`` processes (results in job order).
+
+    A worker that dies stops the stage with one line (:class:`~hyperlab.selection.study.runner.WorkerDied`).
+    """
+    advice = "nothing was written; rerun, with fewer sampler_bench.n_workers if memory ran out"
+    return pool_map(function_run, jobs, n_workers, "sampler_bench", "the test-function studies", advice, tick)
 
 
 def run(params, table: Table, seed: int = 0, progress: Progress = silent) -> Result:

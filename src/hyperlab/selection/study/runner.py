@@ -32,6 +32,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hyperlab.errors import OutputError
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
@@ -207,15 +208,49 @@ def _star(args):
     return fn(*rest)
 
 
-def _pool_map(n_workers: int, jobs: list) -> list:
-    """``map`` over worker processes; a worker killed by a signal stops the run with one line, not a hang."""
+class WorkerDied(OutputError):
+    """A worker process of :func:`pool_map` died (a signal, the out-of-memory killer) and took its task with it.
+
+    An :class:`~hyperlab.errors.OutputError`: the stage cannot produce its
+    outputs, so it stops with this one line and commits nothing.
+    """
+
+
+def pool_map(
+    fn: Callable[[Any], Any],
+    jobs: list,
+    n_workers: int,
+    who: str,
+    task: str,
+    advice: str,
+    on_result: Callable[[], None] | None = None,
+) -> list:
+    """``[fn(job) for job in jobs]``, in ``n_workers`` spawned processes; ``on_result`` after each result.
+
+    The results come in job order whatever the number of workers, so they
+    never depend on it. Every process pool of the package runs here because
+    of what happens when a worker dies: ``multiprocessing.Pool`` loses the
+    task and waits for it forever, while ``ProcessPoolExecutor`` marks the
+    pool broken; that stops the run with :class:`WorkerDied`, one line:
+    ``a <who> worker process died running <task> (...); <advice>``.
+    """
+    tick = on_result or (lambda: None)
+    results = []
     if n_workers == 1:
-        return [_star(job) for job in jobs]
+        for job in jobs:
+            results.append(fn(job))
+            tick()
+        return results
     try:
         with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(_star, jobs))
+            for result in pool.map(fn, jobs):
+                results.append(result)
+                tick()
     except BrokenProcessPool:
-        raise StorageBusy("a search worker process died (killed?); rerun to resume: finished trials are kept") from None
+        raise WorkerDied(
+            f"a {who} worker process died running {task} (killed by a signal, e.g. the out-of-memory killer?); {advice}"
+        ) from None
+    return results
 
 
 def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: Table, repeat: int) -> None:
@@ -239,23 +274,21 @@ def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | No
     jobs: list[Any]  # in memory: (worker, table, spec, repeat); on a storage: (repeat, study name)
     if spec.storage == "none":
         jobs = [(_run_memory_repeat, table, spec, r) for r in range(spec.repeats)]
-        if spec.n_workers == 1:
-            frames = []
-            for job in jobs:
-                frames.append(_star(job))
-                tick()
-        else:
-            with multiprocessing.get_context("spawn").Pool(spec.n_workers) as pool:
-                frames = []
-                for frame in pool.imap(_star, jobs):
-                    frames.append(frame)
-                    tick()
+        advice = "nothing was written; rerun, with fewer search.n_workers if memory ran out"
+        frames = pool_map(_star, jobs, spec.n_workers, "search", f"strategy {spec.strategy}", advice, on_result=tick)
         return pd.concat(frames, ignore_index=True)
 
     with contextlib.nullcontext() if is_rdb(spec.storage) else journal_run_lock(spec.storage):
         storage = open_storage(spec.storage)
         jobs = [(r, prepare_shared(spec, storage, table.digest, r)) for r in range(spec.repeats)]
-        _pool_map(spec.n_workers, [(_shared_worker, table, spec, w, jobs) for w in range(spec.n_workers)])
+        pool_map(
+            _star,
+            [(_shared_worker, table, spec, w, jobs) for w in range(spec.n_workers)],
+            spec.n_workers,
+            "search",
+            f"strategy {spec.strategy}",
+            "rerun to resume: finished trials are kept",
+        )
         frames = []
         for repeat, name in jobs:
             study = optuna.load_study(study_name=name, storage=storage)
