@@ -157,3 +157,54 @@ def test_only_a_yaml_list_is_a_list():
     for text in ("layers: !!set {1, 2}", "layers: {1: 2}"):
         with pytest.raises(ConfigError, match=r"candidates.layers: got .*; must be a list of integer$"):
             parse_section(config.CandidatesParams, config.parse_yaml(text), "candidates")
+
+
+# --------------------------------------------------------------------------- search: storage and heartbeats
+
+
+@pytest.mark.parametrize(
+    "raw, line",
+    [
+        ({"heartbeat_seconds": 0}, "params.yaml: search.heartbeat_seconds: got 0; must be >= 1"),
+        ({"heartbeat_seconds": 3601}, "params.yaml: search.heartbeat_seconds: got 3601; must be <= 3600"),
+        ({"heartbeat_seconds": 1.5}, "params.yaml: search.heartbeat_seconds: got 1.5; must be integer"),
+        ({"heartbeat_grace_seconds": 1}, "params.yaml: search.heartbeat_grace_seconds: got 1; must be >= 2"),
+        (
+            {"heartbeat_seconds": 10, "heartbeat_grace_seconds": 10},
+            "params.yaml: search.heartbeat_grace_seconds: got 10; must be > search.heartbeat_seconds (10)",
+        ),
+    ],
+)
+def test_bad_heartbeat_settings_are_one_line_naming_the_key(raw, line):
+    with pytest.raises(ConfigError) as err:
+        parse_section(config.SearchParams, raw, "search")
+    assert str(err.value).startswith(line) and "\n" not in str(err.value), str(err.value)
+
+
+def test_heartbeat_settings_within_bounds_are_taken():
+    p = parse_section(config.SearchParams, {"heartbeat_seconds": 5, "heartbeat_grace_seconds": 30}, "search")
+    assert (p.heartbeat_seconds, p.heartbeat_grace_seconds) == (5, 30)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg2://hyperlab:s3cr3t@db-host/hyperlab",
+        "postgresql://hyperlab:s3cr3t@db-host:5432/hyperlab",
+        "postgresql+psycopg2://hyperlab@db-host/hyperlab?password=s3cr3t",
+        "nosuchdb://hyperlab:s3cr3t@db-host/x",  # refused for the password before the scheme: never echoed
+    ],
+)
+def test_a_storage_url_with_a_password_is_refused_without_echoing_it(url):
+    with pytest.raises(ConfigError) as err:
+        parse_section(config.SearchParams, {"storage": url}, "search")
+    message = str(err.value)
+    assert message.startswith("params.yaml: search.storage: the URL holds a password") and "\n" not in message
+    assert "PGPASSWORD" in message and "~/.pgpass" in message and "s3cr3t" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg2://hyperlab@db-host/hyperlab", "postgresql+psycopg2://hyperlab@/postgres?host=/tmp/s"]
+)
+def test_a_storage_url_without_a_password_is_taken(url):
+    assert parse_section(config.SearchParams, {"storage": url}, "search").storage == url

@@ -190,3 +190,50 @@ def test_three_workers_with_one_killed_finish_every_study_exactly(tmp_path, post
         assert retried == {t.number for t in trials if t.state == optuna.trial.TrialState.FAIL}
         got = df[df["repeat"] == int(summary.study_name.rsplit("-r", 1)[1])].sort_values("number")
         assert got["number"].tolist() == sorted(t.number for t in complete)
+
+
+def test_the_password_comes_from_pgpassword_or_a_pgpass_file(tmp_path, monkeypatch):
+    """The documented setup: a URL without password (params.yaml) and the secret where libpq reads it."""
+    bin_dir = _bin_dir()
+    if bin_dir is None:
+        if os.environ.get("HYPERLAB_REQUIRE_POSTGRES") == "1":
+            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    import sqlalchemy
+
+    from hyperlab.selection.study.storage import open_storage
+
+    user = next(u for u in ("postgres", "nobody") if _has_user(u)) if os.geteuid() == 0 else None
+    root = Path(tempfile.mkdtemp(prefix="hyperlab-pw-", dir="/tmp"))
+    root.chmod(0o755)
+    data, sock, pwfile = root / "data", root / "sock", root / "pw"
+    pwfile.write_text("s3cret\n")
+    pwfile.chmod(0o644)  # read by initdb as the server user
+    for folder in (data, sock):
+        folder.mkdir()
+        if user:
+            os.chown(folder, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
+    port = 55000 + os.getpid() % 1000
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "hyperlab", "-A", "scram-sha-256", f"--pwfile={pwfile}"]
+    subprocess.run(_as_server_user([*initdb, "--no-sync"], user), check=True, capture_output=True, timeout=120)
+    options = f"-k {sock} -p {port} -c listen_addresses='' -c fsync=off"
+    start = [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(sock / "log"), "-w", "start"]
+    subprocess.run(_as_server_user(start, user), check=True, capture_output=True, timeout=120)
+    url = f"postgresql+psycopg2://hyperlab@/postgres?host={sock}&port={port}"
+    try:
+        for name in ("PGPASSWORD", "PGPASSFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.pgpass of the user running the tests
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="no password supplied"):
+            optuna.create_study(storage=open_storage(url), study_name="none")
+        monkeypatch.setenv("PGPASSWORD", "s3cret")
+        optuna.create_study(storage=open_storage(url), study_name="env")
+        monkeypatch.delenv("PGPASSWORD")
+        (tmp_path / ".pgpass").write_text("*:*:*:hyperlab:s3cret\n")
+        (tmp_path / ".pgpass").chmod(0o600)  # libpq ignores a file others can read
+        optuna.create_study(storage=open_storage(url), study_name="file")
+        assert {s.study_name for s in optuna.get_all_study_summaries(open_storage(url))} == {"env", "file"}
+    finally:
+        stop = [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+        subprocess.run(_as_server_user(stop, user), capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

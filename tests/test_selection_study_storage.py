@@ -68,15 +68,22 @@ def test_heartbeat_thread_beats_on_an_rdb_and_is_a_no_op_on_a_journal(tmp_path):
     assert journal.trials[0].value == 2.0
 
 
-def test_a_worker_killed_before_its_first_beat_is_found_dead(tmp_path, monkeypatch):
-    rdb = slots.open_storage(f"sqlite:///{tmp_path / 'rdb.sqlite3'}")
+def test_the_heartbeat_settings_reach_optunas_storage(tmp_path):
+    """fail_dead_trials reads the grace period back from the storage (RDBStorage attributes, Optuna 5.0.0)."""
+    rdb = slots.open_storage(f"sqlite:///{tmp_path / 'rdb.sqlite3'}", heartbeat_s=3, grace_s=11)
+    assert (rdb.get_heartbeat_interval(), rdb.grace_period) == (3, 11)
+    default = slots.open_storage(f"sqlite:///{tmp_path / 'default.sqlite3'}")
+    assert (default.get_heartbeat_interval(), default.grace_period) == (slots.HEARTBEAT_S, slots.GRACE_S)
+
+
+def test_a_worker_killed_before_its_first_beat_is_found_dead(tmp_path):
+    rdb = slots.open_storage(f"sqlite:///{tmp_path / 'rdb.sqlite3'}", heartbeat_s=1, grace_s=1)
     study = optuna.create_study(storage=rdb)
     study.enqueue_trial({}, user_attrs={"slot": 0})
     slots.pop_slot(study)  # RUNNING, never a heartbeat
-    monkeypatch.setattr(slots, "GRACE_S", 0.5)
     slots.fail_dead_trials(study, rdb)
     assert [t.state for t in study.trials] == [TrialState.RUNNING]  # young: maybe still starting
-    time.sleep(0.6)
+    time.sleep(1.1)
     slots.fail_dead_trials(study, rdb)
     dead, retry = study.trials
     assert dead.state == TrialState.FAIL and retry.state == TrialState.WAITING
@@ -127,3 +134,26 @@ def test_a_samplers_claim_is_seen_by_other_readers_while_the_trial_runs(tmp_path
 
     study.optimize(objective, n_trials=2)
     assert [claims for _, claims in seen] == [[x] for x, _ in seen]  # network index i is x here
+
+
+def test_opening_a_fresh_database_another_process_is_creating_retries(tmp_path, monkeypatch):
+    """Machines started together on a fresh database race to create Optuna's schema; the losers open again."""
+    real, calls = slots._rdb, []
+
+    def racing(url, heartbeat_s, grace_s):
+        calls.append(url)
+        if len(calls) < 3:
+            raise sqlalchemy.exc.IntegrityError("CREATE TYPE studydirection", {}, Exception("duplicate key value"))
+        return real(url, heartbeat_s, grace_s)
+
+    monkeypatch.setattr(slots, "_rdb", racing)
+    monkeypatch.setattr(slots.time, "sleep", lambda s: None)
+    url = f"sqlite:///{tmp_path / 'rdb.sqlite3'}"
+    assert isinstance(slots.open_storage(url), optuna.storages.RDBStorage) and len(calls) == 3
+
+    def broken(url, heartbeat_s, grace_s):
+        raise sqlalchemy.exc.ProgrammingError("SELECT", {}, Exception("permission denied for schema public"))
+
+    monkeypatch.setattr(slots, "_rdb", broken)
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):  # not a race: at once
+        slots.open_storage(url)

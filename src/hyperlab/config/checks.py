@@ -88,3 +88,42 @@ def storage(value: str) -> str | None:
     if not path.parent.is_dir():
         return f"folder {str(path.parent)!r} does not exist; must be a journal file path in an existing folder"
     return None
+
+
+def _url_has_password(url: str) -> bool:
+    """Whether the database URL ``url`` carries a password (``user:secret@host`` or ``?password=``).
+
+    Read as SQLAlchemy -- which Optuna's RDBStorage uses -- reads it, so what is
+    refused is exactly what the driver would have been given.
+    """
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        password, query = parsed.password, {k.lower() for k in parsed.query}
+    except Exception:  # no SQLAlchemy, or a URL it cannot parse (refused later, by _rdb_url_problem)
+        parts = urlsplit(url)
+        password, query = parts.password, {k.lower() for k in parse_qs(parts.query)}
+    return bool(password) or "password" in query
+
+
+def url_without_password(key: str) -> Callable[[str], str | None]:
+    """A check of ``key``: an RDB URL must not carry a password, which DVC would record.
+
+    The value of a param is written to ``dvc.lock`` and to the experiment's
+    commit; a secret belongs in the environment, where the driver reads it
+    itself (libpq, under psycopg2: ``PGPASSWORD`` or ``~/.pgpass``). The line
+    names the key but never repeats the URL, so the secret is not echoed either.
+    """
+
+    def problem(value: str) -> str | None:
+        if "://" in value and _url_has_password(value):
+            raise ConfigError(
+                f"params.yaml: {key}: the URL holds a password, which DVC would record in dvc.lock and the "
+                "experiment's commit; remove it and give it in the environment (PostgreSQL: PGPASSWORD or ~/.pgpass)"
+            )
+        return None
+
+    return problem

@@ -66,8 +66,13 @@ class SearchParams(Section):
     n_trials: Int = Field(40, ge=2, le=10000)
     repeats: Int = Field(20, ge=1, le=1000)
     cost: Literal[COSTS] = "train_time"  # type: ignore[valid-type]
-    storage: Annotated[Text, check(checks.storage)] = "none"
+    # no password: DVC records the value (checks.url_without_password says where the secret goes)
+    storage: Annotated[Text, check(checks.url_without_password("search.storage")), check(checks.storage)] = "none"
     n_workers: Int = Field(1, ge=1, le=64)
+    # RDB storage: a running trial's heartbeat interval, and how long a silent one lives before its slot is
+    # re-enqueued (a worker stalled longer than the grace period, e.g. swapping, loses its trial)
+    heartbeat_seconds: Int = Field(1, ge=1, le=3600)
+    heartbeat_grace_seconds: Int = Field(6, ge=2, le=86400)
     target_quantile: Number = Field(0.05, ge=QUANTILE_MIN, lt=1)
     # latency budget of the *_constrained strategies and of the budget reading: this quantile of the networks'
     # (seed-mean) latencies; 0.5 = the median network's latency
@@ -76,6 +81,15 @@ class SearchParams(Section):
     # stage latency: independent re-timings of every network (rounds, pause between them)
     latency_rounds: Int = Field(2, ge=1, le=100)
     latency_gap_seconds: Number = Field(20.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _grace_outlasts_a_beat(self):
+        if self.heartbeat_grace_seconds <= self.heartbeat_seconds:
+            raise ConfigError(
+                f"params.yaml: search.heartbeat_grace_seconds: got {self.heartbeat_grace_seconds}; must be > "
+                f"search.heartbeat_seconds ({self.heartbeat_seconds}): a live worker's beat must land within it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _startup_trials_fit(self):

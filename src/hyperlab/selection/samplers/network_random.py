@@ -13,11 +13,13 @@ renormalized over the networks no other trial of the study has taken:
 It is an ordinary :class:`optuna.samplers.BaseSampler` working through
 ``sample_independent``: at the trial's first parameter it draws the network,
 claims it in the trial's system attributes (so concurrent trials of other
-threads or processes sharing the storage see it; two processes can still
-collide in the instant between reading and writing), then hands out that
-network's canonical parameter values. A parameter it does not know is drawn by
-Optuna's ``RandomSampler``. Once every network is taken, draws restart from
-all of them (repeats become unavoidable).
+threads or processes sharing the storage see it), reads the study back and
+draws again if another trial took the same network meanwhile
+(claim-then-check, :func:`hyperlab.selection.samplers.claims.claim_checked`,
+as the GP samplers do), then hands out that network's canonical parameter
+values. A parameter it does not know is drawn by Optuna's ``RandomSampler``.
+Once every network is taken, draws restart from all of them (repeats become
+unavoidable).
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from typing import Any
 
 import numpy as np
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.trial import TrialState
+
+from hyperlab.selection.samplers.claims import alive_claims, claim_checked, others
 
 CLAIM_ATTR = "hyperlab:network"
-_ALIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
 def layer_uniform_weights(depths: Sequence[int] | np.ndarray) -> np.ndarray:
@@ -89,33 +91,37 @@ class NetworkRandomSampler(BaseSampler):
 
     def taken(self, study, trial) -> set:
         """Identities of the networks other trials have (by their params) or claim (while running)."""
-        out = set()
-        for t in study.get_trials(deepcopy=False):
-            if t.number == trial.number:
-                continue
-            if self._names <= set(t.params):
-                out.add(self._key(t.params))
-            elif t.state in _ALIVE and CLAIM_ATTR in t.system_attrs:
-                out.add(self._keys[int(t.system_attrs[CLAIM_ATTR])])
-        return out
+        return self._taken_by(others(study, trial))
+
+    def _taken_by(self, trials) -> set:
+        out = {self._key(t.params) for t in trials if self._names <= t.params.keys()}
+        claims = alive_claims(trials, CLAIM_ATTR)  # a trial whose params are all set is known by them
+        return out | {self._keys[int(c)] for t, c in claims if not self._names <= t.params.keys()}
 
     def _draw(self, study, trial) -> int:
+        """A network among the untaken ones (all of them once none is left), by the fixed weights."""
         taken = self.taken(study, trial)
         free = np.array([k not in taken for k in self._keys], dtype=bool)
         w = np.where(free, self._weights, 0.0) if free.any() else self._weights
-        i = int(self._rng.choice(len(w), p=w / w.sum()))
-        # Optuna 5.0.0 has no public call for a sampler to annotate a trial (its own samplers use this one);
-        # tests/test_selection_study_storage.py pins that other readers of the study see the claim
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, i)
-        return i
+        return int(self._rng.choice(len(w), p=w / w.sum()))
 
     def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
         if param_name not in self._names:
             return self._random.sample_independent(study, trial, param_name, param_distribution)
         with self._lock:
-            if trial._trial_id not in self._plans:
-                self._plans[trial._trial_id] = self._draw(study, trial)
-            i = self._plans[trial._trial_id]
+            i = self._plans.get(trial._trial_id)
+        if i is None:  # the trial's first parameter: draw, claim and check (under the lock: threads never collide)
+            i = claim_checked(
+                study,
+                trial,
+                CLAIM_ATTR,
+                choose=lambda attempt, rng: self._draw(study, trial),
+                encode=int,
+                taken=lambda trials, j: self._keys[j] in self._taken_by(trials),
+                guard=lambda: self._lock,
+            )
+            with self._lock:
+                self._plans[trial._trial_id] = i
         value = self._networks[i][param_name]
         if not param_distribution._contains(param_distribution.to_internal_repr(value)):
             raise ValueError(f"network {self._keys[i]!r}: {param_name} = {value!r} is outside {param_distribution}")

@@ -37,6 +37,8 @@ from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
 from hyperlab.selection.study.storage import (
+    GRACE_S,
+    HEARTBEAT_S,
     POLL_S,
     StorageBusy,
     enqueue_slots,
@@ -69,6 +71,8 @@ class RunSpec:
     storage: str = "none"
     n_workers: int = 1
     budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
+    heartbeat_s: int = HEARTBEAT_S  # a shared storage's heartbeat interval and grace period
+    grace_s: int = GRACE_S
 
     @classmethod
     def of(cls, params, strategy: str, seed: int, table: Table) -> RunSpec:
@@ -85,6 +89,8 @@ class RunSpec:
             storage=params.storage,
             n_workers=params.n_workers,
             budget=table.latency_budget(params.latency_budget_quantile),
+            heartbeat_s=params.heartbeat_seconds,
+            grace_s=params.heartbeat_grace_seconds,
         )
 
 
@@ -192,7 +198,7 @@ def prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
 def _shared_worker(table: Table, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
     """One worker process: slots of every study (repeat, name) until none is left waiting."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = open_storage(spec.storage)
+    storage = open_storage(spec.storage, spec.heartbeat_s, spec.grace_s)
     ran = 0
     for repeat, name in jobs:
         study = optuna.load_study(study_name=name, storage=storage)
@@ -279,7 +285,7 @@ def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | No
         return pd.concat(frames, ignore_index=True)
 
     with contextlib.nullcontext() if is_rdb(spec.storage) else journal_run_lock(spec.storage):
-        storage = open_storage(spec.storage)
+        storage = open_storage(spec.storage, spec.heartbeat_s, spec.grace_s)
         jobs = [(r, prepare_shared(spec, storage, table.digest, r)) for r in range(spec.repeats)]
         pool_map(
             _star,

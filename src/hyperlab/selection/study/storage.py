@@ -11,8 +11,9 @@ and workers only pop slots (an atomic state change in the storage), never
 create trials. So a second run, or a second machine, shares the work instead
 of adding trials. A slot whose worker died is re-enqueued (user attribute
 ``retry_of``; the dead trial is FAIL and left out of the results): with an RDB
-a RUNNING trial whose heartbeat stopped for :data:`GRACE_S` seconds is dead
-(Optuna's heartbeat); a journal is used by one run at a time
+a RUNNING trial whose heartbeat stopped for the grace period
+(``search.heartbeat_grace_seconds``, default :data:`GRACE_S`) is dead
+(Optuna's heartbeat, beating every ``search.heartbeat_seconds``); a journal is used by one run at a time
 (``<journal>.run.lock``, a second run refuses with one line), so at start every
 RUNNING trial is dead, and a stale ``<journal>.lock`` of a killed process is removed.
 
@@ -31,6 +32,7 @@ import datetime
 import fcntl
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,10 +44,13 @@ from hyperlab.selection.table.benchmark import NetworkFailed
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 1  # RDB: a running trial's heartbeat interval
-GRACE_S = 6  # RDB: a RUNNING trial silent this long belongs to a dead worker; its slot is re-enqueued
+HEARTBEAT_S = 1  # RDB: a running trial's heartbeat interval (default of search.heartbeat_seconds)
+# RDB: a RUNNING trial silent this long belongs to a dead worker; its slot is re-enqueued
+# (default of search.heartbeat_grace_seconds)
+GRACE_S = 6
 LOCK_GRACE_S = 5  # journal: a lock file untouched this long is a killed process's (Optuna's default: 30)
 POLL_S = 0.5  # RDB: how often a finished worker checks on slots other workers hold
+SCHEMA_ATTEMPTS = 5  # RDB: tries to open a fresh database whose schema other processes are creating
 
 
 class StorageBusy(RuntimeError):
@@ -56,21 +61,52 @@ def is_rdb(storage: str) -> bool:
     return "://" in storage
 
 
-def open_storage(storage: str):
-    """Optuna storage of ``search.storage``: None (in memory), a journal file, or an RDB with heartbeats."""
+def open_storage(storage: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S):
+    """Optuna storage of ``search.storage``: None (in memory), a journal file, or an RDB with heartbeats.
+
+    ``heartbeat_s``, ``grace_s``: an RDB's heartbeat interval and grace period
+    (``search.heartbeat_seconds``, ``search.heartbeat_grace_seconds``); a
+    journal has no heartbeats. An RDB URL carries no password (the params
+    check refuses one): the driver finds it itself, libpq in ``PGPASSWORD`` or ``~/.pgpass``.
+    """
     if storage == "none":
         return None
     if is_rdb(storage):
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and what we need
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, heartbeat_stale_trial_callback=requeue
-            )
+        return _open_rdb(storage, heartbeat_s, grace_s)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     lock = JournalFileOpenLock(storage, grace_period=LOCK_GRACE_S)
     return JournalStorage(JournalFileBackend(storage, lock_obj=lock))
+
+
+def _rdb(url: str, heartbeat_s: int, grace_s: int):
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5.0, and what we need
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat_s, grace_period=grace_s, heartbeat_stale_trial_callback=requeue
+        )
+
+
+def _open_rdb(url: str, heartbeat_s: int, grace_s: int, attempts: int = SCHEMA_ATTEMPTS):
+    """Optuna's RDBStorage with heartbeats, opened again while another process creates Optuna's tables.
+
+    Machines started together on a fresh database all create Optuna's schema
+    (types, tables, version rows): each checks that an object is absent, then
+    creates it, so all but one fail with "already exists" / "duplicate key".
+    Every step checks first, so opening again once the winner has committed succeeds.
+    """
+    import sqlalchemy
+
+    for attempt in range(1, attempts):
+        try:
+            return _rdb(url, heartbeat_s, grace_s)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as err:
+            if not any(words in str(err) for words in ("already exists", "duplicate key")):
+                raise
+            log.info("another process is creating Optuna's tables in the database; opening it again")
+            time.sleep(0.2 * attempt)
+    return _rdb(url, heartbeat_s, grace_s)
 
 
 @contextlib.contextmanager
@@ -170,12 +206,15 @@ def recover_journal(study: optuna.Study) -> None:
 def fail_dead_trials(study: optuna.Study, storage) -> None:
     """RDB: fail the RUNNING trials of dead workers and re-enqueue their slots (a no-op for a journal).
 
-    Dead: a heartbeat older than :data:`GRACE_S` (Optuna's check), or no heartbeat
-    at all and started over :data:`GRACE_S` ago (killed between popping the slot
-    and its first heartbeat, which Optuna's check never finds).
+    Dead: a heartbeat older than the storage's grace period (Optuna's check), or
+    no heartbeat at all and started over the grace period ago (killed between
+    popping the slot and its first heartbeat, which Optuna's check never finds).
     """
     if not isinstance(storage, optuna.storages.RDBStorage):
         return
+    # the grace period open_storage gave the storage (attribute of Optuna 5.0.0's RDBStorage, pinned in
+    # tests/test_selection_study_storage.py): one grace period for Optuna's check and ours
+    grace = storage.grace_period if storage.grace_period is not None else GRACE_S
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # its callback, requeue, re-enqueues the slots
@@ -183,7 +222,7 @@ def fail_dead_trials(study: optuna.Study, storage) -> None:
     old = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S
+        if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace
     ]
     if not old:
         return

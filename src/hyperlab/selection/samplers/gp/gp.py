@@ -150,7 +150,7 @@ class Posterior:
     """The GP conditioned on ``(X, y)`` with fixed kernel parameters; predicts the latent f."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, params: KernelParams):
-        self.X, self.is_cat, self.params = X, is_cat, params
+        self.X, self.y, self.is_cat, self.params = X, y, is_cat, params
         k, _ = matern52(scaled_r2(X, X, params.inv_sq_lengthscales, is_cat))
         K = params.scale * k + (params.noise + 1e-9) * np.eye(len(X))
         chol = scipy.linalg.cho_factor(K, lower=True)

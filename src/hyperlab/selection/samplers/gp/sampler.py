@@ -22,11 +22,15 @@ and a default) whenever the data grew by 5 % (every trial below 64 points;
 on the new data with the hyperparameters it has.
 
 Threads and workers: every random choice comes from the sampler's seeded
-stream; one lock per sampler serializes the choice of a point, and a point of
-a finite space is *claimed* in the trial's system attributes before the
-objective runs, so no point is taken twice -- by threads of one process or by
-processes sharing a storage (claims of other processes are read back and a
-collision is retried after a random back-off) -- while untaken points remain.
+stream; one lock per sampler serializes the choice of a point, and the point is
+*claimed* in the trial's system attributes before the objective runs
+(:mod:`hyperlab.selection.samplers.claims`). In a finite space no point is
+taken twice -- by threads of one process or by processes sharing a storage
+(claims are read back and a collision is chosen again after a random back-off)
+-- while untaken points remain. Running trials (their claims) enter the GP
+with fantasy values, kriging believer then constant liar (:mod:`.pending`;
+Ginsbourger et al. 2010), and in a continuous space a point next to a running
+trial's is chosen again: concurrent workers spread out there too.
 Conditional parameters (present in only some trials) are sampled at random.
 Failed and pruned trials count as the worst completed value in the GP, and
 their points are never suggested again.
@@ -45,11 +49,11 @@ WARNING per study saying why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import numpy as np
@@ -59,17 +63,18 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hyperlab.selection.samplers.claims import ALIVE, claim_checked
 from hyperlab.selection.samplers.gp.acquisition import LogEI, LogEIPerSecond
 from hyperlab.selection.samplers.gp.cost import trial_cost
 from hyperlab.selection.samplers.gp.gp import Posterior, WarmFits, standardize
 from hyperlab.selection.samplers.gp.optim import argmax_of, evaluate, key_of, maximize
+from hyperlab.selection.samplers.gp.pending import Pending, near_running, running_points, with_fantasies
 from hyperlab.selection.samplers.gp.search_space import SearchSpace
 from hyperlab.selection.samplers.gp.threads import single_threaded_blas
 
 log = logging.getLogger(__name__)
 
 CLAIM_ATTR = "hyperlab:gp_point"  # system attribute: the features a running trial was given
-_ALIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
 def _child_seed(seed: int | None, i: int) -> int | None:
@@ -157,13 +162,27 @@ class GPEISampler(BaseSampler):
             return {}
         space = SearchSpace(search_space)
         finite = math.isfinite(space.size())
-        with single_threaded_blas(), self._lock:
-            point = self._suggest(study, trial, space)
-            if finite:  # claimed under the lock: the next thread's suggestion sees it
-                self._write_claim(study, trial, point)
-        if finite:
-            point = self._verify_claim(study, trial, space, point)
+        point = claim_checked(
+            study,
+            trial,
+            CLAIM_ATTR,
+            choose=lambda attempt, rng: self._suggest(study, trial, space, attempt + 1, rng if attempt else None),
+            encode=lambda p: [float(v) for v in p],
+            # finite: no point twice; continuous: not next to a running trial's point (.pending)
+            taken=lambda others, p: (
+                key_of(p) in self._taken(others, space)
+                if finite
+                else near_running(p, others, space, CLAIM_ATTR, self._params_of)
+            ),
+            guard=self._guarded,
+        )
         return space.params(point)
+
+    @contextlib.contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Held while choosing and claiming a point: one thread at a time (the next sees the claim)."""
+        with single_threaded_blas(), self._lock:
+            yield
 
     # ---- the choice of a point
     def _suggest(
@@ -174,9 +193,10 @@ class GPEISampler(BaseSampler):
         spread: int = 1,
         spread_rng: np.random.Generator | None = None,
     ) -> np.ndarray:
-        """The point to claim; ``spread > 1`` (a retry after a collision): one of the ``spread`` best untaken
-        points of a finite space, drawn with ``spread_rng``, so two processes that share one model stop
-        choosing the same argmax again and again."""
+        """The point to claim; ``spread > 1`` (a retry after a collision): running trials enter as the constant
+        liar (:mod:`.pending`), and in a finite space one of the ``spread`` best untaken points is drawn with
+        ``spread_rng``, so two processes that share one model stop choosing the same argmax again and again
+        (both colliding trials choose again, :func:`~hyperlab.selection.samplers.claims.claim_checked`)."""
         trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         # cast: a complete single-objective trial has its value
         done = [
@@ -194,8 +214,10 @@ class GPEISampler(BaseSampler):
         if len(done) < self._n_startup_trials:
             return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
         failed = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED) and space.covers(t)]
+        # running trials: believed at first, the worst value on a retry (a choice next to one, .pending)
+        pending = Pending(running_points(trials, space, CLAIM_ATTR, self._params_of), pessimistic=spread > 1)
         try:
-            acq, incumbents = self._acquisition(study, space, done, failed)
+            acq, incumbents = self._acquisition(study, space, done, failed, pending)
         except (np.linalg.LinAlgError, FloatingPointError) as err:
             self._warn_once(study, "fit", f"the GP could not be fitted ({err}); sampling at random")
             return pool[self._rng.randint(len(pool))] if pool is not None else space.sample(self._rng, 1)[0]
@@ -207,21 +229,25 @@ class GPEISampler(BaseSampler):
             return pool[argmax_of(values, self._rng)]
         return maximize(acq, space, self._rng, incumbents, taken, n_candidates=self._n_candidates)
 
-    def _acquisition(self, study: Study, space: SearchSpace, done: list[FrozenTrial], failed: list[FrozenTrial]):
+    def _acquisition(self, study: Study, space: SearchSpace, done: list[FrozenTrial], failed: list, pending=None):
         """The acquisition to maximize and the features of the best few observed points.
 
         Failed and pruned trials enter the GP with the worst completed value, so
         the model learns to avoid a region where the objective fails instead of
-        proposing it again and again (the rows of ``done`` come first).
+        proposing it again and again (the rows of ``done`` come first). The
+        ``pending`` running trials enter after them, with fantasy values (:mod:`.pending`).
         """
         X = space.features([self._params_of(t) for t in done + failed])
         z = objective_targets(study, done, failed)
-        post = self._posterior(study, space, "objective", X, z)
+        post = self._posterior(study, space, "objective", X, z, pending)
         incumbents = X[np.argsort(z[: len(done)])[:5]]
         return LogEI(post, float(z.min())), incumbents
 
-    def _posterior(self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray) -> Posterior:
-        return self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
+    def _posterior(
+        self, study: Study, space: SearchSpace, target: str, X: np.ndarray, z: np.ndarray, pending=None
+    ) -> Posterior:
+        post = self._fits.posterior((study.study_name, space.key(), target), X, z, space.is_categorical)
+        return with_fantasies(post, pending)
 
     # ---- canonical points (``canonicalize``)
     def _params_of(self, trial: FrozenTrial) -> dict[str, Any]:
@@ -244,35 +270,10 @@ class GPEISampler(BaseSampler):
         with_params = [t for t in trials if space.covers(t)]
         taken = {key_of(p) for p in space.features([self._params_of(t) for t in with_params])} if with_params else set()
         for t in trials:
-            claim = t.system_attrs.get(CLAIM_ATTR) if t.state in _ALIVE else None
+            claim = t.system_attrs.get(CLAIM_ATTR) if t.state in ALIVE else None
             if claim is not None and len(claim) == space.dim:
                 taken.add(key_of(np.array(claim)))
         return taken
-
-    @staticmethod
-    def _write_claim(study: Study, trial: FrozenTrial, point: np.ndarray) -> None:
-        # Optuna has no public API for a sampler to annotate a trial; its own GPSampler uses this one.
-        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, [float(v) for v in point])
-
-    def _verify_claim(self, study: Study, trial: FrozenTrial, space: SearchSpace, point: np.ndarray) -> np.ndarray:
-        """If another process claimed the same point meanwhile, pick again.
-
-        Both colliding trials see each other's claim (each writes before it
-        reads), so both move on. Both fit the same GP to the same trials, so
-        each retry draws among the ``attempt + 2`` best untaken points (and
-        backs off at random) instead of both taking the next argmax together.
-        Threads of this process never collide: the lock orders them.
-        """
-        backoff = np.random.default_rng()
-        for attempt in range(8):
-            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            if key_of(point) not in self._taken(others, space):  # claims, and trials finished meanwhile
-                return point
-            time.sleep(backoff.uniform(0.0, 0.02 * (attempt + 1)))
-            with single_threaded_blas(), self._lock:
-                point = self._suggest(study, trial, space, spread=attempt + 2, spread_rng=backoff)
-                self._write_claim(study, trial, point)
-        return point
 
     def _warn_once(self, study: Study, kind: str, message: str) -> None:
         key = (study.study_name, kind)
@@ -292,9 +293,9 @@ class AttrModelGPEISampler(GPEISampler):
         super().__init__(**kwargs)
         self._attr = attr
 
-    def _acquisition(self, study, space, done, failed):
-        acq, incumbents = super()._acquisition(study, space, done, failed)
-        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._attr)
+    def _acquisition(self, study, space, done, failed, pending=None):
+        acq, incumbents = super()._acquisition(study, space, done, failed, pending)
+        model = self._log_attr_model(study, space, done, acq.posterior.X[: len(done)], self._attr, pending)
         if model is None:
             return acq, incumbents
         return self._with_attr_model(study, done, failed, acq, incumbents, model)
@@ -303,12 +304,15 @@ class AttrModelGPEISampler(GPEISampler):
         """The acquisition and incumbents, given the attribute's ``model`` (:meth:`_log_attr_model`)."""
         raise NotImplementedError
 
-    def _log_attr_model(self, study: Study, space: SearchSpace, done: list[FrozenTrial], X: np.ndarray, attr: str):
+    def _log_attr_model(
+        self, study: Study, space: SearchSpace, done: list[FrozenTrial], X: np.ndarray, attr: str, pending=None
+    ):
         """A GP on ``log`` of a positive trial attribute (a cost, a constraint), or None when no trial has it.
 
         Returns ``(posterior, values, have, center, scale)``: ``values[i]`` is trial
         ``done[i]``'s validated attribute (None when missing), ``have`` the indices
-        with one, and ``log value = center + scale * z``. ``X``: the features of ``done``.
+        with one, and ``log value = center + scale * z``. ``X``: the features of ``done``;
+        ``pending``: running trials, conditioned on with fantasy values (:mod:`.pending`).
         """
         values = [trial_cost(t, attr) for t in done]
         have = [i for i, c in enumerate(values) if c is not None]
@@ -321,7 +325,7 @@ class AttrModelGPEISampler(GPEISampler):
         if not have:
             return None
         z, center, scale = standardize(np.log([cast(float, values[i]) for i in have]))  # have: the ones not None
-        return self._posterior(study, space, attr, X[have], z), values, have, center, scale
+        return self._posterior(study, space, attr, X[have], z, pending), values, have, center, scale
 
 
 class GPEIPerSecondSampler(AttrModelGPEISampler):
