@@ -3,21 +3,25 @@
 Writes ``data/candidates.csv`` (one row per network and seed), the plot data
 ``plots/candidates/*.csv`` (error vs latency, true Pareto front), the full summary and
 timings ``plots/candidates/report.json`` and the headline numbers ``metrics/candidates.json``.
+``--worker``: a worker of the packs on a shared storage (``HYPERLAB_ENGINE``, docs/distributed.md),
+which writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
-from hyperlab import config, data
-from hyperlab.cli import progress, run_stage
+from hyperlab import config, data, engine
+from hyperlab.cli import InputError, progress, run_stage
 from hyperlab.io import write_csv
 from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.candidates")
 
 
-def main() -> None:
+def inputs():
+    """The params and data every process of the stage reads (the coordinator and its workers alike)."""
     common = config.load_common()
     params = config.load_section("candidates")
     splits = data.load_npz("data/mnist.npz", config.split_sizes())
@@ -27,10 +31,22 @@ def main() -> None:
             f"params.yaml: candidates.batch_size: got {params.batch_size}; "
             f"must be <= the {n_train} training rows of data/mnist.npz"
         )
+    return params, common.seed, splits
 
+
+def worker() -> None:
+    """``python stages/candidates.py --worker``: train the stage's packs (docs/distributed.md)."""
+    from hyperlab.selection.table import candidates_experiment
+
+    candidates_experiment.work(*inputs())
+
+
+def main() -> None:
+    params, seed, splits = inputs()
     from hyperlab.selection.table import candidates_experiment  # heavy imports (JAX) only once the params are good
 
-    result = candidates_experiment.run(params, common.seed, splits, progress=progress)
+    argv = [sys.executable, __file__, "--worker"]  # a local worker (HYPERLAB_LOCAL_WORKERS)
+    result = candidates_experiment.run(params, seed, splits, progress=progress, worker_argv=argv)
     write_csv("data/candidates.csv", result.products["table"])
     # plots/candidates is the stage's own folder (dvc.yaml out): write_tables replaces its CSVs
     write_outputs(result, "plots/candidates", "metrics/candidates.json")
@@ -47,4 +63,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    if sys.argv[1:] == ["--worker"]:
+        engine.run_worker(worker, (config.ConfigError, InputError))
+    else:
+        run_stage(main)

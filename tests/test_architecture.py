@@ -34,7 +34,7 @@ PACKAGE = SRC / "hyperlab"
 # ----------------------------------------------------------------------------------------- the rule table
 #: Base modules: the plumbing every stage and experiment shares (io and data are packages, each one unit).
 #: They import no concept package.
-BASE = {"errors", "progress", "io", "report", "data", "compile_cache", "backend"}
+BASE = {"errors", "progress", "io", "report", "data", "compile_cache", "backend", "engine"}
 #: Concept packages: one experiment family each. They never import cli, config or plotting.
 CONCEPTS = {"selection", "bilevel", "l2l", "training", "hpo", "plotting"}
 #: Leaves: the name lists params.yaml may use (defined once, read by config and the figures).
@@ -53,7 +53,7 @@ ALLOWED: dict[str, set[str]] = {
     "io": {"errors"},
     "report": {"errors", "io"},
     "data": {"errors", "io", "report"},
-    "engine": {"errors", "compile_cache"},  # units of a stage's work shared by workers through an Optuna storage
+    "engine": {"errors", "compile_cache", "backend"},  # a stage's units shared by workers through an Optuna storage
     # the params schema (base modules, and the name lists it checks against) and the stage glue
     "config": BASE | NAME_LISTS,
     "cli": BASE | {"config"},

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
+from hyperlab import engine
 from hyperlab.data import to_float
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.space import architectures
 from hyperlab.selection.table import candidates
 from hyperlab.training.latency import seed_slice, time_latency
-from hyperlab.training.trainer import train_space
+from hyperlab.training.mlp import init_params
+from hyperlab.training.trainer import SpaceResult, plan_packs, train_space
 
 log = logging.getLogger("hyperlab.candidates")
 
@@ -40,20 +43,92 @@ SCATTER_COLUMNS = [
 PARETO_COLUMNS = ["arch", "latency_ms", "val_error", "test_error"]
 
 
+class Packs:
+    """The training of the space as units (:mod:`hyperlab.engine`): one per pack :func:`train_space` forms.
+
+    A unit trains its pack's networks under every seed with :func:`train_space` on that pack
+    alone: within the parameter budget, so one pack, the same compiled program, the same
+    numbers as in the whole-space call. Its result is JSON (errors, failures, losses,
+    seconds); the trained weights stay on the worker.
+    """
+
+    def __init__(self, archs, seeds, x, y, eval_sets, train: dict):
+        self.archs, self.seeds, self.x, self.y, self.eval_sets, self.train = archs, seeds, x, y, eval_sets, train
+
+    @classmethod
+    def of(cls, params, seed: int, splits: dict[str, np.ndarray]) -> Packs:
+        """The space, seeds, data and training settings of the ``candidates`` params (seeds ``seed, seed + 1, ..``)."""
+        x = {s: to_float(splits[f"x_{s}"]) for s in candidates.SETS}
+        train = dict(
+            epochs=params.epochs,
+            batch_size=params.batch_size,
+            learning_rate=params.learning_rate,
+            max_pack_params=params.max_pack_params,
+            eval_chunk=params.eval_chunk,
+        )
+        return cls(
+            architectures.enumerate_space(params.layers, params.widths),
+            [seed + k for k in range(params.n_seeds)],
+            x["train"],
+            splits["y_train"],
+            [(x[s], splits[f"y_{s}"]) for s in candidates.SETS],
+            train,
+        )
+
+    def parts(self) -> dict:
+        """What the packs' results depend on besides the code (:func:`engine.study_name`)."""
+        sets = [{"x": xs, "y": ys} for xs, ys in self.eval_sets]
+        return {"archs": self.archs, "seeds": self.seeds, "train": self.train, "x": self.x, "y": self.y, "eval": sets}
+
+    def keys(self) -> list[dict]:
+        """The packs, as lists of network indices (:func:`plan_packs`)."""
+        plan = plan_packs(self.archs, len(self.seeds), self.train["max_pack_params"])
+        return [{"pack": pack} for pack in plan]
+
+    def __call__(self, key: dict) -> dict:
+        """Train one pack; its per-network arrays as lists, in the pack's order."""
+        res = train_space(
+            [self.archs[i] for i in key["pack"]], self.seeds, self.x, self.y, self.eval_sets, **self.train
+        )
+        fields = ("errors", "failed", "final_loss", "train_seconds")
+        return {**{f: getattr(res, f).tolist() for f in fields}, "compile": res.compile_seconds, "run": res.run_seconds}
+
+    def assemble(self, results: list[dict]) -> SpaceResult:
+        """The whole space's :class:`SpaceResult` (no weights) from the packs' results."""
+        n, s, k = len(self.archs), len(self.seeds), len(self.eval_sets)
+        errors, failed = np.full((n, s, k), np.nan), np.ones((n, s), bool)
+        final_loss, seconds = np.full((n, s), np.nan), np.zeros((n, s))
+        for key, res in zip(self.keys(), results, strict=True):
+            idx = key["pack"]
+            errors[idx], failed[idx] = np.asarray(res["errors"], float), np.asarray(res["failed"], bool)
+            final_loss[idx], seconds[idx] = np.asarray(res["final_loss"]), np.asarray(res["train_seconds"])
+        compile_s, run_s = sum(r["compile"] for r in results), sum(r["run"] for r in results)
+        return SpaceResult(errors, failed, final_loss, seconds, [], compile_s, run_s, len(results))
+
+
+def work(params, seed: int, splits: dict[str, np.ndarray]) -> None:
+    """A worker of the packs (``python stages/candidates.py --worker``, docs/distributed.md)."""
+    packs = Packs.of(params, seed, splits)
+    engine.work("candidates", packs.parts(), packs.keys(), packs)
+
+
 def headline(report: dict) -> dict:
     """The best network's errors and the size of the true front; timings vary with the machine (report only)."""
     return {k: report[k] for k in ("best_val_error", "best_test_error", "pareto_size")}
 
 
-def run(params, seed: int, splits: dict[str, np.ndarray], progress: Progress = silent) -> Result:
+def run(
+    params, seed: int, splits: dict[str, np.ndarray], progress: Progress = silent, worker_argv: Sequence[str] = ()
+) -> Result:
     """The tabular benchmark of the ``candidates`` params on ``splits`` (:func:`hyperlab.data.load_npz`).
 
-    Seeds ``seed, seed + 1, ..``; the latency rounds' random order is seeded by ``seed``.
+    Seeds ``seed, seed + 1, ..``; the latency rounds' random order is seeded by ``seed``. With an
+    engine configured (:mod:`hyperlab.engine`) the packs are trained by its workers
+    (:class:`Packs`; ``worker_argv`` starts a local one), and latency is timed here.
     """
     start = time.perf_counter()
-    archs = architectures.enumerate_space(params.layers, params.widths)
-    seeds = [seed + k for k in range(params.n_seeds)]
-    x = {s: to_float(splits[f"x_{s}"]) for s in candidates.SETS}
+    packs = Packs.of(params, seed, splits)
+    archs, seeds, x_test = packs.archs, packs.seeds, packs.eval_sets[candidates.SETS.index("test")][0]
     log.info(
         "%d networks x %d seeds, %d epochs of %d minibatches",
         len(archs),
@@ -61,20 +136,13 @@ def run(params, seed: int, splits: dict[str, np.ndarray], progress: Progress = s
         params.epochs,
         len(splits["y_train"]) // params.batch_size,
     )
-
-    trained = train_space(
-        archs,
-        seeds,
-        x["train"],
-        splits["y_train"],
-        [(x[s], splits[f"y_{s}"]) for s in candidates.SETS],
-        epochs=params.epochs,
-        batch_size=params.batch_size,
-        learning_rate=params.learning_rate,
-        max_pack_params=params.max_pack_params,
-        eval_chunk=params.eval_chunk,
-        progress=progress,
-    )
+    if not engine.distributed():
+        trained = train_space(archs, seeds, packs.x, packs.y, packs.eval_sets, progress=progress, **packs.train)
+        weights = [seed_slice(trained.params[i], j) for i in range(len(archs)) for j in range(len(seeds))]
+    else:
+        trained = packs.assemble(engine.map_units("candidates", packs.parts(), packs.keys(), packs, worker_argv))
+        # latency does not depend on the weights' values (docs/distributed.md): time fresh ones of the same shapes
+        weights = [init_params(a, s) for a in archs for s in seeds]
     log.info(
         "trained in %.1f s (%d pack(s); compile %.1f s, run %.1f s)",
         trained.compile_seconds + trained.run_seconds,
@@ -84,12 +152,11 @@ def run(params, seed: int, splits: dict[str, np.ndarray], progress: Progress = s
     )
 
     # the fixed timing batch: the first test digits, cycled if the batch is larger
-    batch = x["test"][np.arange(params.latency_batch) % len(x["test"])]
-    rows = [(a, seed_slice(trained.params[i], j)) for i, a in enumerate(archs) for j in range(len(seeds))]
+    batch = x_test[np.arange(params.latency_batch) % len(x_test)]
     t0 = time.perf_counter()
     latency = time_latency(
-        [a for a, _ in rows],
-        [p for _, p in rows],
+        [a for a in archs for _ in seeds],
+        weights,
         batch,
         repeats=params.latency_repeats,
         warmup=params.latency_warmup,
