@@ -360,3 +360,35 @@ def test_an_undescribed_metric_key_or_file_is_caught():
 )
 def test_rounding_rule(shown, value, ok):
     assert matches(shown, value) is ok
+
+
+def metrics_counts(repo: Path = REPO) -> tuple[int, int]:
+    """(files, keys) of the committed metrics/: what the README and docs/pipeline.md say in words."""
+    from hyperlab.report import leaves
+
+    files = sorted((repo / "metrics").glob("*.json"))
+    return len(files), sum(len(leaves(json.loads(f.read_text()))) for f in files)
+
+
+def count_problems(readme: str, pipeline: str, counts: tuple[int, int]) -> list[str]:
+    files, keys = counts
+    out = []
+    said = re.search(r"(\d+) small JSON files", readme)
+    if not said or int(said.group(1)) != files:
+        out.append(f"README: 'N small JSON files' should say {files}")
+    said = re.search(r"(\d+) keys over (\d+) files", pipeline)
+    if not said or (int(said.group(1)), int(said.group(2))) != (keys, files):
+        out.append(f"docs/pipeline.md: 'K keys over N files' should say {keys} keys over {files} files")
+    return out
+
+
+def test_the_metrics_counts_in_words_match_the_files():
+    found = count_problems((REPO / "README.md").read_text(), PIPELINE_TEXT, metrics_counts())
+    assert not found, "\n".join(found)
+
+
+def test_a_wrong_metrics_count_is_caught():
+    files, keys = metrics_counts()
+    readme = f"the headline numbers: {files - 1} small JSON files"
+    pipeline = f"`dvc exp show`: {keys} keys over {files} files"
+    assert count_problems(readme, pipeline, (files, keys)) == [f"README: 'N small JSON files' should say {files}"]

@@ -155,6 +155,18 @@ def test_test_error_bars_are_the_binomial_resolution():
     assert not any(line.get_label().startswith("crossover") for line in right.lines)  # none in the report
 
 
+def test_each_panel_marks_its_own_crossover():
+    from hyperlab.plotting.hpo_scale import crossover_x, vs_dim_figure
+
+    summary = _summary()
+    fig = vs_dim_figure(summary, crossover=18, n_test=1000, test_crossover=162)
+    for ax, dim in zip(fig.axes[:2], (18, 162)):
+        (line,) = [ln for ln in ax.lines if ln.get_label().startswith("crossover")]
+        assert np.allclose(line.get_xdata(), crossover_x(summary, dim)) and f"d = {dim}" in line.get_label()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sum(label.startswith("crossover") for label in labels) == 2  # both rules in the one legend
+
+
 # --------------------------------------------------------------------------- hpo
 
 

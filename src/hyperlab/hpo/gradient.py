@@ -183,9 +183,16 @@ def online_rounds(T: int, run: OnlinePass, f: Any, data, tree, w0, h0) -> Iterat
 
 
 def relative_error(approx: np.ndarray, exact: np.ndarray) -> float:
-    """|g − g*| / |g*| over the coordinates compared."""
+    """|g − g*| / |g*| over the coordinates compared.
+
+    NaN when the reference has no size (all zeros) or is not finite: there is nothing to be
+    relatively wrong about, and +inf would read as "infinitely wrong" in a table or a figure.
+    A non-finite ``approx`` against a good reference is NaN too (norm of NaN), never dropped.
+    """
     den = float(np.linalg.norm(exact))
-    return float(np.linalg.norm(approx - exact)) / den if den > 0 else float("inf")
+    if not np.isfinite(den) or den == 0.0:
+        return float("nan")
+    return float(np.linalg.norm(approx - exact)) / den
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -12,12 +12,14 @@ crossover and a verdict per family.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import pandas as pd
 
+from hyperlab import engine
 from hyperlab.bilevel import reverse
 from hyperlab.hpo import budget, gradient, scale_accuracy, scale_verdict
 from hyperlab.hpo import scale_methods as sm
@@ -95,62 +97,120 @@ class Pieces:
         return memory_bytes(self.f, data, tree, w0, h0)
 
 
-def run_family(pieces: Pieces, data, seed0: int, sizes) -> list[dict]:
-    """Every method x seed on one family: one row per run (or one row per method that cannot run)."""
-    family, params, rows = pieces.family, pieces.params, []
-    base = {"family": family.name, "dim": family.dim}
-    for name in params.methods:
-        label = sm.method_label(name, params)
-        reason = why_not(name, family.dim, params)
-        if reason is not None:
-            rows.append({**base, "method": label, "ran": False, "why_not": reason})
-            continue
-        tree, w0 = sm.initial_weights(sizes, seed0)
-        start = time.perf_counter()
-        warm = pieces.rounds(name, seed0, data, tree, w0)
-        next(warm), next(warm)  # compiles every jitted piece of the method (untimed)
-        warmup_s = time.perf_counter() - start
-        memory = pieces.memory(name, data, tree, w0)
-        for s in range(params.seeds):
-            seed = seed0 + s
-            tree, w0 = sm.initial_weights(sizes, seed)
-            trace = budget.run_budget(pieces.rounds(name, seed, data, tree, w0), seconds=0.0, steps=params.step_budget)
-            value, h = trace.best_within(steps=params.step_budget)
-            within = [i for i in range(len(trace.steps)) if trace.steps[i] <= params.step_budget]
-            scores = pieces.scores(data, tree, w0, jnp.asarray(h, jnp.float32))
-            rows.append(
-                {
-                    **base,
-                    "method": label,
-                    "ran": True,
-                    "why_not": "",
-                    "seed": seed,
-                    "val_loss": value,
-                    **{k: float(v) for k, v in scores.items() if k != "val_loss"},
-                    "initial_val_loss": trace.value[0],
-                    "evaluations": len(within),
-                    "wall_s": trace.wall[within[-1]],
-                    "warmup_s": warmup_s,
-                    "memory_bytes": memory,
-                }
-            )
-    return rows
+class Runs:
+    """The runs of the experiment as units (:mod:`hyperlab.engine`): one per family x method x seed that runs.
+
+    A unit's row is a pure function of (family, method, seed, params, data): each run starts
+    from its seed's weights and the method's seeded search, and the warm-up that compiles a
+    method's jitted pieces (once per family and method in a process, untimed) computes with
+    ``seed0``'s weights and keeps nothing but its time and the memory estimate. So a worker
+    that runs any subset of the units, in any order, gives the rows the stage gives alone.
+    """
+
+    def __init__(self, problem, params, arrays: dict, seed0: int):
+        self.problem, self.params, self.arrays, self.seed0 = problem, params, arrays, seed0
+        self.sizes = (784, *problem.hidden, 10)
+        self.data = make_data(arrays, problem.n_train)
+        self.tree0, _ = sm.initial_weights(self.sizes, seed0)
+        self._pieces: dict[str, Pieces] = {}
+        self._warm: dict[tuple[str, str], tuple[float, int | None]] = {}
+
+    def parts(self) -> dict:
+        """What the rows depend on besides the code: the study's name is made of it (:func:`engine.study_name`)."""
+        dump = {"problem": self.problem.model_dump(mode="json"), "params": self.params.model_dump(mode="json")}
+        return {**dump, "seed": self.seed0, "arrays": self.arrays}
+
+    def pieces(self, name: str) -> Pieces:
+        """The family's jitted pieces, built once per process."""
+        if name not in self._pieces:
+            pr = self.problem
+            family = make_family(name, self.tree0, pr.T, pr.l2_box, pr.lr_box, pr.l2_0, pr.lr0, self.params.knots)
+            self._pieces[name] = Pieces(family, pr, self.params)
+        return self._pieces[name]
+
+    def keys(self) -> list[dict]:
+        """Every run, family by family, method by method, seed by seed (the order of runs.csv)."""
+        p = self.params
+        return [
+            {"family": f, "method": m, "seed": self.seed0 + s}
+            for f in p.families
+            for m in p.methods
+            if why_not(m, self.pieces(f).family.dim, p) is None
+            for s in range(p.seeds)
+        ]
+
+    def warm(self, family: str, name: str) -> tuple[float, int | None]:
+        """Compile every jitted piece of the method (two untimed rounds); its seconds and memory estimate."""
+        if (family, name) not in self._warm:
+            pieces = self.pieces(family)
+            tree, w0 = sm.initial_weights(self.sizes, self.seed0)
+            start = time.perf_counter()
+            warm = pieces.rounds(name, self.seed0, self.data, tree, w0)
+            next(warm), next(warm)
+            warmup_s = time.perf_counter() - start
+            self._warm[family, name] = warmup_s, pieces.memory(name, self.data, tree, w0)
+        return self._warm[family, name]
+
+    def __call__(self, key: dict) -> dict:
+        """The row of one run (a unit)."""
+        pieces, params, name, seed = self.pieces(key["family"]), self.params, key["method"], key["seed"]
+        family, data = pieces.family, self.data
+        warmup_s, memory = self.warm(key["family"], name)
+        tree, w0 = sm.initial_weights(self.sizes, seed)
+        trace = budget.run_budget(pieces.rounds(name, seed, data, tree, w0), seconds=0.0, steps=params.step_budget)
+        value, h = trace.best_within(steps=params.step_budget)
+        within = [i for i in range(len(trace.steps)) if trace.steps[i] <= params.step_budget]
+        scores = pieces.scores(data, tree, w0, jnp.asarray(h, jnp.float32))
+        return {
+            "family": family.name,
+            "dim": family.dim,
+            "method": sm.method_label(name, params),
+            "ran": True,
+            "why_not": "",
+            "seed": seed,
+            "val_loss": value,
+            **{k: float(v) for k, v in scores.items() if k != "val_loss"},
+            "initial_val_loss": trace.value[0],
+            "evaluations": len(within),
+            "wall_s": trace.wall[within[-1]],
+            "warmup_s": warmup_s,
+            "memory_bytes": memory,
+        }
+
+    def rows(self, results: list[dict]) -> list[dict]:
+        """runs.csv's rows: the runs' rows (in :meth:`keys` order) with a row per method that cannot run."""
+        params, rows, it = self.params, [], iter(results)
+        for f in params.families:
+            family = self.pieces(f).family
+            for name in params.methods:
+                reason = why_not(name, family.dim, params)
+                if reason is None:
+                    rows += [next(it) for _ in range(params.seeds)]
+                else:
+                    label = sm.method_label(name, params)
+                    rows.append({"family": f, "dim": family.dim, "method": label, "ran": False, "why_not": reason})
+        return rows
 
 
-def run(problem, params, arrays: dict, seed: int = 0, progress=silent) -> Result:
-    """The whole experiment (module docstring); ``problem`` is the ``hpo`` section. Writes nothing."""
-    sizes = (784, *problem.hidden, 10)
-    data = make_data(arrays, problem.n_train)
-    tree0, _ = sm.initial_weights(sizes, seed)
-    rows: list[dict] = []
-    accuracy: list[pd.DataFrame] = []
-    for name in progress(params.families, desc="hpo_scale families"):
-        family = make_family(
-            name, tree0, problem.T, problem.l2_box, problem.lr_box, problem.l2_0, problem.lr0, params.knots
-        )
-        pieces = Pieces(family, problem, params)
-        rows += run_family(pieces, data, seed, sizes)
-        accuracy.append(scale_accuracy.table(pieces, data, sizes, seed))
+def work(problem, params, arrays: dict, seed: int = 0) -> None:
+    """A worker of the experiment's units (``python stages/hpo_scale.py --worker``, docs/distributed.md)."""
+    runs = Runs(problem, params, arrays, seed)
+    engine.work("hpo_scale", runs.parts(), runs.keys(), runs)
+
+
+def run(problem, params, arrays: dict, seed: int = 0, progress=silent, worker_argv: Sequence[str] = ()) -> Result:
+    """The whole experiment (module docstring); ``problem`` is the ``hpo`` section. Writes nothing.
+
+    The runs are :class:`Runs` units: computed here, or by workers through :mod:`hyperlab.engine`
+    (``worker_argv`` starts a local worker); the rows are the same either way.
+    """
+    units = Runs(problem, params, arrays, seed)
+    results = engine.map_units("hpo_scale", units.parts(), units.keys(), units, worker_argv, progress)
+    rows = units.rows(results)
+    accuracy = [
+        scale_accuracy.table(units.pieces(name), units.data, units.sizes, seed)
+        for name in progress(params.families, desc="hpo_scale accuracy")
+    ]
     runs = pd.DataFrame(rows)
     summary = scale_verdict.summarize(runs)
     verdicts = scale_verdict.verdicts(summary)
@@ -158,9 +218,11 @@ def run(problem, params, arrays: dict, seed: int = 0, progress=silent) -> Result
     report = {
         "params": params.model_dump(mode="json"),
         "problem": problem.model_dump(mode="json"),
+        "n_test": int(len(units.data.y_test)),  # the test error's resolution (figures@hpo_scale)
         "seed": seed,
         "crossover": scale_verdict.crossover(summary),
         "verdicts": verdicts,
+        "paired": scale_verdict.paired(runs, verdicts),
         "summary": summary.to_dict(orient="records"),
         "accuracy": acc.to_dict(orient="records"),
         "timing_dependent": ["wall_s", "warmup_s", "seconds_per_evaluation"],

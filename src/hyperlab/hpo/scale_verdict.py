@@ -7,6 +7,13 @@ TPE, random, CMA-ES), else by the *search* side; the verdict says whether the tw
 winners' interquartile ranges over seeds overlap (then the ranking is not clear-cut).
 The crossover is the smallest dimension from which the hypergradient side wins at
 every larger dimension run.
+
+:func:`paired` judges the same two methods again, seed by seed, on three scales: the
+validation cross-entropy they minimize, and the test cross-entropy and test error they are
+scored on. Rule (:data:`PAIRED_RULE`): a side wins a family on a scale when its method is
+ahead on every paired seed (a one-sided sign test, p = 2^-n: 0.031 for 5 seeds); any other
+split, ties included, is no winner. The crossover on each scale is the smallest dimension
+from which the hypergradient side wins at every larger dimension run.
 """
 
 from __future__ import annotations
@@ -17,6 +24,12 @@ import pandas as pd
 from hyperlab.hpo.scale_methods import is_gradient
 
 COLUMNS = ("val_loss", "test_error", "test_loss", "val_error")
+#: The scales a verdict is given on: the objective, then the held-out scores of the h it chose.
+SCALES = ("val_loss", "test_loss", "test_error")
+PAIRED_RULE = (
+    "a side wins a family on a scale when its best method (chosen by median validation CE) is ahead of the "
+    "other side's on every paired seed (sign test, p = 2^-n); otherwise no winner"
+)
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -82,23 +95,63 @@ def verdicts(summary: pd.DataFrame) -> list[dict]:
 
 
 def crossover(summary: pd.DataFrame) -> dict:
-    """The smallest dimension from which hypergradients win at every larger dimension (None: they never do)."""
-    rows = verdicts(summary)
+    """The smallest dimension from which hypergradients win (by median) at every larger dimension (None: never)."""
+    return _crossover([(row["dim"], row["winner"]) for row in verdicts(summary)])
+
+
+def _seed_values(runs: pd.DataFrame, family: str, method: str, scale: str) -> pd.Series:
+    g = runs[(runs["family"] == family) & (runs["method"] == method) & runs["ran"].astype(bool)]
+    return g.set_index("seed")[scale].astype(float)
+
+
+def _paired_scale(a: pd.Series, b: pd.Series) -> dict:
+    """Seeds where ``a`` (the hypergradient method) is below, above or level with ``b``; the unanimous winner."""
+    seeds = a.index.intersection(b.index)
+    diff = (a[seeds] - b[seeds]).to_numpy()
+    ahead, behind, level = int((diff < 0).sum()), int((diff > 0).sum()), int((diff == 0).sum())
+    n = len(seeds)
+    winner = "hypergradient" if n and ahead == n else "search" if n and behind == n else None
+    return {"seeds": n, "hypergradient_ahead": ahead, "search_ahead": behind, "level": level, "winner": winner}
+
+
+def paired(runs: pd.DataFrame, verdict_rows: list[dict]) -> dict:
+    """Per family and scale, the paired comparison of the two sides' best methods; and the crossover per scale.
+
+    A family where one side did not run is won by the other side on every scale (nothing to pair).
+    """
+    families = []
+    for row in verdict_rows:
+        grad, search = row["best_hypergradient"], row["best_search"]
+        scales = {}
+        for scale in SCALES:
+            if grad is None or search is None:
+                scales[scale] = {"winner": "hypergradient" if search is None else "search", "seeds": 0}
+            else:
+                a = _seed_values(runs, row["family"], grad["method"], scale)
+                scales[scale] = _paired_scale(a, _seed_values(runs, row["family"], search["method"], scale))
+        families.append({"family": row["family"], "dim": row["dim"], "scales": scales})
+    crossovers = {scale: _crossover([(f["dim"], f["scales"][scale]["winner"]) for f in families]) for scale in SCALES}
+    return {"rule": PAIRED_RULE, "families": families, "crossover": crossovers}
+
+
+def _crossover(winners: list[tuple[int, str | None]]) -> dict:
+    """The smallest d from which the hypergradient side wins at every larger d (``winners`` by ascending d)."""
     dim = None
-    for row in reversed(rows):
-        if row["winner"] != "hypergradient":
+    for d, winner in reversed(winners):
+        if winner != "hypergradient":
             break
-        dim = row["dim"]
-    dims = [r["dim"] for r in rows]
+        dim = d
+    dims = [d for d, _ in winners]
     if dim is None:
-        text = f"no crossover up to d = {max(dims)}: search wins at the largest dimension run"
+        text = f"no crossover up to d = {max(dims)}: the hypergradient side does not win the largest dimension run"
     elif dim == min(dims):
         text = f"hypergradients win at every dimension run, from d = {dim}"
     else:
-        text = f"hypergradients win from d = {dim} on; search wins below"
+        text = f"hypergradients win from d = {dim} on; not below"
     return {"dim": dim, "statement": text}
 
 
 def headline(report: dict) -> dict:
-    """The number ``dvc exp show`` compares: the crossover dimension (None: no crossover); the rest is in the report."""
+    """The number ``dvc exp show`` compares: the crossover dimension by the median rule on the objective (None: no
+    crossover); every scale's crossover by the paired rule, and every family, are in the report (``paired``)."""
     return {"crossover_dim": report["crossover"]["dim"]}

@@ -32,7 +32,6 @@ from hyperlab.plotting import style as st
 SOURCE = Path("plots/hpo_scale")
 FIGURES = Path("plots/figures/hpo_scale")
 #: the data stage's split sizes (the test set's n sets the resolution of a test error)
-DATA_REPORT = Path("plots/data/report.json")
 #: relative error above which the float64 reference (or float32 exact against it) is not trusted
 REFERENCE_TOL = 1e-2
 #: half the width over which one family's methods are spread along x, so they do not hide each other
@@ -79,17 +78,17 @@ def _family_axis(ax, frame: pd.DataFrame) -> None:
     ax.grid(alpha=0.3, axis="y")
 
 
-def _crossover(ax, x: float | None, crossover: float | None) -> None:
-    """The report's crossover: a vertical line and the shaded side where hypergradients win."""
+def _crossover(ax, x: float | None, crossover: float | None, rule: str) -> None:
+    """A crossover of the report: a vertical line and the shaded side where hypergradients win."""
     if x is None or crossover is None:
         return
     ax.axvline(
         x,
         color="k",
         lw=1,
-        ls="--",
+        ls="--" if "median" in rule else ":",
         zorder=0,
-        label=f"crossover (report): hypergradients win from d = {crossover:,.0f} on",
+        label=f"crossover, {rule}: hypergradients win from d = {crossover:,.0f} on",
     )
     ax.axvspan(x, ax.get_xlim()[1], color=st.GREY, alpha=0.08, lw=0, zorder=0)
 
@@ -147,8 +146,14 @@ def _panel(ax, ran: pd.DataFrame, col: str, scale: float, yerr_of, place: tuple[
     return notes
 
 
-def vs_dim_figure(summary: pd.DataFrame, crossover: float | None, n_test: int | None):
-    """Validation objective and test error per family (see the module docstring)."""
+def vs_dim_figure(
+    summary: pd.DataFrame, crossover: float | None, n_test: int | None, test_crossover: float | None = None
+):
+    """Validation objective and test error per family (see the module docstring).
+
+    Each panel marks its own crossover from the report: the objective's by the median rule
+    (``crossover``), test error's by the paired rule (``test_crossover``); they may differ.
+    """
     methods = list(dict.fromkeys(summary["method"]))
     styles = st.styles(methods)
     pos, off = family_positions(summary).to_dict(), dict(zip(methods, dodge(len(methods))))
@@ -164,9 +169,10 @@ def vs_dim_figure(summary: pd.DataFrame, crossover: float | None, n_test: int | 
 
     notes = _panel(axes[0], ran, "val_loss", 1.0, quartiles, (pos, off), styles)
     notes += _panel(axes[1], ran, "test_error", 100.0, resolution, (pos, off), styles)
-    for ax in axes:
+    rules = ("objective, median rule", "test error, paired rule (ahead on every seed)")
+    for ax, dim, rule in zip(axes, (crossover, test_crossover), rules):
         _family_axis(ax, summary)
-        _crossover(ax, crossover_x(summary, crossover), crossover)
+        _crossover(ax, crossover_x(summary, dim), dim, rule)
         notes += _not_run(ax, summary, pos, off, styles)
     axes[0].set_ylabel("best validation cross-entropy (the objective)")
     axes[0].set_title("median over seeds; bars: first to third quartile", fontsize=9, pad=16)
@@ -179,8 +185,12 @@ def vs_dim_figure(summary: pd.DataFrame, crossover: float | None, n_test: int | 
     axes[1].set_title(f"median over seeds; {res}", fontsize=9, pad=16)
     fig.suptitle("Hypergradients vs search per hyperparameter family (x: the family, in order of its dimension d)")
     fig.text(0.01, -0.01, "\n".join(dict.fromkeys(notes)), fontsize=7, va="top")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    entries = {}  # label -> handle, both panels (each has its own crossover line)
+    for ax in axes:
+        entries.update(dict(zip(*reversed(ax.get_legend_handles_labels()))))
+    fig.legend(
+        entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False
+    )
     fig.tight_layout()
     return fig
 
@@ -293,13 +303,9 @@ def _report() -> dict:
 
 
 def n_test_digits(report: dict) -> int | None:
-    """The test split's n: the stage report's ``problem.n_test`` when it records it, else the data stage's
-    report (the split the stage scored on); None without either: no resolution bars."""
-    if n := (report.get("problem") or {}).get("n_test"):
-        return int(n)
-    if not DATA_REPORT.is_file():
-        return None
-    return int(json.loads(DATA_REPORT.read_text())["test"]["n"])
+    """The test split's n, as the stage report records it (None: no resolution bars)."""
+    n = report.get("n_test")
+    return int(n) if n else None
 
 
 def render(params) -> list[Path]:
@@ -308,8 +314,9 @@ def render(params) -> list[Path]:
         return []
     report = _report()
     crossover = (report.get("crossover") or {}).get("dim")
+    test_crossover = (((report.get("paired") or {}).get("crossover") or {}).get("test_error") or {}).get("dim")
     summary = pd.read_csv(summary_path)
-    figures = [("hpo_scale_vs_dim.png", vs_dim_figure(summary, crossover, n_test_digits(report)))]
+    figures = [("hpo_scale_vs_dim.png", vs_dim_figure(summary, crossover, n_test_digits(report), test_crossover))]
     acc_path = SOURCE / "hypergrad_accuracy.csv"
     if acc_path.is_file():
         figures.append(("hpo_scale_hypergrad_error.png", error_figure(pd.read_csv(acc_path))))
