@@ -219,7 +219,8 @@ def _stage_tables(tmp_path, mnist_npz, monkeypatch, stage: str, params: dict, wo
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
     monkeypatch.delenv("HYPERLAB_ENGINE", raising=False)
     monkeypatch.setenv("HYPERLAB_LOCAL_WORKERS", str(workers))
-    run_stage(stage, work, {"seed": 0, **params})
+    # real processes, as in production: an in-process run would inherit whatever JAX state earlier tests left
+    run_stage(stage, work, {"seed": 0, **params}, fresh_process=True)
     return work
 
 
