@@ -6,7 +6,8 @@ Runs the ``hpo_scale`` stage in a scratch folder (the data split of the reposito
 ``data/mnist.npz``, which ``dvc repro data`` makes) with ``HYPERLAB_LOCAL_WORKERS=1`` (no
 engine: every unit in the stage's process) and ``=2`` (the stage and one worker on a temporary
 journal), alternating, after one untimed run that fills JAX's compilation cache. Prints one JSON
-line per pair: both wall clocks, their ratio, and the load average before each run (the machine
+line per pair: both wall clocks, their ratio, the CPU seconds of each run (its processes
+together), and the load average before each run (the machine
 is shared: compare ratios measured under similar load). The small params: 3 families, a hidden
 layer of 16, 300 training digits, T = 20, 2 seeds (54 units).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,17 +42,23 @@ def _params(step_budget: int) -> dict:
     return params
 
 
-def _run(workdir: Path, workers: int) -> float:
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(workdir: Path, workers: int) -> tuple[float, float]:
+    """Wall clock and CPU seconds (the stage and the workers it started) of one run."""
     env = {k: v for k, v in os.environ.items() if k != "HYPERLAB_ENGINE"}
     env.update(HYPERLAB_LOCAL_WORKERS=str(workers), PYTHONPATH=str(REPO / "src"))
     shutil.rmtree(workdir / "plots", ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_s()
     proc = subprocess.run(
         [sys.executable, str(REPO / "stages" / "hpo_scale.py")], cwd=workdir, env=env, capture_output=True, text=True
     )
     if proc.returncode != 0:
         sys.exit(f"hpo_scale with {workers} worker(s) failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_s() - cpu
 
 
 def main() -> None:
@@ -77,9 +85,10 @@ def main() -> None:
                     {
                         "bench": "engine_speedup",
                         "step_budget": args.step_budget,
-                        "one_worker_s": round(one, 1),
-                        "two_workers_s": round(two, 1),
-                        "speedup": round(one / two, 2),
+                        "one_worker_s": round(one[0], 1),
+                        "two_workers_s": round(two[0], 1),
+                        "speedup": round(one[0] / two[0], 2),
+                        "cpu_s": [round(one[1], 1), round(two[1], 1)],  # busy cores = cpu_s / wall
                         "load_before": [round(x, 2) for x in load],
                         "cpus": os.cpu_count(),
                     }
