@@ -47,27 +47,35 @@ def toy_compute(key: dict, folder: Path, hang: bool) -> dict:
     return {"i": key["i"], "root": math.sqrt(key["i"]), "nan": float("nan") if key["i"] == 0 else 0.0}
 
 
-def _stage_victim(workdir: Path) -> None:
-    """``stage-victim <workdir>``: an ``hpo_scale --worker`` whose first unit writes ``workdir/claimed`` and never
-    returns (its heartbeat goes on), so that the test can kill it in the middle of a real unit."""
+#: Per stage: the module and class whose instances compute a unit (``__call__(key)``).
+UNIT_COMPUTE = {
+    "hpo_scale": ("hyperlab.hpo.scale_experiment", "Runs"),
+    "candidates": ("hyperlab.selection.table.candidates_experiment", "Packs"),
+}
+
+
+def _stage_victim(stage: str, workdir: Path) -> None:
+    """``stage-victim <stage> <workdir>``: a ``<stage> --worker`` whose first unit writes ``workdir/claimed`` and
+    never returns (its heartbeat goes on), so that the test can kill it in the middle of a real unit."""
+    import importlib
     import runpy
 
-    from hyperlab.hpo import scale_experiment
+    module, name = UNIT_COMPUTE[stage]
 
     def hang(self, key):
         (workdir / "claimed").write_text(json.dumps(key))
         threading.Event().wait()
 
-    scale_experiment.Runs.__call__ = hang
+    getattr(importlib.import_module(module), name).__call__ = hang
     os.chdir(workdir)
-    sys.argv = [str(REPO / "stages" / "hpo_scale.py"), "--worker"]
+    sys.argv = [str(REPO / "stages" / f"{stage}.py"), "--worker"]
     runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def _main(argv: list[str]) -> None:
     """``worker|coordinate <n_units> <folder> [hang]``; the coordinator writes ``folder/out.json``."""
     if argv[0] == "stage-victim":
-        _stage_victim(Path(argv[1]))
+        _stage_victim(argv[1], Path(argv[2]))
         return
     role, n, folder = argv[0], int(argv[1]), Path(argv[2])
     hang = argv[3:] == ["hang"]
@@ -247,24 +255,21 @@ def test_hpo_scale_gives_the_same_runs_with_one_and_two_workers(tmp_path, mnist_
     assert sum(",False," in line for line in runs) == 2  # the not-run rows (unit: gp_ei, tpe above optuna_max_dim) stay
 
 
-@pytest.mark.slow
-def test_hpo_scale_with_a_worker_killed_mid_unit_gives_the_in_process_runs(tmp_path, mnist_npz, monkeypatch):
+def _killed_worker_run(tmp_path: Path, mnist_npz: Path, stage: str, params: dict) -> Path:
+    """``stage`` on ``params`` through a journal: the stage's process and a worker that is SIGKILLed in the middle
+    of the unit it claimed; the stage must finish, with that unit's trial failed and redone."""
     import yaml
-    from test_hpo_scale import TINY_PROBLEM, TINY_SCALE
 
     from conftest import MNIST_DATA
 
-    scale = {**TINY_SCALE, "families": ["layer"], "step_budget": 24, "optuna_max_dim": 10, "fd_max_dim": 10}
-    params = {"hpo": TINY_PROBLEM, "hpo_scale": scale}
-    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, 1)
     work = tmp_path / "killed"
     (work / "data").mkdir(parents=True)
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
     (work / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "data": MNIST_DATA, **params}))
     env = {**_env(work / "journal.log", 1), "PYTHONHASHSEED": "0"}
-    # the victim waits for the study and claims a unit as soon as the coordinator has enqueued them
-    victim = subprocess.Popen([sys.executable, __file__, "stage-victim", str(work)], env=env)
-    coordinator = subprocess.Popen([sys.executable, str(REPO / "stages/hpo_scale.py")], cwd=work, env=env)
+    # the victim waits for the study and claims a unit as soon as the stage has enqueued them
+    victim = subprocess.Popen([sys.executable, __file__, "stage-victim", stage, str(work)], env=env)
+    coordinator = subprocess.Popen([sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=work, env=env)
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while not (work / "claimed").exists():
@@ -277,14 +282,36 @@ def test_hpo_scale_with_a_worker_killed_mid_unit_gives_the_in_process_runs(tmp_p
         for p in (victim, coordinator):
             if p.poll() is None:
                 p.kill()
-    timings = ("wall_s", "warmup_s", "seconds_per_evaluation")
-    for name in ("runs.csv", "summary.csv", "hypergrad_accuracy.csv"):
-        _same_but_timings(alone / "plots/hpo_scale" / name, work / "plots/hpo_scale" / name, timings)
     trials = _trials(work / "journal.log")
     (dead,) = [t for t in trials if t.state.name == "FAIL"]
     assert json.loads(dead.user_attrs[queue.KEY]) == json.loads((work / "claimed").read_text())
     (redo,) = [t for t in trials if t.user_attrs.get(queue.RETRY_OF) == dead.number]
     assert redo.state.name == "COMPLETE"
+    return work
+
+
+@pytest.mark.slow
+def test_hpo_scale_with_a_worker_killed_mid_unit_gives_the_in_process_runs(tmp_path, mnist_npz, monkeypatch):
+    from test_hpo_scale import TINY_PROBLEM, TINY_SCALE
+
+    scale = {**TINY_SCALE, "families": ["layer"], "step_budget": 24, "optuna_max_dim": 10, "fd_max_dim": 10}
+    params = {"hpo": TINY_PROBLEM, "hpo_scale": scale}
+    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, 1)
+    killed = _killed_worker_run(tmp_path, mnist_npz, "hpo_scale", params)
+    timings = ("wall_s", "warmup_s", "seconds_per_evaluation")
+    for name in ("runs.csv", "summary.csv", "hypergrad_accuracy.csv"):
+        _same_but_timings(alone / "plots/hpo_scale" / name, killed / "plots/hpo_scale" / name, timings)
+
+
+@pytest.mark.slow
+def test_candidates_with_a_worker_killed_mid_unit_gives_the_in_process_table(tmp_path, mnist_npz, monkeypatch):
+    from test_selection_table_candidates_packs import TIMINGS, TINY
+
+    params = {"candidates": {**TINY, "max_pack_params": 1}}  # a pack per network: six units
+    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params, 1)
+    killed = _killed_worker_run(tmp_path, mnist_npz, "candidates", params)
+    table = "data/candidates.csv"
+    _same_but_timings(alone / table, killed / table, tuple(TIMINGS), dtype={"arch": str})
 
 
 @pytest.mark.slow
