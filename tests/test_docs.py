@@ -392,3 +392,37 @@ def test_a_wrong_metrics_count_is_caught():
     readme = f"the headline numbers: {files - 1} small JSON files"
     pipeline = f"`dvc exp show`: {keys} keys over {files} files"
     assert count_problems(readme, pipeline, (files, keys)) == [f"README: 'N small JSON files' should say {files}"]
+
+
+_SOURCE = re.compile(r"^[\w./-]+\.json: \S+$")
+
+
+def sourced_number_problems(text: str, repo: Path = REPO) -> list[str]:
+    """On any page: a number linked with a title ``"file.json: dotted.key"`` must equal that value as rounded."""
+    out = []
+    for m in _LINK.finditer(_prose(text)):
+        title, number = m.group("title") or "", _NUMBER.match(m.group("text"))
+        if not number or not _SOURCE.match(title):
+            continue
+        shown = number.group(0)
+        try:
+            value = lookup(title, repo)
+        except (OSError, KeyError, StopIteration, json.JSONDecodeError) as err:
+            out.append(f"{shown}: source {title!r} not found ({err!r})")
+            continue
+        if value is None or not matches(shown, value):
+            out.append(f"{shown} but {title} is {value!r}")
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_sourced_numbers_equal_the_committed_values(page):
+    found = sourced_number_problems(page.read_text())
+    assert not found, "\n".join(found)
+
+
+def test_a_sourced_number_that_the_files_contradict_is_caught():
+    good = '[18](x.md "plots/hpo_scale/report.json: paired.crossover.val_loss.dim")'
+    assert sourced_number_problems(good) == []
+    wrong = good.replace("[18]", "[27]")
+    assert sourced_number_problems(wrong) == ["27 but plots/hpo_scale/report.json: paired.crossover.val_loss.dim is 18"]
