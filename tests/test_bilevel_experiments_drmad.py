@@ -15,8 +15,16 @@ from hyperlab import config
 
 @pytest.fixture(autouse=True)
 def x64():
-    with jax.enable_x64(True):
-        yield
+    """float64 for the test, then the global setting the test found.
+
+    Not ``with jax.enable_x64(True)``: that sets a thread-local value, which the stage runner
+    (``conftest.run_script_in_process``) reads and writes back as the *global* one, so every later
+    test of the worker ran with x64 on (float32 results moved at 1e-6 against a fresh process).
+    """
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield  # pytest runs the rest even when the test fails
+    jax.config.update("jax_enable_x64", previous)
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,11 @@ from hyperlab.hpo.problem import Data, Spec, init_weights, make_losses, objectiv
 
 @pytest.fixture(autouse=True)
 def _x64():
+    """float64 for the test, then the setting the test found (not a constant: the next test must not inherit ours)."""
+    previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+    yield  # pytest runs the rest even when the test fails
+    jax.config.update("jax_enable_x64", previous)
 
 
 def _tiny(sizes=(12, 5, 3), T=15, tune_lr=True, n=40, seed=0):

@@ -31,9 +31,11 @@ BOXES = dict(l2_box=(-8.0, 1.0), lr_box=(0.01, 2.0), l2_0=-3.0, lr0=0.3)
 
 @pytest.fixture(autouse=True)
 def _x64():
+    """float64 for the test, then the setting the test found (not a constant: the next test must not inherit ours)."""
+    previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
+    yield  # pytest runs the rest even when the test fails
+    jax.config.update("jax_enable_x64", previous)
 
 
 def _tiny(dtype=jnp.float64, n=30, seed=0, sizes=SIZES):

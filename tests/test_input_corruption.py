@@ -1,4 +1,8 @@
-"""Every file a stage reads, corrupted several ways: one line naming the file, never a traceback or a silent result."""
+"""Every file a stage reads, corrupted several ways: one line naming the file and why, never a traceback or silence.
+
+Each case table maps a case to (a fragment of the message the loader gives for that corruption, the corrupt
+bytes), so a file refused for another reason than the case's fails the test.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,12 @@ def _one_line(err: BaseException, path) -> str:
     message = str(err)
     assert "\n" not in message and str(path) in message, message
     return message
+
+
+def _one_line_for(err: BaseException, path, reason: str) -> None:
+    """The error is one line naming ``path`` and giving ``reason`` (a fragment of the message for that corruption)."""
+    message = _one_line(err, path)
+    assert reason in message, f"expected reason {reason!r} in {message!r}"
 
 
 def _flip_middle(raw: bytes, at: float = 0.5, n: int = 16) -> bytes:
@@ -61,21 +71,48 @@ def _npy(tmp_path) -> bytes:
 
 
 NPZ_CASES = {
-    "empty": lambda t: b"",
-    "garbage": lambda t: os.urandom(3000),
-    "truncated": lambda t: _npz_bytes(t, **_splits())[:1500],
-    "crc": lambda t: _flip_middle(_npz_bytes(t, **_splits())),
-    "pickled": _pickled,
-    "npy_not_npz": _npy,
-    "missing_array": lambda t: _npz_bytes(t, **{k: v for k, v in _splits().items() if k != "y_train"}),
-    "flat_images": lambda t: _npz_bytes(t, **{**_splits(), "x_val": _splits()["x_val"].reshape(20, 784)}),
-    "float_images": lambda t: _npz_bytes(t, **{**_splits(), "x_test": _splits()["x_test"].astype(np.float32)}),
-    "int32_labels": lambda t: _npz_bytes(t, **{**_splits(), "y_train": _splits()["y_train"].astype(np.int32)}),
-    "label_10": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] + 1}),
-    "label_negative": lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] - 1}),
-    "length_mismatch": lambda t: _npz_bytes(t, **{**_splits(), "y_test": _splits()["y_test"][:-1]}),
-    "empty_split": lambda t: _npz_bytes(
-        t, **{**_splits(), "x_val": np.zeros((0, 28, 28), np.uint8), "y_val": np.zeros(0, np.int64)}
+    "empty": ("not an .npz archive (starts with b'')", lambda t: b""),
+    "garbage": ("not an .npz archive (starts with b", lambda t: os.urandom(3000)),
+    "truncated": (
+        "not a readable .npz archive (BadZipFile: File is not a zip file)",
+        lambda t: _npz_bytes(t, **_splits())[:1500],
+    ),
+    "crc": ("not a readable .npz archive (BadZipFile: Bad CRC-32", lambda t: _flip_middle(_npz_bytes(t, **_splits()))),
+    "pickled": ("holds pickled (object) data, which is not loaded", _pickled),
+    "npy_not_npz": ("not an .npz archive (a single .npy array)", _npy),
+    "missing_array": (
+        "array 'y_train' missing",
+        lambda t: _npz_bytes(t, **{k: v for k, v in _splits().items() if k != "y_train"}),
+    ),
+    "flat_images": (
+        "x_val is uint8 (20, 784); expected uint8 (n, 28, 28)",
+        lambda t: _npz_bytes(t, **{**_splits(), "x_val": _splits()["x_val"].reshape(20, 784)}),
+    ),
+    "float_images": (
+        "x_test is float32 (20, 28, 28); expected uint8 (n, 28, 28)",
+        lambda t: _npz_bytes(t, **{**_splits(), "x_test": _splits()["x_test"].astype(np.float32)}),
+    ),
+    "int32_labels": (
+        "y_train is int32 (20,); expected int64 (n,)",
+        lambda t: _npz_bytes(t, **{**_splits(), "y_train": _splits()["y_train"].astype(np.int32)}),
+    ),
+    "label_10": (
+        "y_val has label 10 outside 0..9",
+        lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] + 1}),
+    ),
+    "label_negative": (
+        "y_val has label -1 outside 0..9",
+        lambda t: _npz_bytes(t, **{**_splits(), "y_val": _splits()["y_val"] - 1}),
+    ),
+    "length_mismatch": (
+        "x_test has 20 images but y_test 19 labels",
+        lambda t: _npz_bytes(t, **{**_splits(), "y_test": _splits()["y_test"][:-1]}),
+    ),
+    "empty_split": (
+        "split val is empty",
+        lambda t: _npz_bytes(
+            t, **{**_splits(), "x_val": np.zeros((0, 28, 28), np.uint8), "y_val": np.zeros(0, np.int64)}
+        ),
     ),
 }
 
@@ -83,10 +120,11 @@ NPZ_CASES = {
 @pytest.mark.parametrize("case", sorted(NPZ_CASES))
 def test_corrupt_mnist_npz_is_one_line(tmp_path, case):
     path = tmp_path / "mnist.npz"
-    path.write_bytes(NPZ_CASES[case](tmp_path))
+    reason, corrupt = NPZ_CASES[case]
+    path.write_bytes(corrupt(tmp_path))
     with pytest.raises(InputError) as err:
         data.load_npz(path)
-    _one_line(err.value, path)
+    _one_line_for(err.value, path, reason)
 
 
 def test_good_npz_loads_and_missing_or_folder_is_one_line(tmp_path):
@@ -173,20 +211,23 @@ def _idx(labels: np.ndarray) -> bytes:
     return b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big") + labels.astype(np.uint8).tobytes()
 
 
+_CUT_SHORT = "corrupt gzip stream (Compressed file ended before the end-of-stream marker was reached)"
+
+
 @pytest.mark.parametrize(
-    "corrupt",
+    "corrupt, reason",
     [
-        lambda gz: _flip_middle(gz, 0.5, 8),  # deflate body: zlib.error
-        lambda gz: gz[: len(gz) // 2],  # cut short: EOFError
-        lambda gz: gz[:-8] + b"\x00" * 8,  # CRC / length trailer
-        lambda gz: gz[:10],  # header only
+        (lambda gz: _flip_middle(gz, 0.5, 8), "corrupt gzip stream (CRC check failed)"),  # deflate body decodes wrong
+        (lambda gz: gz[: len(gz) // 2], _CUT_SHORT),  # cut short: EOFError
+        (lambda gz: gz[:-8] + b"\x00" * 8, "corrupt gzip stream (CRC check failed)"),  # CRC / length trailer
+        (lambda gz: gz[:10], _CUT_SHORT),  # header only
     ],
 )
-def test_corrupt_gzip_idx_is_one_line(corrupt):
+def test_corrupt_gzip_idx_is_one_line(corrupt, reason):
     raw = gzip.compress(_idx(np.random.default_rng(0).integers(0, 10, 5000)), mtime=0)
     with pytest.raises(InputError) as err:
         data.parse_idx(corrupt(raw), "train-labels-idx1-ubyte.gz", ndim=1)
-    _one_line(err.value, "train-labels-idx1-ubyte.gz")
+    _one_line_for(err.value, "train-labels-idx1-ubyte.gz", reason)
 
 
 # --------------------------------------------------------------------------- data/candidates.csv
@@ -212,47 +253,96 @@ def _three_layer_row(t: pd.DataFrame) -> int:
 
 
 TABLE_CASES = {
-    "empty": lambda t: b"",
-    "header_only": lambda t: _csv(t.iloc[:0]),
-    "garbage": lambda t: os.urandom(2000),
-    "truncated": lambda t: _csv(t)[: len(_csv(t)) // 2],
-    "missing_val_error": lambda t: _csv(t.drop(columns="val_error")),
-    "dropped_width_3": lambda t: _csv(t.drop(columns="width_3")),
-    "dropped_width_2": lambda t: _csv(t.drop(columns="width_2")),
-    "text_val_error": lambda t: _csv(_edit(t, 3, "val_error", "abc")),
-    "text_latency": lambda t: _csv(_edit(t, 3, "latency_ms", "fast")),
-    "text_width": lambda t: _csv(_edit(t, 3, "width_1", "x")),
-    "float_seed": lambda t: _csv(_edit(t, 3, "seed", 0.5)),
-    "inf_val_error": lambda t: _csv(_edit(t, 3, "val_error", np.inf)),
-    "nan_val_error_ok_row": lambda t: _csv(_edit(t, 3, "val_error", np.nan)),
-    "val_error_above_1": lambda t: _csv(_edit(t, 3, "val_error", 1.5)),
-    "negative_latency": lambda t: _csv(_edit(t, 3, "latency_ms", -0.2)),
-    "zero_latency": lambda t: _csv(_edit(t, 3, "latency_ms", 0.0)),
-    "negative_train_seconds": lambda t: _csv(_edit(t, 3, "train_seconds", -1.0)),
-    "duplicated_row": lambda t: _csv(pd.concat([t, t.iloc[[5]]], ignore_index=True)),
-    "arch_contradicts_widths": lambda t: _csv(
-        _edit(
-            t,
-            _three_layer_row(t),
-            "arch",
-            "16-16-16" if t["arch"].iloc[_three_layer_row(t)] != "16-16-16" else "32-32-32",
-        )
+    "empty": ("empty file", lambda t: b""),
+    "header_only": ("has no rows", lambda t: _csv(t.iloc[:0])),
+    "garbage": ("not a readable CSV table", lambda t: os.urandom(2000)),
+    "truncated": ("status must be ok/failed; row 15 (status = nan)", lambda t: _csv(t)[: len(_csv(t)) // 2]),
+    "missing_val_error": ("lacks column(s) ['val_error']", lambda t: _csv(t.drop(columns="val_error"))),
+    "dropped_width_3": (
+        "n_layers must be 1..2, as there are width_1..width_2 columns (one dropped?)",
+        lambda t: _csv(t.drop(columns="width_3")),
     ),
-    "width_beyond_depth": lambda t: _csv(_edit(t, 0, "width_3", 16)),
-    "n_layers_too_deep": lambda t: _csv(_edit(t, 0, "n_layers", 4)),
-    "bad_status": lambda t: _csv(_edit(t, 0, "status", "maybe")),
-    "all_failed": lambda t: _csv(t.assign(status="failed")),
-    "n_params_differ_per_seed": lambda t: _csv(_edit(t, 1, "n_params", int(t["n_params"].iloc[1]) + 1)),
+    "dropped_width_2": (
+        "width columns ['width_1', 'width_3'] are not width_1..width_2",
+        lambda t: _csv(t.drop(columns="width_2")),
+    ),
+    "text_val_error": (
+        "column val_error must hold numbers; row 5 (val_error = 'abc')",
+        lambda t: _csv(_edit(t, 3, "val_error", "abc")),
+    ),
+    "text_latency": (
+        "column latency_ms must hold numbers; row 5 (latency_ms = 'fast')",
+        lambda t: _csv(_edit(t, 3, "latency_ms", "fast")),
+    ),
+    "text_width": (
+        "column width_1 must hold numbers; row 5 (width_1 = 'x')",
+        lambda t: _csv(_edit(t, 3, "width_1", "x")),
+    ),
+    "float_seed": ("column seed must hold whole numbers", lambda t: _csv(_edit(t, 3, "seed", 0.5))),
+    "inf_val_error": (
+        "an ok row must have val_error a finite number in 0..1; row 5 (val_error = inf)",
+        lambda t: _csv(_edit(t, 3, "val_error", np.inf)),
+    ),
+    "nan_val_error_ok_row": (
+        "an ok row must have val_error a finite number in 0..1; row 5 (val_error = nan)",
+        lambda t: _csv(_edit(t, 3, "val_error", np.nan)),
+    ),
+    "val_error_above_1": (
+        "an ok row must have val_error a finite number in 0..1; row 5 (val_error = 1.5)",
+        lambda t: _csv(_edit(t, 3, "val_error", 1.5)),
+    ),
+    "negative_latency": (
+        "an ok row must have latency_ms a finite number > 0; row 5 (latency_ms = -0.2)",
+        lambda t: _csv(_edit(t, 3, "latency_ms", -0.2)),
+    ),
+    "zero_latency": (
+        "an ok row must have latency_ms a finite number > 0; row 5 (latency_ms = 0.0)",
+        lambda t: _csv(_edit(t, 3, "latency_ms", 0.0)),
+    ),
+    "negative_train_seconds": (
+        "an ok row must have train_seconds a finite number > 0; row 5 (train_seconds = -1.0)",
+        lambda t: _csv(_edit(t, 3, "train_seconds", -1.0)),
+    ),
+    "duplicated_row": ("(arch, seed) repeated: row 30", lambda t: _csv(pd.concat([t, t.iloc[[5]]], ignore_index=True))),
+    "arch_contradicts_widths": (
+        "contradicts n_layers 3 and widths",
+        lambda t: _csv(
+            _edit(
+                t,
+                _three_layer_row(t),
+                "arch",
+                "16-16-16" if t["arch"].iloc[_three_layer_row(t)] != "16-16-16" else "32-32-32",
+            )
+        ),
+    ),
+    "width_beyond_depth": (
+        "row 2: arch '16' contradicts n_layers 1 and widths [16, 0, 16]",
+        lambda t: _csv(_edit(t, 0, "width_3", 16)),
+    ),
+    "n_layers_too_deep": (
+        "n_layers must be 1..3, as there are width_1..width_3 columns (one dropped?); row 2 (n_layers = 4)",
+        lambda t: _csv(_edit(t, 0, "n_layers", 4)),
+    ),
+    "bad_status": (
+        "status must be ok/failed; row 2 (status = 'maybe')",
+        lambda t: _csv(_edit(t, 0, "status", "maybe")),
+    ),
+    "all_failed": ("every row failed", lambda t: _csv(t.assign(status="failed"))),
+    "n_params_differ_per_seed": (
+        "network 16 has different n_params on different rows",
+        lambda t: _csv(_edit(t, 1, "n_params", int(t["n_params"].iloc[1]) + 1)),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(TABLE_CASES))
 def test_corrupt_candidate_table_is_one_line(tmp_path, table, case):
     path = tmp_path / "candidates.csv"
-    path.write_bytes(TABLE_CASES[case](table))
+    reason, corrupt = TABLE_CASES[case]
+    path.write_bytes(corrupt(table))
     with pytest.raises(TableError) as err:
         load_table(path)
-    _one_line(err.value, path)
+    _one_line_for(err.value, path, reason)
 
 
 def test_good_candidate_table_loads_unchanged(tmp_path, table):
@@ -288,23 +378,68 @@ def _a_kernel(arrays) -> str:
 
 
 WEIGHT_CASES = {
-    "garbage": lambda a, t: os.urandom(1000),
-    "truncated": lambda a, t: _weights(a, t)[:800],
-    "crc": lambda a, t: _flip_middle(_weights(a, t), 0.3),
-    "missing_array": lambda a, t: _weights(a, t, **{_a_kernel(a): None}),
-    "extra_array": lambda a, t: _weights(a, t, **{"params/lstm9/hi/kernel": np.zeros((2, 2), np.float32)}),
-    "wrong_shape": lambda a, t: _weights(a, t, **{_a_kernel(a): np.zeros((3, 3), np.float32)}),
-    "float64": lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)].astype(np.float64)}),
-    "nan": lambda a, t: _weights(a, t, **{_a_kernel(a): np.full_like(a[_a_kernel(a)], np.nan)}),
-    "no_config": lambda a, t: _weights(a, t, **{"config/hidden": None}),
-    "hidden_mismatch": lambda a, t: _weights(a, t, **{"config/hidden": np.asarray(5)}),
-    "layers_zero": lambda a, t: _weights(a, t, **{"config/layers": np.asarray(0)}),
-    "scale_inf": lambda a, t: _weights(a, t, **{"config/scale": np.asarray(np.inf)}),
-    "config_array": lambda a, t: _weights(a, t, **{"config/p": np.ones(3)}),
-    "no_meta_seeds": lambda a, t: _weights(a, t, meta_seeds=None),
-    "repeated_meta_seeds": lambda a, t: _weights(a, t, meta_seeds=np.asarray([1, 1])),
-    "seed_count_mismatch": lambda a, t: _weights(a, t, meta_seeds=np.asarray([0, 1, 2])),
-    "unstacked": lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)][0]}),
+    "garbage": ("not an .npz archive (starts with b", lambda a, t: os.urandom(1000)),
+    "truncated": (
+        "not a readable .npz archive (BadZipFile: File is not a zip file)",
+        lambda a, t: _weights(a, t)[:800],
+    ),
+    "crc": (
+        "not a readable .npz archive (BadZipFile: Bad magic number for file header)",
+        lambda a, t: _flip_middle(_weights(a, t), 0.3),
+    ),
+    "missing_array": (
+        "arrays do not match an LSTM of hidden 4, layers 2 (params/lstm0/hf/kernel missing)",
+        lambda a, t: _weights(a, t, **{_a_kernel(a): None}),
+    ),
+    "extra_array": (
+        "arrays do not match an LSTM of hidden 4, layers 2 (params/lstm9/hi/kernel unexpected)",
+        lambda a, t: _weights(a, t, **{"params/lstm9/hi/kernel": np.zeros((2, 2), np.float32)}),
+    ),
+    "wrong_shape": (
+        "params/lstm0/hf/kernel is float32 (3, 3); expected float32 (2, 4, 4)",
+        lambda a, t: _weights(a, t, **{_a_kernel(a): np.zeros((3, 3), np.float32)}),
+    ),
+    "float64": (
+        "params/lstm0/hf/kernel is float64 (2, 4, 4); expected float32 (2, 4, 4)",
+        lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)].astype(np.float64)}),
+    ),
+    "nan": (
+        "params/lstm0/hf/kernel has non-finite values",
+        lambda a, t: _weights(a, t, **{_a_kernel(a): np.full_like(a[_a_kernel(a)], np.nan)}),
+    ),
+    "no_config": (
+        "config/hidden missing or not a number scalar",
+        lambda a, t: _weights(a, t, **{"config/hidden": None}),
+    ),
+    "hidden_mismatch": (
+        "expected float32 (2, 5) (2 meta-seeds)",
+        lambda a, t: _weights(a, t, **{"config/hidden": np.asarray(5)}),
+    ),
+    "layers_zero": (
+        "config/layers = 0 is out of range",
+        lambda a, t: _weights(a, t, **{"config/layers": np.asarray(0)}),
+    ),
+    "scale_inf": (
+        "config/scale = inf is out of range",
+        lambda a, t: _weights(a, t, **{"config/scale": np.asarray(np.inf)}),
+    ),
+    "config_array": (
+        "config/p missing or not a number scalar",
+        lambda a, t: _weights(a, t, **{"config/p": np.ones(3)}),
+    ),
+    "no_meta_seeds": ("meta_seeds missing or not distinct integers", lambda a, t: _weights(a, t, meta_seeds=None)),
+    "repeated_meta_seeds": (
+        "meta_seeds missing or not distinct integers",
+        lambda a, t: _weights(a, t, meta_seeds=np.asarray([1, 1])),
+    ),
+    "seed_count_mismatch": (
+        "expected float32 (3, 4) (3 meta-seeds)",
+        lambda a, t: _weights(a, t, meta_seeds=np.asarray([0, 1, 2])),
+    ),
+    "unstacked": (
+        "params/lstm0/hf/kernel is float32 (4, 4); expected float32 (2, 4, 4) (2 meta-seeds)",
+        lambda a, t: _weights(a, t, **{_a_kernel(a): a[_a_kernel(a)][0]}),
+    ),
 }
 
 
@@ -314,10 +449,11 @@ def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
     from hyperlab.l2l.weights import load_weights
 
     path = tmp_path / "lstm.npz"
-    path.write_bytes(WEIGHT_CASES[case](lstm_arrays, tmp_path))
+    reason, corrupt = WEIGHT_CASES[case]
+    path.write_bytes(corrupt(lstm_arrays, tmp_path))
     with pytest.raises(InputError) as err:
         load_weights(path)
-    _one_line(err.value, path)
+    _one_line_for(err.value, path, reason)
 
 
 @pytest.mark.slow
@@ -367,34 +503,68 @@ def trials(table) -> pd.DataFrame:
 
 
 TRIAL_CASES = {
-    "empty": lambda f: b"",
-    "garbage": lambda f: os.urandom(1500),
-    "missing_column": lambda f: _csv(f.drop(columns="cost")),
-    "text_cost": lambda f: _csv(_edit(f, 0, "cost", "cheap")),
-    "missing_repeat": lambda f: _csv(f[f["repeat"] == 0]),
-    "duplicated_trial": lambda f: _csv(_edit(f, 1, "trial", 0)),
-    "extra_trial": lambda f: _csv(pd.concat([f, f.iloc[[0]].assign(trial=3)], ignore_index=True)),
-    "inf_val_error": lambda f: _csv(_edit(f, 0, "val_error", np.inf)),
-    "negative_latency": lambda f: _csv(_edit(f, 0, "latency_ms", -1.0)),
-    "bad_state": lambda f: _csv(_edit(f, 0, "state", "RUNNING")),
-    "unknown_arch": lambda f: _csv(_edit(f, 0, "arch", "999")),
-    "other_strategy": lambda f: _csv(f.assign(strategy="random")),
-    "float_trial": lambda f: _csv(_edit(f, 0, "trial", 0.5)),
-    "val_error_not_the_tables": lambda f: _csv(_edit(f, 0, "val_error", 0.0)),
-    "latency_not_the_tables": lambda f: _csv(_edit(f, 1, "latency_ms", f["latency_ms"].iloc[1] * 1.5)),
-    "train_seconds_not_the_tables": lambda f: _csv(_edit(f, 1, "train_seconds", 9.0)),
-    "seed_not_in_the_table": lambda f: _csv(_edit(f, 0, "row_seed", 7)),
-    "missing_row_seed": lambda f: _csv(f.drop(columns="row_seed")),
+    "empty": ("empty file", lambda f: b""),
+    "garbage": ("not a readable CSV table", lambda f: os.urandom(1500)),
+    "missing_column": ("lacks column(s) ['cost']", lambda f: _csv(f.drop(columns="cost"))),
+    "text_cost": ("column cost must hold numbers", lambda f: _csv(_edit(f, 0, "cost", "cheap"))),
+    "missing_repeat": ("has 1 repeats of [3] trials (3 rows), params ask 2 x 3", lambda f: _csv(f[f["repeat"] == 0])),
+    "duplicated_trial": (
+        "has 2 repeats of [2, 3] trials (6 rows), params ask 2 x 3",
+        lambda f: _csv(_edit(f, 1, "trial", 0)),
+    ),
+    "extra_trial": (
+        "has 2 repeats of [3, 4] trials (7 rows), params ask 2 x 3",
+        lambda f: _csv(pd.concat([f, f.iloc[[0]].assign(trial=3)], ignore_index=True)),
+    ),
+    "inf_val_error": (
+        "row 2: a COMPLETE trial has val_error = np.float64(inf); must be finite, 0..1",
+        lambda f: _csv(_edit(f, 0, "val_error", np.inf)),
+    ),
+    "negative_latency": (
+        "row 2: a COMPLETE trial has latency_ms = np.float64(-1.0); must be finite, 0..inf",
+        lambda f: _csv(_edit(f, 0, "latency_ms", -1.0)),
+    ),
+    "bad_state": (
+        "state 'RUNNING' is not one of COMPLETE, FAIL, PRUNED",
+        lambda f: _csv(_edit(f, 0, "state", "RUNNING")),
+    ),
+    "unknown_arch": (
+        "row 2: network 999 seed 0 is not an ok row of candidate table",
+        lambda f: _csv(_edit(f, 0, "arch", "999")),
+    ),
+    "other_strategy": (
+        "holds trials of strategy 'random', expected 'tpe'",
+        lambda f: _csv(f.assign(strategy="random")),
+    ),
+    "float_trial": ("column trial must hold whole numbers on every row", lambda f: _csv(_edit(f, 0, "trial", 0.5))),
+    "val_error_not_the_tables": (
+        "row 2: val_error = 0.0 but candidate table has",
+        lambda f: _csv(_edit(f, 0, "val_error", 0.0)),
+    ),
+    "latency_not_the_tables": (
+        "row 3: latency_ms = 0.0674",
+        lambda f: _csv(_edit(f, 1, "latency_ms", f["latency_ms"].iloc[1] * 1.5)),
+    ),
+    "train_seconds_not_the_tables": (
+        "row 3: train_seconds = 9.0 but candidate table has",
+        lambda f: _csv(_edit(f, 1, "train_seconds", 9.0)),
+    ),
+    "seed_not_in_the_table": (
+        "row 2: network 16 seed 7 is not an ok row of candidate table",
+        lambda f: _csv(_edit(f, 0, "row_seed", 7)),
+    ),
+    "missing_row_seed": ("lacks column(s) ['row_seed']", lambda f: _csv(f.drop(columns="row_seed"))),
 }
 
 
 @pytest.mark.parametrize("case", sorted(TRIAL_CASES))
 def test_corrupt_search_csv_is_one_line(tmp_path, table, trials, case):
     path = tmp_path / "tpe.csv"
-    path.write_bytes(TRIAL_CASES[case](trials))
+    reason, corrupt = TRIAL_CASES[case]
+    path.write_bytes(corrupt(trials))
     with pytest.raises(TrialsError) as err:
         load_trials(path, "tpe", 2, 3, Table.of(table))
-    _one_line(err.value, path)
+    _one_line_for(err.value, path, reason)
 
 
 def test_good_search_csv_loads(tmp_path, table, trials):
@@ -407,7 +577,7 @@ def test_good_search_csv_loads(tmp_path, table, trials):
 
 def test_a_trial_that_is_not_its_table_row_is_named(tmp_path, table, trials):
     path = tmp_path / "tpe.csv"
-    path.write_bytes(TRIAL_CASES["val_error_not_the_tables"](trials))
+    path.write_bytes(TRIAL_CASES["val_error_not_the_tables"][1](trials))
     with pytest.raises(TrialsError) as err:
         load_trials(path, "tpe", 2, 3, Table.of(table))
     arch = trials["arch"].iloc[0]
@@ -429,19 +599,19 @@ def _stage(stage: str, cwd, *args) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "stage, path, payload",
     [
-        ("candidates", "data/mnist.npz", lambda t: NPZ_CASES["pickled"](t)),
-        ("l2l_train", "data/mnist.npz", lambda t: NPZ_CASES["crc"](t)),
+        ("candidates", "data/mnist.npz", lambda t: NPZ_CASES["pickled"][1](t)),
+        ("l2l_train", "data/mnist.npz", lambda t: NPZ_CASES["crc"][1](t)),
         (
             "search",
             "data/candidates.csv",
-            lambda t: TABLE_CASES["dropped_width_3"](
+            lambda t: TABLE_CASES["dropped_width_3"][1](
                 synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0)
             ),
         ),
         (
             "compare",
             "data/candidates.csv",
-            lambda t: TABLE_CASES["inf_val_error"](
+            lambda t: TABLE_CASES["inf_val_error"][1](
                 synthetic_table(layers=(1, 2, 3), widths=(16, 32), n_seeds=2, fail_rate=0.0)
             ),
         ),

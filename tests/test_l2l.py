@@ -597,9 +597,19 @@ def test_bad_params_rejected(tmp_path, bad, key):
 
 
 @pytest.mark.slow
-def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz):
+def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz, monkeypatch):
     from conftest import REPO, run_script_in_process
+    from hyperlab.l2l import evaluate
 
+    finals = {}  # per kind, the final losses of the script's last evaluation: its fresh paired runs
+    real_run_grid = evaluate.run_grid
+
+    def recording_run_grid(kind, *args, **kwargs):
+        traj = real_run_grid(kind, *args, **kwargs)
+        finals[kind] = np.asarray(traj.loss)[..., -1]
+        return traj
+
+    monkeypatch.setattr(evaluate, "run_grid", recording_run_grid)  # the script imports it when it runs
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     (tmp_path / "params.yaml").write_text(json.dumps({"seed": 0, "l2l": TINY}))  # JSON is YAML
@@ -612,8 +622,12 @@ def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["overrides"] == {"meta_ema": 0.5, "meta_objective": "log_mean"}
     assert set(out["seeds"]) == {"0", "1"}
-    for s in out["seeds"].values():
-        assert 0 <= s["wins_vs_nag"] <= 20 and np.isfinite(s["fresh_val_loss"])
+    nag, lstm = finals["baseline"][0], finals["lstm"]  # (20 runs,), (2 meta-seeds, the same 20 runs)
+    assert nag.shape == (20,) and lstm.shape == (2, 20)
+    for s, runs in zip(out["seeds"].values(), lstm, strict=True):
+        # paired: run i of the LSTM and of NAG share init and minibatches; a win is a lower final loss
+        assert s["wins_vs_nag"] == int((runs < nag).sum()) and np.isfinite(s["fresh_val_loss"])
+        assert s["fresh_val_loss"] == pytest.approx(float(runs.mean()), abs=5e-5)
         assert len(s["val_curve"]) == 1 + TINY["meta_steps"] // TINY["val_every"]
         assert s["selection_val_loss"] == pytest.approx(min(s["val_curve"]), abs=1e-3)
     assert not any((tmp_path / d).exists() for d in ("plots", "metrics"))  # writes nothing

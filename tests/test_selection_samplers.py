@@ -306,3 +306,22 @@ def test_constrained_gp_prefers_feasible_points():
     assert constrained > plain + 0.2
     with pytest.raises(ValueError, match="budget"):
         ConstrainedGPEISampler(budget=0.0)
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_seeded_first_trials_differ_in_a_continuous_space():
+    study = optuna.create_study(sampler=GPEISampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), n_trials=4)
+    xs = [t.params["x"] for t in study.trials]
+    assert len(set(xs)) == 4
+
+
+def test_same_seed_same_trials():
+    def run():
+        study = optuna.create_study(sampler=GPEISampler(n_startup_trials=3, seed=7))
+        study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=8)
+        return [t.params["x"] for t in study.trials]
+
+    assert run() == run()

@@ -150,32 +150,3 @@ def test_missing_costs_are_left_out_with_one_warning(make, caplog):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=6)
     assert len(study.trials) == 6
     assert len([r for r in caplog.records if "no user attribute 'cost'" in r.getMessage()]) == 1
-
-
-def test_seeded_first_trials_differ_in_a_continuous_space():
-    study = optuna.create_study(sampler=GPEISampler(seed=0))
-    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_float("y", 0, 1), n_trials=4)
-    xs = [t.params["x"] for t in study.trials]
-    assert len(set(xs)) == 4
-
-
-def test_same_seed_same_trials():
-    def run():
-        study = optuna.create_study(sampler=GPEISampler(n_startup_trials=3, seed=7))
-        study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=8)
-        return [t.params["x"] for t in study.trials]
-
-    assert run() == run()
-
-
-def test_maximize_direction_finds_the_maximum():
-    """The mirror image of a minimization: same points, the best is the largest value."""
-
-    def run(direction):
-        sign = 1.0 if direction == "minimize" else -1.0
-        study = optuna.create_study(direction=direction, sampler=GPEISampler(n_startup_trials=4, seed=1))
-        study.optimize(lambda t: sign * (t.suggest_int("a", 0, 30) - 21) ** 2, n_trials=12)
-        return [t.params["a"] for t in study.trials], study.best_params["a"]
-
-    (pts_min, best_min), (pts_max, best_max) = run("minimize"), run("maximize")
-    assert pts_min == pts_max and best_min == best_max
