@@ -15,6 +15,7 @@ GRADIENT_METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet")
 FAMILIES = ("layer", "knots", "unit", "schedule", "input", "weight")
 #: ``hpo_scale.methods``: the hypergradient side (exact reverse mode, K-piece, DrMAD, IFT, online n-order) ...
 SCALE_GRADIENT = ("exact", "kpiece", "drmad", "ift", "online")
-#: ... and the search side (this project's GP-EI, Optuna's TPE, random search, CMA-ES).
-SCALE_SEARCH = ("gp_ei", "tpe", "random", "cmaes")
+#: ... and the search side (this project's GP-EI, Optuna's TPE, random search, CMA-ES, and GP-EI in a
+#: hashing embedding, HeSBO: the one Bayesian optimization that runs at every dimension).
+SCALE_SEARCH = ("gp_ei", "tpe", "random", "cmaes", "hesbo")
 SCALE_METHODS = SCALE_GRADIENT + SCALE_SEARCH

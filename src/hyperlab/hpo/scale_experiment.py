@@ -86,6 +86,8 @@ class Pieces:
             return sm.optuna_rounds(fam, name, seed, p.n_startup_trials, T, self.f, data, tree, w0)
         if name == "random":
             return sm.random_rounds(fam, seed, T, self.f, data, tree, w0)
+        if name == "hesbo":
+            return sm.hesbo_rounds(fam, seed, p.n_startup_trials, p.embedding_dim, T, self.f, data, tree, w0)
         return sm.cma_rounds(fam, seed, p.cma_full_max_dim, T, self.f, data, tree, w0)
 
     def memory(self, name: str, data, tree, w0) -> int | None:

@@ -76,7 +76,7 @@ FIXED: dict[str, Style] = {
     "motpe": Style("MOTPE", _C["reddish_purple"], "P", "-"),
     "optuna_gp": Style("Optuna GPSampler", _C["sky_blue"], "v", "--"),
     "cmaes": Style("CMA-ES", _C["bluish_green"], "v", "-."),
-    "rembo_gp_ei": Style("GP-EI in a random embedding", _C["blue"], "X", (0, (5, 1))),
+    "hesbo": Style("GP-EI in a hashing embedding (HeSBO)", _C["blue"], "X", (0, (5, 1))),
     # hypergradient methods (hpo, hpo_scale, drmad, bilevel)
     "exact": Style("exact reverse mode", _C["black"], "o", "-"),
     "drmad": Style("DrMAD (K = 1)", _C["vermillion"], "s", "-"),

@@ -73,6 +73,7 @@ class HpoScaleParams(Section):
     # GP-EI and TPE run through an Optuna study, whose bookkeeping per trial grows as d^2
     optuna_max_dim: Int = Field(1000, ge=1, le=10**6)
     cma_full_max_dim: Int = Field(1000, ge=1, le=10**6)  # full-covariance CMA-ES up to here, separable above
+    embedding_dim: Int = Field(10, ge=1, le=100)  # hesbo: dimension of the embedding GP-EI searches
     seeds: Int = Field(5, ge=1, le=1000)
     step_budget: Int = Field(1600, ge=1, le=10**9)  # inner gradient steps per method and seed
     check_points: Int = Field(2, ge=1, le=100)  # h0 + uniform points where hypergradients are compared
