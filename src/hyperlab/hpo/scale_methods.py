@@ -216,10 +216,16 @@ def optuna_rounds(family: Family, name: str, seed: int, n_startup: int, T: int, 
         n: optuna.distributions.FloatDistribution(float(lo), float(hi))
         for n, lo, hi in zip(names, family.low, family.high)
     }
+    return _study_rounds(study, dists, lambda x: x.astype(np.float32), T, f, data, tree, w0)
+
+
+def _study_rounds(study: optuna.Study, dists: dict, to_h: Callable, T: int, f, data, tree, w0) -> Iterator[Round]:
+    """Ask ``study`` a point of ``dists`` (in their order), evaluate f at ``to_h`` of it, tell; one round each."""
+    names = list(dists)
     while True:
         trial = study.ask(dists)
         chosen = trial.params  # one copy of the dict (the property copies it)
-        h = np.array([chosen[n] for n in names], np.float32)
+        h = to_h(np.array([chosen[n] for n in names]))
         value = float(f(data, tree, w0, h))
         study.tell(trial, _finite(value))
         yield Round(T, h, value)
@@ -260,12 +266,7 @@ def hesbo_rounds(family: Family, seed: int, n_startup: int, k: int, T: int, f, d
     study = optuna.create_study(direction="minimize", sampler=GPEISampler(n_startup_trials=n_startup, seed=seed))
     study.enqueue_trial(dict.fromkeys(names, 0.0))
     dists: dict[str, Any] = {n: optuna.distributions.FloatDistribution(-1.0, 1.0) for n in names}
-    while True:
-        trial = study.ask(dists)
-        h = embed(family, emb, np.array([trial.params[n] for n in names]))
-        value = float(f(data, tree, w0, h))
-        study.tell(trial, _finite(value))
-        yield Round(T, h, value)
+    return _study_rounds(study, dists, lambda z: embed(family, emb, z), T, f, data, tree, w0)
 
 
 def random_rounds(family: Family, seed: int, T: int, f, data, tree, w0) -> Iterator[Round]:
