@@ -29,7 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from hyperlab import config, data
 from hyperlab.selection.space import architectures
 from hyperlab.training import network
-from hyperlab.training.trainer import train_space
+from hyperlab.training.trainer import TrainSettings, train_space
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,11 +45,9 @@ def ours(archs, seeds, splits, params) -> tuple[float, np.ndarray]:
         seeds,
         *splits["train"],
         [splits["train"], splits["val"]],
-        epochs=params.epochs,
-        batch_size=params.batch_size,
-        learning_rate=params.learning_rate,
-        max_pack_params=params.max_pack_params,
-        eval_chunk=params.eval_chunk,
+        TrainSettings(
+            params.epochs, params.batch_size, params.learning_rate, params.max_pack_params, params.eval_chunk
+        ),
     )
     return time.perf_counter() - t0, res.errors[:, :, 1]
 

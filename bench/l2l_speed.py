@@ -32,9 +32,9 @@ import optax
 
 from hyperlab.data import load_npz
 from hyperlab.l2l import lstm_optimizer as lo
-from hyperlab.l2l import meta_loss, optimizee, pipeline
-from hyperlab.l2l.evaluate import run_many
-from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, lstm_optimizer
+from hyperlab.l2l import meta_loss, optimizee, protocol
+from hyperlab.l2l.evaluate import OptimizeeRun, run_many
+from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_phi, lstm_optimizer
 from hyperlab.l2l.meta_step import MetaState, apply_meta_gradient, make_meta_step
 
 REPEATS = 5
@@ -66,9 +66,9 @@ def alternate(fns: dict, repeats: int = REPEATS) -> dict[str, float]:
 def committed_cell():
     """The reference LSTM cell: Flax's module applied to a ``(n, hidden)`` state."""
 
-    def step(lstm_params, g, carry, cfg=LSTMConfig()):
+    def step(phi, g, carry, cfg=LSTMConfig()):
         net = lo.CoordinatewiseLSTM(cfg.hidden, cfg.layers)
-        carry, out = net.apply({"params": lstm_params}, carry, lo.preprocess(g, cfg.p))
+        carry, out = net.apply({"params": phi}, carry, lo.preprocess(g, cfg.p))
         return cfg.scale * out, carry
 
     def carry(n, cfg):
@@ -83,19 +83,19 @@ def committed_cell():
         lo.lstm_step, lo.initial_carry = saved
 
 
-def committed_seed_meta_step(loss_fn, meta_opt, cfg: LSTMConfig):
+def committed_seed_meta_step(loss_fn, meta_opt, settings: meta_loss.UnrollSettings):
     """The reference meta-step: meta-seeds and optimizees vmapped (same arithmetic)."""
 
-    def meta_step(meta, params, opt_state, keys):
+    def meta_step(meta, theta, opt_state, keys):
         def batch_loss(phi):
-            losses, carry = jax.vmap(lambda p, s, k: meta_loss.unroll(phi, p, s, k, loss_fn, cfg))(
-                params, opt_state, keys
+            losses, carry = jax.vmap(lambda t, s, k: meta_loss.unroll(phi, t, s, k, loss_fn, settings))(
+                theta, opt_state, keys
             )
             return jnp.mean(losses), carry
 
-        (loss, (params, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.lstm_params)
+        (loss, (theta, opt_state)), grads = jax.value_and_grad(batch_loss, has_aux=True)(meta.phi)
         meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
-        return meta, params, opt_state, loss, gnorm, ok
+        return meta, theta, opt_state, loss, gnorm, ok
 
     return jax.jit(jax.vmap(meta_step))
 
@@ -105,9 +105,10 @@ def emit(metric: str, value: float, **extra) -> None:
 
 
 def main() -> None:
-    splits = pipeline.splits_from_npz(load_npz("data/mnist.npz"))
+    splits = protocol.splits_from_npz(load_npz("data/mnist.npz"))
     spec, cfg = optimizee.MLPSpec(), LSTMConfig()
-    phi = init_lstm_params(jax.random.key(0), cfg)
+    unroll = meta_loss.UnrollSettings(cfg, "mean")
+    phi = init_phi(jax.random.key(0), cfg)
     loss_fn = meta_loss.mnist_loss_fn(splits["train"].x, splits["train"].y, spec, 128)
     meta_opt = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3))
     meta = MetaState(phi, meta_opt.init(phi))
@@ -115,9 +116,9 @@ def main() -> None:
 
     # The committed meta-step against the library's, on META_SEEDS seeds x meta_batch 2, and each change alone.
     seeds = jax.random.split(jax.random.key(4), META_SEEDS)
-    phis = jax.vmap(lambda k: init_lstm_params(k, cfg))(seeds)
+    phis = jax.vmap(lambda k: init_phi(k, cfg))(seeds)
     metas = MetaState(phis, jax.vmap(meta_opt.init)(phis))
-    params = jax.vmap(jax.vmap(lambda k: optimizee.init_params(k, spec)))(
+    theta = jax.vmap(jax.vmap(lambda k: optimizee.init_theta(k, spec)))(
         jax.random.split(jax.random.key(5), META_SEEDS * 2).reshape(META_SEEDS, 2)
     )
     keys = jax.random.split(jax.random.key(6), META_SEEDS * 2 * 21).reshape(META_SEEDS, 2, 21)
@@ -141,10 +142,10 @@ def main() -> None:
     steps = {}
     for name, (cell, make, _) in variants.items():
         with cell():  # traced (first call) under the cell being measured
-            state = jax.vmap(jax.vmap(template.init))(params)
-            step = make(loss_fn, meta_opt, cfg)
-            jax.block_until_ready(step(metas, params, state, keys))
-        steps[name] = lambda step=step, state=state: step(metas, params, state, keys)[3]
+            state = jax.vmap(jax.vmap(template.init))(theta)
+            step = make(loss_fn, meta_opt, unroll)
+            jax.block_until_ready(step(metas, theta, state, keys))
+        steps[name] = lambda step=step, state=state: step(metas, theta, state, keys)[3]
     times = alternate(steps)
     for name, (_, _, label) in variants.items():
         emit(
@@ -156,28 +157,26 @@ def main() -> None:
 
     per_step = {}
     for batch, remat in ((1, True), (2, True), (2, False)):
-        step = make_meta_step(loss_fn, meta_opt, cfg, remat=remat)
-        params = jax.vmap(lambda k: optimizee.init_params(k, spec))(jax.random.split(jax.random.key(1), batch))
-        state = jax.vmap(template.init)(params)
+        step = make_meta_step(loss_fn, meta_opt, unroll._replace(remat=remat))
+        theta = jax.vmap(lambda k: optimizee.init_theta(k, spec))(jax.random.split(jax.random.key(1), batch))
+        state = jax.vmap(template.init)(theta)
         keys = jax.random.split(jax.random.key(2), batch * 21).reshape(batch, 21)
-        per_step[(batch, remat)] = median_time(lambda: step(meta, params, state, keys)[3])
+        per_step[(batch, remat)] = median_time(lambda: step(meta, theta, state, keys)[3])
         emit(
             "meta_step_seconds",
             per_step[(batch, remat)],
             meta_batch=batch,
             unroll=20,
             remat=remat,
-            n_params=optimizee.n_params(spec),
+            n_params=optimizee.n_coordinates(spec),
         )
     emit("meta_step_seconds_per_optimizee_ratio_b2_over_b1", per_step[(2, True)] / 2 / per_step[(1, True)])
     emit("meta_step_stored_over_remat_ratio", per_step[(2, False)] / per_step[(2, True)], meta_batch=2)
 
     keys = jax.random.split(jax.random.key(3), 20)
-    test = splits["test"]
+    test, run = splits["test"], OptimizeeRun(spec, 100, 128, every=5)
     runs = {
-        f"rpb{b}": (
-            lambda b=b: run_many("lstm", phi, keys, test.x, test.y, spec, 100, 128, cfg, every=5, runs_per_batch=b).loss
-        )
+        f"rpb{b}": (lambda b=b: run_many("lstm", phi, keys, test.x, test.y, run, cfg, runs_per_batch=b).loss)
         for b in (None, 1)
     }
     for fn in runs.values():
@@ -186,9 +185,7 @@ def main() -> None:
     emit("eval_seconds_per_run", times["rpbNone"] / 20, optimizer="lstm", steps=100, runs="20 vmapped (committed)")
     emit("eval_seconds_per_run", times["rpb1"] / 20, optimizer="lstm", steps=100, runs="one at a time")
     emit("eval_speedup_one_run_at_a_time", times["rpbNone"] / times["rpb1"], optimizer="lstm")
-    t_adam = median_time(
-        lambda: run_many("adam", jnp.float32(0.03), keys, test.x, test.y, spec, 100, 128, cfg, every=5).loss, repeats=3
-    )
+    t_adam = median_time(lambda: run_many("adam", jnp.float32(0.03), keys, test.x, test.y, run, cfg).loss, repeats=3)
     emit("eval_seconds_per_run", t_adam / 20, optimizer="adam", steps=100, runs="20 vmapped")
     emit("eval_lstm_over_adam_ratio", times["rpb1"] / t_adam, steps=100)
 

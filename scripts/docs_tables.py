@@ -1,4 +1,4 @@
-"""The results tables of the HPO and GP-sampler pages, generated from the committed plot data.
+"""The results tables of the HPO, GP-sampler and learning-to-learn pages, generated from the committed plot data.
 
 A page holds each table between two markers::
 
@@ -219,6 +219,77 @@ def bench_timing(root: Path) -> str:
     return _table(["N completed", "`gp_ei` ms", "`gp_ei_per_second` ms", "`tpe` ms", "`gp_ei` / TPE"], rows)
 
 
+def l2l_budget(root: Path) -> str:
+    """``l2l_train``: per recipe and budget, each meta-seed's step-100 loss on the fresh val runs and its
+    paired wins against tuned NAG and Adam (bold: every meta-seed at the bar)."""
+    curve = pd.read_csv(root / "plots/l2l/budget.csv")
+    seeds = sorted(curve.meta_seed.unique())
+    runs = int(curve.runs.max())
+    header = ["recipe", "meta-updates", *(f"meta-seed {m}: loss / wins vs NAG / vs Adam" for m in seeds)]
+    header.append("every seed at the bar")
+    rows = []
+    for (recipe, n), d in curve.groupby(["recipe", "meta_updates"], sort=False):
+        by_seed = d.set_index("meta_seed")
+        cells = [f"{_num(r.val_loss, 4)} / {r.wins_vs_nag} / {r.wins_vs_adam}" for r in (by_seed.loc[m] for m in seeds)]
+        rows.append([f"`{recipe}`", f"{n:,}", *cells, "**yes**" if d.reaches_bar.all() else "no"])
+    first = curve.iloc[0]
+    rows.append(["tuned NAG / Adam, same runs", "", f"{_num(first.nag_loss, 4)} / {_num(first.adam_loss, 4)}"])
+    rows[-1] += [""] * (len(header) - len(rows[-1]))
+    return _table(header, rows) + f"\nWins are out of {runs} paired runs.\n"
+
+
+L2L_NAMES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "nag": "NAG"}
+
+
+def l2l_test(root: Path) -> str:
+    """``l2l``: the base setting on the test split at the meta-training horizon and at the long horizon, per
+    tuned baseline (its learning rate) and meta-seed (its paired wins against each baseline)."""
+    final = pd.read_csv(root / "plots/l2l/final.csv")
+    base = final[final.setting == "base"].set_index("optimizer")
+    long_name = next((s for s in final.setting.unique() if str(s).startswith("steps")), None)
+    long = final[final.setting == long_name].set_index("optimizer") if long_name else None
+    n, n_long = int(base.step.iloc[0]), int(long.step.iloc[0]) if long is not None else None
+    names = [o for o in base.index if o != "lstm"]
+    best = min(base.loc[names, "final_mean"])
+    header = [f"step {n}", "loss ± std", "wins vs SGD", "vs Adam", "vs RMSprop", "vs NAG"]
+    if long is not None:
+        header += [f"step {n_long} loss", f"wins vs NAG at {n_long}"]
+    rows = []
+    for name in names:
+        r = base.loc[name]
+        label = (
+            f"LSTM meta-seed {name[len('lstm_s') :]}"
+            if name.startswith("lstm_s")
+            else f"{L2L_NAMES[name]} (lr {r.lr:g})"
+        )
+        loss = _num(r.final_mean, 4)
+        row = [label, (f"**{loss}**" if r.final_mean == best else loss) + f" ± {_num(r.final_std, 4)}"]
+        lstm = name.startswith("lstm_s")
+        row += [str(int(r[f"wins_vs_{b}"])) if lstm else "" for b in ("sgd", "adam", "rmsprop", "nag")]
+        if long is not None:
+            row += [_num(long.loc[name].final_mean, 4), str(int(long.loc[name].wins_vs_nag)) if lstm else ""]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def l2l_verdict(root: Path) -> str:
+    """``l2l_train`` and ``l2l``: the setting the curve chose, the verdict on val, and the test-split verdict."""
+    chosen = json.loads((root / "plots/l2l/meta_report.json").read_text())["chosen"]
+    base = json.loads((root / "plots/l2l/report.json").read_text())["settings"]["base"]
+    best = base["best_baseline"]
+    n_seeds = len(base["lstm_seeds"])
+    test = (
+        f"On the test split, at that setting, {base['seeds_reaching_bar']} of {n_seeds} meta-seeds beat every "
+        f"tuned baseline in at least 75 % of the paired runs (fewest wins of any seed against any baseline: "
+        f"{base['min_wins_vs_every_baseline']}); the best tuned baseline is {L2L_NAMES[best]} "
+        f"({_num(base[best]['loss'], 4)}), the meta-seeds' losses {_num(base['lstm_seed_spread']['min'], 4)}"
+        f"–{_num(base['lstm_seed_spread']['max'], 4)}."
+    )
+    return f"**Verdict on val: {chosen['verdict']}.** The test split evaluates `{chosen['recipe']}` at " + (
+        f"{chosen['meta_updates']:,} meta-updates (rule: {chosen['rule']}). {test}\n"
+    )
+
+
 TABLES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "hpo-results": ("docs/hpo.md", hpo_results),
     "hpo-progress": ("docs/hpo.md", hpo_progress),
@@ -227,6 +298,9 @@ TABLES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "scale-methods": ("docs/hpo-scale.md", scale_methods),
     "bench-summary": ("docs/gp-samplers.md", bench_summary),
     "bench-timing": ("docs/gp-samplers.md", bench_timing),
+    "l2l-budget": ("docs/l2l.md", l2l_budget),
+    "l2l-verdict": ("docs/l2l.md", l2l_verdict),
+    "l2l-test": ("docs/l2l.md", l2l_test),
 }
 
 

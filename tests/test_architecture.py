@@ -7,8 +7,10 @@ nothing else of hyperlab: whole units, or single *leaf* modules of a concept
 package -- modules that import nothing of hyperlab, in a package whose
 ``__init__`` imports nothing either, so importing one runs no experiment code.
 Imports are read with ``ast`` wherever they sit (top of the file or inside a
-function), relative ones resolved. Stage scripts (``stages/``) may import
-anything and are not checked here.
+function), relative ones resolved; the one import not counted is of the params
+section models (``hyperlab.config``) under ``if TYPE_CHECKING:``, which only
+the type checker reads, so that an experiment's ``params`` can be annotated with
+its section. Stage scripts (``stages/``) may import anything and are not checked here.
 
 Inside :mod:`hyperlab.selection` the sub-packages are units of their own
 (``selection.space``, ``selection.table``, ...), layered by :data:`SELECTION`:
@@ -41,7 +43,9 @@ CONCEPTS = {"selection", "bilevel", "l2l", "training", "hpo", "plotting"}
 NAME_LISTS = {"bilevel.names", "l2l.names", "selection.names", "hpo.names"}
 #: Pure geometry the candidates stage marks the true front with (imports nothing of hyperlab).
 GEOMETRY = {"selection.analysis.fronts"}
-LEAVES = NAME_LISTS | GEOMETRY
+#: What a network on MNIST is (N_INPUTS, N_CLASSES, widths, FLOPs), named once: imports nothing of hyperlab.
+NETWORK = {"training.network"}
+LEAVES = NAME_LISTS | GEOMETRY | NETWORK
 
 ALLOWED: dict[str, set[str]] = {
     "hyperlab": set(),  # the package __init__: a docstring and a version
@@ -62,9 +66,9 @@ ALLOWED: dict[str, set[str]] = {
     "training": set(BASE),
     "selection": BASE | {"training"},
     "bilevel": set(BASE),
-    "l2l": set(BASE),
+    "l2l": BASE | NETWORK,  # the MNIST sizes (N_INPUTS, N_CLASSES) from where they are named
     # the head-to-head on real hyperparameters drives the library's hypergradients and GP samplers (alone)
-    "hpo": BASE | {"bilevel", "selection.samplers"},
+    "hpo": BASE | {"bilevel", "selection.samplers"} | NETWORK,
     "plotting": {"errors", "io"} | NAME_LISTS,  # figures read plot data files, never the experiments
 }
 
@@ -125,17 +129,37 @@ def imported_modules(source: str, module: str, is_package: bool = False) -> set[
     """
     names: set[str] = set()
     package = module.split(".") if is_package else module.split(".")[:-1]
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in _walk_body(block)}
+    for node in ast.walk(tree):
+        found: set[str] = set()
         if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
+            found = {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolved against the importing module's package
                 base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
             subs = [f"{base}.{a.name}" for a in node.names if _is_module(f"{base}.{a.name}")]
-            names.update(subs or [base])
+            found = set(subs or [base])
+        if id(node) in typing_only:  # the section models, for annotations only: `if TYPE_CHECKING:` never runs
+            found = {n for n in found if not (n == "hyperlab.config" or n.startswith("hyperlab.config."))}
+        names.update(found)
     return {n for n in names if n.startswith("hyperlab.")}  # the bare root holds only a docstring and a version
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``), no ``else``: a block mypy reads and Python never runs."""
+    if not isinstance(node, ast.If) or node.orelse:
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _walk_body(node: ast.If) -> list[ast.AST]:
+    return [n for stmt in node.body for n in ast.walk(stmt)]
 
 
 def allowed(unit: str, name: str) -> bool:
@@ -239,6 +263,15 @@ def test_imports_follow_the_rule_table(path):
         ("hyperlab.data.splits_file", "from hyperlab.config import split_sizes", "hyperlab.config"),
         ("hyperlab.io.manifest", "from hyperlab.report import Result", "hyperlab.report"),
         ("hyperlab.bilevel.experiments.drmad", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
+        # only the section models may be imported for annotations alone, and only under TYPE_CHECKING
+        (
+            "hyperlab.l2l.x",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hyperlab.cli",
+            "hyperlab.cli",
+        ),
+        ("hyperlab.l2l.x", "from hyperlab.config import L2LParams", "hyperlab.config"),
+        # of training, hpo and l2l may read only what a network on MNIST is, not the trainer
+        ("hyperlab.l2l.x", "from hyperlab.training.mlp import MLP", "hyperlab.training.mlp"),
         ("hyperlab.l2l.weights", "from hyperlab import config", "hyperlab.config"),
         ("hyperlab.l2l.weights", "import hyperlab.config.sections", "hyperlab.config.sections"),
         (
@@ -315,6 +348,9 @@ def test_a_forbidden_import_is_named(module, source, bad):
 
 
 def test_allowed_imports_pass():
+    typed = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from hyperlab.config import L2LParams\n"
+    assert violations(typed, "hyperlab.l2l.x") == []  # a section model for annotations only
+    assert violations("from hyperlab.training.network import N_CLASSES, N_INPUTS", "hyperlab.hpo.x") == []
     assert (
         violations(
             "from hyperlab.training.network import Arch\nfrom hyperlab.errors import InputError",

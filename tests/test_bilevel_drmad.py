@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hyperlab.bilevel import drmad as dm
+from hyperlab.bilevel import reverse
 from hyperlab.bilevel.toy import train_loss, val_loss
 
 
@@ -59,7 +60,7 @@ def test_forward_step_matches_maclaurin_update_by_hand():
         v = gamma * v - (1 - gamma) * 2 * (w + h)  # ∇_w |h + w|^2 = 2 (w + h)
         w = w + alpha * v
         np.testing.assert_allclose(ws[t], w, rtol=1e-13)
-    np.testing.assert_allclose(dm.train(train_loss, w0, hyper, 3).w, w, rtol=1e-13)
+    np.testing.assert_allclose(dm.momentum_train(train_loss, w0, hyper, 3).w, w, rtol=1e-13)
 
 
 @pytest.mark.slow
@@ -67,12 +68,12 @@ def test_forward_step_matches_maclaurin_update_by_hand():
 def test_checkpoints_are_the_trajectory_at_their_times_and_linear_in_between(T, K):
     w0, hyper = _toy_setup()
     full = np.asarray(dm.trajectory(train_loss, w0, hyper, T))
-    ckpt, final = dm.train_checkpoints(train_loss, w0, hyper, T, K)
+    ckpt, final = dm.momentum_checkpoints(train_loss, w0, hyper, T, K)
     times = np.asarray(ckpt.times)
     assert times[0] == 0 and times[-1] == T and len(times) == K + 1 and np.all(np.diff(times) > 0)
     np.testing.assert_array_equal(np.asarray(ckpt.w), full[times])  # the same scan, bit for bit
     np.testing.assert_array_equal(np.asarray(final.w), full[T])
-    path = np.asarray(dm.interpolated_trajectory(ckpt, T))
+    path = np.asarray(reverse.interpolated_trajectory(ckpt, T))
     for k in range(K):
         s0, s1 = times[k], times[k + 1]
         lam = (np.arange(s0, s1 + 1) - s0) / (s1 - s0)
@@ -85,9 +86,9 @@ def test_checkpoints_are_the_trajectory_at_their_times_and_linear_in_between(T, 
 def test_drmad_oracle_is_the_straight_line_with_constant_velocity():
     T = 20
     w0, hyper = _toy_setup()
-    ckpt, final = dm.train_checkpoints(train_loss, w0, hyper, T, 1)
+    ckpt, final = dm.momentum_checkpoints(train_loss, w0, hyper, T, 1)
     assert ckpt.w.shape[0] == dm.stored_vectors(T, 1) == 2
-    path = np.asarray(dm.interpolated_trajectory(ckpt, T))
+    path = np.asarray(reverse.interpolated_trajectory(ckpt, T))
     steps = np.diff(path, axis=0)
     np.testing.assert_allclose(steps, np.broadcast_to((final.w - w0) / T, steps.shape), rtol=1e-10, atol=1e-14)
 
@@ -101,7 +102,7 @@ def test_autodiff_reference_matches_central_finite_differences():
     _, _, grads = dm.autodiff_hypergrad(train_loss, val_loss, w0, hyper, T)
 
     def objective(hyper):
-        return val_loss(dm.train(train_loss, w0, hyper, T).w)
+        return val_loss(dm.momentum_train(train_loss, w0, hyper, T).w)
 
     eps = 1e-6
     for name in ("log_lr", "momentum"):
@@ -120,7 +121,9 @@ def test_reverse_pass_with_K_equal_T_is_exact_reverse_mode(velocity):
     T = 40
     w0, hyper = _toy_setup()
     loss, w_T, exact = dm.autodiff_hypergrad(train_loss, val_loss, w0, hyper, T)
-    loss_K, w_T_K, grads = dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, T, velocity=velocity)
+    loss_K, w_T_K, grads = dm.checkpointed_momentum_hypergrad(
+        train_loss, val_loss, w0, hyper, T, T, dm.Settings(velocity=velocity)
+    )
     np.testing.assert_allclose(w_T_K, w_T, rtol=1e-14)
     np.testing.assert_allclose(loss_K, loss, rtol=1e-14)
     _assert_hyper_close(grads, exact, rtol=1e-9)
@@ -131,8 +134,10 @@ def test_reverse_pass_equals_autodiff_on_a_nonquadratic_loss_given_the_exact_tra
     T = 25
     w0, hyper = _nonquadratic_setup(lr=0.1, gamma=0.8)
     _, _, exact = dm.autodiff_hypergrad(nonquadratic_train_loss, nonquadratic_val_loss, w0, hyper, T)
-    ckpt = dm.Checkpoints(jnp.arange(T + 1), dm.trajectory(nonquadratic_train_loss, w0, hyper, T))
-    grads = dm.reverse_pass(nonquadratic_train_loss, nonquadratic_val_loss, hyper, ckpt, T)
+    ckpt = reverse.Checkpoints(jnp.arange(T + 1), dm.trajectory(nonquadratic_train_loss, w0, hyper, T))
+    rule = reverse.Momentum(nonquadratic_train_loss)
+    step = dm.momentum_step(nonquadratic_train_loss)
+    grads = reverse.reverse_pass(step, nonquadratic_val_loss, hyper, ckpt, T, momentum=rule).grad
     assert grads.h.shape == hyper.h.shape == (2,)
     _assert_hyper_close(grads, exact, rtol=1e-9)
     assert min(abs(float(exact.log_lr)), abs(float(exact.momentum))) > 1e-3  # a non-trivial check
@@ -145,7 +150,7 @@ def test_h_gradient_is_exact_for_every_K_on_the_quadratic_toy(K):
     T = 32
     w0, hyper = _toy_setup()
     _, _, exact = dm.autodiff_hypergrad(train_loss, val_loss, w0, hyper, T)
-    _, _, grads = dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, K)
+    _, _, grads = dm.checkpointed_momentum_hypergrad(train_loss, val_loss, w0, hyper, T, K)
     np.testing.assert_allclose(grads.h, exact.h, rtol=1e-12)
     # ... while the learning-rate and momentum gradients, which read v_t, are wrong for K < T.
     err = dm.relative_error(grads, exact)
@@ -156,7 +161,7 @@ def test_h_gradient_is_exact_for_every_K_on_the_quadratic_toy(K):
 def test_error_does_not_grow_with_K_on_a_nonquadratic_loss():
     T = 32
     w0, hyper = _nonquadratic_setup()
-    fn = partial(dm.checkpointed_hypergrad, nonquadratic_train_loss, nonquadratic_val_loss, w0, hyper, T)
+    fn = partial(dm.checkpointed_momentum_hypergrad, nonquadratic_train_loss, nonquadratic_val_loss, w0, hyper, T)
     _, _, exact = dm.autodiff_hypergrad(nonquadratic_train_loss, nonquadratic_val_loss, w0, hyper, T)
     errors = [dm.relative_error(fn(K)[2], exact) for K in (1, 2, 4, 8, 16, 32)]
     for name in dm.Hyper._fields:
@@ -173,9 +178,12 @@ def test_velocity_recurrence_amplifies_trajectory_error():
     T = 100
     w0, hyper = _toy_setup(gamma=0.9)
     _, _, exact = dm.autodiff_hypergrad(train_loss, val_loss, w0, hyper, T)
-    diff = dm.relative_error(dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, 1)[2], exact)
+    diff = dm.relative_error(dm.checkpointed_momentum_hypergrad(train_loss, val_loss, w0, hyper, T, 1)[2], exact)
     rec = dm.relative_error(
-        dm.checkpointed_hypergrad(train_loss, val_loss, w0, hyper, T, 1, velocity="recurrence")[2], exact
+        dm.checkpointed_momentum_hypergrad(train_loss, val_loss, w0, hyper, T, 1, dm.Settings(velocity="recurrence"))[
+            2
+        ],
+        exact,
     )
     assert rec["h"] == pytest.approx(diff["h"], abs=1e-12)  # dh reads no velocity
     assert rec["log_lr"] > 10 * diff["log_lr"]
@@ -183,13 +191,15 @@ def test_velocity_recurrence_amplifies_trajectory_error():
 
 def test_reverse_pass_rejects_bad_velocity_mode():
     w0, hyper = _toy_setup()
-    ckpt, _ = dm.train_checkpoints(train_loss, w0, hyper, 4, 2)
+    ckpt, _ = dm.momentum_checkpoints(train_loss, w0, hyper, 4, 2)
+    step = dm.momentum_step(train_loss)
     with pytest.raises(ValueError, match="velocity"):
-        dm.reverse_pass(train_loss, val_loss, hyper, ckpt, 4, velocity="exact")
+        reverse.reverse_pass(step, val_loss, hyper, ckpt, 4, momentum=reverse.Momentum(train_loss, velocity="exact"))
     with pytest.raises(ValueError, match="v_T"):
-        dm.reverse_pass(train_loss, val_loss, hyper, ckpt, 4, velocity="recurrence")
+        rule = reverse.Momentum(train_loss, velocity="recurrence")
+        reverse.reverse_pass(step, val_loss, hyper, ckpt, 4, momentum=rule)
     with pytest.raises(ValueError, match="K <= T"):
-        dm.checkpoint_times(4, 5)
+        reverse.checkpoint_times(4, 5)
 
 
 # --------------------------------------------------------------------------- outer loop

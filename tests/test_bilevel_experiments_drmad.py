@@ -111,6 +111,7 @@ def _tiny(T=12, **raw):
 
 def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
     from hyperlab.bilevel import drmad as dm
+    from hyperlab.bilevel import reverse
     from hyperlab.bilevel.experiments import drmad as ex
 
     params = _tiny()
@@ -125,8 +126,8 @@ def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
         assert line.abs_err.max() > 1e-3  # and leaves the momentum path in between
     # K = T pieces store every iterate: the reconstruction is the true path, bit for bit
     w0, hyper = np.array([params.w0]), dm.Hyper(np.array([params.h0]), np.log(params.lr), params.momentum)
-    ckpt, _ = dm.train_checkpoints(ex.train_loss, w0, hyper, params.T, params.T)
-    np.testing.assert_array_equal(np.asarray(dm.interpolated_trajectory(ckpt, params.T))[:, 0], true.w)
+    ckpt, _ = dm.momentum_checkpoints(ex.train_loss, w0, hyper, params.T, params.T)
+    np.testing.assert_array_equal(np.asarray(reverse.interpolated_trajectory(ckpt, params.T))[:, 0], true.w)
 
 
 def test_val_surface_is_the_outer_runs_objective():

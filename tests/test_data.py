@@ -282,11 +282,11 @@ def test_any_stage_rejects_a_bad_value_in_any_section(tmp_path):
     proc = run_stage(
         "data",
         tmp_path,
-        {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20}, "l2l": {"meta_lr": -1}},
+        {"seed": 0, "data": {"n_train": 50, "n_val": 20, "n_test": 20}, "figures": {"dpi": -1}},
         check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: l2l.meta_lr: got -1; must be >= 1e-08"
+    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: figures.dpi: got -1; must be >= 30"
     assert not (tmp_path / "data" / "mnist.npz").exists()
 
 

@@ -8,7 +8,7 @@ names one or more keys in backticks, and gives one default per key in the
 ``default`` column, in the same order. The tables of all pages together must list every key of the
 schema and no other; a default must equal the schema's; where params.yaml sets
 another value the cell says so, ``20 (params.yaml: 30)``, and only there. A
-default the table describes in words (``all nine``) must read as
+default the table describes in words (``all eleven``) must read as
 ``DESCRIBED`` writes it from the schema's. The ``allowed`` cell of a key with choices names exactly those
 choices.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic_core import PydanticUndefined
 
 from conftest import REPO
 from hyperlab import config
@@ -26,7 +27,18 @@ from hyperlab.config import SECTIONS, TOP_LEVEL_KEYS, Common, describe
 #: Every page of docs/, by its path relative to the repository: the tables are read from these.
 PAGES = {f"docs/{p.name}": p.read_text() for p in sorted((REPO / "docs").glob("*.md"))}
 PARAMS = config.read_params(config.REPO_PARAMS)
-_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+_WORDS = {
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+}
 #: Defaults a table states in words, and the words each schema default must give.
 DESCRIBED = {
     "data.mirrors": lambda d: f"{_WORDS[len(d)]} public mirrors",
@@ -35,6 +47,8 @@ DESCRIBED = {
         f"min({config.DEFAULT_STARTUP_TRIALS}, `n_trials`)" if d is None else None
     ),
     "search.strategies.<name>.cost": lambda d: "`search.cost`" if d is None else None,
+    "l2l.recipes": lambda d: " and ".join(f"`{name}` for {r.meta_updates}" for name, r in d.items()),
+    "l2l.recipes.<name>.meta_updates": lambda d: "required" if d is PydanticUndefined else None,
 }
 
 
@@ -209,7 +223,7 @@ def test_docs_tables_match_the_schema():
             "the schema allows ['adam', 'sgd']",
         ),
         ("| `drmad.tune_lr` | true |", "| `drmad.tune_lr` | 1 |", "`drmad.tune_lr`: default '1'"),
-        ("| `search.strategies` | all nine |", "| `search.strategies` | all eight |", "all nine"),
+        ("| `search.strategies` | all eleven |", "| `search.strategies` | all ten |", "all eleven"),
         ("| `batch_size`, `n_steps` | 128, 100 |", "| `batch_size`, `n_steps` | 128 |", "one default per key"),
     ],
 )

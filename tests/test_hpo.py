@@ -16,10 +16,10 @@ from jax.flatten_util import ravel_pytree
 
 from conftest import run_stage
 from hyperlab import config
-from hyperlab.bilevel import drmad as dm
-from hyperlab.bilevel import hypergrad as hg
-from hyperlab.hpo import bayes, budget, experiment, gradient
-from hyperlab.hpo.problem import Data, Spec, init_weights, make_losses, objective, to_hyper
+from hyperlab.hpo import budget, experiment, gradient
+from hyperlab.hpo.cost import Cost
+from hyperlab.hpo.families import coordinate_names, make_family
+from hyperlab.hpo.problem import Data, init_weights, objective
 
 
 @pytest.fixture(autouse=True)
@@ -32,27 +32,25 @@ def _x64():
 
 
 def _tiny(sizes=(12, 5, 3), T=15, tune_lr=True, n=40, seed=0):
+    """Random data, the seed's float64 weights and the ``layer`` family of a small network."""
     rng = np.random.default_rng(seed)
 
     def split(m):
         return jnp.asarray(rng.normal(size=(m, sizes[0]))), jnp.asarray(rng.integers(0, sizes[-1], m), jnp.int32)
 
     data = Data(*split(n), *split(n), *split(n))
-    L = len(sizes) - 1
-    spec = Spec(
-        tuple(sizes),
-        T,
-        tune_lr,
-        math.log(0.3),
-        (-8.0,) * L + ((-5.0,) if tune_lr else ()),
-        (2.0,) * L + ((1.0,) if tune_lr else ()),
-    )
+    raw = {"T": T, "tune_lr": tune_lr, "lr0": 0.3, "l2_box": [-8.0, 2.0], "lr_box": [0.01, 2.7], "l2_0": -2.0}
     tree = init_weights(sizes, jax.random.PRNGKey(seed), jnp.float64)
-    return spec, data, tree, ravel_pytree(tree)[0]
+    family = make_family("layer", tree, config.parse_section(config.SECTIONS["hpo"], raw, "hpo"))
+    return family, data, tree, ravel_pytree(tree)[0]
 
 
-def _fd(spec, data, tree, w0, h, eps=1e-5):
-    f = lambda hh: float(objective(spec, data, tree, w0, hh))  # noqa: E731
+def _grad(family, T, how, data, tree, w0, h, **kw):
+    return gradient.hypergradient(family, T, how, **kw)(data, tree, w0, jnp.asarray(h))[1]
+
+
+def _fd(family, T, data, tree, w0, h, eps=1e-5):
+    f = lambda hh: float(objective(family, T)(data, tree, w0, hh))  # noqa: E731
     return np.array([(f(h + e) - f(h - e)) / (2 * eps) for e in np.eye(len(h)) * eps])
 
 
@@ -65,56 +63,47 @@ H = np.array([-2.0, -1.0, math.log(0.3)])
 
 @pytest.mark.slow
 def test_exact_reverse_mode_matches_central_differences():
-    spec, data, tree, w0 = _tiny()
-    f, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
-    assert float(f) == pytest.approx(float(objective(spec, data, tree, w0, jnp.asarray(H))), rel=1e-12)
-    assert _rel(g, _fd(spec, data, tree, w0, H)) < 1e-6
+    fam, data, tree, w0 = _tiny()
+    f, g, steps = gradient.hypergradient(fam, 15, "exact")(data, tree, w0, jnp.asarray(H))
+    assert float(f) == pytest.approx(float(objective(fam, 15)(data, tree, w0, jnp.asarray(H))), rel=1e-12)
+    assert _rel(g, _fd(fam, 15, data, tree, w0, H)) < 1e-6 and int(steps) == 15
 
 
 @pytest.mark.slow
 def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
-    spec, data, tree, w0 = _tiny()
-    _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
-    _, g_T = gradient.kpiece(spec, spec.T)(data, tree, w0, jnp.asarray(H))
-    _, g_1 = gradient.kpiece(spec, 1)(data, tree, w0, jnp.asarray(H))
+    fam, data, tree, w0 = _tiny()
+    g = _grad(fam, 15, "exact", data, tree, w0, H)
+    g_T = _grad(fam, 15, "kpiece", data, tree, w0, H, pieces=15)
+    g_1 = _grad(fam, 15, "drmad", data, tree, w0, H)
     assert _rel(g_T, g) < 1e-9  # the oracle is the stored trajectory itself
     assert 1e-6 < _rel(g_1, g) < 1.0  # a straight line: close, not exact, on a non-quadratic loss
 
 
 @pytest.mark.slow
-def test_truncation_of_all_T_steps_is_exact_and_the_scaled_step_is_the_inner_step():
-    spec, data, tree, w0 = _tiny()
-    _, g = gradient.exact(spec)(data, tree, w0, jnp.asarray(H))
-    _, g_T = gradient.truncated(spec, spec.T)(data, tree, w0, jnp.asarray(H))
-    assert _rel(g_T, g) < 1e-9
-    losses = make_losses(spec, data, tree)
-    step = hg.gd_step(gradient.scaled_train_loss(spec, losses), w0, jnp.asarray(H), 1.0)
-    inner = dm.sgd_momentum_step(losses.train, to_hyper(spec, jnp.asarray(H)), dm.InnerState(w0, 0 * w0)).w
-    np.testing.assert_allclose(step, inner, rtol=1e-12, atol=1e-14)
+def test_truncation_of_all_T_steps_is_exact_and_fewer_steps_see_less():
+    fam, data, tree, w0 = _tiny()
+    g = _grad(fam, 15, "exact", data, tree, w0, H)
+    assert _rel(_grad(fam, 15, "truncated", data, tree, w0, H, order=15), g) < 1e-9
     # fewer steps see less of the trajectory, so the gradient shrinks toward the last steps' share
-    _, g_1 = gradient.truncated(spec, 1)(data, tree, w0, jnp.asarray(H))
-    assert np.linalg.norm(g_1) < np.linalg.norm(g)
+    assert np.linalg.norm(_grad(fam, 15, "truncated", data, tree, w0, H, order=1)) < np.linalg.norm(g)
 
 
 @pytest.mark.slow
 def test_ift_matches_exact_on_a_converged_strongly_convex_inner_problem():
     # logistic regression with a strong L2: T steps converge, and d w_T / d lambda -> the IFT derivative
-    spec, data, tree, w0 = _tiny(sizes=(12, 3), T=600, tune_lr=False)
-    h = jnp.array([0.0])  # L2 coefficient 1
-    _, g = gradient.exact(spec)(data, tree, w0, h)
-    _, g_ift = gradient.ift(spec, cg_maxiter=200)(data, tree, w0, h)
-    assert _rel(g_ift, g) < 1e-6
-    assert _rel(g, _fd(spec, data, tree, w0, np.asarray(h))) < 1e-6
+    fam, data, tree, w0 = _tiny(sizes=(12, 3), T=600, tune_lr=False)
+    h = np.array([0.0])  # L2 coefficient 1
+    g = _grad(fam, 600, "exact", data, tree, w0, h)
+    assert _rel(_grad(fam, 600, "ift", data, tree, w0, h, cg_maxiter=200), g) < 1e-6
+    assert _rel(g, _fd(fam, 600, data, tree, w0, h)) < 1e-6
     # and far from converged (few steps) the IFT hypergradient is not the one of f
-    short, _, _, _ = _tiny(sizes=(12, 3), T=3, tune_lr=False)
-    _, g3 = gradient.exact(short)(data, tree, w0, h)
-    _, g3_ift = gradient.ift(short, cg_maxiter=200)(data, tree, w0, h)
-    assert _rel(g3_ift, g3) > 1e-2
+    g3 = _grad(fam, 3, "exact", data, tree, w0, h)
+    assert _rel(_grad(fam, 3, "ift", data, tree, w0, h, cg_maxiter=200), g3) > 1e-2
 
 
 def test_run_budget_spends_both_budgets_and_reads_prefixes():
     ticks = iter(range(100))
-    rounds = (budget.Round(10, np.array([float(i)]), 5.0 - i) for i in range(100))
+    rounds = (budget.Round(Cost(10, 10), np.array([float(i)]), 5.0 - i) for i in range(100))
     trace = budget.run_budget(rounds, seconds=3, steps=50, clock=lambda: float(next(ticks)))
     assert trace.steps[-1] >= 50 and trace.wall[-1] >= 3
     # the fake clock ticks once per read and is read twice per round: round i ends at wall 2i + 1
@@ -175,9 +164,9 @@ def test_stage_end_to_end_every_method_improves_on_the_initial_h_and_figures(tmp
     assert len(runs) == len(names) * 2 and set(runs["method"]) == set(names)
     for _, run in runs.iterrows():
         assert run["val_loss"] < run["initial_val_loss"], (run["method"], run["seed"])
-    spec = experiment.make_spec(params)
-    h = runs[bayes.coordinate_names(spec)].to_numpy()
-    assert np.all(h >= np.array(spec.low) - 1e-6) and np.all(h <= np.array(spec.high) + 1e-6)
+    fam = experiment.make_pieces(params).family
+    h = runs[coordinate_names(fam)].to_numpy()
+    assert np.all(h >= fam.low - 1e-6) and np.all(h <= fam.high + 1e-6)
     summary = pd.read_csv(tmp_path / "plots/hpo/summary.csv")
     assert list(summary["method"]) == names
     assert np.isfinite(summary[["val_loss", "test_error"]].to_numpy()).all()

@@ -13,17 +13,17 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from conftest import run_stage
 from hyperlab import config
-from hyperlab.bilevel import drmad as dm
 from hyperlab.bilevel import reverse
-from hyperlab.hpo import budget, scale_verdict
+from hyperlab.hpo import budget, gradient, methods, scale_verdict
+from hyperlab.hpo import problem as sm
 from hyperlab.hpo import scale_experiment as se
-from hyperlab.hpo import scale_methods as sm
 from hyperlab.hpo.families import make_family
 from hyperlab.hpo.names import FAMILIES
-from hyperlab.hpo.problem import Data, Spec, make_losses
+from hyperlab.hpo.problem import Data
 
 SIZES, T = (7, 4, 3), 6
 BOXES = dict(l2_box=(-8.0, 1.0), lr_box=(0.01, 2.0), l2_0=-3.0, lr0=0.3)
@@ -49,9 +49,14 @@ def _tiny(dtype=jnp.float64, n=30, seed=0, sizes=SIZES):
     return Data(*split(), *split(), *split()), jax.tree_util.tree_map(cast, tree), cast(w0)
 
 
+def _problem(**changes):
+    """The ``hpo`` section with the test's boxes, h0 and T (and ``changes``)."""
+    return config.parse_section(config.SECTIONS["hpo"], {"T": T, **BOXES, **changes}, "hpo")
+
+
 def _family(name, knots=3):
     tree, _ = sm.initial_weights(SIZES, 0)
-    return make_family(name, tree, T, BOXES["l2_box"], BOXES["lr_box"], BOXES["l2_0"], BOXES["lr0"], knots)
+    return make_family(name, tree, _problem(), knots)
 
 
 def _rel(a, b):
@@ -60,7 +65,8 @@ def _rel(a, b):
 
 def test_family_dimensions_for_the_studys_network():
     tree, _ = sm.initial_weights((784, 16, 10), 0)
-    dims = {n: make_family(n, tree, 80, (-12, 0), (0.01, 2.0), -6.0, 0.1, 8).dim for n in FAMILIES}
+    problem = _problem(T=80, l2_box=(-12, 0), l2_0=-6.0, lr0=0.1)
+    dims = {n: make_family(n, tree, problem, 8).dim for n in FAMILIES}
     assert dims == {"layer": 3, "knots": 18, "unit": 27, "schedule": 162, "input": 795, "weight": 12_705}
 
 
@@ -81,14 +87,25 @@ def _leaves(tree):
     return [(path[-1].key, x) for path, x in flat]
 
 
-def test_the_layer_family_trains_exactly_as_the_hpo_problem():
+def test_the_layer_family_steps_are_gradient_descent_with_a_per_layer_l2():
+    """Φ(w, h, t) = w − exp(h_lr) (∇CE_train(w) + exp(h_layer) w on kernels), written out by hand."""
     data, tree, w0 = _tiny()
     fam, h = _family("layer"), jnp.asarray([-2.0, -4.0, math.log(0.5)])
     p = sm.inner(fam, data, tree)
-    spec = Spec(SIZES, T, True, 0.0, tuple(fam.low), tuple(fam.high))
-    losses = make_losses(spec, data, tree)
-    hpo_w = dm.train(losses.train, w0, dm.Hyper(h[:2], h[2], jnp.zeros(())), T).w
-    assert np.allclose(reverse.train(p.step, w0, h, T), hpo_w, rtol=1e-12, atol=1e-14)
+    _, unravel = ravel_pytree(tree)
+    kernels = np.concatenate([np.ravel(x) * 0 + (k == "kernel") for k, x in _leaves(tree)]).astype(bool)
+    layer = np.concatenate([np.full(np.size(x), int(path[0].key[-1])) for path, x in _paths(tree)])
+    coef = np.where(kernels, np.exp(np.asarray(h)[layer]), 0.0)
+
+    def ce(w):
+        return sm.cross_entropy(sm.forward(unravel(w), data.x_train), data.y_train)
+
+    by_hand = w0 - 0.5 * (jax.grad(ce)(w0) + coef * w0)
+    np.testing.assert_allclose(p.step(w0, h, jnp.asarray(0)), by_hand, rtol=1e-12, atol=1e-14)
+
+
+def _paths(tree):
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
 
 
 def _random_h(fam, seed=1, spread=0.5):
@@ -102,7 +119,7 @@ def test_exact_hypergradient_matches_central_differences_on_every_family(name):
     fam = _family(name)
     h = _random_h(fam)
     f = jax.jit(sm.objective(fam, T))
-    _, g, steps = jax.jit(sm.hypergradient(fam, T, "exact"))(data, tree, w0, h)
+    _, g, steps = jax.jit(gradient.hypergradient(fam, T, "exact"))(data, tree, w0, h)
     eps, rng = 1e-5, np.random.default_rng(2)
     dirs = np.eye(fam.dim) if fam.dim <= 40 else rng.normal(size=(6, fam.dim))
     fd = np.array(
@@ -139,10 +156,10 @@ def test_ift_matches_exact_where_the_inner_run_has_converged():
     """Logistic regression with L2 (strongly convex), many steps: w_T is the inner optimum and IFT is
     the exact L2 gradient."""
     data, tree, w0 = _tiny(sizes=(7, 3))
-    fam = make_family("unit", tree, 400, (-8.0, 1.0), (0.01, 2.0), -1.0, 0.3)
+    fam = make_family("unit", tree, _problem(T=400, l2_0=-1.0))
     h = jnp.asarray(fam.h0, jnp.float64)
-    _, g_exact, _ = jax.jit(sm.hypergradient(fam, 400, "exact"))(data, tree, w0, h)
-    _, g_ift, _ = jax.jit(sm.hypergradient(fam, 400, "ift", cg_maxiter=200))(data, tree, w0, h)
+    _, g_exact, _ = jax.jit(gradient.hypergradient(fam, 400, "exact"))(data, tree, w0, h)
+    _, g_ift, _ = jax.jit(gradient.hypergradient(fam, 400, "ift", cg_maxiter=200))(data, tree, w0, h)
     l2 = ~fam.is_lr
     assert _rel(np.asarray(g_ift)[l2], np.asarray(g_exact)[l2]) < 1e-6
 
@@ -163,26 +180,6 @@ def test_guard_stops_a_diverging_reverse_pass_and_leaves_a_sane_one_unchanged():
     on = reverse.checkpointed_hypergrad(p.step, p.val, w0, wild, 40, 1)[1]
     assert not np.all(np.isfinite(off.grad)) or np.linalg.norm(off.grad) > 1e6 * np.linalg.norm(on.grad)
     assert np.all(np.isfinite(on.grad)) and 0 <= int(on.steps) < 40
-
-
-@pytest.mark.slow
-def test_guard_in_the_momentum_reverse_pass():
-    """drmad.reverse_pass (SGD with momentum): unchanged below the bound, finite where it blew up."""
-    data, tree, w0 = _tiny()
-    fam = _family("layer")
-    losses = make_losses(Spec(SIZES, 40, True, 0.0, tuple(fam.low), tuple(fam.high)), data, tree)
-
-    def both(lr):
-        hyper = dm.Hyper(jnp.asarray([-8.0, -8.0]), jnp.log(jnp.asarray(lr)), jnp.asarray(0.5))
-        on = dm.checkpointed_hypergrad(losses.train, losses.val, w0, hyper, 40, 1)[2]
-        off = dm.checkpointed_hypergrad(losses.train, losses.val, w0, hyper, 40, 1, max_growth=None)[2]
-        return np.concatenate([np.ravel(x) for x in on]), np.concatenate([np.ravel(x) for x in off])
-
-    on, off = both(1.0)
-    assert np.array_equal(on, off)
-    on, off = both(60.0)
-    assert np.all(np.isfinite(on))
-    assert not np.all(np.isfinite(off)) or np.linalg.norm(off) > 1e6 * np.linalg.norm(on)
 
 
 TINY_SCALE = {
@@ -208,10 +205,11 @@ def test_every_method_improves_on_h0_on_every_family():
     params = config.parse_section(config.SECTIONS["hpo_scale"], {**TINY_SCALE, "step_budget": 120}, "hpo_scale")
     problem = config.parse_section(config.SECTIONS["hpo"], {**TINY_PROBLEM, "T": T, "lr0": 0.3, "l2_0": -3.0}, "hpo")
     for name in ("layer", "schedule"):
-        fam = make_family(name, tree, T, problem.l2_box, problem.lr_box, problem.l2_0, problem.lr0, 2)
-        pieces = se.Pieces(fam, problem, params)
+        fam = make_family(name, tree, problem, 2)
+        pieces = methods.Pieces(fam, T, se.settings(params))
         for method in params.methods:
-            trace = budget.run_budget(pieces.rounds(method, 0, data, tree, w0), seconds=0.0, steps=120)
+            label = se.method_label(method, params)
+            trace = budget.run_budget(pieces.rounds(label, 0, data, tree, w0), seconds=0.0, steps=120)
             best, h = trace.best_within(steps=120)
             assert best < trace.value[0], (name, method)
             assert np.all(h >= fam.low - 1e-6) and np.all(h <= fam.high + 1e-6), (name, method)

@@ -361,11 +361,12 @@ def test_good_candidate_table_loads_unchanged(tmp_path, table):
 def lstm_arrays() -> dict:
     import jax
 
-    from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_lstm_params, weights_to_arrays
+    from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_phi, weights_to_arrays
 
     cfg = LSTMConfig(hidden=4, layers=2)
-    stacked = jax.vmap(lambda k: init_lstm_params(k, cfg))(jax.random.split(jax.random.key(0), 2))
-    return {**weights_to_arrays(stacked, cfg), "meta_seeds": np.asarray([0, 1])}
+    stacked = jax.vmap(lambda k: init_phi(k, cfg))(jax.random.split(jax.random.key(0), 2))
+    extra = {"meta_seeds": np.asarray([0, 1]), "recipe": np.asarray("released"), "meta_updates": np.asarray(300)}
+    return {**weights_to_arrays(stacked, cfg), **extra}
 
 
 def _weights(arrays, tmp_path, **changes) -> bytes:
@@ -384,7 +385,7 @@ WEIGHT_CASES = {
         lambda a, t: _weights(a, t)[:800],
     ),
     "crc": (
-        "not a readable .npz archive (BadZipFile: Bad magic number for file header)",
+        "not a readable .npz archive (BadZipFile: ",  # which zip check trips depends on where the flip lands
         lambda a, t: _flip_middle(_weights(a, t), 0.3),
     ),
     "missing_array": (
@@ -433,8 +434,25 @@ WEIGHT_CASES = {
         lambda a, t: _weights(a, t, meta_seeds=np.asarray([1, 1])),
     ),
     "seed_count_mismatch": (
-        "expected float32 (3, 4) (3 meta-seeds)",
+        "meta_seeds [0, 1, 2] differ from [0, 1] (seed .. seed + l2l.meta_seeds - 1)",
         lambda a, t: _weights(a, t, meta_seeds=np.asarray([0, 1, 2])),
+    ),
+    "other_meta_seeds": (
+        "meta_seeds [3, 4] differ from [0, 1]",
+        lambda a, t: _weights(a, t, meta_seeds=np.asarray([3, 4])),
+    ),
+    "no_recipe": ("recipe missing or not one of appendix, released", lambda a, t: _weights(a, t, recipe=None)),
+    "unknown_recipe": (
+        "recipe missing or not one of appendix, released",
+        lambda a, t: _weights(a, t, recipe=np.asarray("adam")),
+    ),
+    "zero_meta_updates": (
+        "meta_updates missing or not a positive integer",
+        lambda a, t: _weights(a, t, meta_updates=np.asarray(0)),
+    ),
+    "unknown_preprocessing": (
+        "config/preprocess missing or not one of appendix, log_and_sign",
+        lambda a, t: _weights(a, t, **{"config/preprocess": np.asarray("sign")}),
     ),
     "unstacked": (
         "params/lstm0/hf/kernel is float32 (4, 4); expected float32 (2, 4, 4) (2 meta-seeds)",
@@ -452,7 +470,7 @@ def test_corrupt_lstm_weights_are_one_line(tmp_path, lstm_arrays, case):
     reason, corrupt = WEIGHT_CASES[case]
     path.write_bytes(corrupt(lstm_arrays, tmp_path))
     with pytest.raises(InputError) as err:
-        load_weights(path)
+        load_weights(path, [0, 1])
     _one_line_for(err.value, path, reason)
 
 
@@ -464,11 +482,12 @@ def test_good_lstm_weights_roundtrip(tmp_path, lstm_arrays):
 
     path = tmp_path / "lstm.npz"
     path.write_bytes(_weights(lstm_arrays, tmp_path))
-    params, cfg, seeds = load_weights(path)
-    assert cfg.hidden == 4 and cfg.layers == 2 and seeds == [0, 1]
-    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(params))
+    weights = load_weights(path, [0, 1])
+    assert weights.cfg.hidden == 4 and weights.cfg.layers == 2 and weights.meta_seeds == [0, 1]
+    assert (weights.recipe, weights.meta_updates) == ("released", 300)
+    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(weights.phi))
     with pytest.raises(InputError, match="not found; run `dvc repro l2l_train`"):
-        load_weights(tmp_path / "none.npz")
+        load_weights(tmp_path / "none.npz", [0, 1])
 
 
 # --------------------------------------------------------------------------- data/search/<strategy>.csv

@@ -16,7 +16,7 @@ from conftest import run_stage
 from hyperlab.l2l import meta_loss, meta_step, meta_train, optimizee
 from hyperlab.l2l.lstm_optimizer import (
     LSTMConfig,
-    init_lstm_params,
+    init_phi,
     initial_carry,
     lstm_optimizer,
     lstm_step,
@@ -26,6 +26,15 @@ from hyperlab.l2l.lstm_optimizer import (
 )
 
 CFG = LSTMConfig(hidden=8, layers=2, p=10.0, scale=0.1)
+
+
+def _settings(**changes) -> meta_train.MetaTrainSettings:
+    """Small meta-training settings for the tests; ``changes`` override them."""
+    base = dict(
+        cfg=CFG, n_steps=4, unroll_len=2, meta_steps=3, meta_batch=2, meta_lr=3e-3, clip_norm=1.0, val_every=10,
+        objective="mean", schedule="constant", ema=0.0,
+    )  # fmt: skip
+    return meta_train.MetaTrainSettings(**{**base, **changes})
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -61,7 +70,7 @@ def test_preprocess_branches_meet_at_threshold():
 @pytest.mark.slow
 def test_transformation_on_arbitrary_pytree_keeps_state_structure():
     tree = {"a": jnp.ones((3, 2)), "b": [jnp.float32(2.0), jnp.arange(4.0)], "c": (jnp.zeros((1, 1, 5)),)}
-    opt = lstm_optimizer(init_lstm_params(jax.random.key(0), CFG), CFG)
+    opt = lstm_optimizer(init_phi(jax.random.key(0), CFG), CFG)
     state = opt.init(tree)
     n = sum(x.size for x in jax.tree_util.tree_leaves(tree))
     assert all(leaf.shape == (CFG.hidden, n) for leaf in jax.tree_util.tree_leaves(state))
@@ -70,10 +79,10 @@ def test_transformation_on_arbitrary_pytree_keeps_state_structure():
         return sum(jnp.sum(jnp.sin(x) ** 2) for x in jax.tree_util.tree_leaves(t))
 
     def body(carry, _):
-        params, state = carry
-        updates, new_state = opt.update(jax.grad(loss)(params), state, params)
+        theta, state = carry
+        updates, new_state = opt.update(jax.grad(loss)(theta), state, theta)
         assert jax.tree_util.tree_structure(new_state) == jax.tree_util.tree_structure(state)
-        return (optax.apply_updates(params, updates), new_state), None
+        return (optax.apply_updates(theta, updates), new_state), None
 
     # lax.scan itself fails if the state's structure, shapes or dtypes changed between steps.
     (final, final_state), _ = jax.jit(lambda c: jax.lax.scan(body, c, None, length=5))((tree, state))
@@ -91,7 +100,7 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
     from hyperlab.l2l.lstm_optimizer import CoordinatewiseLSTM
 
     cfg = CFG._replace(layers=layers)
-    phi = init_lstm_params(jax.random.key(3), cfg)
+    phi = init_phi(jax.random.key(3), cfg)
     # Perturb every weight: Flax's zero biases and tiny output init would hide a mixed-up gate or bias.
     leaves, tree = jax.tree_util.tree_flatten(phi)
     keys = jax.random.split(jax.random.key(4), len(leaves))
@@ -132,7 +141,7 @@ def test_lstm_step_is_the_flax_cell_with_coordinates_last(layers):
 
 @pytest.mark.slow
 def test_update_is_lstm_step_on_raveled_gradient():
-    phi = init_lstm_params(jax.random.key(1), CFG)
+    phi = init_phi(jax.random.key(1), CFG)
     tree = {"w": jnp.arange(6.0).reshape(2, 3) / 10, "b": jnp.array([1e-7, -2.0])}
     updates, _ = lstm_optimizer(phi, CFG).update(tree, lstm_optimizer(phi, CFG).init(tree))
     flat, _ = jax.flatten_util.ravel_pytree(tree)
@@ -144,27 +153,27 @@ def test_update_is_lstm_step_on_raveled_gradient():
 def test_baseline_switch_matches_each_optax_optimizer():
     from hyperlab.l2l.evaluate import BASELINES, baseline_switch, make_optimizer
 
-    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2])}
+    theta = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -0.2])}
     loss = lambda p: jnp.sum(jnp.cos(p["w"])) + jnp.sum(p["b"] ** 4)  # noqa: E731
 
-    def run(opt, params):
-        state = opt.init(params)
+    def run(opt, theta):
+        state = opt.init(theta)
         for _ in range(3):
-            updates, state = opt.update(jax.grad(loss)(params), state, params)
-            params = optax.apply_updates(params, updates)
-        return jax.flatten_util.ravel_pytree(params)[0]
+            updates, state = opt.update(jax.grad(loss)(theta), state, theta)
+            theta = optax.apply_updates(theta, updates)
+        return jax.flatten_util.ravel_pytree(theta)[0]
 
     for i, name in enumerate(BASELINES):
         np.testing.assert_allclose(
-            run(baseline_switch(jnp.int32(i), 0.1), params),
-            run(make_optimizer(name, 0.1), params),
+            run(baseline_switch(jnp.int32(i), 0.1), theta),
+            run(make_optimizer(name, 0.1), theta),
             rtol=1e-6,
             atol=1e-7,
         )
 
 
 def test_weights_roundtrip():
-    phi = init_lstm_params(jax.random.key(2), CFG)
+    phi = init_phi(jax.random.key(2), CFG)
     back, cfg = weights_from_arrays(weights_to_arrays(phi, CFG))
     assert cfg == CFG
     jax.tree_util.tree_map(np.testing.assert_array_equal, phi, back)
@@ -176,9 +185,9 @@ def test_weights_roundtrip():
 def _quadratic(d):
     scales = jnp.logspace(-1, 1, d)
 
-    def loss_fn(params, key):
+    def loss_fn(theta, key):
         noise = 0.1 * jax.random.normal(key, (d,))
-        return 0.5 * jnp.sum(scales * (params["x"] - noise) ** 2)
+        return 0.5 * jnp.sum(scales * (theta["x"] - noise) ** 2)
 
     return loss_fn
 
@@ -190,22 +199,24 @@ def test_no_gradient_flows_through_the_optimizee_gradient(objective):
     mean of f(theta_1..theta_T) and for the mean of log f; the meta-loss is that replay's value."""
     d, T = 4, 4
     loss_fn = _quadratic(d)
-    phi = init_lstm_params(jax.random.key(3), CFG)
+    phi = init_phi(jax.random.key(3), CFG)
     # A larger output weight makes the steps, and so the second-order terms, sizable.
     phi = {**phi, "out": {**phi["out"], "kernel": phi["out"]["kernel"] * 100}}
-    params = {"x": jnp.linspace(-1.0, 1.0, d)}
+    theta = {"x": jnp.linspace(-1.0, 1.0, d)}
     keys = jax.random.split(jax.random.key(4), T + 1)
-    state = lstm_optimizer(phi, CFG).init(params)
+    state = lstm_optimizer(phi, CFG).init(theta)
 
     def meta(phi, first_order):
-        return meta_loss.unroll(phi, params, state, keys, loss_fn, CFG, first_order, objective=objective)[0]
+        return meta_loss.unroll(
+            phi, theta, state, keys, loss_fn, meta_loss.UnrollSettings(CFG, objective, first_order)
+        )[0]
 
     ours = jax.jit(jax.grad(meta), static_argnums=1)(phi, True)
     full = jax.jit(jax.grad(meta), static_argnums=1)(phi, False)
 
     # Reference: record the gradients along the trajectory as plain numbers, then
     # differentiate a replay in which they are constants.
-    grads, p, carry = [], params["x"], initial_carry(d, CFG)
+    grads, p, carry = [], theta["x"], initial_carry(d, CFG)
     step = jax.jit(lambda g, c: lstm_step(phi, g, c, CFG))
     for k in keys[:-1]:
         g = np.asarray(jax.grad(loss_fn)({"x": p}, k)["x"])
@@ -216,7 +227,7 @@ def test_no_gradient_flows_through_the_optimizee_gradient(objective):
     term = jnp.log if objective == "log_mean" else (lambda f: f)
 
     def replay(phi):
-        p, carry, total = params["x"], initial_carry(d, CFG), 0.0
+        p, carry, total = theta["x"], initial_carry(d, CFG), 0.0
         for t, k in enumerate(keys[:-1]):
             if t > 0:
                 total = total + term(loss_fn({"x": p}, k))
@@ -261,13 +272,18 @@ def test_meta_training_on_quadratics_beats_untrained_lstm():
     def final_loss(phi):
         def one(key):
             k_init, k_run = jax.random.split(key)
-            params = init_fn(k_init)
-            state = lstm_optimizer(phi, CFG).init(params)
+            theta = init_fn(k_init)
+            state = lstm_optimizer(phi, CFG).init(theta)
             for k in jax.random.split(k_run, n_steps // unroll_len):
-                _, (params, state) = meta_loss.unroll(
-                    phi, params, state, jax.random.split(k, unroll_len + 1), loss_fn, CFG
+                _, (theta, state) = meta_loss.unroll(
+                    phi,
+                    theta,
+                    state,
+                    jax.random.split(k, unroll_len + 1),
+                    loss_fn,
+                    meta_loss.UnrollSettings(CFG, "mean"),
                 )
-            return loss_fn(params, jax.random.key(0))
+            return loss_fn(theta, jax.random.key(0))
 
         return jnp.mean(jax.vmap(one)(test_keys))
 
@@ -276,19 +292,13 @@ def test_meta_training_on_quadratics_beats_untrained_lstm():
         init_fn,
         loss_fn,
         lambda phi: float(final_loss(phi)),
-        cfg=CFG,
-        n_steps=n_steps,
-        unroll_len=unroll_len,
-        meta_steps=60,
-        meta_batch=4,
-        meta_lr=0.01,
-        val_every=20,
+        _settings(n_steps=n_steps, unroll_len=unroll_len, meta_steps=60, meta_batch=4, meta_lr=0.01, val_every=20),
     )
     untrained = result.history["val_loss"][0]
     assert result.best_step > 0
     assert result.best_val < 0.5 * untrained, (untrained, result.history["val_loss"])
     assert result.n_skipped == 0
-    assert np.isclose(float(final_loss(result.best_params)), result.best_val, rtol=1e-5)
+    assert np.isclose(float(final_loss(result.best_phi)), result.best_val, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -302,12 +312,7 @@ def test_meta_training_is_deterministic():
             init_fn,
             loss_fn,
             lambda phi: 0.0,
-            cfg=CFG,
-            n_steps=4,
-            unroll_len=2,
-            meta_steps=3,
-            meta_batch=2,
-            val_every=10,
+            _settings(n_steps=4, unroll_len=2, meta_steps=3, meta_batch=2, val_every=10),
         )
         for _ in range(2)
     ]
@@ -328,13 +333,7 @@ def test_checked_weights_are_the_moving_average_of_the_iterates():
             init_fn,
             loss_fn,
             lambda phi: seen.append(phi) or 0.0,
-            cfg=CFG,
-            n_steps=4,
-            unroll_len=2,
-            meta_steps=3,
-            meta_batch=1,
-            val_every=1,
-            ema=ema,
+            _settings(n_steps=4, unroll_len=2, meta_steps=3, meta_batch=1, val_every=1, ema=ema),
         )
         return seen
 
@@ -349,24 +348,19 @@ def test_checked_weights_are_the_moving_average_of_the_iterates():
 
 @pytest.mark.slow
 def test_non_finite_meta_update_is_skipped():
-    def bad_loss(params, key):
-        return jnp.sum(params["x"] ** 2) * jnp.nan
+    def bad_loss(theta, key):
+        return jnp.sum(theta["x"] ** 2) * jnp.nan
 
     result = meta_train.meta_train(
         jax.random.key(0),
         lambda k: {"x": jnp.ones(3)},
         bad_loss,
         lambda phi: 1.0,
-        cfg=CFG,
-        n_steps=4,
-        unroll_len=2,
-        meta_steps=2,
-        meta_batch=1,
-        val_every=1,
+        _settings(n_steps=4, unroll_len=2, meta_steps=2, meta_batch=1, val_every=1),
     )
     assert result.n_skipped == 2
-    phi0 = init_lstm_params(jax.random.split(jax.random.key(0))[0], CFG)
-    jax.tree_util.tree_map(np.testing.assert_array_equal, result.best_params, phi0)
+    phi0 = init_phi(jax.random.split(jax.random.key(0))[0], CFG)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, result.best_phi, phi0)
 
 
 # --------------------------------------------------------------------------- optimizee
@@ -375,12 +369,12 @@ def test_non_finite_meta_update_is_skipped():
 @pytest.mark.slow
 def test_optimizee_shapes_and_loss_at_init_is_chance():
     spec = optimizee.MLPSpec((20, 20), "relu")
-    params = optimizee.init_params(jax.random.key(0), spec)
-    assert [p["w"].shape for p in params] == [(784, 20), (20, 20), (20, 10)]
-    assert optimizee.n_params(spec) == sum(x.size for x in jax.tree_util.tree_leaves(params))
+    theta = optimizee.init_theta(jax.random.key(0), spec)
+    assert [p["w"].shape for p in theta] == [(784, 20), (20, 20), (20, 10)]
+    assert optimizee.n_coordinates(spec) == sum(x.size for x in jax.tree_util.tree_leaves(theta))
     x = jax.random.uniform(jax.random.key(1), (64, 784))
     y = jnp.arange(64) % 10
-    assert abs(float(optimizee.loss(params, x, y, "relu")) - np.log(10)) < 0.05
+    assert abs(float(optimizee.loss(theta, x, y, "relu")) - np.log(10)) < 0.05
 
 
 # --------------------------------------------------------------------------- stages
@@ -392,9 +386,10 @@ TINY = {
     "n_steps": 4,
     "unroll": 2,
     "lstm_hidden": 4,
-    "meta_steps": 4,
+    "recipes": {"appendix": {"meta_updates": 4}, "released": {"meta_updates": 2}},
+    "budgets": [2],
+    "budget_runs": 3,
     "meta_seeds": 2,
-    "meta_batch": 2,
     "val_every": 2,
     "val_runs": 2,
     "lr_grid": [0.1, 1.0],
@@ -415,22 +410,31 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
     params = {"seed": 0, "l2l": TINY}
     run_stage("l2l_train", tmp_path, params)
     report = json.loads((tmp_path / "plots" / "l2l" / "meta_report.json").read_text())
-    assert report["meta_steps"] == 4 and report["meta_seeds"] == [0, 1]
+    assert report["meta_seeds"] == [0, 1] and set(report["recipes"]) == {"appendix", "released"}
     meta = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_training.csv")
-    assert list(meta.meta_step) == [1, 2, 3, 4] * 2 and np.isfinite(meta.meta_loss).all()
+    appendix = meta[meta.recipe == "appendix"]
+    assert list(appendix.meta_step) == [1, 2, 3, 4] * 2 and np.isfinite(meta.meta_loss).all()
+    assert list(meta[meta.recipe == "released"].meta_step) == [1, 2] * 2
     val = pd.read_csv(tmp_path / "plots" / "l2l" / "meta_validation.csv")
+    val = val[val.recipe == "appendix"]
     for m in (0, 1):
-        seed = report["seeds"][str(m)]
-        assert seed["skipped_updates"] == 0 and seed["best_meta_step"] in (0, 2, 4)
+        assert report["recipes"]["appendix"]["skipped_updates"][str(m)] == 0
         v = val[val.meta_seed == m]
         assert list(v.meta_step) == [0, 2, 4] and (v.val_se > 0).all()
-        # the kept checkpoint is the check with the lowest validation loss, with its own standard error
-        assert np.isclose(v.val_loss.min(), seed["best_val_final_loss"])
-        assert np.isclose(v.val_se[v.val_loss.idxmin()], seed["best_val_se"])
-    assert not np.allclose(meta[meta.meta_seed == 0].meta_loss, meta[meta.meta_seed == 1].meta_loss)
-    phi, cfg, seeds = load_weights(tmp_path / "data" / "l2l" / "lstm.npz")
-    assert cfg.hidden == 4 and seeds == [0, 1]
-    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(phi))
+    assert not np.allclose(appendix[appendix.meta_seed == 0].meta_loss, appendix[appendix.meta_seed == 1].meta_loss)
+    # the curve: per recipe its budgets (and its own last meta-step), per meta-seed, the kept check at that budget
+    curve = pd.read_csv(tmp_path / "plots" / "l2l" / "budget.csv")
+    points = sorted(set(zip(curve.recipe, curve.meta_updates)))
+    assert points == [("appendix", 2), ("appendix", 4), ("released", 2)] and (curve.runs == 3).all()
+    for row in curve[curve.recipe == "appendix"].itertuples():
+        v = val[(val.meta_seed == row.meta_seed) & (val.meta_step <= row.meta_updates)]
+        assert row.kept_meta_step == v.meta_step[v.val_loss.idxmin()]
+    picked = report["chosen"]
+    weights = load_weights(tmp_path / "data" / "l2l" / "lstm.npz", [0, 1])
+    assert (weights.recipe, weights.meta_updates) == (picked["recipe"], picked["meta_updates"])
+    assert weights.cfg.hidden == 4 and weights.meta_seeds == [0, 1]
+    assert weights.cfg.preprocess == ("log_and_sign" if picked["recipe"] == "released" else "appendix")
+    assert all(a.shape[0] == 2 for a in jax.tree_util.tree_leaves(weights.phi))
 
     run_stage("l2l", tmp_path, params)
     metrics = json.loads((tmp_path / "plots" / "l2l" / "report.json").read_text())
@@ -457,6 +461,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
         assert len(chosen) == 1 and chosen.iloc[0] == grid.lr[grid.val_final_loss.idxmin()]
     assert final[final.optimizer.str.startswith("lstm")].lr.isna().all()
     head = json.loads((tmp_path / "metrics" / "l2l.json").read_text())
+    assert head["meta_updates"] == picked["meta_updates"] and metrics["recipe"] == picked["recipe"]
     assert set(head["base_loss"]) == {"lstm_s0", "lstm_s1", "best_baseline"}
     assert head["lstm_seed_spread"] == pytest.approx(abs(head["base_loss"]["lstm_s0"] - head["base_loss"]["lstm_s1"]))
     seeds = metrics["settings"]["base"]["lstm_seeds"]
@@ -467,7 +472,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
 
 def test_checkpoint_summary_counts_paired_wins():
     """Two meta-seeds, four paired runs: the wins, the bar and the best baseline, counted by hand."""
-    from hyperlab.l2l.pipeline import checkpoint_summary
+    from hyperlab.l2l.summary import checkpoint_summary
 
     loss_at = {
         "sgd": [1.0, 1.0, 1.0, 1.0],
@@ -507,14 +512,14 @@ def test_checkpoint_summary_counts_paired_wins():
 @pytest.mark.slow
 def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
     """theta_{t+1} = theta_t + scale * m(g): with m = 0 every step is exactly no update."""
-    from hyperlab.l2l.evaluate import run_many
+    from hyperlab.l2l.evaluate import OptimizeeRun, run_many
 
-    phi = init_lstm_params(jax.random.key(3), CFG)
+    phi = init_phi(jax.random.key(3), CFG)
     phi = {**phi, "out": jax.tree_util.tree_map(jnp.zeros_like, phi["out"])}
     spec = optimizee.MLPSpec((4,), "sigmoid", in_dim=6, n_classes=3)
     x = jax.random.uniform(jax.random.key(4), (32, 6))
     y = jnp.arange(32) % 3
-    traj = run_many("lstm", phi, jax.random.split(jax.random.key(5), 2), x, y, spec, 6, 8, CFG)
+    traj = run_many("lstm", phi, jax.random.split(jax.random.key(5), 2), x, y, OptimizeeRun(spec, 6, 8), CFG)
     norms, losses = np.asarray(traj.param_norm), np.asarray(traj.loss)
     assert (norms == norms[:, :1]).all() and (losses == losses[:, :1]).all()
     assert (np.asarray(traj.grad_norm) > 0).all()  # the gradients were there; the optimizer ignored them
@@ -523,13 +528,13 @@ def test_lstm_with_a_zero_output_layer_never_moves_the_optimizee():
 @pytest.mark.slow
 def test_optimizee_loss_is_the_mean_negative_log_softmax():
     spec = optimizee.MLPSpec((5,), "tanh", in_dim=7, n_classes=4)
-    params = jax.tree_util.tree_map(lambda a: 50 * a, optimizee.init_params(jax.random.key(6), spec))
+    theta = jax.tree_util.tree_map(lambda a: 50 * a, optimizee.init_theta(jax.random.key(6), spec))
     x = np.asarray(jax.random.normal(jax.random.key(7), (9, 7)))
     y = np.arange(9) % 4
-    z = np.tanh(x @ np.asarray(params[0]["w"], np.float64) + np.asarray(params[0]["b"]))
-    z = z @ np.asarray(params[1]["w"], np.float64) + np.asarray(params[1]["b"])
+    z = np.tanh(x @ np.asarray(theta[0]["w"], np.float64) + np.asarray(theta[0]["b"]))
+    z = z @ np.asarray(theta[1]["w"], np.float64) + np.asarray(theta[1]["b"])
     by_hand = np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(9), y])
-    assert float(optimizee.loss(params, jnp.asarray(x), jnp.asarray(y), "tanh")) == pytest.approx(by_hand, rel=1e-5)
+    assert float(optimizee.loss(theta, jnp.asarray(x), jnp.asarray(y), "tanh")) == pytest.approx(by_hand, rel=1e-5)
 
 
 @pytest.mark.slow
@@ -542,25 +547,25 @@ def test_vmapped_meta_seeds_match_separate_runs():
     @jax.jit  # compiled once, not traced and compiled anew at every check
     def one_val(phi):
         def run(k):
-            params = init_fn(k)
-            _, (params, _) = meta_loss.unroll(
-                phi, params, lstm_optimizer(phi, CFG).init(params), jax.random.split(k, 3), loss_fn, CFG
-            )
-            return loss_fn(params, jax.random.key(0))
+            theta = init_fn(k)
+            state = lstm_optimizer(phi, CFG).init(theta)
+            settings = meta_loss.UnrollSettings(CFG, "mean")
+            _, (theta, _) = meta_loss.unroll(phi, theta, state, jax.random.split(k, 3), loss_fn, settings)
+            return loss_fn(theta, jax.random.key(0))
 
         return jax.vmap(run)(val_keys)
 
     val_many = jax.jit(jax.vmap(one_val))
-    kw = dict(cfg=CFG, n_steps=4, unroll_len=2, meta_steps=4, meta_batch=2, val_every=2, meta_lr=0.01)
+    st = _settings(meta_steps=4, val_every=2, meta_lr=0.01)
     keys = jnp.stack([jax.random.key(5), jax.random.key(6)])
-    together = meta_train.meta_train_seeds(keys, init_fn, loss_fn, lambda phis: np.asarray(val_many(phis)), **kw)
+    together = meta_train.meta_train_seeds(keys, init_fn, loss_fn, lambda phis: np.asarray(val_many(phis)), st)
     for key, res in zip(keys, together):
-        alone = meta_train.meta_train(key, init_fn, loss_fn, lambda phi: float(jnp.mean(one_val(phi))), **kw)
+        alone = meta_train.meta_train(key, init_fn, loss_fn, lambda phi: float(jnp.mean(one_val(phi))), st)
         np.testing.assert_allclose(res.history["meta_loss"], alone.history["meta_loss"], rtol=1e-5)
         np.testing.assert_allclose(res.history["val_loss"], alone.history["val_loss"], rtol=1e-5)
         assert res.best_step == alone.best_step
         jax.tree_util.tree_map(
-            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), res.best_params, alone.best_params
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), res.best_phi, alone.best_phi
         )
     assert together[0].history["meta_loss"] != together[1].history["meta_loss"]
 
@@ -585,7 +590,9 @@ def test_default_lr_grid_has_three_points_per_decade_and_matches_selection_runs(
         ({"long_steps": 2}, "l2l.long_steps"),
         ({"generalization": ["relu", "relu"]}, "l2l.generalization"),
         ({"lr_grid": [0.1, -1.0]}, "l2l.lr_grid"),
-        ({"meta_lr": "fast"}, "l2l.meta_lr"),
+        ({"recipes": {"appendix": {"meta_updates": "fast"}}}, "l2l.recipes.appendix.meta_updates"),
+        ({"recipes": {"adam": {"meta_updates": 4}}}, "l2l.recipes"),
+        ({"budgets": [2, 8]}, "l2l.budgets"),
         ({"bogus": 1}, "l2l.bogus"),
     ],
 )
@@ -594,43 +601,3 @@ def test_bad_params_rejected(tmp_path, bad, key):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and key in lines[0], proc.stderr
-
-
-@pytest.mark.slow
-def test_recipe_script_compares_on_val_and_rejects_bad_overrides(tmp_path, mnist_npz, monkeypatch):
-    from conftest import REPO, run_script_in_process
-    from hyperlab.l2l import evaluate
-
-    finals = {}  # per kind, the final losses of the script's last evaluation: its fresh paired runs
-    real_run_grid = evaluate.run_grid
-
-    def recording_run_grid(kind, *args, **kwargs):
-        traj = real_run_grid(kind, *args, **kwargs)
-        finals[kind] = np.asarray(traj.loss)[..., -1]
-        return traj
-
-    monkeypatch.setattr(evaluate, "run_grid", recording_run_grid)  # the script imports it when it runs
-    (tmp_path / "data").mkdir()
-    shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
-    (tmp_path / "params.yaml").write_text(json.dumps({"seed": 0, "l2l": TINY}))  # JSON is YAML
-
-    def script(*args):
-        return run_script_in_process([REPO / "scripts" / "l2l_recipes.py", *args], tmp_path)
-
-    proc = script("meta_ema=0.5", "meta_objective=log_mean")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["overrides"] == {"meta_ema": 0.5, "meta_objective": "log_mean"}
-    assert set(out["seeds"]) == {"0", "1"}
-    nag, lstm = finals["baseline"][0], finals["lstm"]  # (20 runs,), (2 meta-seeds, the same 20 runs)
-    assert nag.shape == (20,) and lstm.shape == (2, 20)
-    for s, runs in zip(out["seeds"].values(), lstm, strict=True):
-        # paired: run i of the LSTM and of NAG share init and minibatches; a win is a lower final loss
-        assert s["wins_vs_nag"] == int((runs < nag).sum()) and np.isfinite(s["fresh_val_loss"])
-        assert s["fresh_val_loss"] == pytest.approx(float(runs.mean()), abs=5e-5)
-        assert len(s["val_curve"]) == 1 + TINY["meta_steps"] // TINY["val_every"]
-        assert s["selection_val_loss"] == pytest.approx(min(s["val_curve"]), abs=1e-3)
-    assert not any((tmp_path / d).exists() for d in ("plots", "metrics"))  # writes nothing
-    bad = script("meta_ema=1.5")
-    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "l2l.meta_ema" in bad.stderr and "Traceback" not in bad.stderr

@@ -3,6 +3,8 @@ IGD+, Holm, win/tie/loss and bootstrap intervals, and compare() on two strategie
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +91,20 @@ def test_first_reaching_and_mean_ranks_hand_computed():
 # --------------------------------------------------------------------------- compare(), two strategies by hand
 
 
+#: the hand-built table's four one-layer networks, called a, b, c, d below
+NAMES = {"a": "16", "b": "32", "c": "64", "d": "128"}
+
+
+def _hand_table(nets: pd.DataFrame):
+    """A one-seed table of the one-layer networks ``nets`` (index: a..d) whose rows hold exactly their truth."""
+    from hyperlab.selection.space.encoding import Space
+    from hyperlab.selection.table.table import Table
+
+    nets = nets.rename(index=NAMES)
+    rows = nets.rename_axis("arch").reset_index().assign(seed=0, status="ok", n_layers=1)
+    return Table(rows, nets, Space((1,), (16, 32, 64, 128), 1), "hand-built table")
+
+
 def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFrame) -> pd.DataFrame:
     """One repeat per string of network names (one trial each); observed = true error, every trial costs ``cost``."""
     rows = [
@@ -97,7 +113,7 @@ def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFram
             "repeat": r,
             "trial": t,
             "state": "COMPLETE",
-            "arch": a,
+            "arch": NAMES[a],
             "val_error": nets.loc[a, "val_error"],
             "latency_ms": nets.loc[a, "latency_ms"],
             "test_error": nets.loc[a, "test_error"],
@@ -113,7 +129,8 @@ def _hand_trials(sequences: list[str], cost: float, name: str, nets: pd.DataFram
 def test_compare_two_strategies_hand_computed():
     from scipy.stats import wilcoxon
 
-    from hyperlab.selection.analysis.compare import compare
+    from hyperlab.selection.analysis.compare import Searches, compare
+    from hyperlab.selection.analysis.per_table import Settings
 
     # true front a, b, c (d is dominated by b); best 0.10, so the regrets are a 0, b 0.02, c 0.10, d 0.20
     nets = pd.DataFrame(
@@ -127,14 +144,11 @@ def test_compare_two_strategies_hand_computed():
     # final regrets, good vs base: (0, .2) (0, .1) (.02, .2) (.02, .1) (0, 0) (.02, 0)
     good = _hand_trials(["dca", "adc", "dbc", "cbd", "abc", "cdb"], 1.0, "good", nets)
     base = _hand_trials(["ddd", "dcc", "ddd", "cdc", "dca", "adc"], 2.0, "base", nets)
+    settings = Settings(
+        target_quantile=1 / 3, budget_quantile=0.5, n_bootstrap=50, seed=0, baseline="base", pareto_strategy="good"
+    )
     out = compare(
-        {"good": good, "base": base},
-        nets,
-        target_quantile=1 / 3,
-        n_grid=40,
-        baseline="base",
-        pareto_strategy="good",
-        n_bootstrap=50,
+        Searches(_hand_table(nets), {"good": good, "base": base}, {}, 1), dataclasses.replace(settings, n_grid=40)
     )
     s = out.report["strategies"]
     assert out.report["n_trials"] == 3 and out.report["target_regret"] == pytest.approx(0.02)
@@ -172,11 +186,11 @@ def test_compare_two_strategies_hand_computed():
     # the Pareto plot data: the true front, and good's front in its median-hypervolume repeat
     # (hypervolumes: {a, c} in repeats 0, 1 < {b, c} in 2, 3, 5 < everything in 4; the 4th of 6 is repeat 3)
     pareto = out.tables["pareto.csv"]
-    assert set(pareto.loc[pareto["kind"] == "true_front", "arch"]) == {"a", "b", "c"}
-    assert set(pareto.loc[pareto["kind"] == "good_front", "arch"]) == {"b", "c"}
+    assert set(pareto.loc[pareto["kind"] == "true_front", "arch"]) == {NAMES[x] for x in "abc"}
+    assert set(pareto.loc[pareto["kind"] == "good_front", "arch"]) == {NAMES[x] for x in "bc"}
     assert out.report["true_front_size"] == 3
     # latency budget: the lower median of 1, 2, 3, 4 ms; feasible b and c
-    assert out.report["latency_budget_ms"] == 2.0 and out.report["best_feasible_arch"] == "b"
+    assert out.report["latency_budget_ms"] == 2.0 and out.report["best_feasible_arch"] == NAMES["b"]
     assert s["good"]["feasible_share_of_trials"] == pytest.approx(10 / 18)
 
 

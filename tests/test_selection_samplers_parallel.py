@@ -222,7 +222,13 @@ def test_three_random_uniform_workers_never_repeat_a_network(tmp_path):
     """The real search path (slots on a journal, 3 worker processes), 2 studies of 60 trials of 84 networks."""
     table = Table.of(synthetic_table(layers=(1, 2, 3), widths=(16, 32, 64, 128), n_seeds=2, seed=3, fail_rate=0.0))
     spec = RunSpec(
-        strategy="random_uniform", n_trials=60, repeats=2, cost="latency", storage=str(tmp_path / "j.log"), n_workers=3
+        strategy="random_uniform",
+        n_trials=60,
+        repeats=2,
+        n_startup_trials=1,  # unused by a random strategy
+        cost="latency",
+        storage=str(tmp_path / "j.log"),
+        n_workers=3,
     )
     trials = run_strategy(table, spec)
     assert len(trials) == 120 and (trials["state"] == "COMPLETE").all()

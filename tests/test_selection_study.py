@@ -23,7 +23,9 @@ def table():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"])
+@pytest.mark.parametrize(
+    "strategy", ["random_uniform", "random_layerwise", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"]
+)
 def test_no_network_twice_until_all_evaluated(table, strategy):
     # 12 networks, 12 trials: each exactly once; then 14 trials: only 2 repeats
     nets = network_summary(table)

@@ -162,23 +162,23 @@ def test_one_worker_on_postgres_runs_the_in_memory_trials(tmp_path, postgres_url
 def test_three_workers_with_one_killed_finish_every_study_exactly(tmp_path, postgres_url):
     n_trials, repeats = 40, 2
     params = _workdir(tmp_path, storage=postgres_url, n_workers=3, n_trials=n_trials, repeats=repeats)
-    proc = _start(tmp_path, params, "random")
+    proc = _start(tmp_path, params, "random_layerwise")
     deadline = time.monotonic() + 120
-    while _complete_count(postgres_url, "random-") < 15:  # mid-run: some trials done, most still waiting
+    while _complete_count(postgres_url, "random_layerwise-") < 15:  # mid-run: some trials done, most still waiting
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
         time.sleep(0.05)
     workers = _workers(proc.pid)
     assert len(workers) == 3
     os.kill(workers[1].pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
-    assert _complete_count(postgres_url, "random-") < n_trials * repeats
+    assert _complete_count(postgres_url, "random_layerwise-") < n_trials * repeats
     assert proc.returncode == 2 and err.strip().splitlines()[-1].startswith("error: a search worker process died")
 
-    df = _search(tmp_path, params, "random")  # the rerun resumes; the dead workers' slots are re-enqueued
+    df = _search(tmp_path, params, "random_layerwise")  # the rerun resumes; the dead workers' slots are re-enqueued
     assert len(df) == n_trials * repeats and (df["state"] == "COMPLETE").all()
     assert sorted(df.groupby("repeat")["trial"].apply(list).sum()) == sorted(list(range(n_trials)) * repeats)
     storage = optuna.storages.RDBStorage(postgres_url)
-    summaries = [s for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith("random-")]
+    summaries = [s for s in optuna.get_all_study_summaries(storage) if s.study_name.startswith("random_layerwise-")]
     assert len(summaries) == repeats
     for summary in summaries:
         trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials

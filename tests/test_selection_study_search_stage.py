@@ -95,7 +95,14 @@ def test_search_and_compare_end_to_end(tmp_path):
     pareto = pd.read_csv(tmp_path / "plots" / "search" / "pareto.csv", dtype={"arch": str})
     assert {"table", "true_front", "motpe_front"} <= set(pareto["kind"])
     # networks counted, Holm-corrected p-values, a full pairwise matrix, four front metrics
-    for s in ("random_uniform", "random", "gp_ei", "gp_ei_per_second", "gp_ei_constrained"):
+    for s in (
+        "random_uniform",
+        "random_layerwise",
+        "gp_ei",
+        "gp_ei_per_second",
+        "gp_ei_per_ms_latency",
+        "gp_ei_constrained",
+    ):
         assert m["strategies"][s]["repeats_per_study"] == 0
     assert all(r["p_holm"] is None or r["p_holm"] >= r["p_less_regret_than_baseline"] for r in m["strategies"].values())
     pw = pd.read_csv(tmp_path / "plots" / "search" / "pairwise.csv")
@@ -113,10 +120,22 @@ def test_search_and_compare_end_to_end(tmp_path):
     assert headline["gp_ei_repeats_per_study"] == 0
     assert set(headline) == set(json.loads((REPO / "metrics" / "search.json").read_text()))  # the committed columns
     assert set(m["verdicts"]) >= {"latency_budget", "motpe_front", "remeasured", "gp_ei_per_second_vs_gp_ei_train_time"}
+    # three regrets per strategy: what it found <= the incumbent it would report (a lucky draw can only hurt)
+    for row in m["strategies"].values():
+        assert row["search_median_regret"] <= row["median_regret"] + 1e-12
+        for kind in ("search_", "recommendation_", "", "budget_"):
+            assert row[f"{kind}regret_ci_low"] <= row[f"{kind}median_regret"] <= row[f"{kind}regret_ci_high"]
+    assert m["table_realizations"] == 1 and m["headline_realization"] == 0 and len(m["realizations"]) == 1
+    # one realization: every verdict with a winner holds on all (that is, the one) realization
+    pv = pd.read_csv(tmp_path / "plots" / "search" / "paired_verdicts.csv", keep_default_na=False)
+    assert (pv["robust"] == (pv["winner"] != "")).all()
+    assert len(m["paired_verdicts"]["robust"]) == int(pv["robust"].sum()) and not m["paired_verdicts"]["not_robust"]
 
     run_stage("figures", tmp_path, {**params, "figures": {"dpi": 40}}, "search")
     assert {p.name for p in (tmp_path / "plots" / "figures" / "search").glob("search_*.png")} == {
         "search_regret_trial.png",
+        "search_regret_found_trial.png",
+        "search_regret_recommended_trial.png",
         "search_regret_train_seconds.png",
         "search_budget_regret.png",
         "search_hypervolume.png",
@@ -132,6 +151,13 @@ def test_search_and_compare_end_to_end(tmp_path):
         ("strategies", {"gp_ei": {}, "bogus": {}}, "search.strategies.bogus: unknown entry"),
         ("strategies", {"gp_ei": {"n_startup_trials": 50}}, "search.strategies.gp_ei.n_startup_trials: got 50"),
         ("cost", "energy", "search.cost"),
+        # the table has 2 seeds: two disjoint seed pairs need 4
+        ("table_realizations", 2, "search.table_realizations: got 2; each realization needs 2 seeds of its own"),
+        (
+            "strategies",
+            {"gp_ei": {}, "gp_ei_per_ms_latency": {"cost": "train_time"}},
+            "search.strategies.gp_ei_per_ms_latency.cost: got 'train_time'",
+        ),
     ],
 )
 def test_bad_params_rejected_with_one_line(tmp_path, key, value, word):
@@ -208,29 +234,29 @@ def test_interrupted_run_resumes_and_changed_params_start_clean(tmp_path):
 def test_a_study_left_half_created_gets_its_missing_slots(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, table = _workdir(tmp_path, storage=journal, repeats=1, n_trials=5)
-    spec = RunSpec("random", n_trials=5, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
+    spec = RunSpec("random_layerwise", n_trials=5, repeats=1, n_startup_trials=3, storage=journal, cost="train_time")
     digest = load_table(tmp_path / "data" / "candidates.csv").digest
     # killed while enqueuing: two of five slots, and no "slots" mark
     study = optuna.create_study(study_name=study_name(spec, digest, 0), storage=open_storage(journal))
     for slot in (0, 1):
         study.enqueue_trial({}, user_attrs={"slot": slot})
-    _search(tmp_path, params, "random")
+    _search(tmp_path, params, "random_layerwise")
     trials = optuna.load_study(study_name=study.study_name, storage=open_storage(journal)).trials
     assert sorted(t.user_attrs["slot"] for t in trials) == list(range(5)) and all(t.state.is_finished() for t in trials)
-    assert len(pd.read_csv(tmp_path / "data" / "search" / "random.csv")) == 5
+    assert len(pd.read_csv(tmp_path / "data" / "search" / "random_layerwise.csv")) == 5
 
 
 def test_a_second_run_on_a_journal_refuses_with_one_line(tmp_path):
     journal = str(tmp_path / "journal.log")
     params, _ = _workdir(tmp_path, storage=journal, repeats=1, n_trials=4)
     with journal_run_lock(journal):
-        proc = _search(tmp_path, params, "random", check=False)
+        proc = _search(tmp_path, params, "random_layerwise", check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: search.storage: {journal} is in use by another run (pid {os.getpid()}); "
         "wait for it to finish or use another journal file"
     )
-    _search(tmp_path, params, "random")  # released: the next run goes ahead
+    _search(tmp_path, params, "random_layerwise")  # released: the next run goes ahead
 
 
 def test_one_worker_on_a_journal_runs_the_in_memory_trials(tmp_path):

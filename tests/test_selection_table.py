@@ -64,7 +64,7 @@ def _search_and_compare_bytes(table: Table) -> dict[str, bytes]:
     params = _search_params()
     trials = {s: runner.run(params, s, table, seed=0).products["trials"] for s in STRATEGIES}
     rounds = {f"round{r}": g.set_index("arch")["latency_ms"] for r, g in _rounds(table).groupby("round")}
-    result = compare.run(params, compare.Searches(table, trials, rounds), seed=0)
+    result = compare.run(params, compare.Searches(table, trials, rounds, 1), seed=0)
     out = {f"search/{s}.csv": df.to_csv(index=False).encode() for s, df in trials.items()}
     out.update({f"compare/{name}": df.to_csv(index=False).encode() for name, df in result.tables.items()})
     return out

@@ -40,14 +40,14 @@ MIXED = [(16,), (32, 8), (16, 8, 8), (32, 8, 16), (8, 8)]
 @pytest.mark.slow
 def test_pack_computes_exactly_each_flax_network():
     plan = mlp.make_plan(MIXED)
-    params = [mlp.init_params(a, seed=i) for i, a in enumerate(MIXED)]
-    packed = mlp.pack_params(plan, params)
+    weights = [mlp.init_params(a, seed=i) for i, a in enumerate(MIXED)]
+    packed = mlp.pack_params(plan, weights)
     back = mlp.unpack_params(plan, packed)
-    for p, b in zip(params, back):
+    for p, b in zip(weights, back):
         assert jax.tree.all(jax.tree.map(np.array_equal, p, b))
     x = np.random.default_rng(0).random((7, 784), dtype=np.float32)
     logits = np.asarray(mlp.pack_logits(plan, jax.tree.map(jnp.asarray, packed), jnp.asarray(x)))
-    for i, (a, p) in enumerate(zip(MIXED, params)):
+    for i, (a, p) in enumerate(zip(MIXED, weights)):
         np.testing.assert_allclose(logits[i], mlp.MLP(a).apply({"params": p}, x), rtol=1e-5, atol=1e-5)
     # few batched operations: one per distinct layer shape, not one per network
     assert len(plan.groups) == len({(a[d - 2], a[d - 1], d) for a in MIXED for d in range(2, len(a) + 1)}) + 2
@@ -95,8 +95,8 @@ def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
 
 def test_latency_positive_and_larger_for_larger_networks():
     archs = [(8,), (512, 512), (16,), (256, 512)]
-    params = [mlp.init_params(a, seed=0) for a in archs]
+    weights = [mlp.init_params(a, seed=0) for a in archs]
     x = np.random.default_rng(0).random((256, 784), dtype=np.float32)
-    ms = latency.time_latency(archs, params, x, repeats=9, warmup=2, rng=np.random.default_rng(0))
+    ms = latency.time_latency(archs, weights, x, repeats=9, warmup=2, rng=np.random.default_rng(0))
     assert ms.shape == (4,) and (ms > 0).all()
     assert ms[[1, 3]].mean() > ms[[0, 2]].mean()

@@ -69,7 +69,9 @@ if __name__ == "__main__":
         if sys.argv[1] == "search":
             runner._run_memory_repeat = dying_repeat
             table = Table.of(synthetic_table(layers=(1, 2), widths=(16, 32), n_seeds=1, seed=3, fail_rate=0.0))
-            spec = runner.RunSpec("random_uniform", n_trials=4, repeats=3, n_startup_trials=2, n_workers=2)
+            spec = runner.RunSpec(
+                "random_uniform", n_trials=4, repeats=3, n_startup_trials=2, cost="latency", n_workers=2
+            )
             runner.run_strategy(table, spec)
         else:
             sampler_bench.function_run = dying_function_run
@@ -120,7 +122,8 @@ def test_worker_died_is_a_one_line_stage_error():
 def test_in_memory_search_gives_the_same_frame_with_any_number_of_workers():
     table = Table.of(synthetic_table(layers=(1, 2), widths=(16, 32), n_seeds=1, seed=3, fail_rate=0.0))
     frames = [
-        run_strategy(table, RunSpec("tpe", n_trials=5, repeats=3, n_startup_trials=2, n_workers=n)) for n in (1, 2)
+        run_strategy(table, RunSpec("tpe", n_trials=5, repeats=3, n_startup_trials=2, cost="latency", n_workers=n))
+        for n in (1, 2)
     ]
     assert len(frames[0]) == 15 and sorted(set(frames[0]["repeat"])) == [0, 1, 2]
     pd.testing.assert_frame_equal(frames[1], frames[0])

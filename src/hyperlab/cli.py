@@ -24,12 +24,23 @@ __all__ = ["InputError", "OutputError", "progress", "setup_logging", "stage_name
 log = logging.getLogger("hyperlab")
 
 
+#: Optuna's log level in every stage. Set here, once per process, and nowhere in the library: Optuna's level is
+#: process-wide, so a second setting elsewhere would silently override this one for everything after it. WARNING:
+#: a failed or pruned trial is reported; the line Optuna writes for every finished trial is not.
+OPTUNA_LEVEL = logging.WARNING
+
+
 def setup_logging(level: int = logging.INFO) -> None:
+    """Log lines on stderr with time and logger; JAX's and Optuna's chatter at WARNING (:data:`OPTUNA_LEVEL`)."""
     logging.basicConfig(
         level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
     # JAX logs its backend probing ("Unable to initialize backend 'tpu'") at INFO: noise here.
     logging.getLogger("jax").setLevel(logging.WARNING)
+    # Through Optuna's own switch: it installs its handler and level on first use, overriding a plain setLevel.
+    import optuna  # here, not at the top: a script that only imports this module pays nothing
+
+    optuna.logging.set_verbosity(OPTUNA_LEVEL)
 
 
 def stage_name(argv: list[str] | None = None) -> str:

@@ -1,6 +1,6 @@
 """Typed, validated view of ``params.yaml``.
 
-The file is read as DVC reads it (:mod:`.yaml_reader`). Every section is a
+The file is read as DVC reads it, with ruamel.yaml (:mod:`.yaml_reader`). Every section is a
 frozen pydantic model (:mod:`.schema`); each key's annotation says what is
 allowed (:mod:`.fields`). :func:`load_section` turns the raw YAML mapping into
 the section, or raises :class:`ConfigError` with one line that names the key,
@@ -14,7 +14,7 @@ Keys missing from ``params.yaml`` take the schema's default, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from hyperlab.config.checks import SOURCE_SIZES, check_split_sizes
 from hyperlab.config.fields import ConfigError, Section, describe
@@ -22,6 +22,7 @@ from hyperlab.config.schema import SECTIONS, TOP_LEVEL_KEYS, Common
 from hyperlab.config.sections.bilevel import BilevelParams, DrmadParams, HypernetParams
 from hyperlab.config.sections.data import MNIST_MIRRORS, DataParams
 from hyperlab.config.sections.figures import FiguresParams
+from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams
 from hyperlab.config.sections.l2l import L2LParams
 from hyperlab.config.sections.search import (
     DEFAULT_STARTUP_TRIALS,
@@ -29,9 +30,10 @@ from hyperlab.config.sections.search import (
     SamplerBenchParams,
     SearchParams,
     StrategyParams,
+    check_realizations,
 )
 from hyperlab.config.validation import parse_section
-from hyperlab.config.yaml_reader import PARAMS_FILE, ParamsLoader, parse_yaml, read_yaml_file
+from hyperlab.config.yaml_reader import PARAMS_FILE, parse_yaml, read_yaml_file
 from hyperlab.selection.names import COSTS as SEARCH_COSTS
 from hyperlab.selection.names import STRATEGIES as SEARCH_STRATEGIES
 
@@ -55,9 +57,10 @@ __all__ = [
     "DataParams",
     "DrmadParams",
     "FiguresParams",
+    "HpoParams",
+    "HpoScaleParams",
     "HypernetParams",
     "L2LParams",
-    "ParamsLoader",
     "SamplerBenchParams",
     "SearchParams",
     "Section",
@@ -96,8 +99,32 @@ def _common(raw: dict) -> Common:
     return parse_section(Common, {k: raw[k] for k in TOP_LEVEL_KEYS if k in raw}, "")
 
 
-def load_section(name: str, path: str | Path = PARAMS_FILE):
-    """Validated section ``name`` of ``params.yaml``."""
+# One overload per section of SECTIONS, so that the type checker knows which model a name loads and
+# flags a misspelt key (`load_section("bilevel").n_trails`) before anything runs.
+@overload
+def load_section(name: Literal["data"], path: str | Path = ...) -> DataParams: ...
+@overload
+def load_section(name: Literal["candidates"], path: str | Path = ...) -> CandidatesParams: ...
+@overload
+def load_section(name: Literal["search"], path: str | Path = ...) -> SearchParams: ...
+@overload
+def load_section(name: Literal["bilevel"], path: str | Path = ...) -> BilevelParams: ...
+@overload
+def load_section(name: Literal["hypernet"], path: str | Path = ...) -> HypernetParams: ...
+@overload
+def load_section(name: Literal["drmad"], path: str | Path = ...) -> DrmadParams: ...
+@overload
+def load_section(name: Literal["l2l"], path: str | Path = ...) -> L2LParams: ...
+@overload
+def load_section(name: Literal["sampler_bench"], path: str | Path = ...) -> SamplerBenchParams: ...
+@overload
+def load_section(name: Literal["hpo"], path: str | Path = ...) -> HpoParams: ...
+@overload
+def load_section(name: Literal["hpo_scale"], path: str | Path = ...) -> HpoScaleParams: ...
+@overload
+def load_section(name: Literal["figures"], path: str | Path = ...) -> FiguresParams: ...
+def load_section(name: str, path: str | Path = PARAMS_FILE) -> Section:
+    """Validated section ``name`` of ``params.yaml``, typed as its model (the overloads above)."""
     return parse_section(SECTIONS[name], read_params(path).get(name), name)
 
 
@@ -127,6 +154,7 @@ def validate_raw(raw: Any, path: str | Path = PARAMS_FILE) -> None:
     raw = check_top_level(raw, path)
     common = _common(raw)
     sections = {name: parse_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    check_realizations(sections["search"], sections["candidates"])
     orders = sections["bilevel"].orders
     if common.order not in orders:
         raise ConfigError(

@@ -74,19 +74,68 @@ def _rdb_url_problem(url: str) -> str | None:
     return None
 
 
+#: Longest file or folder name (one path component) in bytes: NAME_MAX of Linux, macOS and Windows file systems.
+MAX_NAME_BYTES = 255
+#: Longest path in bytes: PATH_MAX of Linux.
+MAX_PATH_BYTES = 4096
+
+
+def path(value: str) -> str | None:
+    """A file or folder path every system can create: no empty or blank name, no control character, no name
+    over :data:`MAX_NAME_BYTES` bytes (the file system's limit), at most :data:`MAX_PATH_BYTES` bytes in all.
+
+    Refused as a params error, not met as an OSError (or a folder named ``' '``) partway into a stage.
+    """
+    if not value.strip():
+        return "must name a path (got an empty or blank one)"
+    bad = next((c for c in value if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        return f"holds the control character {bad!r}; must be a path of printable characters"
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_PATH_BYTES:
+        return f"is {size} bytes long; must be at most {MAX_PATH_BYTES}"
+    for name in _names(value):
+        if not name.strip():
+            return f"holds a blank name {name!r} between slashes; every file or folder name must be visible"
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > MAX_NAME_BYTES:
+            return f"holds a name of {size} bytes; each file or folder name must be at most {MAX_NAME_BYTES}"
+    return None
+
+
+def _names(value: str) -> list[str]:
+    """The file and folder names of the path ``value``: what lies between slashes (a leading, trailing or double
+    slash delimits nothing and is skipped, as the system reads it)."""
+    return [name for name in value.split("/") if name]
+
+
+def optional_path(value: str) -> str | None:
+    """:func:`path`, or empty for "not set" (a key only one choice of another key reads)."""
+    return None if value == "" else path(value)
+
+
 def storage(value: str) -> str | None:
-    """``none``, an RDB URL Optuna can open, or a journal file path whose folder exists."""
+    """``none``, an RDB URL Optuna can open, or a journal file path whose folder exists.
+
+    ``None``, ``NONE`` or `` none `` is refused rather than taken as a journal file of that name (which a
+    later run would resume from).
+    """
     if not value.strip():
         return "must be none, a journal file path or an RDB URL"
     if value == "none":
         return None
+    if value.strip().lower() == "none":
+        return "write none (lower case, no blanks) for no storage; a journal file of that name is not allowed"
     if "://" in value:
         return _rdb_url_problem(value)
-    path = Path(value)
-    if path.is_dir():
+    problem = path(value)
+    if problem:
+        return problem
+    journal = Path(value)
+    if journal.is_dir():
         return "is a folder; must be a journal file path (none, a file path or an RDB URL)"
-    if not path.parent.is_dir():
-        return f"folder {str(path.parent)!r} does not exist; must be a journal file path in an existing folder"
+    if not journal.parent.is_dir():
+        return f"folder {str(journal.parent)!r} does not exist; must be a journal file path in an existing folder"
     return None
 
 

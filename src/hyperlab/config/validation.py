@@ -163,14 +163,27 @@ def _one_line(cls: type[BaseModel], raw: Any, name: str, errors: list[dict]) -> 
         tp = where.section.model_fields[where.key[-1]].annotation
         return ConfigError(f"params.yaml: {key}: missing; required ({fields.type_name(tp)})")
     if where.kind == "section":
-        return ConfigError(f"params.yaml: {key}: got {found!r}; {_problem(error, None, {})}")
+        return ConfigError(f"params.yaml: {key}: got {shown(found)}; {_problem(error, None, {})}")
     spec = fields.describe(where.section, where.key[-1])
     mine = [{**e, "rest": w.rest} for w, e in located if w.key == where.key and w.kind == "value"]
     problem = _value_problem(spec, mine)
     hint = _yaml11_hint(found) if problem.startswith("must be") and any(map(_is_type_error, mine)) else None
     if hint:
         return ConfigError(f"params.yaml: {key}: {hint}")
-    return ConfigError(f"params.yaml: {key}: got {found!r}; {problem}")
+    return ConfigError(f"params.yaml: {key}: got {shown(found)}; {problem}")
+
+
+#: The longest value an error line repeats whole; a longer one is cut, with its length.
+MAX_SHOWN = 120
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN` characters with the full length said: the line stays one line."""
+    text = repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as written"
+    return f"{text[:MAX_SHOWN]}... ({size})"
 
 
 def _yaml11_hint(found: Any) -> str | None:

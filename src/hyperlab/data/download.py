@@ -18,9 +18,7 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def fetch_verified(
-    name: str, digest: str, mirrors: tuple[str, ...], cache_dir: str | Path, timeout_s: float = 30.0
-) -> bytes:
+def fetch_verified(name: str, digest: str, mirrors: tuple[str, ...], cache_dir: str | Path, timeout_s: float) -> bytes:
     """Bytes of ``name`` whose MD5 is ``digest``: from the cache, else the first mirror that serves it.
 
     A mirror that fails (network error, HTTP error, wrong checksum) is logged and

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from hyperlab.data.download import fetch_verified
 from hyperlab.data.idx import parse_idx
 from hyperlab.errors import InputError
+
+if TYPE_CHECKING:  # annotations only: the base layer never imports config at run time
+    from hyperlab.config import DataParams
 
 #: The original files and their published MD5 digests (docs/REFERENCES.md §6).
 MNIST_FILES = {
@@ -98,12 +101,12 @@ def load_idx_dir(folder: str | Path) -> Pools:
     return _read_idx_files(read)
 
 
-def load_full(mirrors: tuple[str, ...], cache_dir: str | Path, timeout_s: float = 30.0) -> Pools:
+def load_full(mirrors: tuple[str, ...], cache_dir: str | Path, timeout_s: float) -> Pools:
     """The original 70,000 digits, downloaded (once) and verified."""
     return _read_idx_files(lambda key: fetch_verified(*MNIST_FILES[key], mirrors, cache_dir, timeout_s))
 
 
-def load_source(params) -> Pools:
+def load_source(params: DataParams) -> Pools:
     """The pools of ``params.source`` (the ``data`` section of params.yaml)."""
     if params.source == "bundled":
         return load_bundled()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hyperlab.data.sources import load_source
 from hyperlab.data.splits import SPLITS, make_splits
 from hyperlab.report import Result
+
+if TYPE_CHECKING:  # annotations only: the base layer never imports config at run time
+    from hyperlab.config import DataParams
 
 
 def split_summary(splits: dict[str, np.ndarray]) -> dict:
@@ -25,7 +29,7 @@ def split_summary(splits: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def run(params, seed: int, check_sizes: Callable[..., None] | None = None) -> Result:
+def run(params: DataParams, seed: int, check_sizes: Callable[..., None] | None = None) -> Result:
     """The ``data`` stage: the splits (product ``splits``) and their summary (report; no headline metrics)."""
     splits = make_splits(load_source(params), params.n_train, params.n_val, params.n_test, seed, check_sizes)
     return Result(

@@ -1,8 +1,9 @@
 """One budget for every method: a wall-clock allowance and an inner-step count, the trace of a run, and memory.
 
 A method is a sequence of *rounds* (an outer step, a pass of online training, a BO trial).
-Each round reports how many inner gradient steps it cost and the objective f(h) at the
-h it evaluated. :func:`run_budget` times the rounds after compilation (the caller runs
+Each round reports what it ran (:class:`hyperlab.hpo.cost.Cost`: forward steps, reverse
+steps, CG products) and the objective f(h) at the h it evaluated; the step budget counts
+forward steps. :func:`run_budget` times the rounds after compilation (the caller runs
 one round before, untimed) and keeps going until **both** budgets are spent: the
 wall-clock results read the prefix within ``seconds``, the inner-step results the
 prefix within ``steps``. The step prefix is a deterministic function of the params
@@ -18,28 +19,35 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hyperlab.hpo.cost import Cost
+
 
 @dataclass
 class Round:
-    """What one round did: inner steps it cost, and f(h) at the h it evaluated (None: evaluated nothing)."""
+    """What one round did: what it ran, and f(h) at the h it evaluated (None: evaluated nothing)."""
 
-    steps: int
+    cost: Cost
     h: np.ndarray
     value: float | None
 
 
 @dataclass
 class Trace:
-    """A timed run: one row per round (wall seconds since start, cumulative inner steps, h, f(h))."""
+    """A timed run: one row per round (wall seconds since start, cumulative cost, h, f(h)).
+
+    ``steps`` is the cumulative forward steps (the step budget's unit), ``used`` the whole
+    cumulative cost (forward, reverse, CG)."""
 
     wall: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
+    used: list[Cost] = field(default_factory=list)
     h: list[np.ndarray] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
 
-    def add(self, wall: float, steps: int, h: np.ndarray, value: float) -> None:
+    def add(self, wall: float, used: Cost, h: np.ndarray, value: float) -> None:
         self.wall.append(wall)
-        self.steps.append(steps)
+        self.steps.append(used.forward)
+        self.used.append(used)
         self.h.append(np.asarray(h, np.float64))
         self.value.append(float(value) if np.isfinite(value) else float("inf"))
 
@@ -57,13 +65,13 @@ class Trace:
 def run_budget(
     rounds: Iterator[Round], *, seconds: float, steps: int, clock: Callable[[], float] = time.perf_counter
 ) -> Trace:
-    """Drive ``rounds`` until ``seconds`` of wall clock and ``steps`` inner steps are both spent."""
-    trace, used, start = Trace(), 0, clock()
+    """Drive ``rounds`` until ``seconds`` of wall clock and ``steps`` forward steps are both spent."""
+    trace, used, start = Trace(), Cost(0), clock()
     for rnd in rounds:
-        used += rnd.steps
+        used = Cost(*(a + b for a, b in zip(used, rnd.cost)))
         if rnd.value is not None:
             trace.add(clock() - start, used, rnd.h, rnd.value)
-        if clock() - start >= seconds and used >= steps:
+        if clock() - start >= seconds and used.forward >= steps:
             break
     return trace
 

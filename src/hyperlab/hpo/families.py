@@ -2,7 +2,7 @@
 
 Every family maps its vector h to the two things the inner run uses: an L2 coefficient
 per flat weight (kernels only; biases are free) and a learning rate per flat weight
-and step. The inner run is then the same for all (:mod:`hyperlab.hpo.scale_methods`):
+and step. The inner run is then the same for all (:mod:`hyperlab.hpo.problem`):
 
     w_{t+1} = w_t − α_t(h) ⊙ (∇CE_train(w_t) + c(h) ⊙ w_t),     f(h) = CE_val(w_T).
 
@@ -21,19 +21,23 @@ weight     one log L2 per weight (Lorraine et al. 2020's regime) + log lr     12
 
 Coordinates are log L2 (box ``l2_box``) or log learning rate (box log ``lr_box``);
 h0 puts every log L2 at ``l2_0`` and every learning rate at ``lr0``, so every family
-starts from the same network as the ``hpo`` stage's h0.
+starts from the same network. With ``tune_lr`` off (the ``hpo`` stage may hold the
+learning rate fixed) h has no learning-rate coordinate and every step uses ``lr0``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hyperlab.hpo.names import FAMILIES
+
+if TYPE_CHECKING:
+    from hyperlab.config.sections.hpo import HpoParams
 
 
 class Layout(NamedTuple):
@@ -104,37 +108,58 @@ def _schedule_lr(lay: Layout, start: int, T: int, knots: int):
     return lr
 
 
-def make_family(name: str, tree: dict, T: int, l2_box, lr_box, l2_0: float, lr0: float, knots: int = 8) -> Family:
-    """One family over the weights of ``tree`` (see the module docstring for the names)."""
-    lay = layout(tree)
-    L = lay.n_layers
-    kernels = np.flatnonzero(lay.kernel)
-    if name == "layer":
-        n_l2, group = L, lay.layer
-    elif name == "unit":
+def _one_lr(n_weights: int, at: int):
+    """α_t = exp(h[at]) for every weight and step: one learning rate."""
+    return lambda h, t: jnp.exp(h[at]) * jnp.ones(n_weights, h.dtype)
+
+
+def _l2_groups(name: str, lay: Layout) -> tuple[int, np.ndarray]:
+    """How many L2 coordinates the family has, and for every flat weight the one it takes."""
+    if name in ("layer", "schedule", "knots"):
+        return lay.n_layers, lay.layer
+    if name == "unit":
         offsets = np.cumsum((0,) + lay.sizes[1:-1])  # units of earlier layers
-        n_l2, group = sum(lay.sizes[1:]), offsets[lay.layer] + lay.col
-    elif name == "input":
+        return sum(lay.sizes[1:]), offsets[lay.layer] + lay.col
+    if name == "input":
         # first layer: one per input row; every later layer: one per unit
         offsets = np.cumsum((lay.sizes[0],) + lay.sizes[2:-1])
         later = np.where(lay.layer > 0, offsets[np.maximum(lay.layer - 1, 0)] + lay.col, 0)
-        n_l2, group = lay.sizes[0] + sum(lay.sizes[2:]), np.where(lay.layer == 0, lay.row, later)
-    elif name == "weight":
+        return lay.sizes[0] + sum(lay.sizes[2:]), np.where(lay.layer == 0, lay.row, later)
+    if name == "weight":
+        kernels = np.flatnonzero(lay.kernel)
         group = np.zeros(len(lay.layer), np.int64)
         group[kernels] = np.arange(len(kernels))
-        n_l2 = len(kernels)
-    elif name in ("schedule", "knots"):
-        n_l2, group = L, lay.layer
-    else:
-        raise ValueError(f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
+        return len(kernels), group
+    raise ValueError(f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
+
+
+def make_family(name: str, tree: dict, problem: HpoParams, knots: int = 8) -> Family:
+    """One family over the weights of ``tree`` (see the module docstring for the names); ``problem`` is the
+    ``hpo`` section (T, the boxes, h0's values, whether the learning rate is tuned)."""
+    lay = layout(tree)
+    T = problem.T
+    n_l2, group = _l2_groups(name, lay)
     n_knots = {"schedule": T, "knots": knots}.get(name)  # a log-lr schedule per layer, else one lr
-    if n_knots is not None:
-        n_lr, lr = L * n_knots, _schedule_lr(lay, n_l2, T, n_knots)
+    lr: Callable[[jax.Array, jax.Array], jax.Array]
+    if not problem.tune_lr:
+        lr0 = float(problem.lr0)
+        n_lr, lr = 0, lambda h, t: jnp.full(len(lay.layer), lr0, h.dtype)
+    elif n_knots is not None:
+        n_lr, lr = lay.n_layers * n_knots, _schedule_lr(lay, n_l2, T, n_knots)
     else:
-        n_lr, lr = 1, lambda h, t, i=n_l2: jnp.exp(h[i]) * jnp.ones(len(lay.layer), h.dtype)
-    log_lr_box = np.log(np.asarray(lr_box, np.float64))
+        n_lr, lr = 1, _one_lr(len(lay.layer), n_l2)
+    log_lr_box = np.log(np.asarray(problem.lr_box, np.float64))
     is_lr = np.r_[np.zeros(n_l2, bool), np.ones(n_lr, bool)]
-    low = np.where(is_lr, log_lr_box[0], l2_box[0]).astype(np.float32)
-    high = np.where(is_lr, log_lr_box[1], l2_box[1]).astype(np.float32)
-    h0 = np.where(is_lr, np.log(lr0), l2_0).astype(np.float32)
+    low = np.where(is_lr, log_lr_box[0], problem.l2_box[0]).astype(np.float32)
+    high = np.where(is_lr, log_lr_box[1], problem.l2_box[1]).astype(np.float32)
+    h0 = np.where(is_lr, np.log(problem.lr0), problem.l2_0).astype(np.float32)
     return Family(name, low, high, h0, is_lr, _penalty_map(lay, group), lr)
+
+
+def coordinate_names(family: Family) -> list[str]:
+    """Names of the coordinates of h for tables: ``log_l2_<layer>`` (and ``log_lr``) for the ``layer`` family,
+    ``h<index>`` for the others (too many to name one by one)."""
+    if family.name == "layer":
+        n_l2 = int(np.sum(~family.is_lr))
+        return [f"log_l2_{i}" for i in range(n_l2)] + ["log_lr"] * int(np.sum(family.is_lr))
+    return [f"h{i:05d}" for i in range(family.dim)]

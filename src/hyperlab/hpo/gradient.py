@@ -1,29 +1,30 @@
-"""The hypergradient methods on the MNIST problem, each through the library's own functions.
+"""The hypergradient methods, once, for every hyperparameter family (both HPO stages run these).
 
-Every hypergradient here is ``(data, w0_tree, w0, h) -> (f(h), df/dh)`` over the flat
-weights of :mod:`hyperlab.hpo.problem`:
+A hypergradient here is ``(data, tree, w0, h) -> (f(h), df/dh, steps reversed)`` over the
+flat weights of :mod:`hyperlab.hpo.problem` (:func:`hypergradient`):
 
-* ``exact``: :func:`hyperlab.bilevel.drmad.autodiff_hypergrad`, ``jax.grad`` through
-  all T steps (memory T + 1 weight vectors; Maclaurin et al. 2015's reference).
-* ``kpiece(K)``: :func:`hyperlab.bilevel.drmad.checkpointed_hypergrad`: the reverse pass
-  along K + 1 stored iterates linearly interpolated (K = 1 is DrMAD, Fu et al. 2016).
-* ``ift``: train T steps, then :func:`hyperlab.bilevel.hypergrad.ift_hypergrad` at w_T
-  (Lorraine et al. 2020, eq. 4, conjugate gradients). It assumes w_T is a stationary
-  point of L_train, so the learning rate (which does not move the optimum) gets no
-  gradient: IFT tunes the L2 coefficients only.
-* ``truncated(n)``: the n-order hypergradient of :func:`hyperlab.bilevel.hypergrad.
-  unrolled_hypergrad` over the last n of the T steps (w_{T-n} held constant): the
-  approximation the online methods use, measured against ``exact``.
+* ``exact``: ``jax.grad`` through the T steps (memory T + 1 weight vectors; Maclaurin et al.
+  2015's reference), :func:`hyperlab.bilevel.reverse.exact_hypergrad`;
+* ``kpiece`` / ``drmad`` (K = 1): the guarded reverse pass along K + 1 stored iterates
+  linearly interpolated (Fu et al. 2016), :func:`hyperlab.bilevel.reverse.checkpointed_hypergrad`;
+* ``ift``: the implicit-function hypergradient at w_T (Lorraine et al. 2020, eq. 4, conjugate
+  gradients); it assumes w_T minimizes L_train, so learning rates get no gradient;
+* ``truncated``: the n-step look-ahead hypergradient over the last n of the T steps (w_{T-n}
+  held constant): the approximation the online methods use, measured against ``exact``.
 
-The learning rate enters the unrolled methods through the loss: a gradient step with
-step 1 on exp(log α)·L_train is the step exp(log α) on L_train, so the n-order
-functions of :mod:`hyperlab.bilevel.hypergrad` (whose step size is a constant)
-differentiate with respect to log α unchanged.
+:func:`descent_step` / :func:`descent_rounds` are the outer loop (Adam on h, projected to the
+box, the inner training rerun from w0 every step, as Maclaurin et al. and DrMAD do);
+:func:`online_pass` / :func:`online_rounds` the online loop (hyper-steps alternating with
+inner steps along one training run, Franceschi et al. 2017).
 
-:func:`descent_rounds` is the outer loop (Adam on h, projected to the box, the inner
-training rerun from w0 every step, as Maclaurin et al. and DrMAD do);
-:func:`online_rounds` is part 2's online loop (hyper-steps alternating with inner steps
-along one training run, :func:`hyperlab.bilevel.hypergrad.run_bilevel`).
+**Non-finite hypergradients** (one policy, :func:`finite_or_zero`, for every descent and
+online method): a coordinate whose hypergradient is NaN or ±inf gets a zero gradient, so
+Adam leaves it where it is and the other coordinates still move. The objective value is
+never altered: a NaN f stays NaN in the trace.
+
+**Cost** (one accounting, :mod:`hyperlab.hpo.cost`): every round carries the forward steps
+(step-map applications), reverse steps (VJPs of the step map) and conjugate-gradient
+products (Hessian-vector products) it ran.
 """
 
 from __future__ import annotations
@@ -36,149 +37,129 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from hyperlab.bilevel import drmad as dm
 from hyperlab.bilevel import hypergrad as hg
+from hyperlab.bilevel import reverse
+from hyperlab.hpo import cost
 from hyperlab.hpo.budget import Round
-from hyperlab.hpo.problem import Losses, Spec, from_hyper, make_losses, objective, project, to_hyper
+from hyperlab.hpo.families import Family
+from hyperlab.hpo.problem import inner, project
 
-Hypergrad = Callable  # (data, w0_tree, w0, h) -> (f(h), df/dh)
+#: the hypergradients :func:`hypergradient` builds (``truncated``: the online methods' n-step one)
+HYPERGRADIENTS = ("exact", "kpiece", "drmad", "ift", "truncated")
 
 
 class DescentStep(Protocol):
-    """:func:`descent_step`'s jitted step, carrying its optimizer's ``init``."""
+    """:func:`descent_step`'s step, carrying its optimizer's ``init`` and its cost per round."""
 
     init: Callable[..., Any]
+    cost: cost.Cost
 
     def __call__(self, data: Any, tree: Any, w0: Any, h: Any, opt_state: Any) -> Any: ...
 
 
 class OnlinePass(Protocol):
-    """:func:`online_pass`'s jitted pass, carrying its cost in inner steps."""
+    """:func:`online_pass`'s jitted pass, carrying its cost per pass."""
 
-    cost: int
+    cost: cost.Cost
 
     def __call__(self, data: Any, tree: Any, w0: Any, h: Any) -> Any: ...
 
 
-def scaled_train_loss(spec: Spec, losses: Losses) -> Callable:
-    """exp(log α)·L_train(w, λ) as a function of (w, h): a unit gradient step on it is the inner step."""
-
-    def loss(w, h):
-        hyper = to_hyper(spec, h)
-        return jnp.exp(hyper.log_lr) * losses.train(w, hyper.h)
-
-    return loss
+def finite_or_zero(g: jax.Array) -> jax.Array:
+    """The one policy for non-finite hypergradients: such a coordinate gets 0 (it stays where it is)."""
+    return jnp.where(jnp.isfinite(g), g, 0.0)
 
 
-def _val(losses: Losses) -> Callable:
-    return lambda w, h: losses.val(w)
+def hypergradient(family: Family, T: int, name: str, *, pieces: int = 4, cg_maxiter: int = 30, order: int = 1):
+    """The method's hypergradient ``(data, tree, w0, h) -> (f(h), df/dh, steps reversed)`` (traceable)."""
+    if name not in HYPERGRADIENTS:
+        raise ValueError(f"unknown hypergradient {name!r}; allowed: {', '.join(HYPERGRADIENTS)}")
 
-
-def exact(spec: Spec) -> Hypergrad:
     def fn(data, tree, w0, h):
-        losses = make_losses(spec, data, tree)
-        f, _, g = dm.autodiff_hypergrad(losses.train, losses.val, w0, to_hyper(spec, h), spec.T)
-        return f, from_hyper(spec, g)
+        p = inner(family, data, tree)
+        if name == "exact":
+            f, g = reverse.exact_hypergrad(p.step, p.val, w0, h, T)
+            return f, g, jnp.asarray(T, jnp.int32)
+        if name in ("kpiece", "drmad"):
+            f, rev = reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, 1 if name == "drmad" else pieces)
+            return f, rev.grad, rev.steps
+        if name == "ift":
+            w_T = reverse.train(p.step, w0, h, T)
+            g = hg.ift_hypergrad(p.train_loss, lambda w, hh: p.val(w), w_T, h, cg_maxiter=cg_maxiter)
+            return p.val(w_T), g, jnp.asarray(0, jnp.int32)
+        w_start = reverse.train(p.step, w0, h, T - order)  # truncated
+        f, g = reverse.lookahead_hypergrad(p.step, p.val, w_start, h, jnp.asarray(T - order, jnp.int32), order)
+        return f, g, jnp.asarray(order, jnp.int32)
 
     return fn
 
 
-def kpiece(spec: Spec, K: int) -> Hypergrad:
-    def fn(data, tree, w0, h):
-        losses = make_losses(spec, data, tree)
-        f, _, g = dm.checkpointed_hypergrad(losses.train, losses.val, w0, to_hyper(spec, h), spec.T, K)
-        return f, from_hyper(spec, g)
-
-    return fn
-
-
-def ift(spec: Spec, cg_maxiter: int) -> Hypergrad:
-    def fn(data, tree, w0, h):
-        losses = make_losses(spec, data, tree)
-        hyper = to_hyper(spec, h)
-        w_T = dm.train(losses.train, w0, hyper, spec.T).w
-        g_l2 = hg.ift_hypergrad(losses.train, _val(losses), w_T, hyper.h, cg_maxiter=cg_maxiter)
-        return losses.val(w_T), from_hyper(spec, dm.Hyper(g_l2, jnp.zeros_like(hyper.log_lr), hyper.momentum))
-
-    return fn
-
-
-def truncated(spec: Spec, order: int) -> Hypergrad:
-    def fn(data, tree, w0, h):
-        losses = make_losses(spec, data, tree)
-        w_start = dm.train(losses.train, w0, to_hyper(spec, h), spec.T - order).w
-        g = hg.unrolled_hypergrad(scaled_train_loss(spec, losses), _val(losses), w_start, h, lr=1.0, order=order)
-        return losses.val(dm.train(losses.train, w_start, to_hyper(spec, h), order).w), g
-
-    return fn
-
-
-def descent_step(spec: Spec, hypergrad: Hypergrad, outer_lr: float) -> DescentStep:
-    """One jitted outer step ``(data, tree, w0, h, opt_state) -> (f(h), h_next, opt_state)``."""
+def descent_step(family: Family, hypergrad: Callable, outer_lr: float, round_cost: cost.Cost) -> DescentStep:
+    """One outer step ``(data, tree, w0, h, opt_state) -> (f(h), h_next, opt_state)``, carrying ``init`` and
+    ``cost`` (driven by :func:`descent_rounds`). ``hypergrad`` is called as it is given (jitted once, it is
+    shared with the accuracy table); the Adam update is jitted apart."""
     opt = optax.adam(outer_lr)
 
     @jax.jit
+    def update(g, h, opt_state):
+        updates, opt_state = opt.update(finite_or_zero(g), opt_state, h)
+        return project(family, optax.apply_updates(h, updates)), opt_state
+
     def step(data, tree, w0, h, opt_state):
-        f, g = hypergrad(data, tree, w0, h)
-        updates, opt_state = opt.update(g, opt_state, h)
-        return f, project(spec, optax.apply_updates(h, updates)), opt_state
+        f, g, _ = hypergrad(data, tree, w0, h)
+        return (f, *update(g, h, opt_state))
 
     cast(DescentStep, step).init = opt.init
+    cast(DescentStep, step).cost = round_cost
     return cast(DescentStep, step)
 
 
-def descent_rounds(T: int, step: DescentStep, data, tree, w0, h0) -> Iterator[Round]:
-    """Outer steps forever: each costs T inner steps and evaluates f at the h it starts from."""
+def descent_rounds(step: DescentStep, data, tree, w0, h0) -> Iterator[Round]:
+    """Outer steps forever: each costs ``step.cost`` and evaluates f at the h it starts from."""
     h, state = jnp.asarray(h0), step.init(jnp.asarray(h0))
     while True:
         f, h_next, state = step(data, tree, w0, h, state)
-        yield Round(T, np.asarray(h), float(f))
+        yield Round(step.cost, np.asarray(h), float(f))
         h = h_next
 
 
-def online_pass(spec: Spec, order: int, every: int, outer_lr: float) -> OnlinePass:
-    """One jitted pass of part 2's online method: ``(data, tree, w0, h) -> (h_path, f(h_end))``.
+def online_pass(family: Family, T: int, order: int, every: int, outer_lr: float) -> OnlinePass:
+    """One jitted pass ``(data, tree, w0, h) -> (h_end, f(h_end))``, carrying its ``cost``
+    (driven by :func:`online_rounds`).
 
-    T inner steps from w0; before every ``every`` of them a hyper-step with the n-order
-    hypergradient at the current w (:func:`hyperlab.bilevel.hypergrad.run_bilevel`). The
-    pass ends with h_end (projected to the box) and f(h_end) = CE_val after T fresh steps
-    with h_end held fixed: the online loss along the pass is not f of any single h.
+    T inner steps from w0 with a hyper-step (Adam, projected) before every ``every`` of
+    them, on the n-step look-ahead hypergradient at the current w; then f(h_end) from T
+    fresh steps with h_end held fixed: the online loss along the pass is not f of any single h.
     """
-    outer_steps = max(spec.T // every, 1)
+    opt, outer_steps = optax.adam(outer_lr), max(T // every, 1)
 
     @jax.jit
     def run(data, tree, w0, h):
-        losses = make_losses(spec, data, tree)
-        loss = scaled_train_loss(spec, losses)
+        p = inner(family, data, tree)
 
-        def hypergrad_fn(w, hh):
-            return hg.unrolled_hypergrad(loss, _val(losses), w, hh, lr=1.0, order=order)
+        def outer(carry, k):
+            w, h, state = carry
+            t0 = k * every
+            _, g = reverse.lookahead_hypergrad(p.step, p.val, w, h, t0, order)
+            updates, state = opt.update(finite_or_zero(g), state, h)
+            h = project(family, optax.apply_updates(h, updates))
+            w, _ = jax.lax.scan(lambda v, i: (p.step(v, h, t0 + i), None), w, jnp.arange(every, dtype=jnp.int32))
+            return (w, h, state), None
 
-        rec = hg.run_bilevel(
-            loss,
-            _val(losses),
-            hypergrad_fn,
-            w0,
-            h,
-            outer_opt=optax.adam(outer_lr),
-            inner_lr=1.0,
-            inner_steps=every,
-            outer_steps=outer_steps,
-        )
-        h_end = project(spec, rec.h[-1])
-        return rec.h, h_end, objective(spec, data, tree, w0, h_end)
+        (_, h_end, _), _ = jax.lax.scan(outer, (w0, h, opt.init(h)), jnp.arange(outer_steps, dtype=jnp.int32))
+        return h_end, p.val(reverse.train(p.step, w0, h_end, T))
 
-    cast(OnlinePass, run).cost = outer_steps * every + (outer_steps + 1) * order + spec.T
+    cast(OnlinePass, run).cost = cost.online(T, order, every)
     return cast(OnlinePass, run)
 
 
 def online_rounds(T: int, run: OnlinePass, f: Any, data, tree, w0, h0) -> Iterator[Round]:
-    """f(h0) first (T steps; ``f`` the jitted objective), then passes, each restarting from w0
-    at the h the last one ended with (``run`` returns ``(..., h_end, f(h_end))``)."""
+    """f(h0) first (T forward steps; ``f`` the jitted objective), then passes, each restarting from w0
+    at the h the last one ended with (``run`` returns ``(h_end, f(h_end))``)."""
     h = jnp.asarray(h0)
-    yield Round(T, np.asarray(h), float(f(data, tree, w0, h)))
+    yield Round(cost.evaluation(T), np.asarray(h), float(f(data, tree, w0, h)))
     while True:
-        *_, h, value = run(data, tree, w0, h)
+        h, value = run(data, tree, w0, h)
         yield Round(run.cost, np.asarray(h), float(value))
 
 

@@ -4,9 +4,11 @@ w_φ(λ) = A λ + b is the library's linear hypernetwork
 (:func:`hyperlab.bilevel.hypernet.make_hypernet`, output = every flat weight of the
 MLP), started at A = 0, b = w_T(h0) (one training run at the initial h). Every
 iteration samples λ_i ~ N(λ̂, σ²) (``batch`` of them), takes one Adam step of φ on
-mean_i L_train(w_φ(λ_i), λ_i), then one Adam step of λ̂ on CE_val(w_φ(λ̂)). The best
-response does not depend on the learning rate, so only the L2 coefficients are tuned
-(log α stays at h0's). :mod:`hyperlab.bilevel.hypernet` itself is written for the toy
+mean_i L_train(w_φ(λ_i), λ_i), then one Adam step of λ̂ on CE_val(w_φ(λ̂)). λ is the
+family's L2 coordinates of h (:mod:`hyperlab.hpo.families`); the best response does not
+depend on the learning rate, so only they are tuned (the learning-rate coordinates stay
+at h0's). φ has (d_λ + 1) × P entries: a family with many L2 coordinates makes it large.
+:mod:`hyperlab.bilevel.hypernet` itself is written for the toy
 losses; this is the same algorithm on any ``(train, val)`` pair.
 
 A caveat the results show: w_φ approximates argmin_w L_train (training to convergence),
@@ -15,7 +17,7 @@ while the objective trains T steps; the λ̂ it finds is judged by f(λ̂) = CE_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -23,9 +25,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hyperlab.bilevel import reverse
 from hyperlab.bilevel.hypernet import make_hypernet
 from hyperlab.hpo.budget import Round
-from hyperlab.hpo.problem import Spec, make_losses, project, train
+from hyperlab.hpo.cost import Cost
+from hyperlab.hpo.families import Family
+from hyperlab.hpo.problem import inner, project
 
 
 class HypernetSettings(NamedTuple):
@@ -44,19 +49,25 @@ class State(NamedTuple):
     key: jax.Array
 
 
-def _parts(spec: Spec, s: HypernetSettings, dim_w: int):
+def _parts(s: HypernetSettings, dim_w: int):
     net = make_hypernet("linear", dim=dim_w)
     return net, optax.adam(s.phi_lr), optax.adam(s.outer_lr)
 
 
-def init(spec: Spec, s: HypernetSettings) -> Callable:
+def _l2(family: Family) -> np.ndarray:
+    """The indices of h's L2 coordinates (λ)."""
+    return np.flatnonzero(~family.is_lr)
+
+
+def init(family: Family, T: int, s: HypernetSettings) -> Callable:
     """Jitted ``(data, tree, w0, h0, key) -> State``: φ = (A = 0, b = w_T(h0))."""
 
     @jax.jit
     def start(data, tree, w0, h0, key):
-        net, phi_opt, h_opt = _parts(spec, s, w0.shape[0])
-        phi = net.init(jax.random.PRNGKey(0), jnp.zeros((spec.n_layers,), w0.dtype))
-        b = train(spec, make_losses(spec, data, tree), w0, h0)
+        net, phi_opt, h_opt = _parts(s, w0.shape[0])
+        phi = net.init(jax.random.PRNGKey(0), jnp.zeros((len(_l2(family)),), w0.dtype))
+        p = inner(family, data, tree)
+        b = reverse.train(p.step, w0, h0, T)
         phi = jax.tree_util.tree_map(jnp.zeros_like, phi)
         phi["params"]["affine"]["bias"] = b
         return State(phi, phi_opt.init(phi), h0, h_opt.init(h0), key)
@@ -64,30 +75,31 @@ def init(spec: Spec, s: HypernetSettings) -> Callable:
     return start
 
 
-def chunk(spec: Spec, s: HypernetSettings) -> Callable:
+def chunk(family: Family, s: HypernetSettings) -> Callable:
     """Jitted ``(data, tree, w0, state) -> state``: ``s.every`` iterations of Algorithm 2."""
+    lam_at = _l2(family)
 
     @jax.jit
     def run(data, tree, w0, state):
-        losses = make_losses(spec, data, tree)
-        net, phi_opt, h_opt = _parts(spec, s, w0.shape[0])
-        L = spec.n_layers
+        p = inner(family, data, tree)
+        net, phi_opt, h_opt = _parts(s, w0.shape[0])
+        L = len(lam_at)
 
-        def phi_loss(phi, lams):
-            return jnp.mean(jax.vmap(lambda lam: losses.train(net.apply(phi, lam), lam))(lams))
+        def phi_loss(phi, lams, h):
+            return jnp.mean(jax.vmap(lambda lam: p.train_loss(net.apply(phi, lam), h.at[lam_at].set(lam)))(lams))
 
         def val_loss(lam, phi):
-            return losses.val(net.apply(phi, lam))
+            return p.val(net.apply(phi, lam))
 
         def body(st: State, _):
             key, sub = jax.random.split(st.key)
-            lams = st.h[:L] + s.sigma * jax.random.normal(sub, (s.batch, L), st.h.dtype)
-            g = jax.grad(phi_loss)(st.phi, lams)
+            lams = st.h[lam_at] + s.sigma * jax.random.normal(sub, (s.batch, L), st.h.dtype)
+            g = jax.grad(phi_loss)(st.phi, lams, st.h)
             upd, phi_state = phi_opt.update(g, st.phi_opt, st.phi)
             phi = optax.apply_updates(st.phi, upd)
-            g_h = jnp.zeros_like(st.h).at[:L].set(jax.grad(val_loss)(st.h[:L], phi))
+            g_h = jnp.zeros_like(st.h).at[lam_at].set(jax.grad(val_loss)(st.h[lam_at], phi))
             upd_h, h_state = h_opt.update(g_h, st.h_opt, st.h)
-            h = project(spec, optax.apply_updates(st.h, upd_h))
+            h = project(family, optax.apply_updates(st.h, upd_h))
             return State(phi, phi_state, h, h_state, key), None
 
         state, _ = jax.lax.scan(body, state, None, length=s.every)
@@ -96,13 +108,17 @@ def chunk(spec: Spec, s: HypernetSettings) -> Callable:
     return run
 
 
-def rounds(
-    spec: Spec, s: HypernetSettings, start: Callable, run: Callable, f: Callable, data, tree, w0, h0, key
-) -> Iterator[Round]:
-    """f(h0) and the warm start (2T steps), then rounds of ``every`` iterations + f(λ̂) (T steps)."""
+def rounds(T: int, s: HypernetSettings, pieces: tuple[Callable, Callable], f: Callable, args: tuple, h0, key):
+    """f(h0) and the warm start (2T forward steps), then rounds of ``every`` iterations + f(λ̂) (T steps).
+
+    ``pieces``: :func:`init` and :func:`chunk`, jitted once; ``args``: the seed's (data, tree, w0). An
+    iteration's ``batch`` gradients of L_train are charged one forward step each (a gradient of L_train is
+    what an inner step computes).
+    """
+    (start, run), (data, tree, w0) = pieces, args
     h0 = jnp.asarray(h0)
     state = start(data, tree, w0, h0, key)
-    yield Round(2 * spec.T, np.asarray(h0), float(f(data, tree, w0, h0)))
+    yield Round(Cost(2 * T), np.asarray(h0), float(f(data, tree, w0, h0)))
     while True:
         state = run(data, tree, w0, state)
-        yield Round(s.every * s.batch + spec.T, np.asarray(state.h), float(f(data, tree, w0, state.h)))
+        yield Round(Cost(s.every * s.batch + T), np.asarray(state.h), float(f(data, tree, w0, state.h)))

@@ -1,31 +1,31 @@
-"""The HPO problem: an MLP on MNIST, its per-layer L2 and its learning rate.
+"""The HPO problem: an MLP on MNIST trained T full-batch steps, and what every method evaluates.
 
 Inner problem (full batch, so every trajectory is a deterministic function of h, as the
-reverse passes of Maclaurin et al. 2015 / DrMAD assume), for t = 1..T:
+reverse passes of Maclaurin et al. 2015 / DrMAD assume): a hyperparameter family
+(:mod:`hyperlab.hpo.families`) maps h to an L2 coefficient per weight c(h) and a
+learning rate per weight and step α_t(h); the inner run is the step map
 
-    w_t = w_{t-1} - exp(log α) ∇_w L_train(w_{t-1}, λ),
-    L_train(w, λ) = CE_train(w) + Σ_l ½ exp(λ_l) ‖W_l‖²      (kernels only; biases free),
+    Φ(w, h, t) = w − α_t(h) ⊙ ∇_w L_train(w, h),    L_train = CE_train + ½ Σ c(h) w²,
 
-from one fixed initialization w_0 per seed. Outer objective f(h) = CE_val(w_T(h)), h =
-(λ_1..λ_L[, log α]). The weights are a pytree ``{"dense_i": {"kernel", "bias"}}``;
-the gradient methods see it flattened (``jax.flatten_util.ravel_pytree``), because
-:mod:`hyperlab.bilevel.drmad` works on one array. Plain gradient descent is the
-momentum-free case (γ = 0) of :func:`hyperlab.bilevel.drmad.sgd_momentum_step`, so the
-same training serves the objective, exact reverse mode, DrMAD and the online
-n-order methods (:func:`hyperlab.bilevel.hypergrad.gd_step`).
+T steps from the seed's initialization w0 (LeCun-normal kernels, zero biases), and the
+outer objective is f(h) = CE_val(w_T(h)). The weights are a pytree
+``{"dense_i": {"kernel", "bias"}}``; the methods see it flattened
+(``jax.flatten_util.ravel_pytree``), because the reverse engine
+(:mod:`hyperlab.bilevel.reverse`) works on one array.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from hyperlab.bilevel import drmad as dm
+from hyperlab.bilevel import reverse
+from hyperlab.hpo.families import Family
 
 
 class Data(NamedTuple):
@@ -37,25 +37,6 @@ class Data(NamedTuple):
     y_val: jax.Array
     x_test: jax.Array
     y_test: jax.Array
-
-
-class Spec(NamedTuple):
-    """Everything static about the problem (hashable: closures and jit see it as a constant)."""
-
-    sizes: tuple[int, ...]  # layer widths, input to output: (784, 50, 10)
-    T: int  # inner gradient steps
-    tune_lr: bool  # h has a last coordinate log α
-    log_lr: float  # log α when it is not tuned
-    low: tuple[float, ...]  # the box of h, per coordinate
-    high: tuple[float, ...]
-
-    @property
-    def n_layers(self) -> int:
-        return len(self.sizes) - 1
-
-    @property
-    def dim(self) -> int:
-        return self.n_layers + int(self.tune_lr)
 
 
 def init_weights(sizes, key: jax.Array, dtype=jnp.float32) -> dict:
@@ -88,93 +69,69 @@ def error_rate(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.mean(jnp.argmax(logits, axis=1) != labels)
 
 
-def layer_index(params: dict) -> np.ndarray:
-    """For every flat weight, the layer whose L2 coefficient it takes (-1: a bias, not penalized)."""
-    marks = {
-        name: {
-            "kernel": np.full(np.shape(layer["kernel"]), int(name.split("_")[1]), np.int32),
-            "bias": np.full(np.shape(layer["bias"]), -1, np.int32),
+class Inner(NamedTuple):
+    """The inner problem of one family on one data set and network shape."""
+
+    step: Callable  # Φ(w, h, t)
+    train_loss: Callable  # L_train(w, h)
+    val: Callable  # CE_val(w)
+    scores: Callable  # w -> {val_loss, val_error, test_loss, test_error}
+
+
+def inner(family: Family, data: Data, tree: dict) -> Inner:
+    """The family's inner problem over flat weights (``data`` may be a tracer: it is a jit argument)."""
+    _, unravel = ravel_pytree(tree)
+
+    def ce(w, x, y):
+        return cross_entropy(forward(unravel(w), x), y)
+
+    def train_loss(w, h):
+        return ce(w, data.x_train, data.y_train) + 0.5 * jnp.sum(family.l2(h) * w * w)
+
+    def step(w, h, t):
+        return w - family.lr(h, t) * jax.grad(train_loss)(w, h)
+
+    def scores(w):
+        val, test = forward(unravel(w), data.x_val), forward(unravel(w), data.x_test)
+        return {
+            "val_loss": cross_entropy(val, data.y_val),
+            "val_error": error_rate(val, data.y_val),
+            "test_loss": cross_entropy(test, data.y_test),
+            "test_error": error_rate(test, data.y_test),
         }
-        for name, layer in params.items()
-    }
-    # numpy leaves in ravel_pytree's order (tree_leaves), so it stays a constant under jit
-    return np.concatenate([leaf.ravel() for leaf in jax.tree_util.tree_leaves(marks)])
+
+    return Inner(step, train_loss, lambda w: ce(w, data.x_val, data.y_val), scores)
 
 
-class Losses(NamedTuple):
-    """The problem's functions of the flat weights w (and λ = per-layer log L2)."""
-
-    train: Callable[..., Any]  # L_train(w, λ)
-    val: Callable[..., Any]  # CE_val(w)
-    test: Callable[..., Any]  # CE_test(w)
-    val_error: Callable[..., Any]
-    test_error: Callable[..., Any]
-    unravel: Callable[..., Any]
+def initial_weights(sizes, seed: int) -> tuple[dict, jax.Array]:
+    """The seed's initialization, as the pytree and as the flat vector the methods work on."""
+    tree = init_weights(sizes, jax.random.PRNGKey(seed))
+    return tree, ravel_pytree(tree)[0]
 
 
-def make_losses(spec: Spec, data: Data, w0_tree: dict) -> Losses:
-    """The losses over flat weights (``ravel_pytree`` of ``w0_tree``); traceable with ``data`` a tracer."""
-    _, unravel = ravel_pytree(w0_tree)
-    idx = jnp.asarray(layer_index(w0_tree))
-    penalized = idx >= 0
+def objective(family: Family, T: int) -> Callable:
+    """f(h) = CE_val(w_T(h)) as ``(data, tree, w0, h) -> f`` (traceable): what every method minimizes."""
 
-    def train(w, log_l2):
-        coef = jnp.where(penalized, jnp.exp(log_l2)[jnp.maximum(idx, 0)], 0.0)
-        ce = cross_entropy(forward(unravel(w), data.x_train), data.y_train)
-        return ce + 0.5 * jnp.sum(coef * w * w)
+    def f(data, tree, w0, h):
+        p = inner(family, data, tree)
+        return p.val(reverse.train(p.step, w0, h, T))
 
-    def on(x, y, fn):
-        return lambda w: fn(forward(unravel(w), x), y)
-
-    return Losses(
-        train,
-        on(data.x_val, data.y_val, cross_entropy),
-        on(data.x_test, data.y_test, cross_entropy),
-        on(data.x_val, data.y_val, error_rate),
-        on(data.x_test, data.y_test, error_rate),
-        unravel,
-    )
+    return f
 
 
-def to_hyper(spec: Spec, h: jax.Array) -> dm.Hyper:
-    """h -> DrMAD's ``Hyper(λ, log α, γ = 0)`` (γ = 0: plain gradient descent)."""
-    h = jnp.asarray(h)
-    log_lr = h[spec.n_layers] if spec.tune_lr else jnp.asarray(spec.log_lr, h.dtype)
-    return dm.Hyper(h[: spec.n_layers], log_lr, jnp.zeros((), h.dtype))
+def scores(family: Family, T: int) -> Callable:
+    """``(data, tree, w0, h) -> {val_loss, val_error, test_loss, test_error}`` of the network trained with h."""
+
+    def fn(data, tree, w0, h):
+        p = inner(family, data, tree)
+        return p.scores(reverse.train(p.step, w0, h, T))
+
+    return fn
 
 
-def from_hyper(spec: Spec, g: dm.Hyper) -> jax.Array:
-    """DrMAD's hypergradient -> the gradient with respect to h (λ, then log α when tuned)."""
-    parts = [g.h] + ([jnp.reshape(g.log_lr, (1,))] if spec.tune_lr else [])
-    return jnp.concatenate(parts)
-
-
-def train(spec: Spec, losses: Losses, w0: jax.Array, h: jax.Array) -> jax.Array:
-    """w_T(h): T steps of gradient descent from w0."""
-    return dm.train(losses.train, w0, to_hyper(spec, h), spec.T).w
-
-
-def objective(spec: Spec, data: Data, w0_tree: dict, w0: jax.Array, h: jax.Array) -> jax.Array:
-    """f(h) = CE_val(w_T(h)): what every method minimizes."""
-    losses = make_losses(spec, data, w0_tree)
-    return losses.val(train(spec, losses, w0, h))
-
-
-def evaluate(spec: Spec, data: Data, w0_tree: dict, w0: jax.Array, h: jax.Array) -> dict:
-    """Validation and test loss and error of the network trained with h (jit it)."""
-    losses = make_losses(spec, data, w0_tree)
-    w = train(spec, losses, w0, h)
-    return {
-        "val_loss": losses.val(w),
-        "val_error": losses.val_error(w),
-        "test_loss": losses.test(w),
-        "test_error": losses.test_error(w),
-    }
-
-
-def project(spec: Spec, h: jax.Array) -> jax.Array:
-    """h clipped to the search box (every method searches the same box)."""
-    return jnp.clip(h, jnp.asarray(spec.low, h.dtype), jnp.asarray(spec.high, h.dtype))
+def project(family: Family, h: jax.Array) -> jax.Array:
+    """h clipped to the family's box (every method searches the same box)."""
+    return jnp.clip(h, jnp.asarray(family.low, h.dtype), jnp.asarray(family.high, h.dtype))
 
 
 def make_data(arrays: dict, n_train: int, dtype=np.float32) -> Data:

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.hpo import gradient
-from hyperlab.hpo import scale_methods as sm
-from hyperlab.hpo.problem import Data
+from hyperlab.hpo.methods import Pieces
+from hyperlab.hpo.methods import label as method_label
+from hyperlab.hpo.problem import Data, initial_weights
 
 #: the approximations compared, as (how the method list names them, the hypergradient that measures them)
 APPROXIMATIONS = (("kpiece", "kpiece"), ("drmad", "drmad"), ("online", "truncated"), ("ift", "ift"))
@@ -32,21 +33,22 @@ def as_float64(tree):
     return jax.tree_util.tree_map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
 
 
-def table(pieces, data: Data, sizes, seed: int) -> pd.DataFrame:
-    """One row per (point, method) for the family of ``pieces`` (a :class:`~hyperlab.hpo.scale_experiment.Pieces`,
-    whose jitted functions the runs compiled); see the module docstring."""
-    family, params = pieces.family, pieces.params
+def table(pieces: Pieces, params, data: Data, sizes, seed: int) -> pd.DataFrame:
+    """One row per (point, method) for the family of ``pieces`` (whose jitted functions the runs compiled) under
+    the ``hpo_scale`` section ``params``; see the module docstring."""
+    family = pieces.family
     rng = np.random.default_rng(seed)
     points = [family.h0] + [
         rng.uniform(family.low, family.high).astype(np.float32) for _ in range(params.check_points - 1)
     ]
-    tree, w0 = sm.initial_weights(sizes, seed)
+    tree, w0 = initial_weights(sizes, seed)
     d64, tree64, w64 = as_float64(data), as_float64(tree), as_float64(w0)
     f64 = pieces.f
     grad = {"exact": pieces.hypergradient("exact")}
     for name, how in APPROXIMATIONS:
         if name in params.methods:
-            grad[sm.method_label(name, params)] = pieces.hypergradient(how)
+            n = {"kpiece": params.pieces, "truncated": params.order}.get(how, 1)
+            grad[method_label(name, params.pieces, params.order)] = pieces.hypergradient(how, n)
     full = family.dim <= params.fd_max_dim
     l2 = ~family.is_lr
     rows = []

@@ -1,7 +1,7 @@
 """The ``hpo_scale`` experiment: hypergradients against Bayesian optimization as the dimension grows.
 
 ``run(problem, params, arrays, seed, progress) -> Result``: for every hyperparameter family
-(:mod:`.families`) and every method (:mod:`.scale_methods`), ``params.seeds`` runs of
+(:mod:`.families`) and every method (:mod:`.methods`, shared with the ``hpo`` stage), ``params.seeds`` runs of
 ``params.step_budget`` inner steps each; the best h a run found within the budget is
 retrained and scored on validation (the objective) and test (reported only). Methods that
 cannot run at a family's dimension get a row saying why. :mod:`.scale_accuracy` measures
@@ -13,90 +13,48 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-import jax
 import jax.numpy as jnp
 import pandas as pd
 
 from hyperlab import engine
-from hyperlab.bilevel import reverse
-from hyperlab.hpo import budget, gradient, scale_accuracy, scale_verdict
-from hyperlab.hpo import scale_methods as sm
-from hyperlab.hpo.budget import memory_bytes
-from hyperlab.hpo.families import Family, make_family
-from hyperlab.hpo.problem import make_data
+from hyperlab.hpo import budget, cost, scale_accuracy, scale_verdict, search
+from hyperlab.hpo.families import make_family
+from hyperlab.hpo.methods import Pieces, Settings, label
+from hyperlab.hpo.problem import initial_weights, inner, make_data
 from hyperlab.progress import silent
 from hyperlab.report import Result
 
+if TYPE_CHECKING:
+    from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams
 
-def why_not(name: str, dim: int, params) -> str | None:
+
+def method_label(name: str, params: HpoScaleParams) -> str:
+    """``kpiece`` -> ``kpiece<K>``, ``online`` -> ``online<n>``; the rest as they are."""
+    return label(name, params.pieces, params.order)
+
+
+def settings(params: HpoScaleParams) -> Settings:
+    """The methods' settings from the ``hpo_scale`` section."""
+    return Settings(
+        params.outer_lr,
+        params.online_every,
+        params.cg_maxiter,
+        params.n_startup_trials,
+        embedding_dim=params.embedding_dim,
+        cma_full_max_dim=params.cma_full_max_dim,
+    )
+
+
+def why_not(name: str, dim: int, params: HpoScaleParams) -> str | None:
     """Why ``name`` does not run at dimension ``dim`` (None: it runs)."""
-    if name in sm.OPTUNA and dim > params.optuna_max_dim:
+    if name in search.OPTUNA and dim > params.optuna_max_dim:
         return (
             f"d = {dim} > optuna_max_dim = {params.optuna_max_dim}: an Optuna trial's bookkeeping grows as d^2 "
             "(the in-memory storage copies the trial's parameters for each one it sets)"
         )
     return None
-
-
-class Pieces:
-    """The jitted functions of one family, compiled once and shared by its methods and seeds."""
-
-    def __init__(self, family: Family, problem, params):
-        self.family, self.T, self.params = family, problem.T, params
-        T = problem.T
-
-        def scores(data, tree, w0, h):
-            p = sm.inner(family, data, tree)
-            return p.scores(reverse.train(p.step, w0, h, T))
-
-        self.f, self.scores = jax.jit(sm.objective(family, T)), jax.jit(scores)
-        self._steps: dict[str, Any] = {}
-        self._grads: dict[str, Any] = {}
-
-    def hypergradient(self, name: str):
-        """The method's jitted hypergradient (``truncated``: the online methods' n-step one), compiled once."""
-        if name not in self._grads:
-            p = self.params
-            self._grads[name] = jax.jit(
-                sm.hypergradient(self.family, self.T, name, pieces=p.pieces, cg_maxiter=p.cg_maxiter, order=p.order)
-            )
-        return self._grads[name]
-
-    def piece(self, name: str):
-        """The method's jitted unit of work: a descent step, an online pass, or f for the searches."""
-        if name not in self._steps:
-            p, fam = self.params, self.family
-            if name == "online":
-                self._steps[name] = sm.online_pass(fam, self.T, p.order, p.online_every, p.outer_lr)
-            elif name in sm.GRADIENT:
-                self._steps[name] = sm.descent_step(fam, self.hypergradient(name), p.outer_lr)
-            else:
-                self._steps[name] = None
-        return self._steps[name]
-
-    def rounds(self, name: str, seed: int, data, tree, w0):
-        fam, T, p, piece = self.family, self.T, self.params, self.piece(name)
-        if name == "online":
-            return gradient.online_rounds(T, piece, self.f, data, tree, w0, fam.h0)
-        if name in sm.GRADIENT:
-            return gradient.descent_rounds(T, piece, data, tree, w0, fam.h0)
-        if name in sm.OPTUNA:
-            return sm.optuna_rounds(fam, name, seed, p.n_startup_trials, T, self.f, data, tree, w0)
-        if name == "random":
-            return sm.random_rounds(fam, seed, T, self.f, data, tree, w0)
-        if name == "hesbo":
-            return sm.hesbo_rounds(fam, seed, p.n_startup_trials, p.embedding_dim, T, self.f, data, tree, w0)
-        return sm.cma_rounds(fam, seed, p.cma_full_max_dim, T, self.f, data, tree, w0)
-
-    def memory(self, name: str, data, tree, w0) -> int | None:
-        h0, piece = jnp.asarray(self.family.h0), self.piece(name)
-        if name == "online":
-            return memory_bytes(piece, data, tree, w0, h0)
-        if name in sm.GRADIENT:
-            return memory_bytes(self.hypergradient(name), data, tree, w0, h0)
-        return memory_bytes(self.f, data, tree, w0, h0)
 
 
 class Runs:
@@ -109,11 +67,11 @@ class Runs:
     that runs any subset of the units, in any order, gives the rows the stage gives alone.
     """
 
-    def __init__(self, problem, params, arrays: dict, seed0: int):
+    def __init__(self, problem: HpoParams, params: HpoScaleParams, arrays: dict, seed0: int):
         self.problem, self.params, self.arrays, self.seed0 = problem, params, arrays, seed0
         self.sizes = (784, *problem.hidden, 10)
         self.data = make_data(arrays, problem.n_train)
-        self.tree0, _ = sm.initial_weights(self.sizes, seed0)
+        self.tree0, _ = initial_weights(self.sizes, seed0)
         self._pieces: dict[str, Pieces] = {}
         self._warm: dict[tuple[str, str], tuple[float, int | None]] = {}
 
@@ -125,9 +83,8 @@ class Runs:
     def pieces(self, name: str) -> Pieces:
         """The family's jitted pieces, built once per process."""
         if name not in self._pieces:
-            pr = self.problem
-            family = make_family(name, self.tree0, pr.T, pr.l2_box, pr.lr_box, pr.l2_0, pr.lr0, self.params.knots)
-            self._pieces[name] = Pieces(family, pr, self.params)
+            family = make_family(name, self.tree0, self.problem, self.params.knots)
+            self._pieces[name] = Pieces(family, self.problem.T, settings(self.params))
         return self._pieces[name]
 
     def keys(self) -> list[dict]:
@@ -145,12 +102,13 @@ class Runs:
         """Compile every jitted piece of the method (two untimed rounds); its seconds and memory estimate."""
         if (family, name) not in self._warm:
             pieces = self.pieces(family)
-            tree, w0 = sm.initial_weights(self.sizes, self.seed0)
+            label = method_label(name, self.params)
+            tree, w0 = initial_weights(self.sizes, self.seed0)
             start = time.perf_counter()
-            warm = pieces.rounds(name, self.seed0, self.data, tree, w0)
+            warm = pieces.rounds(label, self.seed0, self.data, tree, w0)
             next(warm), next(warm)
             warmup_s = time.perf_counter() - start
-            self._warm[family, name] = warmup_s, pieces.memory(name, self.data, tree, w0)
+            self._warm[family, name] = warmup_s, pieces.memory(label, self.data, tree, w0)
         return self._warm[family, name]
 
     def __call__(self, key: dict) -> dict:
@@ -158,15 +116,17 @@ class Runs:
         pieces, params, name, seed = self.pieces(key["family"]), self.params, key["method"], key["seed"]
         family, data = pieces.family, self.data
         warmup_s, memory = self.warm(key["family"], name)
-        tree, w0 = sm.initial_weights(self.sizes, seed)
-        trace = budget.run_budget(pieces.rounds(name, seed, data, tree, w0), seconds=0.0, steps=params.step_budget)
+        tree, w0 = initial_weights(self.sizes, seed)
+        label = method_label(name, params)
+        trace = budget.run_budget(pieces.rounds(label, seed, data, tree, w0), seconds=0.0, steps=params.step_budget)
         value, h = trace.best_within(steps=params.step_budget)
         within = [i for i in range(len(trace.steps)) if trace.steps[i] <= params.step_budget]
         scores = pieces.scores(data, tree, w0, jnp.asarray(h, jnp.float32))
+        used = trace.used[within[-1]]
         return {
             "family": family.name,
             "dim": family.dim,
-            "method": sm.method_label(name, params),
+            "method": label,
             "ran": True,
             "why_not": "",
             "seed": seed,
@@ -174,6 +134,9 @@ class Runs:
             **{k: float(v) for k, v in scores.items() if k != "val_loss"},
             "initial_val_loss": trace.value[0],
             "evaluations": len(within),
+            "forward_steps": used.forward,
+            "reverse_steps": used.reverse,
+            "cg_products": used.cg,
             "wall_s": trace.wall[within[-1]],
             "warmup_s": warmup_s,
             "memory_bytes": memory,
@@ -189,18 +152,38 @@ class Runs:
                 if reason is None:
                     rows += [next(it) for _ in range(params.seeds)]
                 else:
-                    label = sm.method_label(name, params)
+                    label = method_label(name, params)
                     rows.append({"family": f, "dim": family.dim, "method": label, "ran": False, "why_not": reason})
         return rows
 
 
-def work(problem, params, arrays: dict, seed: int = 0) -> None:
+def budget_units(units: Runs) -> dict:
+    """Per family, the measured conversion of reverse steps and CG products into forward steps
+    (:func:`hyperlab.hpo.cost.measure` at h0 on the first seed's weights)."""
+    out = {}
+    for name in units.params.families:
+        pieces = units.pieces(name)
+        _, w0 = initial_weights(units.sizes, units.seed0)
+        p = inner(pieces.family, units.data, units.tree0)
+        unit = cost.measure(p.step, p.train_loss, w0, jnp.asarray(pieces.family.h0))
+        out[name] = unit._asdict()
+    return out
+
+
+def work(problem: HpoParams, params: HpoScaleParams, arrays: dict, seed: int = 0) -> None:
     """A worker of the experiment's units (``python stages/hpo_scale.py --worker``, docs/distributed.md)."""
     runs = Runs(problem, params, arrays, seed)
     engine.work("hpo_scale", runs.parts(), runs.keys(), runs)
 
 
-def run(problem, params, arrays: dict, seed: int = 0, progress=silent, worker_argv: Sequence[str] = ()) -> Result:
+def run(
+    problem: HpoParams,
+    params: HpoScaleParams,
+    arrays: dict,
+    seed: int = 0,
+    progress=silent,
+    worker_argv: Sequence[str] = (),
+) -> Result:
     """The whole experiment (module docstring); ``problem`` is the ``hpo`` section. Writes nothing.
 
     The runs are :class:`Runs` units: computed here, or by workers through :mod:`hyperlab.engine`
@@ -210,7 +193,7 @@ def run(problem, params, arrays: dict, seed: int = 0, progress=silent, worker_ar
     results = engine.map_units("hpo_scale", units.parts(), units.keys(), units, worker_argv, progress)
     rows = units.rows(results)
     accuracy = [
-        scale_accuracy.table(units.pieces(name), units.data, units.sizes, seed)
+        scale_accuracy.table(units.pieces(name), params, units.data, units.sizes, seed)
         for name in progress(params.families, desc="hpo_scale accuracy")
     ]
     runs = pd.DataFrame(rows)
@@ -222,6 +205,7 @@ def run(problem, params, arrays: dict, seed: int = 0, progress=silent, worker_ar
         "problem": problem.model_dump(mode="json"),
         "n_test": int(len(units.data.y_test)),  # the test error's resolution (figures@hpo_scale)
         "seed": seed,
+        "budget_unit": budget_units(units),  # forward-step equivalents of a reverse step and a CG product
         "crossover": scale_verdict.crossover(summary),
         "verdicts": verdicts,
         "paired": scale_verdict.paired(runs, verdicts),

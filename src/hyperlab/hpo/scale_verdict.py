@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hyperlab.hpo.scale_methods import is_gradient
+from hyperlab.hpo.methods import is_gradient
 
 COLUMNS = ("val_loss", "test_error", "test_loss", "val_error")
 #: The scales a verdict is given on: the objective, then the held-out scores of the h it chose.

@@ -26,8 +26,9 @@ naming the file and the stage to rerun) when an unfinished commit of another
 stage wrote any path it reads. It does not roll that commit forward itself:
 the other stage may be committing right now (the manifest records its
 process), and finishing its moves from two processes at once would race.
-Hidden ``.name.*.tmp*`` files of the former per-file scheme are swept from
-``data/``, ``metrics/`` and ``plots/`` at every start.
+Hidden ``.name.*.tmp*`` files -- what a killed atomic writer (:mod:`.atomic`,
+below) leaves beside its destination -- are swept from ``data/``, ``metrics/``
+and ``plots/`` at every start.
 
 Outside a stage (library use, tests) each writer is atomic on its own: a
 temporary file beside the destination, then ``os.replace`` (:mod:`.atomic`).

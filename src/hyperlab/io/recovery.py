@@ -18,7 +18,7 @@ from hyperlab.io.manifest import MANIFEST, STAGING
 
 log = logging.getLogger(__name__)
 
-#: Folders swept for temporary files of a killed run of the former per-file scheme.
+#: Folders swept for the temporary files a killed atomic writer (:mod:`hyperlab.io.atomic`) leaves there.
 OUTPUT_ROOTS = ("data", "metrics", "plots")
 _TEMP_NAME = re.compile(r"^\..+\.tmp[^/]*$")
 
@@ -28,8 +28,8 @@ def recover(name: str, root: str | Path = ".") -> None:
 
     Takes the stage's lock first, so a run in progress stops this with one
     line (:class:`OutputError` naming its pid) instead of losing its staged
-    files. Also removes hidden ``.name.*.tmp*`` files (left by a killed writer
-    of the former per-file scheme) from the output folders.
+    files. Also removes hidden ``.name.*.tmp*`` files (left by an atomic writer
+    killed before its ``os.replace``, :mod:`hyperlab.io.atomic`) from the output folders.
     """
     with stage_lock(name, root):
         recover_locked(name, root)

@@ -80,7 +80,7 @@ def write_bytes(path: str | Path, data: bytes, staged: bool = True) -> None:
         tmp.write_bytes(data)
 
 
-def save_figure(path: str | Path, fig, dpi: int = 120) -> None:
+def save_figure(path: str | Path, fig, dpi: int) -> None:
     """Save a matplotlib figure atomically (format from the suffix of ``path``)."""
     path = Path(path)
     with atomic_path(path) as tmp:

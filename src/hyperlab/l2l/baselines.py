@@ -12,8 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from hyperlab.l2l import optimizee
-from hyperlab.l2l.evaluate import BASELINES, run_grid
+from hyperlab.l2l.evaluate import BASELINES, OptimizeeRun, run_grid
 
 
 def hparams(names, lrs) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -21,24 +20,12 @@ def hparams(names, lrs) -> tuple[jnp.ndarray, jnp.ndarray]:
     return (jnp.asarray([BASELINES.index(n) for n in names], dtype=jnp.int32), jnp.asarray(lrs, dtype=jnp.float32))
 
 
-def tune_lrs(
-    grid, keys, x, y, spec: optimizee.MLPSpec, n_steps: int, batch_size: int
-) -> dict[str, tuple[float, np.ndarray]]:
-    """``{baseline: (best lr, mean final loss per grid point; inf where a run diverged)}``."""
+def tune_lrs(grid, keys, x, y, run: OptimizeeRun) -> dict[str, tuple[float, np.ndarray]]:
+    """``{baseline: (best lr, mean final loss per grid point; inf where a run diverged)}`` after the
+    ``run`` (its final loss only) from each of ``keys``."""
     grid = np.asarray(grid, dtype=np.float64)
     names = [n for n in BASELINES for _ in grid]
-    traj = run_grid(
-        "baseline",
-        hparams(names, np.tile(grid, len(BASELINES))),
-        keys,
-        x,
-        y,
-        spec,
-        n_steps,
-        batch_size,
-        None,
-        record_full=False,
-    )
+    traj = run_grid("baseline", hparams(names, np.tile(grid, len(BASELINES))), keys, x, y, run.final_only(), None)
     final = np.asarray(traj.loss[:, :, -1]).reshape(len(BASELINES), len(grid), -1)
     mean = np.where(np.isfinite(final).all(axis=2), final.mean(axis=2), np.inf)
     out = {}

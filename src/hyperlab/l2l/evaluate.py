@@ -7,7 +7,7 @@ compiled code is reused across checkpoints and learning rates.
 
 Per run and step t the runner records the loss of theta_t on the whole split
 being optimized (forward only, every few steps), the norm of the minibatch gradient the
-optimizer received, and the global parameter norm -- the quantities asked for
+optimizer received, and the global norm of theta_t -- the quantities asked for
 by the assignment (gradient norm and parameter norm along the optimization).
 """
 
@@ -61,7 +61,7 @@ def baseline_switch(index: jax.Array, lr: jax.Array) -> optax.GradientTransforma
     """
     opts = [make_optimizer(name, lr) for name in BASELINES]
 
-    def init_fn(params):
+    def init_fn(params):  # optax's names (GradientTransformation.init / update)
         return tuple(opt.init(params) for opt in opts)
 
     def update_fn(updates, state, params=None):
@@ -78,52 +78,59 @@ class Trajectory(NamedTuple):
     loss: jax.Array  # (n_steps // every + 1,) full-split loss of theta_0, theta_every, .., theta_T
     batch_loss: jax.Array  # (n_steps,) minibatch loss seen at step t
     grad_norm: jax.Array  # (n_steps,) global norm of the minibatch gradient at step t
-    param_norm: jax.Array  # (n_steps + 1,) global norm of theta_0 .. theta_T
+    param_norm: jax.Array  # (n_steps + 1,) global norm of theta_0 .. theta_T (curves.csv: param_norm_*)
 
 
-def run_one(
-    name: str,
-    hparam,
-    key: jax.Array,
-    x: jax.Array,
-    y: jax.Array,
-    spec: optimizee.MLPSpec,
-    n_steps: int,
-    batch_size: int,
-    cfg: LSTMConfig,
-    record_full: bool = True,
-    every: int = 1,
-) -> Trajectory:
-    """One optimizee from a fresh init (``key``) trained ``n_steps`` on minibatches of ``(x, y)``.
+class OptimizeeRun(NamedTuple):
+    """What one optimizee run is (:func:`run_one`): its network, length and minibatch, and what it records.
+
+    Hashable, so :func:`run_grid` takes it as a static argument: one compiled
+    program per value, reused across checkpoints, learning rates and seeds.
+    """
+
+    spec: optimizee.MLPSpec
+    n_steps: int
+    batch_size: int
+    every: int = 1  # the whole-split loss every this many steps (must divide n_steps)
+    record_full: bool = True  # False: the whole-split loss at the last step only (``loss[-1]``)
+
+    def final_only(self) -> OptimizeeRun:
+        """The same run recording only what a final loss needs: cheaper, the same last value."""
+        return self._replace(every=1, record_full=False)
+
+
+def run_one(name: str, hparam, key: jax.Array, x: jax.Array, y: jax.Array, run: OptimizeeRun, cfg: LSTMConfig):
+    """One optimizee from a fresh init (``key``) trained ``run.n_steps`` on minibatches of ``(x, y)``:
+    its :class:`Trajectory`.
 
     The whole-split loss costs more than a minibatch step, so it is recorded
-    every ``every`` steps (which must divide ``n_steps``) by a scan over chunks
-    of steps; ``record_full=False`` records it only at the end.
+    every ``run.every`` steps by a scan over chunks of steps;
+    ``run.record_full=False`` records it only at the end.
     """
     opt = make_optimizer(name, hparam, cfg)
     k_init, k_data = jax.random.split(key)
-    params = optimizee.init_params(k_init, spec)
-    full_loss = partial(optimizee.loss, x=x, y=y, activation=spec.activation)
+    theta = optimizee.init_theta(k_init, run.spec)
+    full_loss = partial(optimizee.loss, x=x, y=y, activation=run.spec.activation)
 
     def step(carry, k):
-        params, state = carry
-        xb, yb = optimizee.minibatch(k, x, y, batch_size)
-        loss, grads = jax.value_and_grad(optimizee.loss)(params, xb, yb, spec.activation)
-        updates, state = opt.update(grads, state, params)
-        out = (loss, optax.tree.norm(grads), optax.tree.norm(params))
-        return (optax.apply_updates(params, updates), state), out
+        theta, state = carry
+        xb, yb = optimizee.minibatch(k, x, y, run.batch_size)
+        loss, grads = jax.value_and_grad(optimizee.loss)(theta, xb, yb, run.spec.activation)
+        updates, state = opt.update(grads, state, theta)
+        out = (loss, optax.tree.norm(grads), optax.tree.norm(theta))
+        return (optax.apply_updates(theta, updates), state), out
 
     def chunk(carry, keys):
-        full = full_loss(carry[0]) if record_full else jnp.nan
+        full = full_loss(carry[0]) if run.record_full else jnp.nan
         carry, out = jax.lax.scan(step, carry, keys)
         return carry, (full, *out)
 
-    if n_steps % every:
-        raise ValueError(f"every ({every}) must divide n_steps ({n_steps})")
-    keys = jax.random.split(k_data, n_steps).reshape(n_steps // every, every)
-    (params, _), (full, loss, gnorm, pnorm) = jax.lax.scan(chunk, (params, opt.init(params)), keys)
-    full = jnp.append(full, full_loss(params))
-    pnorm = jnp.append(pnorm.reshape(-1), optax.tree.norm(params))
+    if run.n_steps % run.every:
+        raise ValueError(f"every ({run.every}) must divide n_steps ({run.n_steps})")
+    keys = jax.random.split(k_data, run.n_steps).reshape(run.n_steps // run.every, run.every)
+    (theta, _), (full, loss, gnorm, pnorm) = jax.lax.scan(chunk, (theta, opt.init(theta)), keys)
+    full = jnp.append(full, full_loss(theta))
+    pnorm = jnp.append(pnorm.reshape(-1), optax.tree.norm(theta))
     return Trajectory(full, loss.reshape(-1), gnorm.reshape(-1), pnorm)
 
 
@@ -131,8 +138,6 @@ def run_one(
 #: state and gates of one 16k-coordinate run (~10 MB) stay in cache; vmapping 20 runs was 1.1-1.3x slower on
 #: CPU (``bench/l2l_speed.py``). Baselines, whose state is a few vectors, are all vmapped (``None``).
 LSTM_RUNS_PER_BATCH = 1
-
-_STATIC = ("name", "spec", "n_steps", "batch_size", "cfg", "record_full", "every", "runs_per_batch")
 
 
 def run_many(name: str, hparam, keys: jax.Array, *args, **kwargs) -> Trajectory:
@@ -143,19 +148,15 @@ def run_many(name: str, hparam, keys: jax.Array, *args, **kwargs) -> Trajectory:
     return jax.tree_util.tree_map(lambda a: a[0], traj)
 
 
-@partial(jax.jit, static_argnames=_STATIC)
+@partial(jax.jit, static_argnames=("name", "run", "cfg", "runs_per_batch"))
 def run_grid(
     name: str,
     hparams,
     keys: jax.Array,
     x: jax.Array,
     y: jax.Array,
-    spec: optimizee.MLPSpec,
-    n_steps: int,
-    batch_size: int,
+    run: OptimizeeRun,
     cfg: LSTMConfig = LSTMConfig(),
-    record_full: bool = True,
-    every: int = 1,
     runs_per_batch: int | None = None,
 ) -> Trajectory:
     """:func:`run_one` for every hyperparameter (leading axis of ``hparams``) x every key.
@@ -169,7 +170,7 @@ def run_grid(
     def one(pair):
         i, j = pair
         h = jax.tree_util.tree_map(lambda a: a[i], hparams)
-        return run_one(name, h, keys[j], x, y, spec, n_steps, batch_size, cfg, record_full, every)
+        return run_one(name, h, keys[j], x, y, run, cfg)
 
     pairs = (jnp.repeat(jnp.arange(n_h), n_k), jnp.tile(jnp.arange(n_k), n_h))
     traj = jax.lax.map(one, pairs, batch_size=runs_per_batch or n_h * n_k)

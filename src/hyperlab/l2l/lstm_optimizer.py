@@ -2,12 +2,16 @@
 
 One small two-layer LSTM (20 units per layer) is shared by every coordinate of
 the optimizee; each coordinate keeps its own LSTM state (Sec. 2.1, Fig. 3).
-Its input is the preprocessed gradient of that coordinate (Appendix A):
+Its input is the preprocessed gradient of that coordinate, by Appendix A:
 
     g  ->  (log|g| / p, sign g)   if |g| >= e^-p
            (-1, e^p g)            otherwise,
 
-and its output, times ``scale`` (0.1 on MNIST), is the update:
+or by the authors' released code (LogAndSign, k = 5):
+
+    g  ->  (max(log(|g| + eps) / k, -1), clip(e^k g, -1, 1)),   eps = float32's 2^-23,
+
+and its output, times ``scale`` (0.1 in the appendix, 0.01 in the released code), is the update:
 theta_{t+1} = theta_t + g_t  (Eq. 1, with g_t = scale * m(...)).
 
 :func:`lstm_optimizer` wraps it as an ``optax.GradientTransformation``: its
@@ -38,14 +42,17 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from hyperlab.l2l.names import PREPROCESSINGS
+
 
 class LSTMConfig(NamedTuple):
-    """Hyperparameters of the learned optimizer (paper values as defaults)."""
+    """Hyperparameters of the learned optimizer (the paper appendix's values as defaults)."""
 
     hidden: int = 20
     layers: int = 2
-    p: float = 10.0
+    p: float = 10.0  # p of Appendix A, or k of LogAndSign
     scale: float = 0.1
+    preprocess: str = "appendix"  # or "log_and_sign": :func:`preprocess_gradient`
 
 
 def preprocess(g: jax.Array, p: float = 10.0) -> jax.Array:
@@ -61,6 +68,31 @@ def preprocess(g: jax.Array, p: float = 10.0) -> jax.Array:
     first = jnp.where(big, log_mag, -1.0)
     second = jnp.where(big, jnp.sign(g), jnp.exp(p) * g)
     return jnp.stack([first, second], axis=-1)
+
+
+#: Float32's machine epsilon, the released code's ``np.finfo(float32).eps`` inside LogAndSign's log.
+LOG_AND_SIGN_EPS = 2.0**-23
+
+
+def log_and_sign(g: jax.Array, k: float = 5.0) -> jax.Array:
+    """The released code's LogAndSign preprocessing: ``g (...,) -> (..., 2)``.
+
+    ``(max(log(|g| + eps) / k, -1), clip(e^k g, -1, 1))``: the log of the
+    magnitude, floored at -1 (|g| below e^-k), and a sign that is linear in g
+    below e^-k. Continuous in g, unlike :func:`preprocess`'s sign branch.
+    """
+    first = jnp.maximum(jnp.log(jnp.abs(g) + LOG_AND_SIGN_EPS) / k, -1.0)
+    second = jnp.clip(jnp.exp(k) * g, -1.0, 1.0)
+    return jnp.stack([first, second], axis=-1)
+
+
+def preprocess_gradient(g: jax.Array, cfg: LSTMConfig) -> jax.Array:
+    """The LSTM input of every coordinate, ``(..., 2)``, by ``cfg.preprocess`` with constant ``cfg.p``."""
+    if cfg.preprocess == "appendix":
+        return preprocess(g, cfg.p)
+    if cfg.preprocess == "log_and_sign":
+        return log_and_sign(g, cfg.p)
+    raise ValueError(f"unknown preprocessing {cfg.preprocess!r}; allowed: {', '.join(PREPROCESSINGS)}")
 
 
 class CoordinatewiseLSTM(nn.Module):
@@ -88,7 +120,7 @@ def initial_carry(n: int, cfg: LSTMConfig):
     return tuple((z, z) for _ in range(cfg.layers))
 
 
-def init_lstm_params(key: jax.Array, cfg: LSTMConfig = LSTMConfig()):
+def init_phi(key: jax.Array, cfg: LSTMConfig = LSTMConfig()):
     """LSTM weights phi (shared by all coordinates)."""
     net = CoordinatewiseLSTM(cfg.hidden, cfg.layers)
     z = jnp.zeros((1, cfg.hidden))  # one coordinate, in the Flax cell's (n, hidden) layout
@@ -98,11 +130,11 @@ def init_lstm_params(key: jax.Array, cfg: LSTMConfig = LSTMConfig()):
 _GATES = ("i", "f", "g", "o")  # Flax's OptimizedLSTMCell: input, forget, cell, output
 
 
-def _layer_weights(layer_params) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _layer_weights(layer) -> tuple[jax.Array, jax.Array, jax.Array]:
     """A Flax LSTM cell's eight kernels as ``(W_in (4h, in), W_h (4h, h), b (4h, 1))``, gates stacked i, f, g, o."""
-    w_in = jnp.concatenate([layer_params[f"i{k}"]["kernel"] for k in _GATES], axis=-1).T
-    w_h = jnp.concatenate([layer_params[f"h{k}"]["kernel"] for k in _GATES], axis=-1).T
-    b = jnp.concatenate([layer_params[f"h{k}"]["bias"] for k in _GATES])[:, None]
+    w_in = jnp.concatenate([layer[f"i{k}"]["kernel"] for k in _GATES], axis=-1).T
+    w_h = jnp.concatenate([layer[f"h{k}"]["kernel"] for k in _GATES], axis=-1).T
+    b = jnp.concatenate([layer[f"h{k}"]["bias"] for k in _GATES])[:, None]
     return w_in, w_h, b
 
 
@@ -156,18 +188,18 @@ def _lstm_cell_bwd(res, cotangents):
 lstm_cell.defvjp(_lstm_cell_fwd, _lstm_cell_bwd)
 
 
-def lstm_step(lstm_params, g: jax.Array, carry, cfg: LSTMConfig = LSTMConfig()):
+def lstm_step(phi, g: jax.Array, carry, cfg: LSTMConfig = LSTMConfig()):
     """One step on a flat gradient vector ``g (n,)``: ``(update (n,), new carry)``.
 
     :class:`CoordinatewiseLSTM`'s arithmetic with coordinates on the last axis
     (carry: ``layers`` pairs (c, h) of shape (hidden, n)).
     """
-    x = preprocess(g, cfg.p).T  # (2, n)
+    x = preprocess_gradient(g, cfg).T  # (2, n)
     new_carry = []
     for i, (c, h) in enumerate(carry):
-        c, x = lstm_cell(*_layer_weights(lstm_params[f"lstm{i}"]), x, c, h)
+        c, x = lstm_cell(*_layer_weights(phi[f"lstm{i}"]), x, c, h)
         new_carry.append((c, x))
-    out = lstm_params["out"]["kernel"][:, 0] @ x + lstm_params["out"]["bias"][0]
+    out = phi["out"]["kernel"][:, 0] @ x + phi["out"]["bias"][0]
     return cfg.scale * out, tuple(new_carry)
 
 
@@ -177,33 +209,37 @@ class LSTMOptState(NamedTuple):
     carry: tuple
 
 
-def lstm_optimizer(lstm_params, cfg: LSTMConfig = LSTMConfig()) -> optax.GradientTransformation:
-    """The learned optimizer as an optax transformation.
+def lstm_optimizer(phi, cfg: LSTMConfig = LSTMConfig()) -> optax.GradientTransformation:
+    """The learned optimizer with LSTM weights ``phi`` as an optax transformation.
 
     ``update`` returns the step to *add* (``optax.apply_updates``), like any
-    optax optimizer. ``lstm_params`` may be traced: meta-training builds the
+    optax optimizer. ``phi`` may be traced: meta-training builds the
     transformation inside the function it differentiates.
     """
 
-    def init_fn(params):
+    def init_fn(params):  # optax's names (GradientTransformation.init / update): the optimizee's weights
         flat, _ = ravel_pytree(params)
         return LSTMOptState(initial_carry(flat.shape[0], cfg))
 
     def update_fn(updates, state, params=None):
         del params
         flat, unravel = ravel_pytree(updates)
-        step, carry = lstm_step(lstm_params, flat, state.carry, cfg)
+        step, carry = lstm_step(phi, flat, state.carry, cfg)
         return unravel(step.astype(flat.dtype)), LSTMOptState(carry)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def weights_to_arrays(lstm_params, cfg: LSTMConfig) -> dict:
-    """Flat ``{"params/lstm0/hi/kernel": array, ..., "config/hidden": array}`` for an ``.npz``."""
+def weights_to_arrays(phi, cfg: LSTMConfig) -> dict:
+    """Flat ``{"params/lstm0/hi/kernel": array, ..., "config/hidden": array}`` for an ``.npz``.
+
+    The ``params/`` prefix is the file format's (Flax's name of the weights collection), kept so that the
+    committed ``data/l2l/lstm.npz`` reads back.
+    """
     import numpy as np
     from flax.traverse_util import flatten_dict
 
-    out = {f"params/{k}": np.asarray(v) for k, v in flatten_dict(lstm_params, sep="/").items()}
+    out = {f"params/{k}": np.asarray(v) for k, v in flatten_dict(phi, sep="/").items()}
     out.update({f"config/{k}": np.asarray(v) for k, v in cfg._asdict().items()})
     return out
 
@@ -212,7 +248,7 @@ def weights_from_arrays(arrays) -> tuple[dict, LSTMConfig]:
     """Inverse of :func:`weights_to_arrays` (e.g. from ``np.load``)."""
     from flax.traverse_util import unflatten_dict
 
-    params = unflatten_dict(
+    phi = unflatten_dict(
         {k[len("params/") :]: jnp.asarray(arrays[k]) for k in arrays if k.startswith("params/")}, sep="/"
     )
     cfg = LSTMConfig(
@@ -221,4 +257,4 @@ def weights_from_arrays(arrays) -> tuple[dict, LSTMConfig]:
             for f, d in zip(LSTMConfig._fields, LSTMConfig._field_defaults.values())
         )
     )
-    return params, cfg
+    return phi, cfg

@@ -10,6 +10,7 @@ through theta_t in f(theta_t) and through the LSTM.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,57 +20,56 @@ from hyperlab.l2l import optimizee
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, lstm_optimizer
 from hyperlab.l2l.names import META_OBJECTIVES
 
-#: ``loss_fn(params, key) -> scalar``: the optimizee loss on the minibatch drawn with ``key``.
+#: ``loss_fn(theta, key) -> scalar``: the optimizee loss of weights theta on the minibatch drawn with ``key``.
 LossFn = Callable[[object, jax.Array], jax.Array]
 
 
-def unroll(
-    lstm_params,
-    params,
-    opt_state,
-    keys: jax.Array,
-    loss_fn: LossFn,
-    cfg: LSTMConfig = LSTMConfig(),
-    first_order: bool = True,
-    remat: bool = True,
-    objective: str = "mean",
-):
-    """One truncated unroll of ``len(keys) - 1`` optimizee steps.
+class UnrollSettings(NamedTuple):
+    """How one truncated unroll runs and what it scores (:func:`unroll`)."""
 
-    Returns ``(meta_loss, (params, opt_state))``: the meta-loss over
+    cfg: LSTMConfig  # the learned optimizer
+    objective: str  # ``l2l.meta_objective``: "mean" (Eq. 3) or "log_mean"
+    first_order: bool = True  # the paper's: nabla f(theta_t) enters the LSTM as a constant; False only for tests
+    remat: bool = True  # recompute each step in the backward pass instead of storing it
+
+
+def unroll(phi, theta, opt_state, keys: jax.Array, loss_fn: LossFn, settings: UnrollSettings):
+    """One truncated unroll of ``len(keys) - 1`` optimizee steps by the LSTM with weights ``phi``, from
+    the optimizee weights ``theta`` and the LSTM state ``opt_state``.
+
+    Returns ``(meta_loss, (theta, opt_state))``: the meta-loss over
     f(theta_1..theta_T) (each on its own minibatch) and the state to carry into
     the next unroll. ``objective="mean"`` is the paper's mean of f (Eq. 3);
     ``"log_mean"`` is the mean of log f, whose gradient weighs each step by
     1 / f(theta_t): the late unrolls of a run, where f is small, then pull on
-    the LSTM as hard as the first one instead of ~40x less (see the module
-    docstring). ``first_order=False`` keeps the second derivatives (only for tests).
+    the LSTM as hard as the first one instead of ~40x less.
     """
-    if objective not in META_OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; allowed: {', '.join(META_OBJECTIVES)}")
-    opt = lstm_optimizer(lstm_params, cfg)
+    if settings.objective not in META_OBJECTIVES:
+        raise ValueError(f"unknown objective {settings.objective!r}; allowed: {', '.join(META_OBJECTIVES)}")
+    opt = lstm_optimizer(phi, settings.cfg)
 
     def step(carry, key):
-        params, state = carry
-        loss, grads = jax.value_and_grad(loss_fn)(params, key)
-        if first_order:
+        theta, state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(theta, key)
+        if settings.first_order:
             grads = jax.lax.stop_gradient(grads)
-        updates, state = opt.update(grads, state, params)
-        return (optax.apply_updates(params, updates), state), loss
+        updates, state = opt.update(grads, state, theta)
+        return (optax.apply_updates(theta, updates), state), loss
 
     # Rematerialize each step in the backward pass: storing every LSTM gate
     # activation of every coordinate for the whole unroll costs memory growing
     # with its length and is no faster on CPU (bench/l2l_speed.py: 1.01x).
-    body = jax.checkpoint(step) if remat else step
-    (params, opt_state), losses = jax.lax.scan(body, (params, opt_state), keys[:-1])
+    body = jax.checkpoint(step) if settings.remat else step
+    (theta, opt_state), losses = jax.lax.scan(body, (theta, opt_state), keys[:-1])
     # losses[0] is f(theta_0), a constant of phi: the meta-loss is over theta_1..theta_T.
-    terms = jnp.append(losses[1:], loss_fn(params, keys[-1]))
-    meta_loss = jnp.mean(jnp.log(terms) if objective == "log_mean" else terms)
-    return meta_loss, (params, opt_state)
+    terms = jnp.append(losses[1:], loss_fn(theta, keys[-1]))
+    meta_loss = jnp.mean(jnp.log(terms) if settings.objective == "log_mean" else terms)
+    return meta_loss, (theta, opt_state)
 
 
 def mnist_loss_fn(x: jax.Array, y: jax.Array, spec: optimizee.MLPSpec, batch_size: int) -> LossFn:
-    def loss_fn(params, key):
+    def loss_fn(theta, key):
         xb, yb = optimizee.minibatch(key, x, y, batch_size)
-        return optimizee.loss(params, xb, yb, spec.activation)
+        return optimizee.loss(theta, xb, yb, spec.activation)
 
     return loss_fn

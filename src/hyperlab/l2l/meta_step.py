@@ -13,13 +13,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from hyperlab.l2l.lstm_optimizer import LSTMConfig
-from hyperlab.l2l.meta_loss import LossFn, unroll
+from hyperlab.l2l.meta_loss import LossFn, UnrollSettings, unroll
 from hyperlab.l2l.names import META_LR_SCHEDULES
 
 
 class MetaState(NamedTuple):
-    lstm_params: object
+    phi: object  # the LSTM's weights
     meta_opt_state: object
 
 
@@ -30,23 +29,19 @@ def apply_meta_gradient(meta: MetaState, meta_opt: optax.GradientTransformation,
     previous weights and Adam moments are kept (``ok`` False).
     """
     gnorm = optax.tree.norm(grads)
-    updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.lstm_params)
-    new = MetaState(optax.apply_updates(meta.lstm_params, updates), new_opt_state)
+    updates, new_opt_state = meta_opt.update(grads, meta.meta_opt_state, meta.phi)
+    new = MetaState(optax.apply_updates(meta.phi, updates), new_opt_state)
     ok = jnp.isfinite(loss) & jnp.isfinite(gnorm)
     return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, meta), gnorm, ok
 
 
 def make_meta_step(
-    loss_fn: LossFn,
-    meta_opt: optax.GradientTransformation,
-    cfg: LSTMConfig,
-    remat: bool = True,
-    objective: str = "mean",
-    over_seeds: bool = False,
+    loss_fn: LossFn, meta_opt: optax.GradientTransformation, settings: UnrollSettings, over_seeds: bool = False
 ):
-    """Jitted ``(meta_state, params, opt_state, keys) -> (meta_state, params, opt_state, loss, gnorm, ok)``.
+    """Jitted ``(meta_state, theta, opt_state, keys) -> (meta_state, theta, opt_state, loss, gnorm, ok)``.
 
-    ``params``/``opt_state``/``keys`` carry a leading axis of optimizees. The
+    ``theta``/``opt_state``/``keys`` carry a leading axis of optimizees, each
+    unrolled by :func:`.meta_loss.unroll` with ``settings``. The
     meta-gradient of the mean meta-loss over the optimizees is the mean of
     their meta-gradients, each computed on its own, one optimizee after the
     other (``lax.map``). One optimizee's per-coordinate LSTM state and gates
@@ -63,18 +58,18 @@ def make_meta_step(
     """
 
     def one(phi, args):
-        params, opt_state, keys = args
+        theta, opt_state, keys = args
         return jax.value_and_grad(
-            lambda phi: unroll(phi, params, opt_state, keys, loss_fn, cfg, remat=remat, objective=objective),
+            lambda phi: unroll(phi, theta, opt_state, keys, loss_fn, settings),
             has_aux=True,
         )(phi)
 
-    def meta_step(meta: MetaState, params, opt_state, keys):
-        (losses, (params, opt_state)), grads = jax.lax.map(partial(one, meta.lstm_params), (params, opt_state, keys))
+    def meta_step(meta: MetaState, theta, opt_state, keys):
+        (losses, (theta, opt_state)), grads = jax.lax.map(partial(one, meta.phi), (theta, opt_state, keys))
         loss = jnp.mean(losses)
         grads = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
         meta, gnorm, ok = apply_meta_gradient(meta, meta_opt, loss, grads)
-        return meta, params, opt_state, loss, gnorm, ok
+        return meta, theta, opt_state, loss, gnorm, ok
 
     if over_seeds:
         return jax.jit(lambda *args: jax.lax.map(lambda a: meta_step(*a), args))
@@ -82,11 +77,13 @@ def make_meta_step(
 
 
 def meta_optimizer(
-    meta_lr: float, clip_norm: float, meta_steps: int, schedule: str = "constant"
+    meta_lr: float, clip_norm: float | None, meta_steps: int, schedule: str
 ) -> optax.GradientTransformation:
-    """Adam on global-norm-clipped meta-gradients; ``schedule="cosine"`` decays the rate from
-    ``meta_lr`` to 0 over ``meta_steps`` (half a cosine), so the last checkpoints move less."""
+    """Adam on meta-gradients clipped to global norm ``clip_norm`` (None: unclipped, as the released code);
+    ``schedule="cosine"`` decays the rate from ``meta_lr`` to 0 over ``meta_steps`` (half a cosine), so the
+    last checkpoints move less."""
     if schedule not in META_LR_SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; allowed: {', '.join(META_LR_SCHEDULES)}")
     lr = optax.cosine_decay_schedule(meta_lr, meta_steps) if schedule == "cosine" else meta_lr
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optax.adam(lr))
+    adam = optax.adam(lr)
+    return adam if clip_norm is None else optax.chain(optax.clip_by_global_norm(clip_norm), adam)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,6 +22,9 @@ import pandas as pd
 
 from hyperlab.plotting import save_all, style
 from hyperlab.plotting.surfaces import Path2D, shared_legend, surface_figure
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/bilevel")
 OUT_SURFACES = Path("plots/figures/bilevel/bilevel_surfaces.png")
@@ -132,7 +136,7 @@ def curves(runs: dict[int, pd.DataFrame], exact: pd.DataFrame | None, main: int 
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     runs, exact, main = load()
     if not runs:
         return []

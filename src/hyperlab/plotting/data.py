@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from hyperlab.io import save_figure
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("data/mnist.npz")
 OUT = Path("plots/figures/data/data_digits.png")
@@ -28,7 +32,7 @@ def digits_grid(images: np.ndarray, labels: np.ndarray, per_class: int):
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     if not SOURCE.is_file():
         return []
     with np.load(SOURCE) as npz:

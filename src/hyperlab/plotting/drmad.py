@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +30,9 @@ from matplotlib.ticker import FormatStrFormatter
 from hyperlab.plotting import save_all
 from hyperlab.plotting import style as st
 from hyperlab.plotting.surfaces import Path2D, shared_legend, surface_figure
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/drmad")
 FIGURES = Path("plots/figures/drmad")
@@ -258,7 +262,7 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     runs = _outer_runs(SOURCE)
     inner = _read(SOURCE / "inner.csv")
     T = int(inner.t.max()) if inner is not None else None

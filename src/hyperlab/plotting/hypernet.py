@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,6 +23,9 @@ from hyperlab.bilevel.names import HYPERNET_KINDS as KINDS
 from hyperlab.bilevel.names import HYPERNET_VARIANTS as VARIANTS
 from hyperlab.plotting import save_all, style
 from hyperlab.plotting.surfaces import Path2D, shared_legend, surface_figure
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/hypernet")
 OUT = Path("plots/figures/hypernet")
@@ -228,7 +232,7 @@ def tracking(runs: dict) -> plt.Figure | None:
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     runs = load()
     if not runs:
         return []

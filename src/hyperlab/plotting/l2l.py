@@ -6,9 +6,11 @@ Reads ``plots/l2l/*.csv`` (stages ``l2l_train`` and ``l2l``) and writes
   norm is smoothed by a centred moving median (``GRAD_WINDOW`` steps), since a single minibatch's
   norm jumps by an order of magnitude from step to step;
 * ``l2l_generalization.png`` -- loss curves in every generalization setting;
-* ``l2l_meta_training.png`` -- meta-loss and validation loss (+- standard error) per meta-seed during
-  meta-training, beside the tuned baselines' validation loss: the step-100 loss against the
-  meta-training budget.
+* ``l2l_meta_training.png`` -- per recipe (a row each), meta-loss and validation loss (+- standard
+  error) per meta-seed during meta-training, beside the tuned baselines' validation loss;
+* ``l2l_budget.png`` -- the budget curve: per recipe and meta-seed, the step-100 loss of the weights
+  kept after N meta-updates on fresh val-split optimizees beside the tuned baselines' on the same
+  runs, and its paired wins against tuned NAG and Adam with the bar.
 
 ``lstm`` is every meta-seed's runs pooled; ``lstm_s<m>`` (thin lines) is meta-seed ``m`` alone.
 Every optimizer is drawn as ``hyperlab.plotting.style.style(name)``; each figure has one legend,
@@ -18,14 +20,19 @@ below its panels.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from hyperlab.io import save_figure
+from hyperlab.l2l.names import BAR_FRACTION
 from hyperlab.plotting import style
 from hyperlab.plotting.surfaces import shared_legend
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/l2l")
 OUT = Path("plots/figures/l2l")
@@ -46,6 +53,9 @@ FIELDS = {
 }
 # Markers per curve: enough to name a method in greyscale without hiding the line.
 MARKS = 10
+#: Line dashes of meta-seeds 0, 1, .. in the budget figure (colour and marker name the recipe).
+ORDINAL_SEED_DASHES = ("-", "--", "-.", ":")
+GREY_TEXT = "#555555"
 
 
 def moving_median(values, window: int) -> np.ndarray:
@@ -171,38 +181,70 @@ def _meta_losses(a, steps: pd.DataFrame, seeds: list) -> int:
     return n_pos
 
 
-def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None):
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5.0))
-    if "meta_seed" not in steps:
-        steps, val = steps.assign(meta_seed=0), val.assign(meta_seed=0, val_se=np.nan)
+def _meta_row(a, b, steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None, recipe: str) -> None:
     seeds = sorted(steps.meta_seed.unique())
     n_pos = _meta_losses(a, steps, seeds)
     a.set(xlabel="meta-step", ylabel="meta-loss (mean over a run's unrolls)", yscale="log")
-    a.set_title(f"meta-loss: mean over the {n_pos} unrolls of each optimizee run")
+    a.set_title(f"{recipe} recipe: meta-loss, mean over the {n_pos} unrolls of each optimizee run")
     for m in seeds:
         v = val[val.meta_seed == m]
         look = style.style(f"lstm_s{m}")
         b.errorbar(v.meta_step, v.val_loss, yerr=v.val_se, fmt=look.marker, ls=look.linestyle, color=look.color, ms=3)
         best = v.loc[v.val_loss.idxmin()]
         b.plot([best.meta_step], [best.val_loss], "*", color="k", ms=11)
-    b.plot([], [], "*", color="k", ms=11, label="kept checkpoint")
     if tuning is not None:
         for name in ("nag", "adam"):
             d = tuning[(tuning.setting == "base") & (tuning.optimizer == name)]
             if len(d) and np.isfinite(d.val_final_loss).any():
                 look = style.style(name)
-                b.axhline(
-                    d.val_final_loss.min(),
-                    color=look.color,
-                    ls=":",
-                    label=f"tuned {look.label} (lr {d.lr[d.val_final_loss.idxmin()]:g})",
-                )
+                lr = d.lr[d.val_final_loss.idxmin()]
+                b.axhline(d.val_final_loss.min(), color=look.color, ls=":", label=f"tuned {look.label} (lr {lr:g})")
     b.set(
         xlabel="meta-step (meta-training budget)",
         ylabel="validation loss at the last optimizee step",
         yscale="log",
-        title="validation: loss at the last optimizee step, mean +- s.e.",
+        title=f"{recipe} recipe: validation checks, mean +- s.e.",
     )
+
+
+def _meta_figure(steps: pd.DataFrame, val: pd.DataFrame, tuning: pd.DataFrame | None):
+    if "meta_seed" not in steps:
+        steps, val = steps.assign(meta_seed=0), val.assign(meta_seed=0, val_se=np.nan)
+    if "recipe" not in steps:
+        steps, val = steps.assign(recipe="appendix"), val.assign(recipe="appendix")
+    recipes = list(dict.fromkeys(steps.recipe))
+    fig, axes = plt.subplots(len(recipes), 2, figsize=(12, 4.6 * len(recipes)), squeeze=False)
+    for (a, b), recipe in zip(axes, recipes):
+        _meta_row(a, b, steps[steps.recipe == recipe], val[val.recipe == recipe], tuning, recipe)
+    axes[0, 1].plot([], [], "*", color="k", ms=11, label="kept checkpoint")
+    for ax in axes.ravel():
+        ax.grid(alpha=0.3)
+    shared_legend(fig, tuple(axes.ravel()), ncol=3)
+    return fig
+
+
+def _budget_figure(curve: pd.DataFrame):
+    """Left: step-100 loss on the fresh val runs against meta-updates; right: paired wins against NAG and Adam."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 5.0))
+    runs = int(curve.runs.max())
+    for recipe, d in curve.groupby("recipe", sort=False):
+        look = style.style(f"lstm_{recipe}")
+        for m, s in d.groupby("meta_seed"):
+            s = s.sort_values("meta_updates")
+            dash = ORDINAL_SEED_DASHES[int(m) % len(ORDINAL_SEED_DASHES)]
+            kw = {"color": look.color, "marker": look.marker, "ls": dash, "ms": 5}
+            a.errorbar(s.meta_updates, s.val_loss, yerr=s.val_se, label=f"{look.label}, meta-seed {m}", **kw)
+            b.plot(s.meta_updates, s.wins_vs_nag, label=f"{look.label}, meta-seed {m}: wins vs NAG", **kw)
+            b.plot(s.meta_updates, s.wins_vs_adam, **{**kw, "alpha": 0.45, "marker": "."})
+    for name in ("nag", "adam"):
+        look = style.style(name)
+        a.axhline(curve[f"{name}_loss"].iloc[0], color=look.color, ls=":", label=f"tuned {look.label}, same runs")
+    b.plot([], [], ".", color=GREY_TEXT, alpha=0.45, label="(faint) wins vs Adam")
+    b.axhline(BAR_FRACTION * runs, color="k", ls="--", lw=0.8, label=f"bar: {BAR_FRACTION:.0%} of {runs} paired runs")
+    a.set(xscale="log", yscale="log", xlabel="meta-updates", ylabel="loss at step 100 (fresh val-split optimizees)")
+    a.set_title("kept LSTM after N meta-updates, mean +- s.e.")
+    b.set(xscale="log", xlabel="meta-updates", ylabel=f"paired wins of {runs}", ylim=(-0.5, runs + 0.5))
+    b.set_title("paired wins against the tuned baselines")
     for ax in (a, b):
         ax.grid(alpha=0.3)
     shared_legend(fig, (a, b), ncol=3)
@@ -215,7 +257,7 @@ def _save(fig, name: str, dpi: int) -> Path:
     return OUT / name
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     written = []
     final = pd.read_csv(SOURCE / "final.csv") if (SOURCE / "final.csv").is_file() else None
     tuning = pd.read_csv(SOURCE / "lr_tuning.csv") if (SOURCE / "lr_tuning.csv").is_file() else None
@@ -231,4 +273,6 @@ def render(params) -> list[Path]:
             pd.read_csv(SOURCE / "meta_training.csv"), pd.read_csv(SOURCE / "meta_validation.csv"), tuning
         )
         written.append(_save(fig, "l2l_meta_training.png", params.dpi))
+    if (SOURCE / "budget.csv").is_file():
+        written.append(_save(_budget_figure(pd.read_csv(SOURCE / "budget.csv")), "l2l_budget.png", params.dpi))
     return written

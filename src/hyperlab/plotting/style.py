@@ -65,6 +65,7 @@ FIXED: dict[str, Style] = {
     # architecture search (selection.names.STRATEGIES) and the search side of hpo / hpo_scale
     "random_uniform": Style("random (uniform over networks)", GREY, "x", "-"),
     "random": Style("random", GREY, "+", "--"),
+    "random_layerwise": Style("random (layer-uniform)", _C["black"], "+", "--"),
     "gp_ei": Style("GP-EI", _C["blue"], "o", "-"),
     "gp_ei_per_second": Style("GP-EI per second", _C["blue"], "s", "--"),
     "gp_ei_per_ms_latency": Style("GP-EI per ms of latency", _C["blue"], "D", "-."),
@@ -89,6 +90,8 @@ FIXED: dict[str, Style] = {
     "rmsprop": Style("RMSprop", _C["bluish_green"], "^", "-"),
     "nag": Style("NAG", _C["blue"], "D", "-"),
     "lstm": Style("LSTM (meta-trained)", _C["vermillion"], "o", "-"),
+    "lstm_appendix": Style("LSTM, appendix recipe", _C["vermillion"], "o", "-"),
+    "lstm_released": Style("LSTM, released-code recipe", _C["reddish_purple"], "s", "--"),
     # hypernetwork kinds (hypernet)
     "linear": Style("linear hypernetwork", _C["blue"], "o", "-"),
     "mlp": Style("MLP hypernetwork", _C["vermillion"], "s", "--"),

@@ -25,9 +25,9 @@ from hyperlab.training.network import Arch
 TIMING_PLATFORM = "cpu"
 
 
-def seed_slice(params: dict, seed_index: int) -> dict:
-    """One seed's parameters out of a pytree with a leading seed axis."""
-    return jax.tree.map(lambda leaf: leaf[seed_index], params)
+def seed_slice(weights: dict, seed_index: int) -> dict:
+    """One seed's weights out of a pytree with a leading seed axis."""
+    return jax.tree.map(lambda leaf: leaf[seed_index], weights)
 
 
 @cache
@@ -36,19 +36,20 @@ def forward_fn(arch: Arch) -> Callable:
     return jax.jit(MLP(tuple(arch)).apply)
 
 
-def on_timing_device(params: Sequence[dict], x: jax.Array | np.ndarray) -> tuple[list[dict], jax.Array]:
+def on_timing_device(weights: Sequence[dict], x: jax.Array | np.ndarray) -> tuple[list[dict], jax.Array]:
     """Each network's variables and the batch, on the timing device.
 
     A jitted call runs where its committed inputs live, so this picks the device; placing them
     beforehand also keeps a host-to-device copy out of every timed call.
     """
     device = jax.devices(TIMING_PLATFORM)[0]
-    return [{"params": jax.device_put(p, device)} for p in params], jax.device_put(jnp.asarray(x), device)
+    # "params" is the collection name Flax's apply expects
+    return [{"params": jax.device_put(w, device)} for w in weights], jax.device_put(jnp.asarray(x), device)
 
 
 def time_latency(
     archs: Sequence[Arch],
-    params: Sequence[dict],
+    weights: Sequence[dict],
     x: jax.Array | np.ndarray,
     *,
     repeats: int,
@@ -56,7 +57,7 @@ def time_latency(
     rng: np.random.Generator,
     progress: Progress = silent,
 ) -> np.ndarray:
-    """Median wall time (ms) of one forward pass of the batch ``x``, for each (arch, params).
+    """Median wall time (ms) of one forward pass of the batch ``x``, for each (arch, weights).
 
     After ``warmup`` untimed calls per model, ``repeats`` rounds each time every
     model once, in a fresh random order per round: models are interleaved, so a
@@ -65,7 +66,7 @@ def time_latency(
     (``block_until_ready``), so the time is the full forward pass.
     """
     fns = [forward_fn(tuple(a)) for a in archs]
-    variables, x = on_timing_device(params, x)
+    variables, x = on_timing_device(weights, x)
     pairs = list(zip(fns, variables))
     for fn, v in progress(pairs, desc="latency warm-up"):
         for _ in range(warmup):

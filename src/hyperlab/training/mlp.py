@@ -64,14 +64,14 @@ def init_params(arch: Arch, seed: int, n_in: int = N_INPUTS, n_classes: int = N_
     """
     rng = np.random.default_rng([seed, arch_seed(tuple(arch))])
     sizes = (n_in, *arch, n_classes)
-    params = {}
+    weights = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         scale = np.float32(_TRUNC_STD_FIX / np.sqrt(fan_in))
-        params[f"layers_{i}"] = {
+        weights[f"layers_{i}"] = {
             "kernel": _truncated_normal(rng, (fan_in, fan_out)) * scale,
             "bias": np.zeros(fan_out, np.float32),
         }
-    return params
+    return weights
 
 
 # Flax's variance_scaling "truncated_normal": stddev / .87962566103423978, the std of N(0,1) truncated to [-2, 2].
@@ -127,79 +127,83 @@ class PackPlan(NamedTuple):
     out_order: tuple[int, ...]  # network of each row of the concatenated outputs
 
 
+def _input_runs(members: tuple[int, ...], loc: dict[int, tuple[int, int]]) -> tuple[tuple[int, int, int], ...]:
+    """(source, start, stop) rows where ``members``' inputs lie, adjacent rows of one source merged."""
+    runs: list[list[int]] = []  # [source, start, stop], stop extended in place
+    for i in members:
+        src, row = loc[i]
+        if runs and runs[-1][0] == src and runs[-1][2] == row:
+            runs[-1][2] = row + 1
+        else:
+            runs.append([src, row, row + 1])
+    return cast(tuple[tuple[int, int, int], ...], tuple(map(tuple, runs)))
+
+
+def _n_sources(loc: dict[int, tuple[int, int]]) -> int:
+    """How many sources exist: the newest one is the last group's, which its members still point at."""
+    return 1 + max(src for src, _ in loc.values())
+
+
+def _groups(
+    members_by_key: dict[tuple[int, int], list[int]], depth: int, relu: bool, loc: dict[int, tuple[int, int]]
+) -> list[Group]:
+    """One :class:`Group` per (fan_in, fan_out); ``loc`` (network -> (source, row)) then points at the outputs.
+
+    Each group's outputs become a new source, numbered after the ``n_sources`` existing ones.
+    """
+    n_sources = _n_sources(loc)
+    out = []
+    for (fan_in, fan_out), members in sorted(members_by_key.items()):
+        # members ordered by where their inputs are, so inputs are few contiguous runs
+        ordered = tuple(sorted(members, key=lambda i: loc[i]))
+        key = f"h{depth}_{fan_in}x{fan_out}" if relu else f"out_{fan_in}"
+        out.append(Group(key, depth, fan_in, fan_out, relu, ordered, _input_runs(ordered, loc)))
+    for g in out:
+        for row, i in enumerate(g.members):
+            loc[i] = (n_sources, row)
+        n_sources += 1
+    return out
+
+
 def make_plan(archs: Sequence[Arch]) -> PackPlan:
     """The :class:`PackPlan` of ``archs`` (networks are referred to by their index)."""
     archs = tuple(tuple(int(w) for w in a) for a in archs)
     lex = sorted(range(len(archs)), key=lambda i: (archs[i], i))
-    first: list[tuple[int, tuple[int, ...]]]
-    loc: dict[int, tuple[int, int]]
-    first, loc = [], {}
+    first: list[tuple[int, tuple[int, ...]]] = []
+    loc: dict[int, tuple[int, int]] = {}
     for width in sorted({a[0] for a in archs}):
         members = tuple(i for i in lex if archs[i][0] == width)
         for row, i in enumerate(members):
             loc[i] = (len(first), row)
         first.append((width, members))
-    n_sources = len(first)
-
-    def grouped(members_by_key, depth_of, relu):
-        nonlocal n_sources
-        out = []
-        for (fan_in, fan_out), members in sorted(members_by_key.items()):
-            # members ordered by where their inputs are, so inputs are few contiguous runs
-            members = tuple(sorted(members, key=lambda i: loc[i]))
-            runs: list[list[int]] = []  # [source, start, stop], stop extended in place
-            for i in members:
-                src, row = loc[i]
-                if runs and runs[-1][0] == src and runs[-1][2] == row:
-                    runs[-1][2] = row + 1
-                else:
-                    runs.append([src, row, row + 1])
-            key = f"h{depth_of}_{fan_in}x{fan_out}" if relu else f"out_{fan_in}"
-            out.append(
-                Group(
-                    key,
-                    depth_of,
-                    fan_in,
-                    fan_out,
-                    relu,
-                    members,
-                    cast(tuple[tuple[int, int, int], ...], tuple(map(tuple, runs))),
-                )
-            )
-        for g in out:
-            for row, i in enumerate(g.members):
-                loc[i] = (n_sources, row)
-            n_sources += 1
-        return out
-
     groups = []
     for depth in range(2, max(len(a) for a in archs) + 1):
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, a in enumerate(archs):
             if len(a) >= depth:
                 by_shape.setdefault((a[depth - 2], a[depth - 1]), []).append(i)
-        groups += grouped(by_shape, depth, relu=True)
+        groups += _groups(by_shape, depth, True, loc)
     by_last: dict[tuple[int, int], list[int]] = {}
     for i, a in enumerate(archs):
         by_last.setdefault((a[-1], N_CLASSES), []).append(i)
-    outs = grouped(by_last, 0, relu=False)
+    outs = _groups(by_last, 0, False, loc)
     groups += outs
     return PackPlan(archs, tuple(first), tuple(groups), tuple(i for g in outs for i in g.members))
 
 
-def pack_params(plan: PackPlan, params: Sequence[dict], xp=np) -> dict:
-    """Flax parameters of each network (``params[i]`` for ``plan.archs[i]``) -> packed pytree.
+def pack_params(plan: PackPlan, weights: Sequence[dict], xp=np) -> dict:
+    """Flax parameters of each network (``weights[i]`` for ``plan.archs[i]``) -> packed pytree.
 
     ``{"w1": (n_in, sum of first widths), "b1": (...), <group key>: {"kernel":
     (members, fan_in, fan_out), "bias": (members, fan_out)}, ...}``.
     """
     order = [i for _, members in plan.first for i in members]
     packed = {
-        "w1": xp.concatenate([params[i]["layers_0"]["kernel"] for i in order], axis=-1),
-        "b1": xp.concatenate([params[i]["layers_0"]["bias"] for i in order], axis=-1),
+        "w1": xp.concatenate([weights[i]["layers_0"]["kernel"] for i in order], axis=-1),
+        "b1": xp.concatenate([weights[i]["layers_0"]["bias"] for i in order], axis=-1),
     }
     for g in plan.groups:
-        layer = [params[i][f"layers_{(g.depth or len(plan.archs[i]) + 1) - 1}"] for i in g.members]
+        layer = [weights[i][f"layers_{(g.depth or len(plan.archs[i]) + 1) - 1}"] for i in g.members]
         packed[g.key] = {"kernel": xp.stack([p["kernel"] for p in layer]), "bias": xp.stack([p["bias"] for p in layer])}
     return packed
 

@@ -60,7 +60,7 @@ class PackResult(NamedTuple):
     wrong: jax.Array  # (seeds, networks, n_eval_sets) misclassified counts
     finite: jax.Array  # (seeds, networks) bool: every training loss was finite
     epoch_loss: jax.Array  # (seeds, epochs, networks) mean training loss per epoch
-    params: dict  # trained packed parameters, leading seed axis
+    weights: dict  # trained packed parameters, leading seed axis
 
 
 def make_pack_trainer(
@@ -136,6 +136,16 @@ def plan_packs(archs: Sequence[Arch], n_seeds: int, max_params: int) -> list[lis
     return packs
 
 
+class TrainSettings(NamedTuple):
+    """How :func:`train_space` trains: the ``candidates`` section's training keys, as one record."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    max_pack_params: int  # parameters (all seeds) one pack may hold: :func:`plan_packs`
+    eval_chunk: int  # evaluation rows per step: :func:`chunk_rows`
+
+
 class SpaceResult(NamedTuple):
     """Every network of a space trained under every seed. Per-network axes: (networks, seeds)."""
 
@@ -143,7 +153,7 @@ class SpaceResult(NamedTuple):
     failed: np.ndarray  # (networks, seeds) bool: a non-finite loss or final weight
     final_loss: np.ndarray  # (networks, seeds): mean training loss of the last epoch
     train_seconds: np.ndarray  # (networks, seeds): the pack's run time, apportioned by training FLOPs
-    params: list[dict]  # per network: trained Flax params, leading seed axis (NumPy)
+    weights: list[dict]  # per network: trained Flax parameters, leading seed axis (NumPy)
     compile_seconds: float
     run_seconds: float
     n_packs: int
@@ -155,12 +165,7 @@ def train_space(
     x: np.ndarray,
     y: np.ndarray,
     eval_sets: Sequence[tuple[np.ndarray, np.ndarray]],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    max_pack_params: int,
-    eval_chunk: int,
+    settings: TrainSettings,
     progress: Progress = silent,
 ) -> SpaceResult:
     """Train every network of ``archs`` under every seed; errors on each of ``eval_sets``.
@@ -171,6 +176,7 @@ def train_space(
     column sums to the measured training time); compilation is counted apart.
     With :func:`~hyperlab.progress.silent` no host callback is compiled in.
     """
+    epochs, batch_size, learning_rate, max_pack_params, eval_chunk = settings
     archs = [tuple(int(w) for w in a) for a in archs]
     if not 1 <= batch_size <= len(x):
         raise ValueError(f"batch_size {batch_size} must be in 1..{len(x)} (the training rows)")
@@ -183,7 +189,7 @@ def train_space(
     failed = np.ones((n, s), bool)
     final_loss = np.full((n, s), np.nan)
     seconds = np.zeros((n, s))
-    params: list[dict] = [{} for _ in archs]
+    weights: list[dict] = [{} for _ in archs]
     compile_s = run_s = 0.0
     packs = plan_packs(archs, s, max_pack_params)
     bar = None if progress is silent else progress(total=n, desc="networks", unit="net")
@@ -204,10 +210,10 @@ def train_space(
         t2 = time.perf_counter()
         compile_s += t1 - t0
         run_s += t2 - t1
-        trained = unpack_params(plan, res.params)
+        trained = unpack_params(plan, res.weights)
         flops = np.array([train_flops(a) for a in plan.archs], float)
         for j, i in enumerate(pack):
-            params[i] = trained[j]
+            weights[i] = trained[j]
             weights_ok = np.array(
                 [all(np.isfinite(leaf[seed]).all() for leaf in jax.tree.leaves(trained[j])) for seed in range(s)]
             )
@@ -217,4 +223,4 @@ def train_space(
             seconds[i] = (t2 - t1) * flops[j] / flops.sum() / s
     if bar is not None:
         bar.close()
-    return SpaceResult(errors, failed, final_loss, seconds, params, compile_s, run_s, len(packs))
+    return SpaceResult(errors, failed, final_loss, seconds, weights, compile_s, run_s, len(packs))

@@ -19,6 +19,7 @@ import optax
 import pandas as pd
 
 from hyperlab.bilevel import drmad as dm
+from hyperlab.bilevel import reverse
 from hyperlab.bilevel.toy import train_loss, val_loss
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
@@ -70,7 +71,8 @@ def error_table(loss, params, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
     recurrence = {}
     for K in (1, params.T):
         # unguarded: Alg. 2's instability as printed is what this measures
-        _, _, g = jax.jit(dm.hypergrad_fn(loss, val_loss, params.T, K, "recurrence", max_growth=None))(w0, hyper)
+        literal = dm.Settings(velocity="recurrence", max_growth=None)
+        _, _, g = jax.jit(dm.hypergrad_fn(loss, val_loss, params.T, K, literal))(w0, hyper)
         recurrence["drmad" if K == 1 else "exact_trajectory"] = dm.relative_error(g, exact)
     return pd.DataFrame(rows), recurrence
 
@@ -89,8 +91,8 @@ def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
     for K in Ks:
         if K == T:
             continue
-        ckpt, _ = dm.train_checkpoints(train_loss, w0, hyper, T, K)
-        path = np.asarray(dm.interpolated_trajectory(ckpt, T))[:, 0]
+        ckpt, _ = dm.momentum_checkpoints(train_loss, w0, hyper, T, K)
+        path = np.asarray(reverse.interpolated_trajectory(ckpt, T))[:, 0]
         stored = np.isin(t, np.asarray(ckpt.times)).astype(int)
         rows.append(
             pd.DataFrame(
@@ -140,7 +142,7 @@ def final_val_loss(params, h, lr) -> np.ndarray:
 
     def one(h, lr):
         hyper = dm.Hyper(h[None], jnp.log(lr), momentum)
-        return val_loss(dm.train(train_loss, w0, hyper, params.T).w)
+        return val_loss(dm.momentum_train(train_loss, w0, hyper, params.T).w)
 
     return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(h, dtype=float), jnp.asarray(lr, dtype=float)))
 
@@ -187,7 +189,7 @@ def memory_table(params, Ks: list[int]) -> pd.DataFrame:
         small, large = _temp_bytes(params, K, 1), _temp_bytes(params, K, 1 + MEMORY_DD)
         ckpt_rows = np.nan
         if K is not None:
-            ckpt, _ = dm.train_checkpoints(train_loss, jnp.array([params.w0]), _hyper0(params), params.T, K)
+            ckpt, _ = dm.momentum_checkpoints(train_loss, jnp.array([params.w0]), _hyper0(params), params.T, K)
             ckpt_rows = int(ckpt.w.shape[0])
         rows.append(
             {

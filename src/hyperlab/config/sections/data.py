@@ -23,8 +23,8 @@ class DataParams(Section):
     n_val: Int = Field(1000, ge=10, le=_MAX_SPLIT)
     n_test: Int = Field(1000, ge=10, le=_MAX_SPLIT)
     mirrors: Annotated[List[Text], check(checks.urls)] = Field(MNIST_MIRRORS, min_length=1)
-    cache_dir: Text = ".cache/mnist"
-    idx_dir: Text = ""
+    cache_dir: Annotated[Text, check(checks.path)] = ".cache/mnist"
+    idx_dir: Annotated[Text, check(checks.optional_path)] = ""  # "": not set (read only when source is idx_dir)
     timeout_s: Number = Field(30.0, ge=0.1, le=3600)  # below 0.1 s no mirror can answer: every fetch fails
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from hyperlab.config import checks
 from hyperlab.config.bounds import LR_MIN, QUANTILE_MIN
 from hyperlab.config.fields import ConfigError, Distinct, Int, List, Number, Section, Text, check
-from hyperlab.selection.names import COSTS, STRATEGIES
+from hyperlab.selection.names import COSTS, LATENCY_COST, STRATEGIES
 
 
 class CandidatesParams(Section):
@@ -64,7 +64,10 @@ class SearchParams(Section):
         default_factory=lambda: {name: StrategyParams() for name in STRATEGIES}, min_length=1
     )
     n_trials: Int = Field(40, ge=2, le=10000)
-    repeats: Int = Field(20, ge=1, le=1000)
+    repeats: Int = Field(20, ge=1, le=1000)  # studies per strategy and table realization
+    # independent realizations of the table: 1 = every seed; R >= 2: realization r observes (and is scored on)
+    # seeds 2r, 2r + 1 only, and a verdict is stated only where it holds on every one (candidates.n_seeds >= 2 R)
+    table_realizations: Int = Field(1, ge=1, le=32)
     cost: Literal[COSTS] = "train_time"  # type: ignore[valid-type]
     # no password: DVC records the value (checks.url_without_password says where the secret goes)
     storage: Annotated[Text, check(checks.url_without_password("search.storage")), check(checks.storage)] = "none"
@@ -92,6 +95,17 @@ class SearchParams(Section):
         return self
 
     @model_validator(mode="after")
+    def _latency_strategies_cost_latency(self):
+        for name in LATENCY_COST:
+            entry = self.strategies.get(name)
+            if entry is not None and entry.cost not in (None, "latency"):
+                raise ConfigError(
+                    f"params.yaml: search.strategies.{name}.cost: got {entry.cost!r}; a *_per_ms_latency "
+                    "strategy's cost is the inference latency: allowed: latency (or leave it out)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _startup_trials_fit(self):
         resolved = {}
         for name, strategy in self.strategies.items():
@@ -105,6 +119,24 @@ class SearchParams(Section):
             resolved[name] = strategy
         object.__setattr__(self, "strategies", resolved)  # frozen: set once, while validating
         return self
+
+
+#: Seeds of the candidate table one realization observes (realization r: seeds 2r and 2r + 1 after ``seed``).
+SEEDS_PER_REALIZATION = 2
+
+
+def check_realizations(search: SearchParams, candidates: CandidatesParams) -> None:
+    """One :class:`ConfigError` line unless the table has the disjoint seed pairs ``search.table_realizations`` needs.
+
+    One realization is the whole table (every seed), so it fits any ``candidates.n_seeds``.
+    """
+    need = SEEDS_PER_REALIZATION * search.table_realizations
+    if search.table_realizations > 1 and candidates.n_seeds < need:
+        raise ConfigError(
+            f"params.yaml: search.table_realizations: got {search.table_realizations}; each realization needs "
+            f"{SEEDS_PER_REALIZATION} seeds of its own, so candidates.n_seeds must be >= {need} "
+            f"(it is {candidates.n_seeds}); allowed: 1..{max(1, candidates.n_seeds // SEEDS_PER_REALIZATION)}"
+        )
 
 
 class SamplerBenchParams(Section):

@@ -1,9 +1,13 @@
 """How a search went, trial by trial, measured against the table's known optimum.
 
-- Simple regret after t trials: true (seed-mean) validation error of the
-  incumbent -- the network with the lowest *observed* validation error so far --
-  minus the best seed-mean validation error of the table. Before any trial
-  completes it is the worst network's regret.
+- Simple regret after t trials (observed-incumbent regret, column ``regret``):
+  true (seed-mean) validation error of the incumbent -- the network with the
+  lowest *observed* validation error so far -- minus the best seed-mean
+  validation error of the table. Before any trial completes it is the worst
+  network's regret.
+- Search regret (column ``search_regret``): the best true error among the
+  networks evaluated so far, minus the best: what the sampler found, whatever
+  luck its observations had (a lower bound of the incumbent regret).
 - Cumulative cost: the sum of the drawn rows' cost (inference latency by
   default) over the trials run; a failed lookup adds nothing.
 - Hypervolume ratio: hypervolume of the evaluated networks' true
@@ -41,10 +45,11 @@ def table_truth(nets: pd.DataFrame) -> Truth:
 
 
 def trial_curves(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
-    """One row per (repeat, trial): regret, cumulative cost, hypervolume ratio, incumbent's truth."""
+    """One row per (repeat, trial): regret, search regret, cumulative cost, hypervolume ratio, incumbent's truth."""
     rows = []
     for repeat, g in trials.sort_values(["repeat", "trial"]).groupby("repeat", sort=True):
         best_obs, inc, cum = np.inf, None, 0.0
+        best_true = truth.best_val + truth.worst_regret
         seen: dict[str, np.ndarray] = {}
         for t in g.itertuples(index=False):
             cum += float(t.cost) if np.isfinite(t.cost) else 0.0
@@ -52,16 +57,17 @@ def trial_curves(trials: pd.DataFrame, truth: Truth) -> pd.DataFrame:
                 if t.val_error < best_obs:
                     best_obs, inc = float(t.val_error), t.arch
                 seen[t.arch] = truth.norm_points.loc[t.arch].to_numpy()
+                best_true = min(best_true, float(truth.nets.loc[t.arch, "val_error"]))
             hv = hypervolume_2d(np.array(list(seen.values())), REFERENCE) if seen else 0.0
             if inc is None:
                 regret, test, lat = truth.worst_regret, np.nan, np.nan
             else:
                 net = truth.nets.loc[inc]
                 regret, test, lat = net.val_error - truth.best_val, net.test_error, net.latency_ms
-            rows.append((repeat, t.trial + 1, regret, cum, hv / truth.front_hv, inc or "", test, lat))
-    return pd.DataFrame(
-        rows, columns=["repeat", "trial", "regret", "cum_cost", "hv_ratio", "incumbent", "test_error", "latency_ms"]
-    )
+            found = best_true - truth.best_val
+            rows.append((repeat, t.trial + 1, regret, found, cum, hv / truth.front_hv, inc or "", test, lat))
+    columns = ["regret", "search_regret", "cum_cost", "hv_ratio", "incumbent", "test_error", "latency_ms"]
+    return pd.DataFrame(rows, columns=["repeat", "trial", *columns])
 
 
 def band(curves: pd.DataFrame, column: str) -> pd.DataFrame:

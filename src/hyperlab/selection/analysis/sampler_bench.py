@@ -17,10 +17,11 @@ the ratio is what to compare across machines.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -28,16 +29,23 @@ import pandas as pd
 
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
-from hyperlab.selection.analysis.compare import compare
+from hyperlab.selection.analysis.compare import Searches, compare
 from hyperlab.selection.analysis.noise_floor import noise_floor, search_regret
+from hyperlab.selection.analysis.per_table import Settings
 from hyperlab.selection.space.encoding import suggest_arch
 from hyperlab.selection.study.runner import RunSpec, pool_map, run_strategy
 from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.table import Table
 
+if TYPE_CHECKING:
+    from hyperlab.config.sections.search import SamplerBenchParams
+
 SAMPLERS = ("gp_ei", "gp_ei_per_second", "tpe", "random")
 TIMED = ("gp_ei", "gp_ei_per_second", "tpe")
+#: The search strategy each sampler runs: "random" is ``random_uniform`` (on the table uniform over the
+#: networks without repeats; on a test function, with no networks, Optuna's ``RandomSampler``).
+STRATEGY = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
 
 
 class Function(NamedTuple):
@@ -95,7 +103,7 @@ def function_run(job: tuple[str, str, int, int, int, int]) -> np.ndarray:
     fname, strategy, repeat, n_trials, n_startup, seed = job
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     fn = FUNCTIONS[fname]
-    sampler = make_sampler(strategy, sampler_seed(seed, repeat), n_startup)
+    sampler = make_sampler(STRATEGY[strategy], sampler_seed(seed, repeat), n_startup)
     study = optuna.create_study(sampler=sampler)
     study.optimize(function_objective(fn), n_trials=n_trials)
     values = np.array([t.value for t in study.trials], dtype=float)
@@ -144,7 +152,7 @@ def summarize_functions(
 
 
 def table_study(
-    table: Table, repeats: int, n_trials: int, n_startup: int, seed: int, tick: Callable[[], None] = lambda: None
+    table: Table, params: SamplerBenchParams, settings: Settings, tick: Callable[[], None] = lambda: None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The search protocol for every sampler: (summary rows, regret-vs-trial bands).
 
@@ -153,24 +161,23 @@ def table_study(
     ``search_regret`` of the best network evaluated (:func:`~hyperlab.selection.analysis.noise_floor.search_regret`)
     and ``found_best``, the share of repeats that evaluated the best network.
     """
-    strategy = {s: ("random_uniform" if s == "random" else s) for s in SAMPLERS}
     trials = {}
     for s in SAMPLERS:
         trials[s] = run_strategy(
             table,
             RunSpec(
-                strategy=strategy[s],
-                n_trials=n_trials,
-                repeats=repeats,
-                n_startup_trials=n_startup,
+                strategy=STRATEGY[s],
+                n_trials=params.table_trials,
+                repeats=params.table_repeats,
+                n_startup_trials=params.n_startup_trials,
                 cost="latency",
-                seed=seed,
+                seed=settings.seed,
             ),
         )
         trials[s]["strategy"] = s
         tick()
     nets = table.nets
-    result = compare(trials, nets, baseline="random", seed=seed, table_rows=table.rows)
+    result = compare(Searches(table, trials, {}, 1), dataclasses.replace(settings, baseline="random"))
     report = result.report
     searched = {s: search_regret(trials[s], nets)["search_regret"] for s in SAMPLERS}
     summary = pd.DataFrame(
@@ -282,19 +289,20 @@ def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], Any]) -> li
     return pool_map(function_run, jobs, n_workers, "sampler_bench", "the test-function studies", advice, tick)
 
 
-def run(params, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
+def run(params: SamplerBenchParams, table: Table, settings: Settings, progress: Progress = silent) -> Result:
     """The ``sampler_bench`` stage: the test functions (in ``params.n_workers`` processes), the table, then
-    the suggest timings alone, as the ``sampler_bench`` params section asks. A table study longer than the
-    table's networks is refused (a :class:`~hyperlab.selection.table.validate.TableError` line)."""
+    the suggest timings alone, as the ``sampler_bench`` params section asks. ``settings``: how the table
+    studies are compared (the ``search`` section's, :func:`~hyperlab.selection.analysis.compare.settings_of`;
+    its ``seed`` seeds everything). A table study longer than the table's networks is refused (a
+    :class:`~hyperlab.selection.table.validate.TableError` line)."""
+    seed = settings.seed
     table.check_trials(params.table_trials, "sampler_bench.table_trials")
     jobs = function_jobs(params.function_repeats, params.function_trials, params.n_startup_trials, seed)
     with progress(total=len(jobs), desc="sampler_bench functions") as bar:
         curves = _functions(jobs, params.n_workers, lambda: bar.update(1))
     fn_summary, fn_bands = summarize_functions(jobs, curves, params.target_regret)
     with progress(total=len(SAMPLERS), desc="sampler_bench table") as bar:
-        tab_summary, tab_bands = table_study(
-            table, params.table_repeats, params.table_trials, params.n_startup_trials, seed, tick=lambda: bar.update(1)
-        )
+        tab_summary, tab_bands = table_study(table, params, settings, tick=lambda: bar.update(1))
     timing = timing_table(table, tuple(params.timing_checkpoints), params.timing_suggestions, seed)
     floor = noise_floor(table.rows, table.nets, params.floor_regret, params.table_repeats, seed=seed)
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: Two regrets closer than this are equal: a regret is a difference of error rates (steps of 1 / n_val), so
+#: anything smaller is float rounding, never a different network.
+REGRET_TOL = 1e-12
+#: The level a Holm-adjusted p must reach for a paired verdict.
+ALPHA = 0.05
+
 
 def holm(pvalues: dict) -> dict:
     """Holm's step-down adjustment of a family of p-values (``None`` entries are left out and kept).

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import optuna
@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 from hyperlab.errors import OutputError
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
-from hyperlab.selection.names import CONSTRAINED, MULTI_OBJECTIVE
+from hyperlab.selection.names import CONSTRAINED, LATENCY_COST, MULTI_OBJECTIVE
 from hyperlab.selection.study.storage import (
     GRACE_S,
     HEARTBEAT_S,
@@ -55,6 +55,9 @@ from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_
 from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.table import Table
 
+if TYPE_CHECKING:
+    from hyperlab.config.sections.search import SearchParams
+
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60  # RDB: how long to wait for another run to finish creating a study's slots
@@ -62,29 +65,32 @@ READY_TIMEOUT_S = 60  # RDB: how long to wait for another run to finish creating
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
+    """One strategy's run: what determines its trials (defaults: the ``search`` section's, :meth:`of`), then how."""
+
     strategy: str
-    n_trials: int = 40
-    repeats: int = 20
-    n_startup_trials: int = 10
-    cost: str = "latency"
+    n_trials: int
+    repeats: int
+    n_startup_trials: int
+    cost: str
     seed: int = 0
-    storage: str = "none"
+    storage: str = "none"  # in memory
     n_workers: int = 1
     budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
     heartbeat_s: int = HEARTBEAT_S  # a shared storage's heartbeat interval and grace period
     grace_s: int = GRACE_S
 
     @classmethod
-    def of(cls, params, strategy: str, seed: int, table: Table) -> RunSpec:
+    def of(cls, params: SearchParams, strategy: str, seed: int, table: Table) -> RunSpec:
         """The run of ``strategy`` the ``search`` params section asks for (its entry's own settings first);
         the latency budget is ``params.latency_budget_quantile`` of ``table``'s networks."""
         entry = params.strategies[strategy]
+        assert entry.n_startup_trials is not None  # the section resolved it while validating
         return cls(
             strategy=strategy,
             n_trials=params.n_trials,
             repeats=params.repeats,
             n_startup_trials=entry.n_startup_trials,
-            cost=entry.cost or params.cost,
+            cost=trial_cost(strategy, entry.cost or params.cost),
             seed=seed,
             storage=params.storage,
             n_workers=params.n_workers,
@@ -92,6 +98,11 @@ class RunSpec:
             heartbeat_s=params.heartbeat_seconds,
             grace_s=params.heartbeat_grace_seconds,
         )
+
+
+def trial_cost(strategy: str, cost: str) -> str:
+    """The cost a trial of ``strategy`` carries: latency for the ``*_per_ms_latency`` ones, else ``cost``."""
+    return "latency" if strategy in LATENCY_COST else cost
 
 
 def study_name(spec: RunSpec, digest: str, repeat: int) -> str:
@@ -304,18 +315,29 @@ def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | No
     return pd.concat(frames, ignore_index=True)
 
 
-def run(params, strategy: str, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
-    """The ``search@<strategy>`` stage: every repeat of ``strategy`` as the ``search`` params ask.
+def run(params: SearchParams, strategy: str, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
+    """The ``search@<strategy>`` stage: every repeat of ``strategy`` on every table realization, as the
+    ``search`` params ask.
 
-    The trials are ``products["trials"]`` (one row each, :func:`trials_frame`). A
-    study longer than the table's networks is refused (a
+    Realization ``r`` (:meth:`~hyperlab.selection.table.table.Table.realization`) gets
+    ``params.repeats`` studies that observe only its seeds, with the same sampler seeds
+    in every realization (so two realizations differ by the table's training noise
+    alone). The trials are ``products["trials"]`` (one row each, :func:`trials_frame`,
+    plus column ``realization``). A study longer than the table's networks is refused (a
     :class:`~hyperlab.selection.table.validate.TableError` line), as is a busy storage
     (:class:`~hyperlab.selection.study.storage.StorageBusy`).
     """
     table.check_trials(params.n_trials, "search.n_trials")
-    spec = RunSpec.of(params, strategy, seed, table)
-    with progress(total=spec.repeats, desc=f"search {strategy}") as bar:
-        trials = run_strategy(table, spec, on_repeat=lambda: bar.update(1))
+    n_real = params.table_realizations
+    frames = []
+    with progress(total=params.repeats * n_real, desc=f"search {strategy}") as bar:
+        for r in range(n_real):
+            part = table.realization(r, n_real)
+            spec = RunSpec.of(params, strategy, seed, part)
+            trials = run_strategy(part, spec, on_repeat=lambda: bar.update(1))
+            trials.insert(1, "realization", r)
+            frames.append(trials)
+    trials = pd.concat(frames, ignore_index=True)
     return Result(tables={}, metrics={}, report={"summary": describe(trials)}, products={"trials": trials})
 
 
@@ -324,5 +346,5 @@ def describe(trials: pd.DataFrame) -> str:
     ok = trials[trials["state"] == "COMPLETE"]
     return (
         f"{int((trials['state'] != 'COMPLETE').sum())} failed; median best observed val error "
-        f"{ok.groupby('repeat')['val_error'].min().median():.4f}"
+        f"{ok.groupby(['realization', 'repeat'])['val_error'].min().median():.4f}"
     )

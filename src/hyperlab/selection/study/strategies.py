@@ -4,16 +4,18 @@ Strategies (every one works on the same fixed-length encoding,
 :func:`~hyperlab.selection.space.encoding.suggest_arch`):
 
 - ``random_uniform``: a network drawn uniformly among those not yet evaluated
-  (the baseline); ``random``: the same without replacement, but layer-uniform
+  (the baseline); ``random_layerwise``: the same without replacement, but layer-uniform
   (every depth equally likely, as Optuna's ``RandomSampler`` on this encoding);
-- ``gp_ei``, ``gp_ei_per_second``, ``gp_ei_constrained``: GP samplers whose pool
+- ``gp_ei``, ``gp_ei_per_second``, ``gp_ei_per_ms_latency``, ``gp_ei_constrained``: GP samplers whose pool
   holds one canonical encoding per network (``canonicalize``), so no network
   repeats while an unevaluated one remains;
-- ``tpe``, ``tpe_per_second``, ``tpe_constrained`` (Optuna's ``constraints_func``:
+- ``tpe``, ``tpe_per_second``, ``tpe_per_ms_latency``, ``tpe_constrained`` (Optuna's ``constraints_func``:
   latency <= budget), ``motpe``: Optuna's TPE as it behaves (it can repeat a network).
 
 ``*_per_second`` divide by the trial's cost (``search.cost`` or the strategy's
-own ``cost``); ``*_constrained`` search under ``latency_ms <= budget``.
+own ``cost``: training time by default, Snoek et al. 2012); ``*_per_ms_latency``
+are the same samplers whose cost is always the network's inference latency
+(:data:`~hyperlab.selection.names.LATENCY_COST`); ``*_constrained`` search under ``latency_ms <= budget``.
 
 Every study gets a fresh, seeded sampler (docs/REFERENCES.md §1, Optuna 5.0 facts:
 a shared instance would share its random stream). Seeds derive from
@@ -93,13 +95,13 @@ def make_sampler(
             "independent_sampler": by_network(sampler_seed=(seed + 7919) % 2**31),
         }
     )
-    if strategy in ("random", "random_uniform"):
+    if strategy in ("random_layerwise", "random_uniform"):
         if networks is None:
             return optuna.samplers.RandomSampler(seed=seed)
-        return by_network(layer_uniform_weights(networks.depths) if strategy == "random" else None)
+        return by_network(layer_uniform_weights(networks.depths) if strategy == "random_layerwise" else None)
     if strategy == "gp_ei":
         return GPEISampler(n_startup_trials=n_startup_trials, seed=seed, **gp)
-    if strategy == "gp_ei_per_second":
+    if strategy in ("gp_ei_per_second", "gp_ei_per_ms_latency"):  # the runner sets which cost the trials carry
         return GPEIPerSecondSampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost", **gp)
     if strategy == "gp_ei_constrained":
         return ConstrainedGPEISampler(
@@ -113,7 +115,7 @@ def make_sampler(
             )
     if strategy == "tpe":
         return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed)
-    if strategy == "tpe_per_second":
+    if strategy in ("tpe_per_second", "tpe_per_ms_latency"):
         return CostAwareTPESampler(n_startup_trials=n_startup_trials, seed=seed, cost_attr="cost")
     if strategy == "motpe":  # TPESampler on a study with two directions is MOTPE
         return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, seed=seed)

@@ -36,19 +36,24 @@ FINISHED_STATES = ("COMPLETE", "FAIL", "PRUNED")
 
 
 def validate_trials(
-    frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int, table: Table
+    frame: pd.DataFrame, name: str, strategy: str, repeats: int, n_trials: int, table: Table, realizations: int = 1
 ) -> pd.DataFrame:
     """Check a search CSV against the params and the table; one :class:`TrialsError` line otherwise.
 
-    Every repeat ``0..repeats-1`` must hold trials ``0..n_trials-1`` once each,
-    every COMPLETE trial a network of the table with finite, in-range values
-    (an ``inf`` would make a regret or hypervolume silently wrong), equal to
-    the table row it drew (:func:`check_against_table`).
+    Every realization ``0..realizations-1`` and repeat ``0..repeats-1`` must hold
+    trials ``0..n_trials-1`` once each, every COMPLETE trial a network of the
+    table with finite, in-range values (an ``inf`` would make a regret or
+    hypervolume silently wrong), equal to the table row it drew
+    (:func:`check_against_table`), of a seed of its realization. One realization
+    is the whole table: a file without the ``realization`` column is that one.
     """
-    missing = [c for c in TRIAL_COLUMNS if c not in frame.columns]
+    columns = TRIAL_COLUMNS + (("realization",) if realizations > 1 else ())
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise TrialsError(f"{name}: lacks column(s) {missing}; rerun search@{strategy}")
-    for col in ("repeat", "trial", "row_seed"):
+    if "realization" not in frame.columns:
+        frame = frame.assign(realization=0)
+    for col in ("realization", "repeat", "trial", "row_seed"):
         if not pd.api.types.is_integer_dtype(frame[col]):
             raise TrialsError(f"{name}: column {col} must hold whole numbers on every row; rerun search@{strategy}")
     for col in ("val_error", "latency_ms", "test_error", "cost", "train_seconds"):
@@ -62,14 +67,7 @@ def validate_trials(
         raise TrialsError(
             f"{name}: state {frame.loc[bad, 'state'].iloc[0]!r} is not one of {', '.join(FINISHED_STATES)}"
         )
-    expected = pd.MultiIndex.from_product([range(repeats), range(n_trials)], names=["repeat", "trial"])
-    got = pd.MultiIndex.from_frame(frame[["repeat", "trial"]])
-    if len(got) != len(expected) or got.has_duplicates or not got.sort_values().equals(expected):
-        counts = frame.groupby("repeat")["trial"].nunique() if len(frame) else pd.Series(dtype=int)
-        raise TrialsError(
-            f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials "
-            f"({len(frame)} rows), params ask {repeats} x {n_trials}; rerun search@{strategy}"
-        )
+    check_shape(frame, name, strategy, (realizations, repeats, n_trials))
     ok = frame["state"] == "COMPLETE"
     for col, low, high in (("val_error", 0, 1), ("test_error", 0, 1), ("latency_ms", 0, np.inf), ("cost", 0, np.inf)):
         v = frame[col].astype(float)
@@ -83,7 +81,42 @@ def validate_trials(
                 f"must be finite, {low}..{high}"
             )
     check_against_table(frame, name, strategy, table)
+    check_realization_seeds(frame, name, strategy, table, realizations)
     return frame
+
+
+def check_realization_seeds(frame: pd.DataFrame, name: str, strategy: str, table: Table, realizations: int) -> None:
+    """Every COMPLETE trial of realization ``r`` drew one of that realization's seeds."""
+    if realizations == 1:
+        return
+    seeds = {r: set(table.realization(r, realizations).seeds) for r in range(realizations)}
+    ok = (frame["state"] == "COMPLETE").to_numpy()
+    inside = np.array([s in seeds[r] for r, s in zip(frame["realization"].tolist(), frame["row_seed"].tolist())])
+    bad = ok & ~inside
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        r = int(frame["realization"].iloc[i])
+        raise TrialsError(
+            f"{name}: row {i + 2}: realization {r} drew seed {frame['row_seed'].iloc[i]}; it observes seeds "
+            f"{sorted(seeds[r])} only; rerun search@{strategy}"
+        )
+
+
+def check_shape(frame: pd.DataFrame, name: str, strategy: str, shape: tuple[int, int, int]) -> None:
+    """Every (realization, repeat) of ``shape`` = (realizations, repeats, n_trials) holds every trial once."""
+    realizations, repeats, n_trials = shape
+    keys = ["realization", "repeat", "trial"]
+    expected = pd.MultiIndex.from_product([range(realizations), range(repeats), range(n_trials)], names=keys)
+    got = pd.MultiIndex.from_frame(frame[keys])
+    if len(got) != len(expected) or got.has_duplicates or not got.sort_values().equals(expected):
+        counts = frame.groupby(keys[:2])["trial"].nunique() if len(frame) else pd.Series(dtype=int)
+        found = frame["realization"].nunique()
+        where = f" in {found} realization(s)" if realizations > 1 else ""
+        each = f" in each of {realizations} realizations (search.table_realizations)" if realizations > 1 else ""
+        raise TrialsError(
+            f"{name}: has {frame['repeat'].nunique()} repeats of {sorted(set(counts))} trials{where} "
+            f"({len(frame)} rows), params ask {repeats} x {n_trials}{each}; rerun search@{strategy}"
+        )
 
 
 def check_against_table(frame: pd.DataFrame, name: str, strategy: str, table: Table) -> None:
@@ -148,7 +181,7 @@ def load_latency(path, archs, rounds: int) -> dict[str, pd.Series]:
     return out
 
 
-def load_trials(path, strategy: str, repeats: int, n_trials: int, table: Table) -> pd.DataFrame:
+def load_trials(path, strategy: str, repeats: int, n_trials: int, table: Table, realizations: int = 1) -> pd.DataFrame:
     """``data/search/<strategy>.csv`` read and checked (:func:`validate_trials`)."""
     frame = read_csv_table(
         path,
@@ -157,4 +190,4 @@ def load_trials(path, strategy: str, repeats: int, n_trials: int, table: Table) 
         f"rerun search@{strategy}",
         dtype={"arch": str, "strategy": str, "state": str},
     )
-    return validate_trials(frame, str(path), strategy, repeats, n_trials, table)
+    return validate_trials(frame, str(path), strategy, repeats, n_trials, table, realizations)

@@ -25,7 +25,7 @@ from hyperlab.selection.space import architectures
 from hyperlab.selection.table import candidates
 from hyperlab.training.latency import seed_slice, time_latency
 from hyperlab.training.mlp import init_params
-from hyperlab.training.trainer import SpaceResult, plan_packs, train_space
+from hyperlab.training.trainer import SpaceResult, TrainSettings, plan_packs, train_space
 
 log = logging.getLogger("hyperlab.candidates")
 
@@ -88,7 +88,12 @@ class Packs:
     def __call__(self, key: dict) -> dict:
         """Train one pack; its per-network arrays as lists, in the pack's order."""
         res = train_space(
-            [self.archs[i] for i in key["pack"]], self.seeds, self.x, self.y, self.eval_sets, **self.train
+            [self.archs[i] for i in key["pack"]],
+            self.seeds,
+            self.x,
+            self.y,
+            self.eval_sets,
+            TrainSettings(**self.train),
         )
         fields = ("errors", "failed", "final_loss", "train_seconds")
         return {**{f: getattr(res, f).tolist() for f in fields}, "compile": res.compile_seconds, "run": res.run_seconds}
@@ -137,8 +142,8 @@ def run(
         len(splits["y_train"]) // params.batch_size,
     )
     if not engine.distributed():
-        trained = train_space(archs, seeds, packs.x, packs.y, packs.eval_sets, progress=progress, **packs.train)
-        weights = [seed_slice(trained.params[i], j) for i in range(len(archs)) for j in range(len(seeds))]
+        trained = train_space(archs, seeds, packs.x, packs.y, packs.eval_sets, TrainSettings(**packs.train), progress)
+        weights = [seed_slice(trained.weights[i], j) for i in range(len(archs)) for j in range(len(seeds))]
     else:
         trained = packs.assemble(engine.map_units("candidates", packs.parts(), packs.keys(), packs, worker_argv))
         # latency does not depend on the weights' values (docs/distributed.md): time fresh ones of the same shapes

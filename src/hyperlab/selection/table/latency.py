@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,25 +25,24 @@ from hyperlab.training import network
 from hyperlab.training.latency import time_latency
 from hyperlab.training.mlp import init_params
 
+if TYPE_CHECKING:
+    from hyperlab.config.sections.search import CandidatesParams, SearchParams
+
 log = logging.getLogger(__name__)
 
 
 def retime(
-    layers: Sequence[int],
-    widths: Sequence[int],
-    seed: int,
-    *,
-    batch: int,
-    repeats: int,
-    warmup: int,
-    rounds: int,
-    gap_seconds: float,
-    sleep: Callable[[float], None] = time.sleep,
+    candidates: CandidatesParams, search: SearchParams, seed: int, sleep: Callable[[float], None] = time.sleep
 ) -> pd.DataFrame:
-    """``rounds`` timings of every network of the space, ``gap_seconds`` apart: columns arch, round, latency_ms.
+    """``search.latency_rounds`` timings of every network of the ``candidates`` space with its timing protocol
+    (``latency_batch``, ``latency_repeats``, ``latency_warmup``), ``search.latency_gap_seconds`` apart:
+    columns arch, round, latency_ms.
 
     Round ``r`` (1-based) shuffles the networks with the stream ``(seed, r - 1)``.
     """
+    batch, repeats, warmup = candidates.latency_batch, candidates.latency_repeats, candidates.latency_warmup
+    rounds, gap_seconds = search.latency_rounds, search.latency_gap_seconds
+    layers, widths = candidates.layers, candidates.widths
     archs = architectures.enumerate_space(layers, widths)
     weights = [init_params(a, seed) for a in archs]
     x = np.random.default_rng(seed).standard_normal((batch, network.N_INPUTS)).astype(np.float32)
@@ -66,19 +66,9 @@ def retime(
     return pd.concat(frames, ignore_index=True)
 
 
-def run(candidates, search, seed: int = 0, sleep: Callable[[float], None] = time.sleep) -> Result:
-    """The ``latency`` stage: :func:`retime` of the space of the ``candidates`` section with its timing
-    protocol, in ``search.latency_rounds`` rounds ``search.latency_gap_seconds`` apart; the re-timings
+def run(
+    candidates: CandidatesParams, search: SearchParams, seed: int = 0, sleep: Callable[[float], None] = time.sleep
+) -> Result:
+    """The ``latency`` stage: :func:`retime` as the ``candidates`` and ``search`` sections ask; the re-timings
     are ``products["latency"]``."""
-    frame = retime(
-        candidates.layers,
-        candidates.widths,
-        seed,
-        batch=candidates.latency_batch,
-        repeats=candidates.latency_repeats,
-        warmup=candidates.latency_warmup,
-        rounds=search.latency_rounds,
-        gap_seconds=search.latency_gap_seconds,
-        sleep=sleep,
-    )
-    return Result(tables={}, metrics={}, report={}, products={"latency": frame})
+    return Result(tables={}, metrics={}, report={}, products={"latency": retime(candidates, search, seed, sleep)})

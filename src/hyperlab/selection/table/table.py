@@ -154,6 +154,33 @@ class Table:
         """A fingerprint of the content (shared-storage study names carry it: changed tables never mix)."""
         return hashlib.sha256(self.rows.to_csv(index=False).encode()).hexdigest()[:12]
 
+    @functools.cached_property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds of the rows, ascending."""
+        return tuple(sorted(int(s) for s in set(self.rows["seed"])))
+
+    def realization(self, r: int, realizations: int) -> Table:
+        """Realization ``r`` of ``realizations``: the table a search observes and is scored on.
+
+        One realization is the whole table. With ``R >= 2``, realization ``r``
+        keeps the rows of the table's seeds ``2r`` and ``2r + 1`` only (in
+        ascending order), so the realizations share no training run: its
+        :attr:`nets` (the truth its regrets are read against) is the mean of
+        those two seeds, an independent draw of the table's own training noise.
+        """
+        if realizations == 1:
+            return self
+        if not 0 <= r < realizations or len(self.seeds) < 2 * realizations:
+            raise TableError(
+                f"{self.name}: has seeds {list(self.seeds)}; {realizations} realizations of 2 seeds each need "
+                f"candidates.n_seeds >= {2 * realizations}; allowed realization 0..{len(self.seeds) // 2 - 1}"
+            )
+        pair = self.seeds[2 * r : 2 * r + 2]
+        rows = self.rows[self.rows["seed"].isin(pair)].reset_index(drop=True)
+        return Table(
+            rows, network_summary(rows), self.space, f"{self.name} (realization {r}: seeds {pair[0]}, {pair[1]})"
+        )
+
     def latency_budget(self, quantile: float) -> float:
         """:func:`latency_budget` of this table's networks."""
         return latency_budget(self.nets, quantile)

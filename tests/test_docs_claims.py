@@ -1,0 +1,466 @@
+"""The comparative sentences of the docs hold on the committed files.
+
+A sentence that compares or judges (best, beats, worse, falls, climbs back, never, only, not
+significantly, far less, ...) and is neither a generated block (``<!-- generated: ... -->``) nor a
+linked number of the README's "Results at a glance" table (those are ``tests/test_docs.py``'s) is
+registered here as a :class:`Claim`: its page, an *anchor* (words of the sentence, compared with
+the page's text with runs of whitespace squashed to one space and links reduced to their text) and
+a check that reads the committed files (``metrics/*.json``, ``plots/**/report.json``, CSVs) and
+returns what contradicts the sentence. A claim fails when its page no longer contains the anchor
+(the sentence was edited: register the new wording) or when the data contradict it (the
+sentence, or the results, changed).
+
+To add a page: append its claims to :data:`CLAIMS`, and, where every comparative sentence of a
+part of the page should be registered, a scope to :data:`SCOPES` (each sentence there with a word
+of :data:`COMPARATIVE` must contain an anchor, or be listed in :data:`NOT_CLAIMS` with the reason).
+
+Seeded with the README's glance rows outside HPO and learning to learn, ``docs/bilevel.md``'s
+verdicts and limits, and what ``docs/pipeline.md`` says of committed files (its other comparative
+sentences are timings of a machine, measured again by ``bench/feedback.py``, not committed data).
+Reads text, JSON, CSV and ``params.yaml`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+#: A Holm-corrected p-value below this is "significant" (the architecture-search page's rule).
+ALPHA = 0.05
+
+
+class Committed:
+    """The committed outputs under ``root``: the repository, or a copy with a planted change."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def json(self, path: str) -> Any:
+        return json.loads((self.root / path).read_text())
+
+    def csv(self, path: str) -> pd.DataFrame:
+        return pd.read_csv(self.root / path)
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.root / "params.yaml").read_text())
+
+
+@dataclass(frozen=True)
+class Claim:
+    page: str  # repository-relative
+    anchor: str  # words of the sentence, as the page has them (whitespace and links aside)
+    check: Callable[[Committed], list[str]]  # what in the data contradicts the sentence; [] if nothing
+
+
+def squash(text: str) -> str:
+    """``text`` with each link reduced to its text and each run of whitespace to one space."""
+    return " ".join(re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text).split())
+
+
+def rounds_to(value: float, shown: str) -> bool:
+    """``value`` written with as many significant digits as ``shown`` (``5.8e-4``, ``1.069``) is ``shown``."""
+    digits = len(re.sub(r"^0\.0*|[.-]|e.*$", "", shown.lstrip("-")))
+    return f"{float(value):.{max(digits, 1)}g}" == f"{float(shown):.{max(digits, 1)}g}"
+
+
+def claim_problems(claim: Claim, text: str, data: Committed) -> list[str]:
+    """Why ``claim`` no longer holds on the page ``text`` and the files of ``data``: [] when it does."""
+    where = f"{claim.page}: {claim.anchor!r}"
+    problems = [] if squash(claim.anchor) in squash(text) else [f"{where}: no longer on the page"]
+    try:
+        problems += [f"{where}: {p}" for p in claim.check(data)]
+    except (OSError, KeyError, IndexError, ValueError) as err:
+        problems.append(f"{where}: its source cannot be read ({type(err).__name__}: {err})")
+    return problems
+
+
+def _unless(ok: bool, problem: str) -> list[str]:
+    return [] if ok else [problem]
+
+
+# ------------------------------------------------------------------------------------ the checks
+
+
+def _search(data: Committed) -> dict:
+    return data.json("plots/search/report.json")
+
+
+def _beat_random_after_holm(data: Committed) -> list[str]:
+    report = _search(data)
+    out = _unless(report["baseline"] == "random_uniform", f"the baseline is {report['baseline']}, not uniform random")
+    for name in ("gp_ei", "tpe"):
+        p = report["strategies"][name]["p_holm"]
+        out += _unless(p < ALPHA, f"{name}: Holm p = {p:.3g} >= {ALPHA}")
+    return out
+
+
+def _constrained_gp_not_significant(data: Committed) -> list[str]:
+    p = _search(data)["strategies"]["gp_ei_constrained"]["budget_p_holm"]
+    return _unless(p >= ALPHA, f"gp_ei_constrained under the budget: Holm p = {p:.3g} < {ALPHA}")
+
+
+#: Front metrics: higher is better except the IGD+ distance.
+_FRONT_METRICS = {"hv_ratio_log": max, "hv_ratio_linear": max, "front_share": max, "igd_plus": min}
+
+
+def _motpe_front_never_best(data: Committed) -> list[str]:
+    fronts = data.csv("plots/search/front_quality.csv")
+    out = _unless(set(fronts.metric) == set(_FRONT_METRICS), f"front metrics {sorted(set(fronts.metric))}")
+    for metric, pick in _FRONT_METRICS.items():
+        rows = fronts[fronts.metric == metric].set_index("strategy")["median"]
+        out += _unless(rows["motpe"] != pick(rows), f"motpe is the best on {metric} ({rows['motpe']:.3g})")
+    return out
+
+
+def _q75_misses_target_at_floor(data: Committed) -> list[str]:
+    report = data.json("plots/sampler_bench/report.json")
+    row = next(r for r in report["summary"] if r["problem"] == "table" and r["sampler"] == "gp_ei")
+    floor = report["noise_floor"]["floor_regret"]
+    return _unless(row["regret_q75"] > floor, f"upper quartile {row['regret_q75']} <= the target {floor}")
+
+
+def _order0(data: Committed) -> pd.DataFrame:
+    return data.csv("plots/bilevel/order_0.csv")
+
+
+def _order0_never_moves_h(data: Committed) -> list[str]:
+    run = _order0(data)
+    h, w = run.h.to_numpy(), run.w.to_numpy()
+    out = _unless(bool((h == h[0]).all()), f"h moves: {h.min()} .. {h.max()}")
+    return out + _unless(abs(w[-1] + h[-1]) < 1e-2, f"w ends at {w[-1]}, not at -h = {-h[-1]}")
+
+
+def _order0_slides_from_1_to_minus_1(data: Committed) -> list[str]:
+    run = _order0(data)
+    out = _unless(bool((run.h == 1.0).all()), "h is not 1.0 throughout")
+    return out + _unless(rounds_to(run.w.iloc[0], "1") and rounds_to(run.w.iloc[-1], "-1.0"), "w does not go 1 -> -1")
+
+
+def _order0_dips_then_climbs_back(data: Committed) -> list[str]:
+    run = _order0(data)
+    low = int(run.L_val.idxmin())
+    step, lowest, w = int(run.step[low]), run.L_val[low], run.w.to_numpy()
+    out = _unless(step == 3 and rounds_to(lowest, "5.8e-4"), f"the lowest L_val is {lowest:.2g} at step {step}")
+    out += _unless(w[low] > 0 > w[low + 1], "w does not cross 0 right after the dip")
+    after = run.L_val.to_numpy()[low:]
+    out += _unless(bool((after[1:] >= after[:-1]).all()), "L_val does not climb steadily after the dip")
+    return out + _unless(rounds_to(after[-1], "1.0"), f"L_val ends at {after[-1]}")
+
+
+def _low_orders_push_h_up(data: Committed) -> list[str]:
+    """The bias outweighs the useful term at the start for n <= 3 only (the first hypergradient points the
+    wrong way), and h peaks where the page says."""
+    cosines = {n: _orders(data)[str(n)]["hypergrad_cosine_at_start"] for n in range(1, 6)}
+    out = _unless(all((c < 0) == (n <= 3) for n, c in cosines.items()), f"cosines at the start {cosines}")
+    for n, shown in ((1, "1.069"), (2, "1.041"), (3, "1.005")):
+        peak = data.csv(f"plots/bilevel/order_{n}.csv").h.max()
+        out += _unless(rounds_to(peak, shown), f"order {n}: h peaks at {peak:.4f}, not {shown}")
+    for n in (4, 5):
+        peak = data.csv(f"plots/bilevel/order_{n}.csv").h.max()
+        out += _unless(peak <= 1.0, f"order {n} (> 3) also pushes h up, to {peak:.4f}")
+    return out
+
+
+def _orders(data: Committed) -> dict:
+    return data.json("plots/bilevel/report.json")["orders"]
+
+
+def _rate_falls_toward_exact(data: Committed) -> list[str]:
+    rates = [_orders(data)[str(n)]["rate"] for n in range(1, 6)]
+    exact = data.json("plots/bilevel/report.json")["exact"]["rate"]
+    out = _unless(all(a > b for a, b in zip(rates, rates[1:])), f"rates of orders 1-5 {rates} do not fall")
+    return out + _unless(min(rates) > exact and rounds_to(exact, "0.8"), f"exact rate {exact} vs {rates}")
+
+
+def _steps_to_tol(data: Committed) -> tuple[list[int], int]:
+    report = data.json("plots/bilevel/report.json")
+    return [report["orders"][str(n)]["steps_to_tol"] for n in range(1, 6)], report["exact"]["steps_to_tol"]
+
+
+def _orders_reach_tolerance(data: Committed) -> list[str]:
+    steps, exact = _steps_to_tol(data)
+    return _unless(steps == [41, 27, 22, 20, 19] and exact == 12, f"steps to tolerance {steps}, exact {exact}")
+
+
+def _unrolling_pays_less_and_less(data: Committed) -> list[str]:
+    steps, exact = _steps_to_tol(data)
+    gains = [a - b for a, b in zip(steps, steps[1:])]
+    out = _unless(all(a > b > 0 for a, b in zip(gains, gains[1:])), f"steps saved per extra order {gains}")
+    return out + _unless(exact < min(steps), f"the exact run needs {exact} steps, orders 1-5 {steps}")
+
+
+def _step_shrunk_by_b_n(data: Committed) -> list[str]:
+    factors = [_orders(data)[str(n)]["step_factor"] for n in range(1, 6)]
+    shown = ["0.2", "0.36", "0.488", "0.590", "0.672"]
+    return _unless(all(rounds_to(f, s) for f, s in zip(factors, shown)), f"b_1..b_5 = {factors}")
+
+
+def _order4_headline(data: Committed) -> list[str]:
+    orders = _orders(data)
+    got = [(orders[n]["final_L_val"], orders[n]["steps_to_tol"]) for n in ("1", "4")]
+    ok = rounds_to(got[0][0], "1.9e-6") and got[0][1] == 41 and rounds_to(got[1][0], "5.6e-10") and got[1][1] == 20
+    return _unless(ok, f"orders 1 and 4: (final L_val, steps) {got}")
+
+
+def _dips_long_before(data: Committed) -> list[str]:
+    """Order 1's L_val has a local minimum of 5e-5 at step 3, then rises above the tolerance again, so its
+    steps to tolerance come later; order 0 never gets there."""
+    loss = data.csv("plots/bilevel/order_1.csv").set_index("step").L_val
+    dip = loss[2] > loss[3] < loss[4] and rounds_to(loss[3], "5e-5")
+    out = _unless(dip, f"order 1's L_val at steps 2-4: {loss[2]:.2g}, {loss[3]:.2g}, {loss[4]:.2g}")
+    tol = data.params()["bilevel"]["val_tol"]
+    out += _unless(loss[4] > tol and _orders(data)["1"]["steps_to_tol"] > 3, "order 1 stays below tolerance")
+    return out + _unless(_orders(data)["0"]["steps_to_tol"] is None, "order 0 converges")
+
+
+def _drmad_far_less_memory(data: Committed) -> list[str]:
+    """Only the memory half: the speed-up is a timing (``bench/drmad_memory.py``), not a committed file."""
+    mem = data.csv("plots/drmad/memory.csv").set_index("method")["measured_vectors"]
+    return _unless(mem["exact"] >= 10 * mem["K1"], f"exact keeps {mem['exact']}, DrMAD {mem['K1']} vectors")
+
+
+def _drmad_lr_gradient_off(data: Committed) -> list[str]:
+    """DrMAD's log-lr hypergradient is far off, and its outer run ends at a much smaller learning rate."""
+    m = data.json("metrics/drmad.json")
+    out = _unless(m["drmad_rel_err_log_lr"] > 0.1, f"relative error {m['drmad_rel_err_log_lr']:.3g}")
+    return out + _unless(m["drmad_final_lr"] < m["exact_final_lr"] / 2, "DrMAD's final learning rate is not far below")
+
+
+def _h_gradient_exact_for_every_k(data: Committed) -> list[str]:
+    errors = {k: v["rel_err"]["h"] for k, v in data.json("plots/drmad/report.json")["K"].items()}
+    return _unless(max(errors.values()) < 1e-12, f"relative errors of the h-gradient {errors}")
+
+
+def _linear_hypernet_exact(data: Committed) -> list[str]:
+    linear = data.json("plots/hypernet/report.json")["global_linear"]
+    return _unless(abs(linear["A"] + 1) < 1e-6 and linear["rms_range"] < 1e-6, f"A = {linear['A']}")
+
+
+def _local_mlp_only_near_h(data: Committed) -> list[str]:
+    local = data.json("plots/hypernet/report.json")["local_mlp"]
+    near, whole = local["rms_near_h"], local["rms_range"]
+    return _unless(near * 5 < whole, f"RMS near h {near:.3g} is not far below the range's {whole:.3g}")
+
+
+def _metrics_count(data: Committed) -> list[str]:
+    def leaves(obj) -> int:
+        return sum(leaves(v) for v in obj.values()) if isinstance(obj, dict) else 1
+
+    files = sorted((data.root / "metrics").glob("*.json"))
+    keys = sum(leaves(json.loads(f.read_text())) for f in files)
+    return _unless((keys, len(files)) == (40, 9), f"{keys} keys over {len(files)} files")
+
+
+def _no_metrics_of_data_and_l2l_train(data: Committed) -> list[str]:
+    found = [n for n in ("data", "l2l_train") if (data.root / "metrics" / f"{n}.json").exists()]
+    return _unless(not found, f"metrics files of {found}")
+
+
+def _candidates_rows(data: Committed) -> list[str]:
+    table = data.csv("data/candidates.csv")
+    return _unless(len(table) == 516, f"data/candidates.csv has {len(table)} rows")
+
+
+CLAIMS = [
+    # README: the glance rows outside HPO and learning to learn (their numbers: tests/test_docs.py)
+    Claim("README.md", "GP-EI and TPE beat random after Holm correction", _beat_random_after_holm),
+    Claim("README.md", "not significantly better than random", _constrained_gp_not_significant),
+    Claim("README.md", "MOTPE's front is not the best on any of four metrics", _motpe_front_never_best),
+    Claim("README.md", "The upper-quartile regret on the table misses its target", _q75_misses_target_at_floor),
+    Claim("README.md", "order 0 never moves h (w slides to −h", _order0_never_moves_h),
+    Claim("README.md", "the h-gradient is exact for every K", _h_gradient_exact_for_every_k),
+    Claim("README.md", "DrMAD's log-lr gradient is 0.42 off", _drmad_lr_gradient_off),
+    Claim("README.md", "Far less memory", _drmad_far_less_memory),
+    Claim("README.md", "the linear one learns it exactly", _linear_hypernet_exact),
+    Claim("README.md", "the local MLP is accurate only near ĥ", _local_mlp_only_near_h),
+    # docs/bilevel.md: verdicts and limits
+    Claim("docs/bilevel.md", "**Order 0 never moves h.**", _order0_never_moves_h),
+    Claim("docs/bilevel.md", "h stays at 1.0 and w slides from 1 to −1", _order0_slides_from_1_to_minus_1),
+    Claim(
+        "docs/bilevel.md",
+        "L_val falls to 5.8e-4 at step 3 as w crosses 0, then climbs back and ends at 1.0",
+        _order0_dips_then_climbs_back,
+    ),
+    Claim("docs/bilevel.md", "so orders 1–3 first push h **up** (to 1.069, 1.041, 1.005)", _low_orders_push_h_up),
+    Claim("docs/bilevel.md", "The rate falls with n toward the exact run's 0.8", _rate_falls_toward_exact),
+    Claim(
+        "docs/bilevel.md",
+        "the n-order rule is the exact one with the step shrunk by b_n = 0.2, 0.36, 0.488, 0.590, 0.672",
+        _step_shrunk_by_b_n,
+    ),
+    Claim("docs/bilevel.md", "**More unrolling pays less and less.**", _unrolling_pays_less_and_less),
+    Claim(
+        "docs/bilevel.md",
+        "Orders 1–5 reach L_val < 10⁻³ in 41, 27, 22, 20, 19 outer steps; the exact hypergradient in 12",
+        _orders_reach_tolerance,
+    ),
+    Claim(
+        "docs/bilevel.md",
+        "the headline moves from final L_val 1.9e-6 / 41 steps (order 1) to 5.6e-10 / 20 steps (order 4)",
+        _order4_headline,
+    ),
+    Claim("docs/bilevel.md", "so L_val dips to 5e-5 (order 1, step 3) long before h has converged", _dips_long_before),
+    # docs/pipeline.md: what it says of committed files
+    Claim("docs/pipeline.md", "40 keys over 9 files", _metrics_count),
+    Claim("docs/pipeline.md", "The `data` and `l2l_train` stages write no metrics", _no_metrics_of_data_and_l2l_train),
+    Claim("docs/pipeline.md", "every non-timing column of the 516 rows identical", _candidates_rows),
+]
+
+# ------------------------------------------------------------------------------ the scanned parts
+
+#: Words that make a sentence comparative (or a judgement the data could contradict).
+COMPARATIVE = re.compile(
+    r"\b(best|beats?|beaten|wins?|worse|better|faster|slower|half|grows?|more|less|fewer|lower|higher|never|"
+    r"significantly|falls?|climbs?|exact(?:ly)?|only|misses|outweighs|pays)\b",
+    re.I,
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.;!?])\s+(?=[-A-Z*`(])", squash(text)) if s]
+
+
+def _glance_results_outside(text: str, pages: tuple[str, ...]) -> list[str]:
+    """The result cells of the README's glance table, except the rows of the experiments on ``pages``."""
+    rows = [r for r in text.splitlines() if r.startswith("| [")]
+    return [r.split(" | ")[2] for r in rows if not any(f"(docs/{p})" in r.split(" | ")[0] for p in pages)]
+
+
+def _sections(text: str, *headings: str) -> list[str]:
+    parts = [p.split("\n", 1) for p in re.split(r"^## ", text, flags=re.M)]
+    return [p[1] for p in parts if len(p) == 2 and p[0].strip() in headings]
+
+
+#: page -> the parts of it whose every comparative sentence must be a registered claim.
+SCOPES: dict[str, Callable[[str], list[str]]] = {
+    "README.md": lambda text: _glance_results_outside(text, ("hpo.md", "hpo-scale.md", "l2l.md")),
+    "docs/bilevel.md": lambda text: _sections(text, "Verdicts", "Limits"),
+}
+
+#: Comparative-looking sentences in a scope that claim nothing the data could contradict, with the reason.
+NOT_CLAIMS = {
+    "best seed-mean validation error": "names the network the value belongs to (a linked number)",
+    "DARTS' first-order rule works only where the validation loss reads h directly": "the reason, not a result",
+    "The outer optimizer matters as much as the order": "runs with other params.yaml values, not committed",
+    "With `adam` (α = 0.2) the step no longer scales with b_n": "a run with other params.yaml values, not committed",
+    "nothing here says how the orders compare on a real network": "a limit of the toy: says what is not measured",
+}
+
+
+def uncovered(text: str, scope: Callable[[str], list[str]], anchors: list[str]) -> list[str]:
+    """The comparative sentences of ``scope``'s parts of ``text`` that hold no anchor and are no exemption."""
+    out = []
+    for part in scope(text):
+        for sentence in _sentences(part):
+            known = [*map(squash, anchors), *NOT_CLAIMS]
+            if COMPARATIVE.search(sentence) and not any(k in sentence for k in known):
+                out.append(sentence)
+    return out
+
+
+# ------------------------------------------------------------------------------------- the tests
+
+
+def _text(page: str) -> str:
+    return (REPO / page).read_text()
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: f"{c.page}:{c.anchor[:40]}")
+def test_the_claim_is_on_its_page_and_the_data_support_it(claim):
+    assert claim_problems(claim, _text(claim.page), Committed(REPO)) == []
+
+
+@pytest.mark.parametrize("page", sorted(SCOPES))
+def test_every_comparative_sentence_of_a_scanned_part_is_registered(page):
+    anchors = [c.anchor for c in CLAIMS if c.page == page]
+    assert uncovered(_text(page), SCOPES[page], anchors) == []
+
+
+def test_every_anchor_names_one_sentence():
+    for claim in CLAIMS:
+        assert squash(_text(claim.page)).count(squash(claim.anchor)) == 1, claim.anchor
+
+
+# --------------------------------------------------------------------------- planted contradictions
+
+
+def _planted(tmp_path: Path, *paths: str) -> Committed:
+    for path in paths:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / path, tmp_path / path)
+    return Committed(tmp_path)
+
+
+def _claim(anchor: str) -> Claim:
+    return next(c for c in CLAIMS if c.anchor == anchor)
+
+
+def test_a_sentence_the_data_contradict_fails(tmp_path):
+    """TPE no longer significant after Holm: "GP-EI and TPE beat random" is caught, naming TPE."""
+    claim = _claim("GP-EI and TPE beat random after Holm correction")
+    data = _planted(tmp_path, "plots/search/report.json")
+    assert claim_problems(claim, _text("README.md"), data) == []
+    report = data.json("plots/search/report.json")
+    report["strategies"]["tpe"]["p_holm"] = 0.2
+    (tmp_path / "plots/search/report.json").write_text(json.dumps(report))
+    (problem,) = claim_problems(claim, _text("README.md"), data)
+    assert "tpe: Holm p = 0.2" in problem
+
+
+def test_a_dip_at_another_step_or_no_climb_back_fails(tmp_path):
+    claim = _claim("L_val falls to 5.8e-4 at step 3 as w crosses 0, then climbs back and ends at 1.0")
+    data = _planted(tmp_path, "plots/bilevel/order_0.csv")
+    run = data.csv("plots/bilevel/order_0.csv")
+    flat = run.assign(L_val=run.L_val.where(run.step <= 3, run.L_val[3]))  # stays at its minimum after step 3
+    flat.to_csv(tmp_path / "plots/bilevel/order_0.csv", index=False)
+    problems = claim_problems(claim, _text("docs/bilevel.md"), data)
+    assert any("ends at" in p for p in problems)
+    later = run.assign(L_val=run.L_val.where(run.step != 5, 1e-5))  # a lower dip at step 5
+    later.to_csv(tmp_path / "plots/bilevel/order_0.csv", index=False)
+    assert any("at step 5" in p for p in claim_problems(claim, _text("docs/bilevel.md"), data))
+
+
+def test_an_edited_sentence_fails_until_registered_again():
+    claim = _claim("L_val falls to 5.8e-4 at step 3 as w crosses 0, then climbs back and ends at 1.0")
+    edited = _text("docs/bilevel.md").replace("then climbs back and ends at 1.0", "and stays at 1.0")
+    (problem,) = claim_problems(claim, edited, Committed(REPO))
+    assert problem.endswith("no longer on the page")
+
+
+def test_a_missing_source_fails_with_its_name(tmp_path):
+    claim = _claim("GP-EI and TPE beat random after Holm correction")
+    (problem,) = claim_problems(claim, _text("README.md"), Committed(tmp_path))
+    assert "cannot be read (FileNotFoundError" in problem and "plots/search/report.json" in problem
+
+
+def test_the_metrics_file_count_would_have_been_caught(tmp_path):
+    """The page said 8 files when there were 9: the anchor would match, the count would not."""
+    data = _planted(tmp_path, *(f"metrics/{p.name}" for p in (REPO / "metrics").glob("*.json")))
+    (tmp_path / "metrics/hpo_scale.json").unlink()  # one file fewer than the page says
+    (problem,) = claim_problems(_claim("40 keys over 9 files"), _text("docs/pipeline.md"), data)
+    assert "over 8 files" in problem
+
+
+def test_an_unregistered_comparative_sentence_is_caught():
+    text = _text("docs/bilevel.md").replace("## Limits\n", "## Limits\n\n- Order 2 is faster than order 1.\n")
+    anchors = [c.anchor for c in CLAIMS if c.page == "docs/bilevel.md"]
+    assert uncovered(text, SCOPES["docs/bilevel.md"], anchors) == ["- Order 2 is faster than order 1."]
+
+
+@pytest.mark.parametrize(
+    "value, shown, same",
+    [(5.76e-4, "5.8e-4", True), (5.76e-4, "5.7e-4", False), (1.0691, "1.069", True), (0.99999, "1.0", True)],
+)
+def test_rounds_to_compares_as_many_significant_digits_as_shown(value, shown, same):
+    assert rounds_to(value, shown) is same
