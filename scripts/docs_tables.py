@@ -1,4 +1,4 @@
-"""The results tables of the HPO, GP-sampler and learning-to-learn pages, generated from the committed plot data.
+"""The results tables of the HPO, GP-sampler, learning-to-learn and search pages, generated from the plot data.
 
 A page holds each table between two markers::
 
@@ -16,6 +16,7 @@ with every run and the machine, and stay in the CSVs (each report's ``timing_dep
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -302,6 +303,20 @@ TABLES: dict[str, tuple[str, Callable[[Path], str]]] = {
     "l2l-verdict": ("docs/l2l.md", l2l_verdict),
     "l2l-test": ("docs/l2l.md", l2l_test),
 }
+
+
+def _sibling(name: str):
+    """The module ``scripts/<name>.py``, loaded by path (``scripts/`` is no package): run as a script or from the
+    tests, this file finds its siblings the same way."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None, name
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TABLES.update(_sibling("docs_tables_search").TABLES)  # the architecture-search page's blocks
+TABLES.update(_sibling("docs_tables_hpo").TABLES)  # the HPO page's cost, wall-clock and accuracy blocks
 
 
 def render(text: str, root: Path) -> str:

@@ -199,7 +199,7 @@ def test_startup_trials_default_to_at_most_n_trials():
     """The schema: n_trials 2 ... 10000; an absent n_startup_trials never conflicts with it."""
     for n in (2, 5, 9, 10, 40):
         p = config.parse_section(
-            config.SearchParams, {"n_trials": n, "strategies": {"random": {}, "tpe": None}}, "search"
+            config.SearchParams, {"n_trials": n, "strategies": {"random_layerwise": {}, "tpe": None}}, "search"
         )
         assert {s.n_startup_trials for s in p.strategies.values()} == {min(10, n)}
     p = config.parse_section(

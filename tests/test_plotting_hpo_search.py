@@ -246,7 +246,7 @@ def _wide(names, values) -> pd.DataFrame:
     return frame
 
 
-SEARCH = ["random_uniform", "random", "gp_ei", "gp_ei_per_second", "tpe", "tpe_constrained", "motpe"]
+SEARCH = ["random_uniform", "random_layerwise", "gp_ei", "gp_ei_per_second", "tpe", "tpe_constrained", "motpe"]
 
 
 def test_search_hypervolume_is_drawn_as_its_gap_on_a_log_axis():
@@ -269,7 +269,7 @@ def test_search_regret_small_multiples_state_the_symlog_threshold_and_thin_the_b
     assert f"linear below {LINTHRESH:g}" in fig.axes[0].get_ylabel()
     for ax in fig.axes:  # the uniform baseline and the panel's plain strategy
         assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2
-    _drawn_in_style(fig.axes[0], ["random_uniform", "random", "gp_ei", "gp_ei_per_second"])
+    _drawn_in_style(fig.axes[0], ["random_uniform", "random_layerwise", "gp_ei", "gp_ei_per_second"])
     _one_legend(fig)
 
 

@@ -18,7 +18,7 @@ class CandidatesParams(Section):
 
     layers: Distinct[Annotated[Int, Field(ge=1, le=6)]] = Field((1, 2, 3), min_length=1)
     widths: Distinct[Annotated[Int, Field(ge=1, le=4096)]] = Field((16, 32, 64, 128, 256, 512), min_length=1)
-    n_seeds: Int = Field(2, ge=1, le=64)
+    n_seeds: Int = Field(4, ge=1, le=64)
     epochs: Int = Field(10, ge=1, le=10000)
     batch_size: Int = Field(100, ge=1, le=100_000)
     learning_rate: Number = Field(1e-3, ge=LR_MIN, le=1)

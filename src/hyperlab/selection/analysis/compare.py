@@ -223,8 +223,10 @@ def stated_verdicts(parts: list[Part]) -> dict:
 
 
 def _realization_summary(part: Part) -> dict:
-    """What ``report["realizations"]`` keeps of one realization: its table facts, the regrets' medians."""
+    """What ``report["realizations"]`` keeps of one realization: its table facts, the regrets' medians and intervals."""
     keys = [("" if k == "incumbent" else f"{k}_") + "median_regret" for k in REGRETS]
+    # each median's bootstrap interval too, so every realization's finals can be tabled as median [CI]
+    keys += [("" if k == "incumbent" else f"{k}_") + f"regret_ci_{e}" for k in REGRETS for e in ("low", "high")]
     keys += ["repeats_per_study", "median_hv_ratio_log", "median_front_share"]
     return {
         **{k: v for k, v in part.report.items() if k != "strategies"},
