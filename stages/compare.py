@@ -1,9 +1,11 @@
 """Stage ``compare``: aggregate every strategy's trials into plot data, a report and ``metrics/search.json``.
 
-``plots/search/``: curves (regret vs trial and vs cumulative training seconds,
+``plots/search/``: curves (the three regrets -- search, observed incumbent,
+GP recommendation -- vs trial, regret vs cumulative training seconds,
 hypervolume, regret under the latency budget), ``final.csv`` (a row per
 strategy), ``pairwise.csv`` / ``budget_pairwise.csv`` (every strategy against
-every other), ``front_quality.csv``, ``remeasured.csv`` (latency verdicts per
+every other), ``paired_verdicts.csv`` (every paired test on every table
+realization, and whether it holds on all), ``front_quality.csv``, ``remeasured.csv`` (latency verdicts per
 independent latency measurement: the table's seed mean, each seed's timing, each
 round of the ``latency`` stage), ``pareto.csv`` and ``report.json`` (every
 number and the verdicts). ``metrics/search.json`` keeps the headline numbers
@@ -36,15 +38,17 @@ def main() -> None:
     from hyperlab.selection.table.table import ExpectedRows, load_table
     from hyperlab.selection.table.validate import TableError
 
+    n_real = params.table_realizations
     try:
         table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
         trials = {
-            s: load_trials(f"{SEARCH}/{s}.csv", s, params.repeats, params.n_trials, table) for s in params.strategies
+            s: load_trials(f"{SEARCH}/{s}.csv", s, params.repeats, params.n_trials, table, n_real)
+            for s in params.strategies
         }
         rounds = load_latency(LATENCY, table.archs, params.latency_rounds)
-    except (TableError, TrialsError) as err:
+        result = compare.run(params, compare.Searches(table, trials, rounds, n_real), common.seed)
+    except (TableError, TrialsError, compare.CompareError) as err:
         raise InputError(str(err)) from None
-    result = compare.run(params, compare.Searches(table, trials, rounds), common.seed)
     write_outputs(result, OUT, "metrics/search.json")
     for line in compare.summary_lines(result):
         log.info("%s", line)

@@ -24,11 +24,12 @@ def main() -> None:
     common = config.load_common()
     params = config.load_section("l2l")
     from hyperlab.data import load_npz
-    from hyperlab.l2l import eval_experiment  # JAX only after the params are known to be good
+    from hyperlab.l2l import eval_experiment, protocol  # JAX only after the params are known to be good
     from hyperlab.l2l.weights import load_weights
     from hyperlab.report import write_outputs
 
-    weights = load_weights(WEIGHTS)  # checked: a one-line error for a missing or damaged file
+    # checked: a one-line error for a missing, damaged or foreign file (other meta-seeds than the params ask for)
+    weights = load_weights(WEIGHTS, protocol.meta_seeds(params, common.seed))
     result = eval_experiment.run(
         params, common.seed, load_npz("data/mnist.npz", config.split_sizes()), weights, progress=progress
     )
@@ -44,12 +45,13 @@ def main() -> None:
             params.eval_runs,
             v["wins"],
         )
+    log.info("LSTMs meta-trained with the %s recipe for %d meta-updates", weights.recipe, weights.meta_updates)
     log.info(
         "best tuned baseline %s %.4f; %d of %d meta-seeds reach the bar",
         b["best_baseline"],
         b[b["best_baseline"]]["loss"],
         b["seeds_reaching_bar"],
-        len(weights[2]),
+        len(weights.meta_seeds),
     )
 
 

@@ -26,14 +26,15 @@ def main() -> None:
     common = config.load_common()
     params = config.load_section("sampler_bench")
     candidates = config.load_section("candidates")
+    search = config.load_section("search")  # the table studies are compared as the search stage's are
 
-    from hyperlab.selection.analysis import sampler_bench
+    from hyperlab.selection.analysis import compare, sampler_bench
     from hyperlab.selection.table.table import ExpectedRows, load_table
     from hyperlab.selection.table.validate import TableError
 
     try:
         table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
-        result = sampler_bench.run(params, table, common.seed, progress=progress)
+        result = sampler_bench.run(params, table, compare.settings_of(search, common.seed), progress=progress)
     except TableError as err:
         raise InputError(str(err)) from None
     write_outputs(result, OUT, "metrics/sampler_bench.json")

@@ -1,8 +1,9 @@
 """Stage ``search@<strategy>``: run one strategy ``search.repeats`` times against the candidate table.
 
 Usage: ``python stages/search.py <strategy>`` (DVC's foreach passes each key of
-``search.strategies``, whose entry holds that strategy's own settings). Writes every trial of every repeat to
-``data/search/<strategy>.csv`` (:func:`hyperlab.selection.study.runner.run`).
+``search.strategies``, whose entry holds that strategy's own settings). Writes every trial of every repeat of
+every table realization (``search.table_realizations``, column ``realization``) to ``data/search/<strategy>.csv``
+(:func:`hyperlab.selection.study.runner.run`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def main() -> None:
         raise InputError(str(err)) from None
     write_csv(f"data/search/{strategy}.csv", result.products["trials"])
     log.info(
-        "%s: %d repeats x %d trials in %.1f s (%s)",
+        "%s: %d realization(s) x %d repeats x %d trials in %.1f s (%s)",
         strategy,
+        params.table_realizations,
         params.repeats,
         params.n_trials,
         time.perf_counter() - start,

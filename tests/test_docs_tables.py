@@ -25,7 +25,15 @@ def test_every_table_is_on_its_page_once():
 
 @pytest.fixture
 def copy(tmp_path) -> Path:
-    for rel in ("docs", "plots/hpo", "plots/hpo_scale", "plots/sampler_bench", "plots/search"):
+    for rel in (
+        "docs",
+        "plots/hpo",
+        "plots/hpo_scale",
+        "plots/sampler_bench",
+        "plots/search",
+        "plots/candidates",
+        "plots/l2l",
+    ):
         shutil.copytree(REPO / rel, tmp_path / rel, ignore=shutil.ignore_patterns("*.png"))
     return tmp_path
 

@@ -36,6 +36,7 @@ def test_stage_writes_every_problem_and_sampler_on_tiny_params(tmp_path):
     synthetic_table().to_csv(tmp_path / "data" / "candidates.csv", index=False)
     params = {
         "seed": 0,
+        "candidates": {"n_seeds": 2},  # the synthetic table's seeds
         "sampler_bench": {
             "table_repeats": 2,
             "table_trials": 12,
