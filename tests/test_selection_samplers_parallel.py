@@ -232,7 +232,9 @@ def test_three_random_uniform_workers_never_repeat_a_network(tmp_path):
     )
     trials = run_strategy(table, spec)
     assert len(trials) == 120 and (trials["state"] == "COMPLETE").all()
-    assert set(trials["worker"]) == {0, 1, 2}
+    # which workers get slots is the scheduler's business (on a loaded machine one may start after the others
+    # have claimed every slot); that several processes shared the studies is what the check below needs
+    assert set(trials["worker"]) <= {0, 1, 2} and trials["worker"].nunique() >= 2
     for repeat, arms in trials.groupby("repeat")["arch"]:
         assert arms.is_unique, f"repeat {repeat}: {len(arms) - arms.nunique()} repeated networks"
 

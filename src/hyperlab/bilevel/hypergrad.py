@@ -140,17 +140,17 @@ class Record(NamedTuple):
     hypergrad_norm: jax.Array
 
 
+class OuterLoop(TypedDict):
+    """The keyword arguments of :func:`run_bilevel`, as :func:`run_orders` and :func:`run_exact` pass them."""
+
+    outer_opt: optax.GradientTransformation
+    inner_lr: float
+    inner_steps: int
+    outer_steps: int
+
+
 def run_bilevel(
-    train_loss: Loss,
-    val_loss: Loss,
-    hypergrad_fn: HypergradFn,
-    w0: PyTree,
-    h0: PyTree,
-    *,
-    outer_opt: optax.GradientTransformation,
-    inner_lr: float,
-    inner_steps: int,
-    outer_steps: int,
+    train_loss: Loss, val_loss: Loss, hypergrad_fn: HypergradFn, w0: PyTree, h0: PyTree, **loop: Unpack[OuterLoop]
 ) -> Record:
     """Alternate ``outer_steps`` hyper-updates and inner training; return the trajectory.
 
@@ -164,26 +164,19 @@ def run_bilevel(
         g = hypergrad_fn(w, h)
         return Record(w, h, train_loss(w, h), val_loss(w, h), g, optax.tree.norm(g))
 
+    outer_opt = loop["outer_opt"]
+
     def step(state: BilevelState, _):
         rec = record(state.w, state.h)
         updates, opt_state = outer_opt.update(rec.hypergrad, state.opt_state, state.h)
         h = optax.apply_updates(state.h, updates)
-        w = unroll(train_loss, state.w, h, inner_lr, inner_steps)
+        w = unroll(train_loss, state.w, h, loop["inner_lr"], loop["inner_steps"])
         return BilevelState(w, h, opt_state), rec
 
     init = BilevelState(w0, h0, outer_opt.init(h0))
-    final, recs = lax.scan(step, init, None, length=outer_steps)
+    final, recs = lax.scan(step, init, None, length=loop["outer_steps"])
     last = record(final.w, final.h)
     return jax.tree_util.tree_map(lambda xs, x: jnp.concatenate([xs, x[None]]), recs, last)
-
-
-class OuterLoop(TypedDict):
-    """The keyword arguments of :func:`run_bilevel` that :func:`run_orders` and :func:`run_exact` pass on."""
-
-    outer_opt: optax.GradientTransformation
-    inner_lr: float
-    inner_steps: int
-    outer_steps: int
 
 
 def run_orders(train_loss: Loss, val_loss: Loss, w0: PyTree, h0: PyTree, orders, **loop: Unpack[OuterLoop]) -> Record:

@@ -56,6 +56,28 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
     trial look up a 2-layer network, a duplicated row weights one seed twice).
     Every problem is one :class:`TableError` line naming ``name``.
     """
+    wcols = _check_columns(frame, name)
+    out = frame.copy()
+    _check_numbers(out, wcols, name)
+    if out["arch"].isna().any():
+        raise TableError(f"{name}: column arch is empty on {_first(out['arch'].isna(), out, 'arch')}")
+    out["arch"] = out["arch"].astype(str)
+    _check_status_and_values(out, name)
+    _check_architectures(out, wcols, name)
+    dup = out.duplicated(["arch", "seed"])
+    if dup.any():
+        raise TableError(
+            f"{name}: (arch, seed) repeated: {_first(dup, out, 'arch')} seed {int(out['seed'][dup].iloc[0])}"
+        )
+    for col in ("n_params", "flops"):
+        if (out.groupby("arch")[col].nunique() > 1).any():
+            arch = out.groupby("arch")[col].nunique().loc[lambda n: n > 1].index[0]
+            raise TableError(f"{name}: network {arch} has different {col} on different rows")
+    return out
+
+
+def _check_columns(frame: pd.DataFrame, name: str) -> list[str]:
+    """The required columns and width_1..width_L are there, and there are rows; returns the width columns."""
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise TableError(f"{name}: lacks column(s) {missing}; needs {list(REQUIRED)} and width_1..width_L")
@@ -66,7 +88,11 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
         raise TableError(f"{name}: width columns {wcols} are not width_1..width_{len(wcols)}")
     if frame.empty:
         raise TableError(f"{name}: has no rows")
-    out = frame.copy()
+    return wcols
+
+
+def _check_numbers(out: pd.DataFrame, wcols: list[str], name: str) -> None:
+    """Number columns hold numbers; count and width columns whole numbers >= 0."""
     for col in (*INT_COLUMNS, *wcols, *ERROR_COLUMNS, *TIME_COLUMNS):
         if not pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col]):
             bad = pd.to_numeric(out[col], errors="coerce").isna() & out[col].notna()
@@ -77,9 +103,10 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
             raise TableError(f"{name}: column {col} must hold whole numbers on every row (dtype {out[col].dtype})")
         if (out[col] < 0).any():
             raise TableError(f"{name}: column {col} must be >= 0; {_first(out[col] < 0, out, col)}")
-    if out["arch"].isna().any():
-        raise TableError(f"{name}: column arch is empty on {_first(out['arch'].isna(), out, 'arch')}")
-    out["arch"] = out["arch"].astype(str)
+
+
+def _check_status_and_values(out: pd.DataFrame, name: str) -> None:
+    """Status ok/failed, at least one ok row, and every ok row's errors in 0..1 and times > 0, finite."""
     bad = ~out["status"].isin(("ok", "failed"))
     if bad.any():
         raise TableError(f"{name}: status must be ok/failed; {_first(bad, out, 'status')}")
@@ -94,6 +121,10 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
         if bad.any():
             allowed = "a finite number in 0..1" if col in ERROR_COLUMNS else "a finite number > 0"
             raise TableError(f"{name}: an ok row must have {col} {allowed}; {_first(bad, out, col)}")
+
+
+def _check_architectures(out: pd.DataFrame, wcols: list[str], name: str) -> None:
+    """Each row's depth fits the width columns, and its arch name is the one its depth and widths give."""
     depth = out["n_layers"]
     bad = (depth < 1) | (depth > len(wcols))
     if bad.any():
@@ -113,16 +144,6 @@ def validate_table(frame: pd.DataFrame, name: str = "candidate table") -> pd.Dat
             f"{name}: row {i + 2}: arch {out['arch'].iloc[i]!r} contradicts n_layers "
             f"{int(depth.iloc[i])} and widths {widths[i].tolist()} (expected {expected[i]!r})"
         )
-    dup = out.duplicated(["arch", "seed"])
-    if dup.any():
-        raise TableError(
-            f"{name}: (arch, seed) repeated: {_first(dup, out, 'arch')} seed {int(out['seed'][dup].iloc[0])}"
-        )
-    for col in ("n_params", "flops"):
-        if (out.groupby("arch")[col].nunique() > 1).any():
-            arch = out.groupby("arch")[col].nunique().loc[lambda n: n > 1].index[0]
-            raise TableError(f"{name}: network {arch} has different {col} on different rows")
-    return out
 
 
 def read_csv_table(path, error: type[Exception], missing: str, rerun: str, dtype: dict | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ and Optuna's ``optim_mixed``:
 
 from __future__ import annotations
 
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 from scipy.optimize import minimize
@@ -84,18 +84,28 @@ def _coordinate_search(acq, space: SearchSpace, starts: np.ndarray, values: np.n
     return starts, values
 
 
+class Effort(NamedTuple):
+    """How hard :func:`maximize` searches: random candidates, local starts, rounds, L-BFGS-B iterations."""
+
+    n_candidates: int = 1024
+    n_starts: int = 10
+    n_rounds: int = 3
+    max_iter: int = 100
+
+
+DEFAULT_EFFORT = Effort()
+
+
 def maximize(
     acq,
     space: SearchSpace,
     rng: np.random.RandomState,
     incumbents: np.ndarray,
     taken: set | None = None,
-    n_candidates: int = 1024,
-    n_starts: int = 10,
-    n_rounds: int = 3,
-    max_iter: int = 100,
+    effort: Effort = DEFAULT_EFFORT,
 ) -> np.ndarray:
     """The best point found (features), avoiding points in ``taken`` (rounded tuples)."""
+    n_candidates, n_starts, n_rounds, max_iter = effort
     cand = space.sample(rng, n_candidates, sobol=True)
     if len(incumbents):
         near = incumbents[rng.randint(len(incumbents), size=n_candidates // 4)]

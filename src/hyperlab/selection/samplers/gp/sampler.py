@@ -67,7 +67,7 @@ from hyperlab.selection.samplers.claims import ALIVE, claim_checked
 from hyperlab.selection.samplers.gp.acquisition import LogEI, LogEIPerSecond
 from hyperlab.selection.samplers.gp.cost import trial_cost
 from hyperlab.selection.samplers.gp.gp import Posterior, WarmFits, standardize
-from hyperlab.selection.samplers.gp.optim import argmax_of, evaluate, key_of, maximize
+from hyperlab.selection.samplers.gp.optim import Effort, argmax_of, evaluate, key_of, maximize
 from hyperlab.selection.samplers.gp.pending import Pending, near_running, running_points, with_fantasies
 from hyperlab.selection.samplers.gp.search_space import SearchSpace
 from hyperlab.selection.samplers.gp.threads import single_threaded_blas
@@ -227,7 +227,7 @@ class GPEISampler(BaseSampler):
                 best = np.argsort(-values, kind="stable")[:spread]
                 return pool[best[spread_rng.integers(len(best))]]
             return pool[argmax_of(values, self._rng)]
-        return maximize(acq, space, self._rng, incumbents, taken, n_candidates=self._n_candidates)
+        return maximize(acq, space, self._rng, incumbents, taken, Effort(n_candidates=self._n_candidates))
 
     def _acquisition(self, study: Study, space: SearchSpace, done: list[FrozenTrial], failed: list, pending=None):
         """The acquisition to maximize and the features of the best few observed points.
