@@ -18,11 +18,10 @@ arithmetic bound; the rest is memory traffic of the (hidden, coordinates) gate a
 from __future__ import annotations
 
 import json
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
+from l2l_speed import median_time  # a sibling script: bench/ is on the path when a bench runs
 
 from hyperlab import backend, config
 from hyperlab.data import load_npz
@@ -30,7 +29,7 @@ from hyperlab.l2l import meta_loss, optimizee, protocol
 from hyperlab.l2l.lstm_optimizer import LSTMConfig, init_phi, initial_carry, lstm_optimizer, lstm_step
 from hyperlab.l2l.meta_step import MetaState, make_meta_step, meta_optimizer
 
-REPEATS = 7
+REPEATS = 7  # timed calls per figure (median), after one that compiles
 
 
 def emit(name: str, **values) -> None:
@@ -41,16 +40,6 @@ def flops(fn, *args) -> float:
     cost = jax.jit(fn).lower(*args).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost["flops"])
-
-
-def median_seconds(fn, *args) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -73,7 +62,8 @@ def main() -> None:
         thetas = jax.vmap(lambda k: optimizee.init_theta(k, spec))(jax.random.split(jax.random.key(4), meta_batch))
         states = jax.vmap(lstm_optimizer(None, cfg).init)(thetas)
         keys = jax.random.split(jax.random.key(5), meta_batch * 21).reshape(meta_batch, 21)
-        seconds = median_seconds(step, MetaState(phi, meta_opt.init(phi)), thetas, states, keys)
+        meta = MetaState(phi, meta_opt.init(phi))
+        seconds = median_time(lambda: step(meta, thetas, states, keys), REPEATS)
         # per optimizee step: forward (rematerialized in the backward pass) + forward-backward of the LSTM,
         # and the optimizee's value-and-gradient twice (the unroll, then its rematerialization)
         counted = meta_batch * 20 * (fwd + both + 2 * net)
@@ -85,7 +75,8 @@ def main() -> None:
             gflop_per_s=counted / 1e9 / seconds,
         )
     a = jax.random.normal(jax.random.key(6), (2048, 2048))
-    seconds = median_seconds(jax.jit(lambda a: a @ a), a)
+    square = jax.jit(lambda a: a @ a)
+    seconds = median_time(lambda: square(a), REPEATS)
     emit("matmul", n=2048, seconds=seconds, gflop_per_s=2 * 2048**3 / 1e9 / seconds)
 
 
