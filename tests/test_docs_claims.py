@@ -355,6 +355,28 @@ def _seed_std_median(data: Committed) -> list[str]:
     return _unless(round(value, 4) == 0.0046, f"val_error_seed_std_median is {value:.4f}")
 
 
+def _l2l_fewer_updates_miss_the_bar(data: Committed) -> list[str]:
+    """Every point of the chosen recipe's curve before the chosen budget has a seed below the bar."""
+    chosen = data.json("plots/l2l/meta_report.json")["chosen"]
+    curve = data.csv("plots/l2l/budget.csv")
+    earlier = curve[(curve.recipe == chosen["recipe"]) & (curve.meta_updates < chosen["meta_updates"])]
+    passing = earlier.groupby("meta_updates").reaches_bar.all()
+    return _unless(len(passing) > 0 and not passing.any(), f"earlier budgets at the bar: {passing.to_dict()}")
+
+
+def _l2l_nag_ahead_past_the_horizon(data: Committed) -> list[str]:
+    long = next(v for k, v in data.json("plots/l2l/report.json")["settings"].items() if k.startswith("steps"))
+    ahead = {m: s["loss"] > long["nag"]["loss"] for m, s in long["lstm_seeds"].items()}
+    return _unless(all(ahead.values()), f"NAG ahead of meta-seed: {ahead}")
+
+
+def _l2l_released_above_nag(data: Committed) -> list[str]:
+    curve = data.csv("plots/l2l/budget.csv")
+    released = curve[curve.recipe == "released"]
+    last = released[released.meta_updates == released.meta_updates.max()]
+    return _unless(len(last) > 0 and (last.val_loss > last.nag_loss).all(), "a released-recipe seed is below NAG")
+
+
 CLAIMS = [
     # README: the glance rows outside HPO and learning to learn (their numbers: tests/test_docs.py)
     Claim(
@@ -385,6 +407,9 @@ CLAIMS = [
     Claim("README.md", "Far less memory", _drmad_far_less_memory),
     Claim("README.md", "the linear one learns it exactly", _linear_hypernet_exact),
     Claim("README.md", "the local MLP is accurate only near ĥ", _local_mlp_only_near_h),
+    Claim("README.md", "With fewer meta-updates it does not", _l2l_fewer_updates_miss_the_bar),
+    Claim("README.md", "run on past that horizon NAG is ahead again", _l2l_nag_ahead_past_the_horizon),
+    Claim("README.md", "The released code's recipe stays above NAG after", _l2l_released_above_nag),
     # docs/bilevel.md: verdicts and limits
     Claim("docs/bilevel.md", "**Order 0 never moves h.**", _order0_never_moves_h),
     Claim("docs/bilevel.md", "h stays at 1.0 and w slides from 1 to −1", _order0_slides_from_1_to_minus_1),
