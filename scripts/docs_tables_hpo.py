@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from docs_tables_common import num as _num
+from docs_tables_common import table as _table
 
 SOURCE = "plots/hpo"
 PAGE = "docs/hpo.md"
@@ -23,15 +25,6 @@ ACCURACY_METHODS = ("central_differences", "kpiece4", "drmad", "ift", "online1",
 
 def _report(root: Path) -> dict:
     return json.loads((root / SOURCE / "report.json").read_text())
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
-
-
-def _num(x: float, digits: int = 3) -> str:
-    return "NaN" if pd.isna(x) else f"{x:.{digits}f}"
 
 
 def _count(x: float) -> str:

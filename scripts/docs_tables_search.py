@@ -14,12 +14,15 @@ realization's outcome, and never stated.
 
 from __future__ import annotations
 
-import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/ is no package: loaded by path, it imports by name
+from docs_tables_common import load_json, table  # noqa: E402
 
 SOURCE = "plots/search"
 PAGE = "docs/architecture-search.md"
@@ -38,12 +41,7 @@ TESTS = {"vs_baseline": "one-sided, against the baseline", "pairwise": "two-side
 
 
 def _report(root: Path) -> dict:
-    return json.loads((root / SOURCE / "report.json").read_text())
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    return load_json(root, f"{SOURCE}/report.json")
 
 
 def _r(x: float) -> str:
@@ -90,7 +88,7 @@ def search_realizations(root: Path) -> str:
     ]
     n = report["n_trials"]
     reps = next(iter(report["strategies"].values()))["repeats"]
-    return _table(header, rows) + f"\nEvery strategy: {reps} studies of {n} trials per realization.\n"
+    return table(header, rows) + f"\nEvery strategy: {reps} studies of {n} trials per realization.\n"
 
 
 def search_regrets(root: Path) -> str:
@@ -103,7 +101,7 @@ def search_regrets(root: Path) -> str:
             cells = [_median_ci(row, k) for k in ("search", "incumbent", "recommendation")]
             rows.append([f"`{s}`" if r == 0 else "", str(r), *cells, f"{row['repeats_per_study']:.1f}"])
     header = ["strategy", "realization", *(REGRETS[k] for k in ("search", "incumbent", "recommendation"))]
-    return _table([*header, "repeats / study"], rows)
+    return table([*header, "repeats / study"], rows)
 
 
 def search_cost_aware(root: Path) -> str:
@@ -129,7 +127,7 @@ def search_cost_aware(root: Path) -> str:
         "incumbent's latency, ms (headline)",
         "training of the study, s (headline)",
     ]
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _outcome(g: pd.DataFrame, winner: str, loser: str) -> str:
@@ -166,7 +164,7 @@ def search_verdicts(root: Path) -> str:
     out += "\n".join(robust) + "\n" if robust else "none.\n"
     header = ["regret", "test", "pair", *(f"realization {r}: lower" for r in range(n_real))]
     out += "\n**Not robust** (a winner on some realizations only, or different winners; not stated):\n\n"
-    out += _table(header, split) if split else "none.\n"
+    out += table(header, split) if split else "none.\n"
     return out + f"\nNo winner on any realization: {none} tests.\n"
 
 
@@ -204,7 +202,7 @@ def search_fronts(root: Path) -> str:
         share = " / ".join(f"{p['strategies'][s]['median_front_share']:.2f}" for p in parts)
         rows.append([f"`{s}`", hv, share])
     per = " / ".join(str(r) for r in range(len(parts)))
-    return _table(["strategy", f"HV ratio, log (realization {per})", f"front share (realization {per})"], rows)
+    return table(["strategy", f"HV ratio, log (realization {per})", f"front share (realization {per})"], rows)
 
 
 _DEPTH = {1: "one", 2: "two", 3: "three"}
@@ -213,7 +211,7 @@ _DEPTH = {1: "one", 2: "two", 3: "three"}
 def candidates_summary(root: Path) -> str:
     """``candidates``: the table's size, best network, seed noise, latency range and true front, and how far
     latency is from proportional to FLOPs (``plots/candidates/report.json`` and ``scatter.csv``)."""
-    report = json.loads((root / "plots/candidates/report.json").read_text())
+    report = load_json(root, "plots/candidates/report.json")
     nets = pd.read_csv(root / "plots/candidates/scatter.csv", dtype={"arch": str})
     lat, flops = nets["latency_ms"], nets["flops"]
     front = nets[nets["pareto"].astype(bool)].sort_values("latency_ms")
@@ -245,7 +243,7 @@ def candidates_summary(root: Path) -> str:
         f"smallest network's {lat.min():.2f} ms. The ten best networks span {top.min():.4f}–{top.max():.4f} in "
         "seed-mean validation error.\n"
     )
-    return _table(["", "value"], rows) + prose
+    return table(["", "value"], rows) + prose
 
 
 TABLES: dict[str, tuple[str, Callable[[Path], str]]] = {

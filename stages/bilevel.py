@@ -23,7 +23,7 @@ def main() -> None:
     params = config.load_section("bilevel")
     # `order` in bilevel.orders is checked by config.validate_all, before every stage
 
-    from hyperlab.bilevel.experiments import order as order_experiment  # JAX only after params pass
+    from hyperlab.bilevel.experiments import order_experiment  # JAX only after params pass
 
     result = order_experiment.run(params, common.order)
     write_outputs(result, "plots/bilevel", "metrics/bilevel.json")

@@ -25,7 +25,7 @@ def main() -> None:
     import jax  # heavy imports only after the params are known to be good
 
     jax.config.update("jax_enable_x64", True)
-    from hyperlab.bilevel.experiments import drmad as drmad_experiment
+    from hyperlab.bilevel.experiments import drmad_experiment
 
     result = drmad_experiment.run(params, progress=progress)
     write_outputs(result, "plots/drmad", "metrics/drmad.json")

@@ -20,7 +20,19 @@ from hyperlab.cli import InputError, run_stage
 
 log = logging.getLogger("hyperlab.stages.figures")
 # Kept in step with dvc.yaml's figures foreach and hyperlab.plotting (tests/test_dvc_deps.py checks both).
-FAMILIES = ("bilevel", "candidates", "data", "drmad", "hpo", "hpo_scale", "hypernet", "l2l", "sampler_bench", "search")
+FAMILIES = (
+    "bilevel",
+    "candidates",
+    "data",
+    "drmad",
+    "hpo",
+    "hpo_scale",
+    "hpo_sweep",
+    "hypernet",
+    "l2l",
+    "sampler_bench",
+    "search",
+)
 
 
 def main() -> None:

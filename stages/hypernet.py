@@ -31,7 +31,7 @@ def main() -> None:
     params = config.load_section("hypernet")
 
     # heavy imports (JAX) only after the params are known to be valid
-    from hyperlab.bilevel.experiments import hypernet as hypernet_experiment
+    from hyperlab.bilevel.experiments import hypernet_experiment
 
     result = hypernet_experiment.run(params, common.seed, progress=progress)
     write_outputs(result, "plots/hypernet", "metrics/hypernet.json")

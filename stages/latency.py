@@ -4,7 +4,7 @@ The ``candidates`` stage times each network right after training it; this
 stage, cached on its own and independent of training, times every network in
 ``search.latency_rounds`` rounds with the candidates' protocol
 (``candidates.latency_batch / latency_repeats / latency_warmup``), pausing
-``search.latency_gap_seconds`` between rounds (:func:`hyperlab.selection.table.latency.run`).
+``search.latency_gap_seconds`` between rounds (:func:`hyperlab.selection.table.retiming.run`).
 ``compare`` re-reads every latency-dependent verdict with each round. Writes
 ``data/latency.csv`` (arch, round, latency_ms; committed).
 """
@@ -21,9 +21,9 @@ def main() -> None:
     cand = config.load_section("candidates")
     params = config.load_section("search")
 
-    from hyperlab.selection.table import latency  # JAX: only once the params are known to be good
+    from hyperlab.selection.table import retiming  # JAX: only once the params are known to be good
 
-    result = latency.run(cand, params, common.seed)
+    result = retiming.run(cand, params, common.seed)
     write_csv("data/latency.csv", result.products["latency"])
 
 

@@ -1,6 +1,6 @@
 """Stage ``sampler_bench``: are our GP samplers as good as Optuna's GPSampler, and how fast?
 
-Runs :func:`hyperlab.selection.analysis.sampler_bench.run` -- GP-EI, EI per second, TPE and
+Runs :func:`hyperlab.selection.analysis.sampler_bench_experiment.run` -- GP-EI, EI per second, TPE and
 random on the candidate table (the search protocol), Hartmann-6 and Branin --
 and writes ``plots/sampler_bench/{summary,curves,timing}.csv`` and the headline
 numbers to ``metrics/sampler_bench.json`` (the full tables also to
@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from hyperlab import config
-from hyperlab.cli import InputError, progress, run_stage
+from hyperlab.cli import InputError, progress, run_stage, setup_logging
 from hyperlab.report import write_outputs
 
 log = logging.getLogger("hyperlab.stages.sampler_bench")
@@ -28,13 +28,15 @@ def main() -> None:
     candidates = config.load_section("candidates")
     search = config.load_section("search")  # the table studies are compared as the search stage's are
 
-    from hyperlab.selection.analysis import compare, sampler_bench
+    from hyperlab.selection.analysis import compare, sampler_bench_experiment
     from hyperlab.selection.table.table import ExpectedRows, load_table
     from hyperlab.selection.table.validate import TableError
 
     try:
         table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
-        result = sampler_bench.run(params, table, compare.settings_of(search, common.seed), progress=progress)
+        settings = compare.settings_of(search, common.seed)
+        # spawned workers log as this stage does (Optuna level included)
+        result = sampler_bench_experiment.run(params, table, settings, progress=progress, worker_setup=setup_logging)
     except TableError as err:
         raise InputError(str(err)) from None
     write_outputs(result, OUT, "metrics/sampler_bench.json")

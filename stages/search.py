@@ -13,7 +13,7 @@ import sys
 import time
 
 from hyperlab import config
-from hyperlab.cli import InputError, progress, run_stage
+from hyperlab.cli import InputError, progress, run_stage, setup_logging
 
 log = logging.getLogger("hyperlab.stages.search")
 TABLE = "data/candidates.csv"
@@ -38,7 +38,8 @@ def main() -> None:
     start = time.perf_counter()
     try:
         table = load_table(TABLE, ExpectedRows.of(candidates, common.seed))
-        result = runner.run(params, strategy, table, common.seed, progress=progress)
+        # spawned workers log as this stage does (Optuna level included)
+        result = runner.run(params, strategy, table, common.seed, progress=progress, worker_setup=setup_logging)
     except (TableError, StorageBusy) as err:
         raise InputError(str(err)) from None
     write_csv(f"data/search/{strategy}.csv", result.products["trials"])

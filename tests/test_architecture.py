@@ -262,7 +262,11 @@ def test_imports_follow_the_rule_table(path):
         ("hyperlab.data", "from hyperlab.cli import InputError", "hyperlab.cli"),
         ("hyperlab.data.splits_file", "from hyperlab.config import split_sizes", "hyperlab.config"),
         ("hyperlab.io.manifest", "from hyperlab.report import Result", "hyperlab.report"),
-        ("hyperlab.bilevel.experiments.drmad", "def f():\n    from hyperlab.cli import progress", "hyperlab.cli"),
+        (
+            "hyperlab.bilevel.experiments.drmad_experiment",
+            "def f():\n    from hyperlab.cli import progress",
+            "hyperlab.cli",
+        ),
         # only the section models may be imported for annotations alone, and only under TYPE_CHECKING
         (
             "hyperlab.l2l.x",
@@ -289,19 +293,23 @@ def test_imports_follow_the_rule_table(path):
         # the hypergradient library never imports the experiments that drive it, nor does another package
         (
             "hyperlab.bilevel.hypergrad",
-            "from hyperlab.bilevel.experiments.summary import steps_to_tol",
-            "hyperlab.bilevel.experiments.summary",
+            "from hyperlab.bilevel.experiments.convergence import steps_to_tol",
+            "hyperlab.bilevel.experiments.convergence",
         ),
-        ("hyperlab.bilevel.hypernet", "from .experiments import summary", "hyperlab.bilevel.experiments.summary"),
+        (
+            "hyperlab.bilevel.hypernet",
+            "from .experiments import convergence",
+            "hyperlab.bilevel.experiments.convergence",
+        ),
         (
             "hyperlab.hpo.gradient",
-            "from hyperlab.bilevel.experiments import drmad",
-            "hyperlab.bilevel.experiments.drmad",
+            "from hyperlab.bilevel.experiments import drmad_experiment",
+            "hyperlab.bilevel.experiments.drmad_experiment",
         ),
         (
             "hyperlab.training.mlp",
-            "from hyperlab.selection.table.candidates import SETS",
-            "hyperlab.selection.table.candidates",
+            "from hyperlab.selection.table.candidate_table import SETS",
+            "hyperlab.selection.table.candidate_table",
         ),
         ("hyperlab.config.schema", "from hyperlab.bilevel.hypernet import KINDS", "hyperlab.bilevel.hypernet"),
         ("hyperlab.selection.names", "from hyperlab.errors import InputError", "hyperlab.errors"),
@@ -326,7 +334,7 @@ def test_imports_follow_the_rule_table(path):
             "hyperlab.selection.study.strategies",
         ),
         (
-            "hyperlab.selection.table.candidates",
+            "hyperlab.selection.table.candidate_table",
             "from hyperlab.selection.analysis.regret import band",
             "hyperlab.selection.analysis.regret",
         ),
@@ -371,8 +379,8 @@ def test_allowed_imports_pass():
     assert violations("from hyperlab.bilevel import drmad as dm", "hyperlab.hpo.gradient") == []
     assert (
         violations(
-            "from hyperlab.bilevel import hypernet\nfrom hyperlab.progress import Progress\nfrom . import summary",
-            "hyperlab.bilevel.experiments.hypernet",
+            "from hyperlab.bilevel import hypernet\nfrom hyperlab.progress import Progress\nfrom . import convergence",
+            "hyperlab.bilevel.experiments.hypernet_experiment",
         )
         == []
     )
@@ -384,7 +392,9 @@ def test_allowed_imports_pass():
         == []
     )
     assert (
-        violations("from hyperlab.selection.analysis.fronts import true_front", "hyperlab.selection.table.candidates")
+        violations(
+            "from hyperlab.selection.analysis.fronts import true_front", "hyperlab.selection.table.candidate_table"
+        )
         == []
     )
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hyperlab import backend
-from hyperlab.training.latency import TIMING_PLATFORM, on_timing_device
+from hyperlab.training.timing import TIMING_PLATFORM, on_timing_device
 
 
 def _train(x, w):

@@ -14,15 +14,9 @@ import optuna
 import pytest
 
 from hyperlab import cli
+from hyperlab.selection.study.pool import pool_map
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-# Library modules that still set Optuna's level themselves, to be removed by their owners (the stage's level now
-# comes from hyperlab.cli.OPTUNA_LEVEL); the list only shrinks (a fixed module fails the test below).
-STILL_SETTING_OPTUNA_LEVEL = {
-    "hyperlab/selection/analysis/sampler_bench.py",
-    "hyperlab/selection/study/runner.py",
-}
 
 
 def calls_named(source: str, name: str) -> list[int]:
@@ -53,11 +47,10 @@ def test_calls_named_finds_calls_and_switch_names_only():
 
 
 def test_only_cli_sets_optuna_verbosity():
+    """Pool workers get the stage's level through ``setup`` (:func:`~hyperlab.selection.study.pool.pool_map`),
+    not from a call of their own."""
     sites = library_sites("set_verbosity")
-    assert "hyperlab/cli.py" in sites
-    others = set(sites) - {"hyperlab/cli.py"}
-    assert others <= STILL_SETTING_OPTUNA_LEVEL, f"sets Optuna's level outside hyperlab.cli: {others}"
-    assert STILL_SETTING_OPTUNA_LEVEL <= others, "no longer sets it: remove from STILL_SETTING_OPTUNA_LEVEL"
+    assert list(sites) == ["hyperlab/cli.py"], f"sets Optuna's level outside hyperlab.cli: {sorted(sites)}"
 
 
 def test_library_never_flips_x64():
@@ -79,3 +72,14 @@ def test_setup_logging_sets_optuna_level_once(restore_logging):
     cli.setup_logging()
     assert optuna.logging.get_verbosity() == cli.OPTUNA_LEVEL == logging.WARNING
     assert logging.getLogger("jax").level == logging.WARNING
+
+
+def _optuna_level(_job) -> int:
+    return optuna.logging.get_verbosity()
+
+
+def test_spawned_pool_workers_run_the_stages_setup():
+    """A spawned worker starts with Optuna at its default (INFO: a line per trial); the stage's setup makes it
+    the stage's level."""
+    levels = pool_map(_optuna_level, [0, 1], 2, "test", "the level check", "", setup=cli.setup_logging)
+    assert levels == [cli.OPTUNA_LEVEL, cli.OPTUNA_LEVEL] and cli.OPTUNA_LEVEL != optuna.logging.INFO

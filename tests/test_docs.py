@@ -143,7 +143,8 @@ def metrics_problems(text: str, repo: Path = REPO) -> list[str]:
 
 # ----------------------------------------------------------------------------------------- the glance table
 
-_NUMBER = re.compile(r"^[-−]?\d+(?:\.\d+)?(?:e[-−+]?\d+)?")
+#: a number as the pages write it: thousands separated by commas (12,705), decimals, an exponent
+_NUMBER = re.compile(r"^[-−]?\d{1,3}(?:,\d{3})+(?![\d.])|^[-−]?\d+(?:\.\d+)?(?:e[-−+]?\d+)?")
 #: Words after which a bare number is a label, not a result (``order 1``, ``Hartmann-6``).
 _LABEL = re.compile(r"(?:order|orders|seed|seeds|part|K =|Hartmann-)\s?$")
 
@@ -169,8 +170,8 @@ def lookup(source: str, repo: Path = REPO):
 
 
 def matches(shown: str, value) -> bool:
-    """``value`` rounded as ``shown`` is written equals ``shown``."""
-    shown = shown.replace("−", "-")
+    """``value`` rounded as ``shown`` is written equals ``shown`` (thousands separators read as none)."""
+    shown = shown.replace("−", "-").replace(",", "")
     if "e" in shown:
         mantissa = shown.split("e")[0]
         digits = len(mantissa.split(".")[1]) if "." in mantissa else 0
@@ -430,7 +431,13 @@ def test_sourced_numbers_equal_the_committed_values(page):
 
 
 def test_a_sourced_number_that_the_files_contradict_is_caught():
-    good = '[18](x.md "plots/hpo_scale/report.json: paired.crossover.val_loss.dim")'
+    source = "plots/hpo_scale/report.json: views.steps.paired.crossover.val_loss.dim"
+    good = f'[18](x.md "{source}")'
     assert sourced_number_problems(good) == []
     wrong = good.replace("[18]", "[27]")
-    assert sourced_number_problems(wrong) == ["27 but plots/hpo_scale/report.json: paired.crossover.val_loss.dim is 18"]
+    assert sourced_number_problems(wrong) == [f"27 but {source} is 18"]
+    big = '[12,705](x.md "metrics/hpo_scale.json: crossover_dim_test_error")'
+    assert sourced_number_problems(big) == []
+    assert sourced_number_problems(big.replace("12,705", "12,704")) == [
+        "12,704 but metrics/hpo_scale.json: crossover_dim_test_error is 12705"
+    ]

@@ -100,7 +100,7 @@ def test_cmaes_worse_still_fails():
     sentence = "CMA-ES is worse still."
     assert _unregistered("docs/hpo-scale.md", "Verdicts", sentence) == [f"- {sentence}"]
     problems = _fails("docs/hpo-scale.md", sentence, scale.cmaes_rank((), (18, 27, 162, 12705)))
-    assert problems == [f"docs/hpo-scale.md: {sentence!r}: CMA-ES is not the worst search method at d = 27"]
+    assert f"docs/hpo-scale.md: {sentence!r}: CMA-ES is not the worst search method at d = 27" in problems
 
 
 def test_a_gap_that_grows_with_d_fails():
@@ -110,20 +110,20 @@ def test_a_gap_that_grows_with_d_fails():
     assert "the gap does not grow from d = " in problem
 
 
-def test_half_of_the_gain_fitted_fails_in_the_readme():
-    """README: about two thirds of DrMAD's gain over the best search method at d = 12,705 is fitted:
-    "half" is contradicted, "most" holds; the edited row is also no longer the registered sentence."""
-    best = scale.most_fitted(DATA)
-    half = scale.share_fitted("drmad", "hesbo", 0.5)(DATA)
-    assert best == [] and half and "of the gain is fitted" in half[0]
-    edited = _text("README.md").replace("most of that gain is fitted", "half of that gain is fitted")
-    claim = next(c for c in CLAIMS if c.anchor == "most of that gain is fitted to the validation set")
+def test_a_fifth_of_the_gain_fitted_fails_in_the_readme():
+    """README: half of DrMAD's validation gain over the best search method at d = 12,705 is fitted: "a fifth"
+    is contradicted, "half" holds; the edited row is also no longer the registered sentence."""
+    assert scale.share_fitted("drmad", "hesbo", 0.5, 0.05)(DATA) == []
+    wrong = scale.share_fitted("drmad", "hesbo", 0.2, 0.05)(DATA)
+    assert wrong and "of the gain is fitted" in wrong[0]
+    edited = _text("README.md").replace("half of that gain is fitted", "a fifth of that gain is fitted")
+    claim = next(c for c in CLAIMS if c.anchor == "half of that gain is fitted to the validation set")
     assert any(p.endswith("no longer on the page") for p in claim_problems(claim, edited, DATA))
     anchors = [c.anchor for c in CLAIMS if c.page == "README.md"]
-    assert any("half of that gain is fitted" in s for s in uncovered(edited, SCOPES["README.md"], anchors))
+    assert any("a fifth of that gain is fitted" in s for s in uncovered(edited, SCOPES["README.md"], anchors))
 
 
-@pytest.mark.parametrize("passes, ok", [(5, True), (6, False)])
+@pytest.mark.parametrize("passes, ok", [(10, True), (5, False)])
 def test_online5_passes(passes, ok):
     assert (scale.online_passes(passes)(DATA) == []) is ok
 

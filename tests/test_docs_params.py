@@ -255,6 +255,7 @@ PAGE_OF = {
     "hypernet": "docs/hypernetworks.md",
     "hpo": "docs/hpo.md",
     "hpo_scale": "docs/hpo-scale.md",
+    "hpo_sweep": "docs/hpo-scale.md",
     "l2l": "docs/l2l.md",
 }
 

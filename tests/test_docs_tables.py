@@ -29,6 +29,7 @@ def copy(tmp_path) -> Path:
         "docs",
         "plots/hpo",
         "plots/hpo_scale",
+        "plots/hpo_sweep",
         "plots/sampler_bench",
         "plots/search",
         "plots/candidates",

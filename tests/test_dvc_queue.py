@@ -39,7 +39,7 @@ QUEUED_EDIT, WORKSPACE_EDIT = 1000.0, 2000.0
 
 
 def _edit_library(clone: Path, offset: float | None) -> None:
-    path = clone / "src/hyperlab/bilevel/experiments/order.py"
+    path = clone / "src/hyperlab/bilevel/experiments/order_experiment.py"
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", "--", str(path)], check=True)
     if offset is not None:
         text = path.read_text()

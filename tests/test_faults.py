@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, run_stage
 from hyperlab import cli, io
-from hyperlab.io import stage
+from hyperlab.io import staging
 
 FRAME = pd.DataFrame({"x": [1, 2], "y": [0.5, 0.25]})
 
@@ -91,11 +91,11 @@ def test_sigkill_leftovers_are_removed_at_the_next_start(workdir):
 def test_a_commit_killed_halfway_is_completed_at_the_next_start(workdir):
     """Killed after the manifest (the commit point) but before every move: the next start rolls forward."""
     outputs = io.StageOutputs("fake")
-    token = stage._ACTIVE.set(outputs)
+    token = staging._ACTIVE.set(outputs)
     try:
         _fake_stage(workdir, 2)()
     finally:
-        stage._ACTIVE.reset(token)
+        staging._ACTIVE.reset(token)
     real_replace, moved = os.replace, []
 
     def dying_replace(src, dst):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hyperlab import config
-from hyperlab.hpo import budget, cost, gradient, hypernet, methods
+from hyperlab.hpo import best_response, budget, cost, gradient, methods
 from hyperlab.hpo.families import make_family
 from hyperlab.hpo.names import FAMILIES
 from hyperlab.hpo.problem import Data, initial_weights, inner
@@ -23,7 +23,7 @@ SETTINGS = methods.Settings(
     online_every=2,
     cg_maxiter=3,
     n_startup_trials=2,
-    hypernet=hypernet.HypernetSettings(every=2, batch=2, sigma=0.5, phi_lr=0.003, outer_lr=0.2),
+    hypernet=best_response.HypernetSettings(every=2, batch=2, sigma=0.5, phi_lr=0.003, outer_lr=0.2),
     embedding_dim=2,
     cma_full_max_dim=30,
 )

@@ -191,6 +191,7 @@ TINY_SCALE = {
     "optuna_max_dim": 30,
     "cma_full_max_dim": 30,
     "seeds": 2,
+    "compute_budget": 144,
     "step_budget": 48,
     "check_points": 2,
     "fd_max_dim": 30,
@@ -280,24 +281,40 @@ def test_stage_end_to_end_and_figures(tmp_path, mnist_npz):
     scale = {**TINY_SCALE, "families": families, "optuna_max_dim": 10, "fd_max_dim": 10}
     run_stage("hpo_scale", tmp_path, {"seed": 0, "hpo": TINY_PROBLEM, "hpo_scale": scale})
     metrics = json.loads((tmp_path / "metrics/hpo_scale.json").read_text())
-    assert set(metrics) == {"crossover_dim"}
-    summary = pd.read_csv(tmp_path / "plots/hpo_scale/summary.csv")
-    assert list(summary["dim"].unique()) == [3, 15]  # (784-4-10): 2 + 1, 4 + 10 + 1
-    skipped = summary[~summary["ran"]]
-    assert set(zip(skipped["family"], skipped["method"])) == {("unit", "gp_ei"), ("unit", "tpe")}
-    assert skipped["why_not"].str.contains("optuna_max_dim = 10").all()
-    ran = summary[summary["ran"]]
-    assert np.isfinite(ran[["val_loss", "test_error"]].to_numpy(float)).all()
-    assert (ran["val_loss"] <= ran["initial_val_loss"] + 1e-6).all()
-    runs = pd.read_csv(tmp_path / "plots/hpo_scale/runs.csv")
-    assert len(runs[runs["ran"]]) == len(ran) * 2
+    assert set(metrics) == {"crossover_dim_test_error"}
+    report = json.loads((tmp_path / "plots/hpo_scale/report.json").read_text())
+    assert report["headline_view"] == "compute" and set(report["views"]) == {"compute", "steps"}
+    for view, (runs_csv, summary_csv) in se.TABLES.items():
+        summary = pd.read_csv(tmp_path / "plots/hpo_scale" / summary_csv)
+        assert list(summary["dim"].unique()) == [3, 15]  # (784-4-10): 2 + 1, 4 + 10 + 1
+        skipped = summary[~summary["ran"]]
+        assert set(zip(skipped["family"], skipped["method"])) == {("unit", "gp_ei"), ("unit", "tpe")}
+        assert skipped["why_not"].str.contains("optuna_max_dim = 10").all()
+        ran = summary[summary["ran"]]
+        assert np.isfinite(ran[["val_loss", "test_error"]].to_numpy(float)).all()
+        assert (ran["val_loss"] <= ran["initial_val_loss"] + 1e-6).all()
+        runs = pd.read_csv(tmp_path / "plots/hpo_scale" / runs_csv)
+        ran_runs = runs[runs["ran"]]
+        assert len(ran_runs) == len(ran) * 2
+        # every run kept within its view's budget, and spent most of it
+        if view == "compute":
+            assert (ran_runs["compute"] <= 144 + 1e-9).all()
+            search = ran_runs[ran_runs["method"].isin(["random", "cmaes", "hesbo", "tpe", "gp_ei"])]
+            assert (search["evaluations"] == 144 // 6).all() and (search["reverse_steps"] == 0).all()
+        else:
+            assert (ran_runs["forward_steps"] <= 48).all()
+        verdicts = report["views"][view]["verdicts"]
+        assert [v["dim"] for v in verdicts] == [3, 15]
+        assert set(report["views"][view]["paired"]["crossover"]) == {"val_loss", "test_loss", "test_error"}
+    crossover = report["views"]["compute"]["paired"]["crossover"]
+    assert metrics == {"crossover_dim_test_error": crossover["test_error"]["dim"]}
+    # a descent step is charged its reverse pass: exact reaches fewer outer steps under equal compute
+    both = {v: pd.read_csv(tmp_path / "plots/hpo_scale" / se.TABLES[v][0]).query("method == 'exact'") for v in se.VIEWS}
+    assert (both["compute"]["evaluations"].to_numpy() < both["steps"]["evaluations"].to_numpy()).all()
     acc = pd.read_csv(tmp_path / "plots/hpo_scale/hypergrad_accuracy.csv")
     fd = acc[acc["method"] == "central_differences"]
     assert (fd[fd["point"] == 0]["rel_err"] < 1e-5).all()  # float64 exact against float64 differences at h0
     assert list(fd["compared"].unique()) == ["all", "2 directions"]
-    report = json.loads((tmp_path / "plots/hpo_scale/report.json").read_text())
-    assert [v["dim"] for v in report["verdicts"]] == [3, 15]
-    assert report["crossover"]["dim"] == metrics["crossover_dim"]
     run_stage("figures", tmp_path, {"figures": {"dpi": 40}}, "hpo_scale")
     assert sorted(p.name for p in (tmp_path / "plots/figures/hpo_scale").iterdir()) == [
         "hpo_scale_hypergrad_error.png",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hyperlab import config
-from hyperlab.hpo import search as sm
+from hyperlab.hpo import search_methods as sm
 
 
 def _box(d: int) -> SimpleNamespace:

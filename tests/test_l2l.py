@@ -472,7 +472,7 @@ def test_stages_end_to_end(tmp_path, mnist_npz):
 
 def test_checkpoint_summary_counts_paired_wins():
     """Two meta-seeds, four paired runs: the wins, the bar and the best baseline, counted by hand."""
-    from hyperlab.l2l.summary import checkpoint_summary
+    from hyperlab.l2l.eval_tables import checkpoint_summary
 
     loss_at = {
         "sgd": [1.0, 1.0, 1.0, 1.0],

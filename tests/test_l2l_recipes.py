@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hyperlab.l2l import meta_train, names
-from hyperlab.l2l.budget import choose, curve_rows
+from hyperlab.l2l.budget_curve import choose, curve_rows
 from hyperlab.l2l.lstm_optimizer import LOG_AND_SIGN_EPS, LSTMConfig, log_and_sign, preprocess_gradient
 from hyperlab.l2l.recipes import RECIPES
 

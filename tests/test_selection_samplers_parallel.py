@@ -100,11 +100,11 @@ def test_fantasies_only_condition_the_posterior():
     believer = with_fantasies(post, Pending(pending))
     liar = with_fantasies(post, Pending(pending, pessimistic=True))
     for fantasy in (believer, liar):
-        assert fantasy.params is post.params
+        assert fantasy.kernel is post.kernel
         assert np.array_equal(fantasy.X[:12], X) and np.array_equal(fantasy.X[12:], pending)
         assert np.all(fantasy.predict(pending)[1] < post.predict(pending)[1])
     np.testing.assert_allclose(believer.predict(grid)[0], post.predict(grid)[0], atol=1e-6)
-    noise = float(post.params.noise)
+    noise = float(post.kernel.noise)
     np.testing.assert_allclose(liar.predict(pending)[0], z.max(), atol=10 * math.sqrt(noise) + 1e-3)
     assert with_fantasies(post, Pending(np.zeros((0, 2)))) is post and with_fantasies(post, None) is post
 

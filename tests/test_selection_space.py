@@ -26,8 +26,8 @@ def test_space_size_order_and_closed_forms():
     # training: forward + weight gradients + input gradients of all layers but the first
     assert network.train_flops((64, 32)) == 3 * 2 * (784 * 64 + 64 * 32 + 32 * 10) - 2 * 784 * 64
     # the Flax model agrees with the parameter count
-    params = mlp.init_params((64, 32), seed=0)
-    assert sum(p.size for p in jax.tree.leaves(params)) == network.n_params((64, 32))
+    weights = mlp.init_weights((64, 32), seed=0)
+    assert sum(p.size for p in jax.tree.leaves(weights)) == network.n_params((64, 32))
 
 
 def test_encodings_of_one_network_share_one_canonical_form(table):

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 from hyperlab import data
-from hyperlab.training import latency, mlp, trainer
+from hyperlab.training import mlp, timing, trainer
 
 
 def test_init_is_flax_default_distribution_and_pack_independent():
-    p = mlp.init_params((512,), seed=3)
+    p = mlp.init_weights((512,), seed=3)
     k = p["layers_0"]["kernel"]
     assert k.dtype == np.float32 and np.abs(k).max() <= 2 / 0.8796 / np.sqrt(784) + 1e-7
     assert abs(k.std() * np.sqrt(784) - 1) < 0.02  # variance 1/fan_in (LeCun normal)
     assert not p["layers_0"]["bias"].any()
-    np.testing.assert_array_equal(mlp.init_params((512,), 3)["layers_1"]["kernel"], p["layers_1"]["kernel"])
-    assert not np.array_equal(mlp.init_params((512,), 4)["layers_0"]["kernel"], k)
+    np.testing.assert_array_equal(mlp.init_weights((512,), 3)["layers_1"]["kernel"], p["layers_1"]["kernel"])
+    assert not np.array_equal(mlp.init_weights((512,), 4)["layers_0"]["kernel"], k)
 
 
 def test_epoch_orders_are_permutations():
@@ -40,9 +40,9 @@ MIXED = [(16,), (32, 8), (16, 8, 8), (32, 8, 16), (8, 8)]
 @pytest.mark.slow
 def test_pack_computes_exactly_each_flax_network():
     plan = mlp.make_plan(MIXED)
-    weights = [mlp.init_params(a, seed=i) for i, a in enumerate(MIXED)]
-    packed = mlp.pack_params(plan, weights)
-    back = mlp.unpack_params(plan, packed)
+    weights = [mlp.init_weights(a, seed=i) for i, a in enumerate(MIXED)]
+    packed = mlp.pack_weights(plan, weights)
+    back = mlp.unpack_weights(plan, packed)
     for p, b in zip(weights, back):
         assert jax.tree.all(jax.tree.map(np.array_equal, p, b))
     x = np.random.default_rng(0).random((7, 784), dtype=np.float32)
@@ -95,8 +95,8 @@ def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
 
 def test_latency_positive_and_larger_for_larger_networks():
     archs = [(8,), (512, 512), (16,), (256, 512)]
-    weights = [mlp.init_params(a, seed=0) for a in archs]
+    weights = [mlp.init_weights(a, seed=0) for a in archs]
     x = np.random.default_rng(0).random((256, 784), dtype=np.float32)
-    ms = latency.time_latency(archs, weights, x, repeats=9, warmup=2, rng=np.random.default_rng(0))
+    ms = timing.time_latency(archs, weights, x, repeats=9, warmup=2, rng=np.random.default_rng(0))
     assert ms.shape == (4,) and (ms > 0).all()
     assert ms[[1, 3]].mean() > ms[[0, 2]].mean()

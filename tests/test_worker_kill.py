@@ -1,6 +1,6 @@
 """A worker process killed mid-task (a signal, the out-of-memory killer) ends the run with one line, never a hang.
 
-Every process pool of the package runs in :func:`hyperlab.selection.study.runner.pool_map`:
+Every process pool of the package runs in :func:`hyperlab.selection.study.pool.pool_map`:
 the in-memory search (``search.storage: none`` with ``n_workers > 1``) and the test-function
 studies of ``sampler_bench``. Each test runs a real pool in a fresh interpreter, with a time
 limit, so a regression (a pool that waits forever for the lost task) fails instead of hanging.
@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from hyperlab.errors import OutputError
-from hyperlab.selection.study.runner import RunSpec, WorkerDied, run_strategy
+from hyperlab.selection.study.pool import WorkerDied
+from hyperlab.selection.study.runner import RunSpec, run_strategy
 from hyperlab.selection.table.synthetic import synthetic_table
 from hyperlab.selection.table.table import Table
 
@@ -30,8 +31,8 @@ TIMEOUT_S = 120  # far above a run's few seconds; only a hang reaches it
 SCRIPT = """
 import os, signal, sys
 
-from hyperlab.selection.analysis import sampler_bench
-from hyperlab.selection.study import runner
+from hyperlab.selection.analysis import sampler_bench_experiment as sampler_bench
+from hyperlab.selection.study import pool, runner
 from hyperlab.selection.table.synthetic import synthetic_table
 from hyperlab.selection.table.table import Table
 
@@ -76,7 +77,7 @@ if __name__ == "__main__":
         else:
             sampler_bench.function_run = dying_function_run
             sampler_bench._functions(sampler_bench.function_jobs(2, 4, 2, 0)[:3], 2, lambda: None)
-    except runner.WorkerDied as err:
+    except pool.WorkerDied as err:
         print(f"{type(err).__name__} {isinstance(err, OSError)}")
         print(err)
         sys.exit(3)

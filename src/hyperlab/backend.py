@@ -10,7 +10,7 @@ Results must not move with the hardware they run on, beyond float level:
   it): JAX takes 75 % of a GPU's memory at start-up, so two queued experiments (``dvc queue start
   -j 2``) or a stage beside a worker would fail on one device.
 - **Inference latency is timed on the CPU**, whatever the default device
-  (:data:`hyperlab.training.latency.TIMING_PLATFORM`): on a GPU the small MLPs of the search
+  (:data:`hyperlab.training.timing.TIMING_PLATFORM`): on a GPU the small MLPs of the search
   space are launch-bound and all take about the same time, so the latency-aware searches would
   lose their signal.
 

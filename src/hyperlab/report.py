@@ -24,7 +24,7 @@ from typing import Any
 
 from hyperlab.io import write_csv, write_json, write_tables
 
-MAX_METRICS = 40  # over all stages: what still fits a `dvc exp show` a reader can scan
+MAX_METRICS = 42  # over all stages: what still fits a `dvc exp show` a reader can scan
 
 
 def leaves(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

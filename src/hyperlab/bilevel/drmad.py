@@ -192,19 +192,19 @@ def outer_loop(
     ``steps + 1`` rows: the start and the state after each of the ``steps`` updates.
     The momentum γ is held fixed (its hypergradient is still reported).
     """
-    params = {"h": hyper0.h, "log_lr": hyper0.log_lr}
+    tuned = {"h": hyper0.h, "log_lr": hyper0.log_lr}  # what the optimizer moves, as an optax pytree
 
     def body(carry, _):
-        params, opt_state = carry
-        hyper = Hyper(params["h"], params["log_lr"], hyper0.momentum)
+        tuned, opt_state = carry
+        hyper = Hyper(tuned["h"], tuned["log_lr"], hyper0.momentum)
         loss, w_T, g = hypergrad(w0, hyper)
         updates, opt_state = optimizer.update(
-            {"h": g.h, "log_lr": g.log_lr if tune_lr else jnp.zeros_like(g.log_lr)}, opt_state, params
+            {"h": g.h, "log_lr": g.log_lr if tune_lr else jnp.zeros_like(g.log_lr)}, opt_state, tuned
         )
-        row = OuterTrace(params["h"], params["log_lr"], w_T, loss, g)
-        return (optax.apply_updates(params, updates), opt_state), row
+        row = OuterTrace(tuned["h"], tuned["log_lr"], w_T, loss, g)
+        return (optax.apply_updates(tuned, updates), opt_state), row
 
-    _, trace = jax.lax.scan(body, (params, optimizer.init(params)), None, length=steps + 1)
+    _, trace = jax.lax.scan(body, (tuned, optimizer.init(tuned)), None, length=steps + 1)
     return trace
 
 

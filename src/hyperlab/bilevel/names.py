@@ -7,7 +7,7 @@ implement them.
 
 #: ``bilevel.outer_optimizer``: the optax optimizer of h (:func:`.hypergrad.outer_optimizer`).
 OUTER_OPTIMIZERS = ("sgd", "momentum", "adam")
-#: ``drmad.outer_optimizer``: the optax optimizer of (h, log lr) (:mod:`.experiments.drmad`).
+#: ``drmad.outer_optimizer``: the optax optimizer of (h, log lr) (:mod:`.experiments.drmad_experiment`).
 DRMAD_OUTER_OPTIMIZERS = ("sgd", "adam")
 #: ``hypernet.kinds``: hypernetworks w_phi(h) (:mod:`.hypernet`).
 HYPERNET_KINDS = ("linear", "mlp")

@@ -22,7 +22,7 @@ from hyperlab.config.schema import SECTIONS, TOP_LEVEL_KEYS, Common
 from hyperlab.config.sections.bilevel import BilevelParams, DrmadParams, HypernetParams
 from hyperlab.config.sections.data import MNIST_MIRRORS, DataParams
 from hyperlab.config.sections.figures import FiguresParams
-from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams
+from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams, HpoSweepParams
 from hyperlab.config.sections.l2l import L2LParams
 from hyperlab.config.sections.search import (
     DEFAULT_STARTUP_TRIALS,
@@ -59,6 +59,7 @@ __all__ = [
     "FiguresParams",
     "HpoParams",
     "HpoScaleParams",
+    "HpoSweepParams",
     "HypernetParams",
     "L2LParams",
     "SamplerBenchParams",
@@ -121,6 +122,8 @@ def load_section(name: Literal["sampler_bench"], path: str | Path = ...) -> Samp
 def load_section(name: Literal["hpo"], path: str | Path = ...) -> HpoParams: ...
 @overload
 def load_section(name: Literal["hpo_scale"], path: str | Path = ...) -> HpoScaleParams: ...
+@overload
+def load_section(name: Literal["hpo_sweep"], path: str | Path = ...) -> HpoSweepParams: ...
 @overload
 def load_section(name: Literal["figures"], path: str | Path = ...) -> FiguresParams: ...
 def load_section(name: str, path: str | Path = PARAMS_FILE) -> Section:

@@ -16,7 +16,7 @@ from hyperlab.config.fields import Int, Section
 from hyperlab.config.sections.bilevel import BilevelParams, DrmadParams, HypernetParams
 from hyperlab.config.sections.data import DataParams
 from hyperlab.config.sections.figures import FiguresParams
-from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams
+from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams, HpoSweepParams
 from hyperlab.config.sections.l2l import L2LParams
 from hyperlab.config.sections.search import CandidatesParams, SamplerBenchParams, SearchParams
 
@@ -41,5 +41,6 @@ SECTIONS: dict[str, type[Section]] = {
     "sampler_bench": SamplerBenchParams,
     "hpo": HpoParams,
     "hpo_scale": HpoScaleParams,
+    "hpo_sweep": HpoSweepParams,
     "figures": FiguresParams,
 }

@@ -1,14 +1,19 @@
-"""One budget for every method: a wall-clock allowance and an inner-step count, the trace of a run, and memory.
+"""One budget for every method: wall clock, inner steps and compute; the trace of a run, and memory.
 
 A method is a sequence of *rounds* (an outer step, a pass of online training, a BO trial).
 Each round reports what it ran (:class:`hyperlab.hpo.cost.Cost`: forward steps, reverse
-steps, CG products) and the objective f(h) at the h it evaluated; the step budget counts
-forward steps. :func:`run_budget` times the rounds after compilation (the caller runs
-one round before, untimed) and keeps going until **both** budgets are spent: the
-wall-clock results read the prefix within ``seconds``, the inner-step results the
-prefix within ``steps``. The step prefix is a deterministic function of the params
-(same computations whatever the machine's load), so the headline metrics use it;
-wall-clock numbers depend on the machine and are reported beside them.
+steps, CG products) and the objective f(h) at the h it evaluated. Three budgets read the
+same run:
+
+* ``steps``: forward steps only (what the step budget counts);
+* ``compute``: forward-step equivalents, every reverse step and CG product converted by the
+  measured :class:`hyperlab.hpo.cost.Unit` (what every method runs, charged in one unit);
+* ``seconds``: wall clock after compilation (the caller runs one round before, untimed).
+
+:func:`run_budget` keeps going until **every** budget given is spent; each view reads the
+prefix of rounds within its budget. The step and compute prefixes are deterministic
+functions of the params (same computations whatever the machine's load), so the headline
+metrics use them; wall-clock numbers depend on the machine and are reported beside them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hyperlab.hpo.cost import Cost
+from hyperlab.hpo.cost import Cost, Unit, equivalents
 
 
 @dataclass
@@ -35,11 +40,14 @@ class Round:
 class Trace:
     """A timed run: one row per round (wall seconds since start, cumulative cost, h, f(h)).
 
-    ``steps`` is the cumulative forward steps (the step budget's unit), ``used`` the whole
+    ``steps`` is the cumulative forward steps (the step budget's unit), ``compute`` the
+    cumulative forward-step equivalents (the compute budget's unit), ``used`` the whole
     cumulative cost (forward, reverse, CG)."""
 
+    unit: Unit = Unit(1.0, 1.0, 0.0)  # the conversion ``compute`` is counted in
     wall: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
+    compute: list[float] = field(default_factory=list)
     used: list[Cost] = field(default_factory=list)
     h: list[np.ndarray] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
@@ -47,31 +55,52 @@ class Trace:
     def add(self, wall: float, used: Cost, h: np.ndarray, value: float) -> None:
         self.wall.append(wall)
         self.steps.append(used.forward)
+        self.compute.append(equivalents(used, self.unit))
         self.used.append(used)
         self.h.append(np.asarray(h, np.float64))
         self.value.append(float(value) if np.isfinite(value) else float("inf"))
 
-    def best_within(self, *, seconds: float | None = None, steps: int | None = None) -> tuple[float, np.ndarray]:
+    def within(self, *, seconds: float | None = None, steps: int | None = None, compute: float | None = None) -> int:
+        """The index of the last round that ended within every budget given (0: the first round always counts)."""
+        last = 0
+        for i in range(1, len(self.value)):
+            if (
+                (seconds is None or self.wall[i] <= seconds)
+                and (steps is None or self.steps[i] <= steps)
+                and (compute is None or self.compute[i] <= compute)
+            ):
+                last = i
+            else:
+                break  # every count grows round by round: no later round is back within
+        return last
+
+    def best_within(
+        self, *, seconds: float | None = None, steps: int | None = None, compute: float | None = None
+    ) -> tuple[float, np.ndarray]:
         """The best f and its h among the rounds that ended within the budget (the first round always counts)."""
-        keep = [
-            i
-            for i in range(len(self.value))
-            if i == 0 or ((seconds is None or self.wall[i] <= seconds) and (steps is None or self.steps[i] <= steps))
-        ]
-        i = min(keep, key=lambda j: self.value[j])
+        last = self.within(seconds=seconds, steps=steps, compute=compute)
+        i = min(range(last + 1), key=lambda j: self.value[j])
         return self.value[i], self.h[i]
 
 
 def run_budget(
-    rounds: Iterator[Round], *, seconds: float, steps: int, clock: Callable[[], float] = time.perf_counter
+    rounds: Iterator[Round],
+    *,
+    seconds: float,
+    steps: int,
+    compute: float = 0.0,
+    unit: Unit | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Trace:
-    """Drive ``rounds`` until ``seconds`` of wall clock and ``steps`` forward steps are both spent."""
-    trace, used, start = Trace(), Cost(0), clock()
+    """Drive ``rounds`` until ``seconds`` of wall clock, ``steps`` forward steps and ``compute`` forward-step
+    equivalents (converted by ``unit``) are all spent."""
+    trace, used, start = Trace(unit or Unit(1.0, 1.0, 0.0)), Cost(0), clock()
     for rnd in rounds:
         used = Cost(*(a + b for a, b in zip(used, rnd.cost)))
         if rnd.value is not None:
             trace.add(clock() - start, used, rnd.h, rnd.value)
-        if clock() - start >= seconds and used.forward >= steps:
+        spent = equivalents(used, trace.unit)
+        if clock() - start >= seconds and used.forward >= steps and spent >= compute:
             break
     return trace
 

@@ -18,12 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hyperlab.hpo import budget, cost, gradient, hypernet
+from hyperlab.hpo import best_response, budget, cost, gradient
 from hyperlab.hpo.families import Family, coordinate_names, make_family
 from hyperlab.hpo.methods import Pieces, Settings
 from hyperlab.hpo.problem import initial_weights, inner, make_data
 from hyperlab.progress import silent
 from hyperlab.report import Result
+from hyperlab.training.network import N_CLASSES, N_INPUTS
 
 if TYPE_CHECKING:
     from hyperlab.config.sections.hpo import HpoParams
@@ -43,13 +44,13 @@ def method_names(params: HpoParams) -> list[str]:
 
 
 def sizes(params: HpoParams) -> tuple[int, ...]:
-    return (784, *params.hidden, 10)
+    return (N_INPUTS, *params.hidden, N_CLASSES)
 
 
 def make_pieces(params: HpoParams) -> Pieces:
     """The ``layer`` family (per-layer log L2, and the log learning rate when tuned) and its methods."""
     family = make_family("layer", initial_weights(sizes(params), 0)[0], params)
-    hn = hypernet.HypernetSettings(
+    hn = best_response.HypernetSettings(
         params.hypernet_every, params.hypernet_batch, params.hypernet_sigma, params.hypernet_phi_lr, params.outer_lr
     )
     settings = Settings(params.outer_lr, params.online_every, params.cg_maxiter, params.n_startup_trials, hn)

@@ -19,6 +19,12 @@ input      one log L2 per input pixel (first layer's rows), per unit after + log
 weight     one log L2 per weight (Lorraine et al. 2020's regime) + log lr     12,705
 =========  ===============================================================  ========
 
+Two *kinds* vary d alone (the ``hpo_sweep`` stage, :func:`sweep_family`): the learning-rate
+schedule in K knots per layer (``knots<K>``, d = 2K + 2: ``knots`` is K = 8, ``schedule`` K = T),
+and the per-weight L2 tied in G contiguous blocks of the kernels' flat order (``groups<G>``,
+d = G + 1: ``weight`` is G = every kernel weight). The blocks of G nest in those of any
+multiple of G, so each step of a sweep only refines the one before.
+
 Coordinates are log L2 (box ``l2_box``) or log learning rate (box log ``lr_box``);
 h0 puts every log L2 at ``l2_0`` and every learning rate at ``lr0``, so every family
 starts from the same network. With ``tune_lr`` off (the ``hpo`` stage may hold the
@@ -113,8 +119,9 @@ def _one_lr(n_weights: int, at: int):
     return lambda h, t: jnp.exp(h[at]) * jnp.ones(n_weights, h.dtype)
 
 
-def _l2_groups(name: str, lay: Layout) -> tuple[int, np.ndarray]:
-    """How many L2 coordinates the family has, and for every flat weight the one it takes."""
+def _l2_groups(name: str, lay: Layout, groups: int = 1) -> tuple[int, np.ndarray]:
+    """How many L2 coordinates the family has, and for every flat weight the one it takes (``groups``: G of
+    the ``groups`` kind)."""
     if name in ("layer", "schedule", "knots"):
         return lay.n_layers, lay.layer
     if name == "unit":
@@ -125,20 +132,22 @@ def _l2_groups(name: str, lay: Layout) -> tuple[int, np.ndarray]:
         offsets = np.cumsum((lay.sizes[0],) + lay.sizes[2:-1])
         later = np.where(lay.layer > 0, offsets[np.maximum(lay.layer - 1, 0)] + lay.col, 0)
         return lay.sizes[0] + sum(lay.sizes[2:]), np.where(lay.layer == 0, lay.row, later)
-    if name == "weight":
+    if name in ("weight", "groups"):
         kernels = np.flatnonzero(lay.kernel)
+        n = len(kernels) if name == "weight" else groups
         group = np.zeros(len(lay.layer), np.int64)
-        group[kernels] = np.arange(len(kernels))
-        return len(kernels), group
+        group[kernels] = np.arange(len(kernels)) * n // len(kernels)  # G contiguous blocks, sizes within 1
+        return n, group
     raise ValueError(f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
 
 
-def make_family(name: str, tree: dict, problem: HpoParams, knots: int = 8) -> Family:
+def make_family(name: str, tree: dict, problem: HpoParams, knots: int = 8, groups: int = 1) -> Family:
     """One family over the weights of ``tree`` (see the module docstring for the names); ``problem`` is the
-    ``hpo`` section (T, the boxes, h0's values, whether the learning rate is tuned)."""
+    ``hpo`` section (T, the boxes, h0's values, whether the learning rate is tuned); ``knots``: K of the
+    ``knots`` family, ``groups``: G of the ``groups`` kind."""
     lay = layout(tree)
     T = problem.T
-    n_l2, group = _l2_groups(name, lay)
+    n_l2, group = _l2_groups(name, lay, groups)
     n_knots = {"schedule": T, "knots": knots}.get(name)  # a log-lr schedule per layer, else one lr
     lr: Callable[[jax.Array, jax.Array], jax.Array]
     if not problem.tune_lr:
@@ -154,6 +163,37 @@ def make_family(name: str, tree: dict, problem: HpoParams, knots: int = 8) -> Fa
     high = np.where(is_lr, log_lr_box[1], problem.l2_box[1]).astype(np.float32)
     h0 = np.where(is_lr, np.log(problem.lr0), problem.l2_0).astype(np.float32)
     return Family(name, low, high, h0, is_lr, _penalty_map(lay, group), lr)
+
+
+#: the kinds of the ``hpo_sweep`` stage: the label prefix of their families, and what the size counts
+SWEEP_KINDS = {"lr_knots": "knots", "l2_groups": "groups"}
+
+
+def n_kernel_weights(tree: dict) -> int:
+    """The largest G of the ``groups`` kind: one group per kernel weight."""
+    return int(np.sum(layout(tree).kernel))
+
+
+def sweep_family(kind: str, size: int, tree: dict, problem: HpoParams) -> Family:
+    """The family of sweep ``kind`` (:data:`SWEEP_KINDS`) at ``size`` (K knots or G groups), labelled
+    ``knots<K>`` / ``groups<G>``."""
+    if kind == "lr_knots":
+        family = make_family("knots", tree, problem, knots=size)
+    elif kind == "l2_groups":
+        family = make_family("groups", tree, problem, groups=size)
+    else:
+        raise ValueError(f"unknown sweep kind {kind!r}; allowed: {', '.join(SWEEP_KINDS)}")
+    return family._replace(name=f"{SWEEP_KINDS[kind]}{size}")
+
+
+def family_by_label(label: str, tree: dict, problem: HpoParams, knots: int = 8) -> Family:
+    """A family by the label its rows carry: a name of :data:`FAMILIES` (``knots``: K = ``knots``), or a sweep
+    member ``knots<K>`` / ``groups<G>`` (:func:`sweep_family`)."""
+    for kind, prefix in SWEEP_KINDS.items():
+        size = label[len(prefix) :]
+        if label.startswith(prefix) and size.isdigit():
+            return sweep_family(kind, int(size), tree, problem)
+    return make_family(label, tree, problem, knots)
 
 
 def coordinate_names(family: Family) -> list[str]:

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from hyperlab.hpo import cost, gradient, hypernet, search
+from hyperlab.hpo import best_response, cost, gradient
+from hyperlab.hpo import search_methods as search
 from hyperlab.hpo.budget import memory_bytes
 from hyperlab.hpo.families import Family
 from hyperlab.hpo.names import SCALE_GRADIENT, SCALE_SEARCH
@@ -35,7 +36,7 @@ class Settings(NamedTuple):
     online_every: int  # inner steps between two online hyper-steps
     cg_maxiter: int  # conjugate-gradient iterations of IFT
     n_startup_trials: int  # GP-EI, TPE, HeSBO: random trials after h0
-    hypernet: hypernet.HypernetSettings | None = None
+    hypernet: best_response.HypernetSettings | None = None
     embedding_dim: int | None = None  # hesbo
     cma_full_max_dim: int | None = None  # cmaes: full covariance up to here
 
@@ -91,7 +92,7 @@ class Pieces:
             return gradient.online_pass(fam, T, n or 1, s.online_every, s.outer_lr)
         if base == "hypernet":
             assert s.hypernet is not None, "hypernet needs its settings"
-            return hypernet.init(fam, T, s.hypernet), hypernet.chunk(fam, s.hypernet)
+            return best_response.init(fam, T, s.hypernet), best_response.chunk(fam, s.hypernet)
         if base in SEARCH:
             return None
         raise ValueError(f"unknown method {label!r}; allowed: {', '.join(GRADIENT + SEARCH)}")
@@ -104,7 +105,8 @@ class Pieces:
             return gradient.online_rounds(T, piece, self.f, data, tree, w0, fam.h0)
         if base == "hypernet":
             assert s.hypernet is not None
-            return hypernet.rounds(T, s.hypernet, piece, self.f, (data, tree, w0), fam.h0, jax.random.PRNGKey(seed))
+            key = jax.random.PRNGKey(seed)
+            return best_response.rounds(T, s.hypernet, piece, self.f, (data, tree, w0), fam.h0, key)
         if piece is not None:
             return gradient.descent_rounds(piece, data, tree, w0, fam.h0)
 

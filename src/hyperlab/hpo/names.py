@@ -8,10 +8,9 @@ these before the stage imports the modules that implement them.
 #: (K = 1), K-piece linearization (K = ``hpo.pieces``), implicit function theorem, local hypernetwork,
 #: and Bayesian optimization (this project's GP-EI, Optuna's TPE, random search as the floor).
 METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet", "gp_ei", "tpe", "random")
-#: Methods descending h along a hypergradient (the rest only evaluate the objective).
-GRADIENT_METHODS = ("online", "exact", "drmad", "kpiece", "ift", "hypernet")
 
-#: ``hpo_scale.families``: hyperparameter families of growing dimension (:mod:`hyperlab.hpo.families`).
+#: ``hpo_scale.families``: hyperparameter families of growing dimension (:mod:`hyperlab.hpo.families`); the
+#: ``hpo_sweep`` stage's members of a kind are labelled ``knots<K>`` and ``groups<G>`` instead.
 FAMILIES = ("layer", "knots", "unit", "schedule", "input", "weight")
 #: ``hpo_scale.methods``: the hypergradient side (exact reverse mode, K-piece, DrMAD, IFT, online n-order) ...
 SCALE_GRADIENT = ("exact", "kpiece", "drmad", "ift", "online")

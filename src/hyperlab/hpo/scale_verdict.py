@@ -152,6 +152,8 @@ def _crossover(winners: list[tuple[int, str | None]]) -> dict:
 
 
 def headline(report: dict) -> dict:
-    """The number ``dvc exp show`` compares: the crossover dimension by the median rule on the objective (None: no
-    crossover); every scale's crossover by the paired rule, and every family, are in the report (``paired``)."""
-    return {"crossover_dim": report["crossover"]["dim"]}
+    """The number ``dvc exp show`` compares: in the headline view (equal compute), the crossover dimension on test
+    error by the paired rule -- the held-out scale the verdict rests on (None: no crossover). Every scale, view and
+    family is in the report (``views``)."""
+    crossover = report["views"][report["headline_view"]]["paired"]["crossover"]
+    return {"crossover_dim_test_error": crossover["test_error"]["dim"]}

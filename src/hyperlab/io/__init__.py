@@ -34,7 +34,7 @@ Outside a stage (library use, tests) each writer is atomic on its own: a
 temporary file beside the destination, then ``os.replace`` (:mod:`.atomic`).
 
 The modules, bottom up: :mod:`.atomic`, :mod:`.manifest`, :mod:`.commit`,
-:mod:`.lock`, :mod:`.recovery`, :mod:`.inputs`, :mod:`.stage` (the stage in progress,
+:mod:`.lock`, :mod:`.recovery`, :mod:`.inputs`, :mod:`.staging` (the stage in progress,
 :func:`atomic_path`) and :mod:`.writers`.
 """
 
@@ -43,7 +43,7 @@ from hyperlab.io.inputs import check_inputs_committed
 from hyperlab.io.lock import WAIT_ENV, stage_lock
 from hyperlab.io.manifest import MANIFEST, STAGING, Unfinished, unfinished_commits
 from hyperlab.io.recovery import OUTPUT_ROOTS, recover
-from hyperlab.io.stage import atomic_path, stage_outputs
+from hyperlab.io.staging import atomic_path, stage_outputs
 from hyperlab.io.writers import save_figure, write_bytes, write_csv, write_json, write_npz, write_tables
 
 __all__ = [

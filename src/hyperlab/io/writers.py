@@ -1,6 +1,6 @@
 """Writers of every kind of output: JSON, CSV, a folder of tables, ``.npz``, bytes, a figure.
 
-Each writes through :func:`~hyperlab.io.stage.atomic_path`: staged inside a
+Each writes through :func:`~hyperlab.io.staging.atomic_path`: staged inside a
 stage, atomic on its own outside one.
 """
 
@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from hyperlab.io.stage import active_outputs, atomic_path, stage_outputs
+from hyperlab.io.staging import active_outputs, atomic_path, stage_outputs
 
 
 def _to_builtin(value: Any) -> Any:

@@ -10,8 +10,8 @@
 * :mod:`.evaluate` -- optimizee runs under any optimizer: per-step loss, gradient norm and parameter norm.
 * :mod:`.baselines` -- SGD / Adam / RMSprop / NAG with grid-tuned learning rates.
 * :mod:`.protocol` -- the experiment's splits, seed streams, meta-training wiring and test-split evaluation.
-* :mod:`.summary` -- the test-split tables and paired verdicts of one setting.
-* :mod:`.budget` -- the meta-training budget curve on val, and the setting it chooses.
+* :mod:`.eval_tables` -- the test-split tables and paired verdicts of one setting.
+* :mod:`.budget_curve` -- the meta-training budget curve on val, and the setting it chooses.
 * :mod:`.weights` -- the meta-trained weights file read back, checked.
 * :mod:`.train_experiment`, :mod:`.eval_experiment` -- the ``l2l_train`` and ``l2l`` stages' experiments.
 """

@@ -61,11 +61,11 @@ def baseline_switch(index: jax.Array, lr: jax.Array) -> optax.GradientTransforma
     """
     opts = [make_optimizer(name, lr) for name in BASELINES]
 
-    def init_fn(params):  # optax's names (GradientTransformation.init / update)
-        return tuple(opt.init(params) for opt in opts)
+    def init_fn(weights):  # GradientTransformation.init / update, called positionally: the optimizee's weights
+        return tuple(opt.init(weights) for opt in opts)
 
-    def update_fn(updates, state, params=None):
-        outs = [opt.update(updates, s, params) for opt, s in zip(opts, state)]
+    def update_fn(updates, state, weights=None):
+        outs = [opt.update(updates, s, weights) for opt, s in zip(opts, state)]
         chosen = jax.tree_util.tree_map(lambda *u: jnp.stack(u)[index], *(u for u, _ in outs))
         return chosen, tuple(s for _, s in outs)
 

@@ -217,12 +217,12 @@ def lstm_optimizer(phi, cfg: LSTMConfig = LSTMConfig()) -> optax.GradientTransfo
     transformation inside the function it differentiates.
     """
 
-    def init_fn(params):  # optax's names (GradientTransformation.init / update): the optimizee's weights
-        flat, _ = ravel_pytree(params)
+    def init_fn(weights):  # GradientTransformation.init / update, called positionally: the optimizee's weights
+        flat, _ = ravel_pytree(weights)
         return LSTMOptState(initial_carry(flat.shape[0], cfg))
 
-    def update_fn(updates, state, params=None):
-        del params
+    def update_fn(updates, state, weights=None):
+        del weights
         flat, unravel = ravel_pytree(updates)
         step, carry = lstm_step(phi, flat, state.carry, cfg)
         return unravel(step.astype(flat.dtype)), LSTMOptState(carry)

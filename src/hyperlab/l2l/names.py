@@ -7,7 +7,8 @@ without importing JAX.
 """
 
 #: The bar of the reproduction: a meta-seed's LSTM beats a tuned baseline in at least this fraction of paired
-#: runs (the test-split verdict, :func:`.protocol.checkpoint_summary`, and the budget curve on val, :mod:`.budget`).
+#: runs (the test-split verdict, :func:`.eval_tables.checkpoint_summary`, and the budget curve on val,
+#: :mod:`.budget_curve`).
 BAR_FRACTION = 0.75
 
 #: ``l2l.activation``: hidden activation of the optimizee, by its ``jax.nn`` name.

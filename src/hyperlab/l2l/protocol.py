@@ -2,7 +2,7 @@
 
 What runs on which data with which seeds: the splits, the random streams,
 meta-training wired to the section (:func:`train`) and the test-split
-evaluation (:func:`evaluate`; its tables and verdicts: :mod:`.summary`).
+evaluation (:func:`evaluate`; its tables and verdicts: :mod:`.eval_tables`).
 
 Splits: the LSTM is meta-trained on optimizees fitting the *train* split; its
 checkpoint and every baseline's learning rate are chosen by the final loss of
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.data import to_float
-from hyperlab.l2l import baselines, meta_loss, meta_train, optimizee, summary
+from hyperlab.l2l import baselines, eval_tables, meta_loss, meta_train, optimizee
 from hyperlab.l2l.evaluate import BASELINES, LSTM_RUNS_PER_BATCH, OPTIMIZERS, OptimizeeRun, Trajectory, run_grid
 from hyperlab.l2l.lstm_optimizer import LSTMConfig
 from hyperlab.l2l.names import BAR_FRACTION
@@ -252,7 +252,7 @@ def evaluate(
         lrs.update({name: np.nan for name in trajs if name not in lrs})  # the LSTMs have no learning rate
         names = [*OPTIMIZERS, *(f"lstm_s{m}" for m in seeds)]
         for name in names:
-            curves.append(summary.curve_rows(setting, name, trajs[name], params.record_every))
+            curves.append(eval_tables.curve_rows(setting, name, trajs[name], params.record_every))
             log.info(
                 "%s/%s: lr %s, final test-split loss %.4f",
                 setting,
@@ -262,7 +262,7 @@ def evaluate(
             )
         for label, step in _checkpoints(params, setting, steps):
             at = step // params.record_every
-            rows, results[label] = summary.checkpoint_summary(
+            rows, results[label] = eval_tables.checkpoint_summary(
                 label, step, {n: np.asarray(trajs[n].loss[:, at]) for n in names}, lrs, seeds
             )
             finals += rows

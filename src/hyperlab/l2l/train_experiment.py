@@ -3,7 +3,7 @@
 For each recipe of ``l2l.recipes`` (:mod:`hyperlab.l2l.recipes`) one LSTM per
 meta-seed is meta-trained for that recipe's meta-updates; the weights kept
 after each budget of ``l2l.budgets`` are scored on fresh val-split optimizees
-against the tuned baselines (:mod:`hyperlab.l2l.budget`). Returns
+against the tuned baselines (:mod:`hyperlab.l2l.budget_curve`). Returns
 (:class:`hyperlab.report.Result`) the weights of the setting the curve chooses,
 stacked over meta-seeds (product ``weights``: the arrays of
 ``data/l2l/lstm.npz``, read back by :func:`hyperlab.l2l.weights.load_weights`),
@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from hyperlab.l2l import budget, protocol
+from hyperlab.l2l import budget_curve, protocol
 from hyperlab.l2l.lstm_optimizer import weights_to_arrays
 from hyperlab.l2l.recipes import RECIPES
 from hyperlab.progress import Progress, silent
@@ -41,7 +41,7 @@ def run(params: L2LParams, seed: int, arrays: dict[str, np.ndarray], progress: P
     """Meta-train on the splits ``arrays`` (:func:`hyperlab.data.load_npz`) with the ``l2l`` params."""
     splits = protocol.splits_from_npz(arrays)
     seeds = protocol.meta_seeds(params, seed)
-    lrs, base = budget.baseline_losses(params, seed, splits["val"])
+    lrs, base = budget_curve.baseline_losses(params, seed, splits["val"])
     rows, steps, vals, weights, report = [], [], [], {}, {}
     for name, run in params.recipes.items():
         meta_steps = run.meta_updates
@@ -51,9 +51,9 @@ def run(params: L2LParams, seed: int, arrays: dict[str, np.ndarray], progress: P
         for n in snapshots:
             stacked = _stack([r.snapshots[n][0] for r in results])
             kept = [r.snapshots[n][1] for r in results]
-            losses = budget.lstm_losses(params, seed, splits["val"], stacked, settings.cfg)
+            losses = budget_curve.lstm_losses(params, seed, splits["val"], stacked, settings.cfg)
             point = {"recipe": name, "meta_updates": n, "meta_seed": seeds, "kept_meta_step": kept}
-            rows += budget.curve_rows(point, losses, base)
+            rows += budget_curve.curve_rows(point, losses, base)
             weights[(name, n)] = (stacked, settings.cfg)
             log.info("%s, %d meta-updates: val loss per meta-seed %s", name, n, np.round(losses.mean(axis=1), 4))
         step_frame, val_frame = protocol.history_frames(results, params.n_steps // params.unroll, seeds)
@@ -68,7 +68,7 @@ def run(params: L2LParams, seed: int, arrays: dict[str, np.ndarray], progress: P
             "skipped_updates": {str(m): r.n_skipped for m, r in zip(seeds, results)},
         }
     curve = pd.DataFrame(rows)
-    chosen = budget.choose(curve)
+    chosen = budget_curve.choose(curve)
     stacked, cfg = weights[(chosen["recipe"], chosen["meta_updates"])]
     products = {
         "weights": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +13,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from hyperlab.io import save_figure
 from hyperlab.plotting import draw_front
 from hyperlab.plotting import style as st
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/candidates")
 OUT = Path("plots/figures/candidates")
@@ -85,7 +89,7 @@ def scatter_figure(nets: pd.DataFrame, front: pd.DataFrame):
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     scatter, pareto = SOURCE / "scatter.csv", SOURCE / "pareto.csv"
     if not (scatter.is_file() and pareto.is_file()):
         return []

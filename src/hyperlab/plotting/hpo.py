@@ -21,6 +21,7 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,6 +29,9 @@ import pandas as pd
 
 from hyperlab.plotting import save_all
 from hyperlab.plotting import style as st
+
+if TYPE_CHECKING:
+    from hyperlab.config.sections.figures import FiguresParams
 
 SOURCE = Path("plots/hpo")
 FIGURES = Path("plots/figures/hpo")
@@ -267,7 +271,7 @@ def error_figure(acc: pd.DataFrame, coords: list[str]):
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     trace_path = SOURCE / "trace.csv"
     if not trace_path.is_file():
         return []

@@ -1,8 +1,8 @@
 """Figures of the ``hpo_scale`` stage (hypergradients against search as the dimension of h grows).
 
-* ``hpo_scale_vs_dim.png``: best validation cross-entropy (left; median over seeds, bars from
-  the first to the third quartile) and the test error of the h it chose (right, in percent;
-  bars ±1 binomial standard error sqrt(p(1 − p)/n) of a test set of n digits: differences
+* ``hpo_scale_vs_dim.png``: at equal compute (the headline view), best validation cross-entropy
+  (left; median over seeds, bars from the first to the third quartile) and the test error of the
+  h it chose (right, in percent; bars ±1 binomial standard error sqrt(p(1 − p)/n) of a test set of n digits: differences
   inside them are below what the test set resolves) per hyperparameter family. The families
   are different kinds of h, placed at their dimension d: markers, not lines, so no trend in d
   is suggested. The crossover the stage's report states is drawn, never recomputed; a method
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,6 +29,9 @@ import pandas as pd
 
 from hyperlab.plotting import save_all
 from hyperlab.plotting import style as st
+
+if TYPE_CHECKING:
+    from hyperlab.config.sections.figures import FiguresParams
 
 SOURCE = Path("plots/hpo_scale")
 FIGURES = Path("plots/figures/hpo_scale")
@@ -183,7 +187,7 @@ def vs_dim_figure(
         else ("test-set size unknown: no resolution bars")
     )
     axes[1].set_title(f"median over seeds; {res}", fontsize=9, pad=16)
-    fig.suptitle("Hypergradients vs search per hyperparameter family (x: the family, in order of its dimension d)")
+    fig.suptitle("Hypergradients vs search per hyperparameter family at equal compute (x: the family, by its d)")
     fig.text(0.01, -0.01, "\n".join(dict.fromkeys(notes)), fontsize=7, va="top")
     entries = {}  # label -> handle, both panels (each has its own crossover line)
     for ax in axes:
@@ -308,13 +312,14 @@ def n_test_digits(report: dict) -> int | None:
     return int(n) if n else None
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     summary_path = SOURCE / "summary.csv"
     if not summary_path.is_file():
         return []
     report = _report()
-    crossover = (report.get("crossover") or {}).get("dim")
-    test_crossover = (((report.get("paired") or {}).get("crossover") or {}).get("test_error") or {}).get("dim")
+    view = (report.get("views") or {}).get(report.get("headline_view", ""), {})
+    crossover = (view.get("crossover") or {}).get("dim")
+    test_crossover = (((view.get("paired") or {}).get("crossover") or {}).get("test_error") or {}).get("dim")
     summary = pd.read_csv(summary_path)
     figures = [("hpo_scale_vs_dim.png", vs_dim_figure(summary, crossover, n_test_digits(report), test_crossover))]
     acc_path = SOURCE / "hypergrad_accuracy.csv"

@@ -9,12 +9,16 @@ below ``LINTHRESH``, which the axis label states.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from hyperlab.plotting import save_all
 from hyperlab.plotting import style as st
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/sampler_bench")
 OUT = Path("plots/figures/sampler_bench")
@@ -56,7 +60,7 @@ def regret_figure(curves: pd.DataFrame):
     return fig
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     path = SOURCE / "curves.csv"
     if not path.is_file():
         return []

@@ -14,6 +14,7 @@ ratios of 0.90 and 0.94 are as far apart as ``search_front_quality`` reports the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,6 +22,9 @@ import pandas as pd
 
 from hyperlab.plotting import draw_front, save_all
 from hyperlab.plotting import style as st
+
+if TYPE_CHECKING:  # annotations only: figures never import config at run time
+    from hyperlab.config import FiguresParams
 
 SOURCE = Path("plots/search")
 OUT = Path("plots/figures/search")
@@ -171,7 +175,7 @@ SPECS: list[tuple[str, str, dict]] = [
 ]  # fmt: skip
 
 
-def render(params) -> list[Path]:
+def render(params: FiguresParams) -> list[Path]:
     figures = [(OUT / name, band_figure(pd.read_csv(SOURCE / src), spec)) for src, name, spec in SPECS
                if (SOURCE / src).is_file()]  # fmt: skip
     if (SOURCE / "front_quality.csv").is_file():

@@ -50,7 +50,7 @@ class MLP(nn.Module):
         return self.layers[-1](x)
 
 
-def init_params(arch: Arch, seed: int, n_in: int = N_INPUTS, n_classes: int = N_CLASSES) -> dict:
+def init_weights(arch: Arch, seed: int, n_in: int = N_INPUTS, n_classes: int = N_CLASSES) -> dict:
     """Initial Flax parameters ``{"layers_0": {"kernel", "bias"}, ...}`` of ``arch`` under ``seed``.
 
     The distribution is Flax's ``nn.Dense`` default (LeCun normal: a normal of
@@ -191,7 +191,7 @@ def make_plan(archs: Sequence[Arch]) -> PackPlan:
     return PackPlan(archs, tuple(first), tuple(groups), tuple(i for g in outs for i in g.members))
 
 
-def pack_params(plan: PackPlan, weights: Sequence[dict], xp=np) -> dict:
+def pack_weights(plan: PackPlan, weights: Sequence[dict], xp=np) -> dict:
     """Flax parameters of each network (``weights[i]`` for ``plan.archs[i]``) -> packed pytree.
 
     ``{"w1": (n_in, sum of first widths), "b1": (...), <group key>: {"kernel":
@@ -208,8 +208,8 @@ def pack_params(plan: PackPlan, weights: Sequence[dict], xp=np) -> dict:
     return packed
 
 
-def unpack_params(plan: PackPlan, packed: dict) -> list[dict]:
-    """Inverse of :func:`pack_params`; leading axes (e.g. seeds) are kept, arrays become NumPy."""
+def unpack_weights(plan: PackPlan, packed: dict) -> list[dict]:
+    """Inverse of :func:`pack_weights`; leading axes (e.g. seeds) are kept, arrays become NumPy."""
     packed = jax.tree.map(np.asarray, packed)
     out: list[dict] = [{} for _ in plan.archs]
     start = 0

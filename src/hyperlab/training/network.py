@@ -65,7 +65,7 @@ def arch_seed(arch: Arch) -> int:
     """A stable 31-bit integer per architecture (CRC-32 of its name).
 
     The trainer draws a network's initial weights with NumPy from the stream
-    ``default_rng([seed, arch_seed(arch)])`` (:func:`hyperlab.training.mlp.init_params`),
+    ``default_rng([seed, arch_seed(arch)])`` (:func:`hyperlab.training.mlp.init_weights`),
     so its result does not depend on which other networks share its compiled
     trainer or on the order of the space.
     """

@@ -18,7 +18,15 @@ import numpy as np
 import optax
 
 from hyperlab.progress import Progress, silent
-from hyperlab.training.mlp import PackPlan, init_params, make_plan, pack_errors, pack_losses, pack_params, unpack_params
+from hyperlab.training.mlp import (
+    PackPlan,
+    init_weights,
+    make_plan,
+    pack_errors,
+    pack_losses,
+    pack_weights,
+    unpack_weights,
+)
 from hyperlab.training.network import N_INPUTS, Arch, n_params, train_flops
 
 
@@ -68,7 +76,7 @@ def make_pack_trainer(
 ) -> jax.stages.Wrapped:
     """Jitted ``train(packed, orders, x, y, eval_chunks) -> PackResult`` for the networks of ``plan``.
 
-    ``packed``: initial packed parameters (:func:`pack_params`) with a leading seed axis;
+    ``packed``: initial packed parameters (:func:`pack_weights`) with a leading seed axis;
     ``orders``: int32 (n_seeds, epochs, steps, batch) minibatch indices
     (:func:`epoch_orders`); ``x`` (n_train, n_in) float32, ``y`` (n_train,);
     ``eval_chunks``: the ``n_sets`` evaluation sets, chunked (:func:`chunk_rows`);
@@ -109,7 +117,7 @@ def make_pack_trainer(
 
 def init_pack(plan: PackPlan, seeds: Sequence[int], n_in: int = N_INPUTS) -> dict:
     """Initial packed parameters of the networks of ``plan``, leading seed axis (host arrays)."""
-    per_seed = [pack_params(plan, [init_params(a, s, n_in) for a in plan.archs]) for s in seeds]
+    per_seed = [pack_weights(plan, [init_weights(a, s, n_in) for a in plan.archs]) for s in seeds]
     return jax.tree.map(lambda *leaves: np.stack(leaves), *per_seed)
 
 
@@ -210,7 +218,7 @@ def train_space(
         t2 = time.perf_counter()
         compile_s += t1 - t0
         run_s += t2 - t1
-        trained = unpack_params(plan, res.weights)
+        trained = unpack_weights(plan, res.weights)
         flops = np.array([train_flops(a) for a in plan.archs], float)
         for j, i in enumerate(pack):
             weights[i] = trained[j]

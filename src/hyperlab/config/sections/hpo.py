@@ -75,7 +75,10 @@ class HpoScaleParams(Section):
     cma_full_max_dim: Int = Field(1000, ge=1, le=10**6)  # full-covariance CMA-ES up to here, separable above
     embedding_dim: Int = Field(10, ge=1, le=100)  # hesbo: dimension of the embedding GP-EI searches
     seeds: Int = Field(5, ge=1, le=1000)
-    step_budget: Int = Field(1600, ge=1, le=10**9)  # inner gradient steps per method and seed
+    # the headline budget: forward-step equivalents per method and seed (a reverse step and a CG product
+    # converted by their measured cost), the same for every method; 4,800 = 60 evaluations of f
+    compute_budget: Int = Field(4800, ge=1, le=10**9)
+    step_budget: Int = Field(1600, ge=1, le=10**9)  # the secondary view: forward steps only, reverse passes free
     check_points: Int = Field(2, ge=1, le=100)  # h0 + uniform points where hypergradients are compared
     fd_max_dim: Int = Field(20, ge=1, le=10**6)  # central differences per coordinate up to here
     fd_directions: Int = Field(8, ge=1, le=1000)  # above: along this many random directions
@@ -89,3 +92,38 @@ class HpoScaleParams(Section):
                 raise ConfigError(
                     f"params.yaml: hpo_scale.{key}: got {getattr(self, key)}; must be <= {most} (hpo.T = {problem.T})"
                 )
+
+
+class HpoSweepParams(Section):
+    """``hpo_sweep``: d varied alone, within one kind of hyperparameter (``hpo_scale``'s runs, budgets and settings).
+
+    Each kind's members beside the ``hpo_scale`` families that belong to it: ``knots`` (K =
+    ``hpo_scale.knots``) and ``schedule`` (K = T) for the learning-rate knots, ``weight`` (G =
+    every kernel weight) for the L2 groups; their rows are read from ``hpo_scale``'s tables.
+    """
+
+    # K: a per-layer log-lr schedule in K knots, L2 per layer (d = 2K + 2)
+    lr_knots: Distinct[Annotated[Int, Field(ge=1, le=10_000)]] = Field((1, 2, 4), min_length=1)
+    # G: one log L2 per block of G contiguous kernel weights, one lr (d = G + 1)
+    l2_groups: Distinct[Annotated[Int, Field(ge=1, le=10**6)]] = Field((1, 16, 256), min_length=1)
+    methods: Distinct[Literal[SCALE_METHODS]] = Field(  # type: ignore[valid-type]
+        ("exact", "kpiece", "drmad", "gp_ei", "tpe", "random", "cmaes", "hesbo"), min_length=2
+    )
+
+    def check_against(self, problem: HpoParams, scale: HpoScaleParams, n_kernel_weights: int) -> None:
+        """The keys bounded by the problem (T, the network's kernel weights) and by ``hpo_scale``'s runs."""
+        if max(self.lr_knots) > problem.T:
+            raise ConfigError(
+                f"params.yaml: hpo_sweep.lr_knots: got {max(self.lr_knots)}; every K must be <= hpo.T = {problem.T}"
+            )
+        if max(self.l2_groups) > n_kernel_weights:
+            raise ConfigError(
+                f"params.yaml: hpo_sweep.l2_groups: got {max(self.l2_groups)}; every G must be <= {n_kernel_weights} "
+                "(the network's kernel weights)"
+            )
+        missing = [m for m in self.methods if m not in scale.methods]
+        if missing:
+            raise ConfigError(
+                f"params.yaml: hpo_sweep.methods: {', '.join(missing)} not in hpo_scale.methods "
+                "(the sweep reads hpo_scale's rows for the families they share)"
+            )

@@ -9,5 +9,5 @@
 - :mod:`.per_table`      the comparison on one realization of the table
 - :mod:`.robust`         the paired verdicts that hold on every realization of the table
 - :mod:`.compare`        the compare stage: every strategy's trials into plot data and a report
-- :mod:`.sampler_bench`  the sampler_bench stage: our GP samplers against TPE and random
+- :mod:`.sampler_bench_experiment`  the sampler_bench stage: our GP samplers against TPE and random
 """

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
-from hyperlab.selection.samplers.gp.gp import KernelParams, Posterior, fit_kernel, standardize
+from hyperlab.selection.samplers.gp.gp import KernelHypers, Posterior, fit_kernel, standardize
 from hyperlab.selection.samplers.gp.search_space import SearchSpace
 from hyperlab.selection.samplers.gp.threads import single_threaded_blas
 from hyperlab.selection.space.encoding import Space, network_params
@@ -59,8 +59,8 @@ def posterior_means(archs: list[str], values: np.ndarray, space: Space) -> pd.Se
     ss = SearchSpace(distributions(space))
     X = ss.features(network_params(space, archs))
     z, center, spread = standardize(values)
-    params = fit_kernel(X, z, ss.is_categorical, [KernelParams.default(ss.dim)])
-    mean, _ = Posterior(X, z, ss.is_categorical, params).predict(ss.features(network_params(space, distinct)))
+    kernel = fit_kernel(X, z, ss.is_categorical, [KernelHypers.default(ss.dim)])
+    mean, _ = Posterior(X, z, ss.is_categorical, kernel).predict(ss.features(network_params(space, distinct)))
     return pd.Series(center + spread * mean, index=distinct)
 
 

@@ -13,7 +13,7 @@ multiplies EI by it (Snoek et al. 2012, §3.2):
 where ``mu_c, sigma_c`` are the posterior mean and predictive standard
 deviation of an independent GP on ``log c`` (:mod:`hyperlab.selection.samplers.gp`, the
 same model and the same cost validation,
-:func:`~hyperlab.selection.samplers.gp.cost.trial_cost`, as
+:func:`~hyperlab.selection.samplers.gp.cost_model.trial_cost`, as
 :class:`~hyperlab.selection.samplers.gp.GPEIPerSecondSampler`), fitted to the completed
 trials' user attribute ``cost_attr``. Equivalently the candidate maximizes
 ``l(x) / g(x) * E[1/c(x)]``.
@@ -45,7 +45,7 @@ from optuna.samplers import TPESampler
 from optuna.trial import TrialState
 
 from hyperlab.selection.samplers.gp.acquisition import log_expected_inverse_cost
-from hyperlab.selection.samplers.gp.cost import trial_cost
+from hyperlab.selection.samplers.gp.cost_model import trial_cost
 from hyperlab.selection.samplers.gp.gp import WarmFits, standardize
 from hyperlab.selection.samplers.gp.search_space import SearchSpace
 from hyperlab.selection.samplers.gp.threads import single_threaded_blas
@@ -145,7 +145,7 @@ class CostAwareTPESampler(TPESampler):
             internal = [np.asarray(samples[n], dtype=float) for n in space.names]
             F = space.features_of_internal(np.stack(internal, axis=1))
             mu_c, var_c = gp.predict(F)
-            return log_expected_inverse_cost(scale * mu_c, scale * np.sqrt(var_c + gp.params.noise))
+            return log_expected_inverse_cost(scale * mu_c, scale * np.sqrt(var_c + gp.kernel.noise))
 
         return term
 

@@ -72,25 +72,27 @@ def _width_params(space: Space) -> list[tuple[str, int]]:
     return [(f"units_l{i}", int(space.widths[0])) for i in range(space.max_layers)]
 
 
-def canonical_params(params: dict, space: Space) -> dict:
-    """``params`` with every width beyond ``n_layers`` set to its canonical (smallest) value.
+def canonical_params(trial_params: dict, space: Space) -> dict:
+    """``trial_params`` with every width beyond ``n_layers`` set to its canonical (smallest) value.
 
     Two encodings name the same network exactly when their canonical forms are
     equal. A dict without ``n_layers`` (or a width) is returned unchanged.
     """
-    if "n_layers" not in params:
-        return dict(params)
-    out = dict(params)
+    if "n_layers" not in trial_params:
+        return dict(trial_params)
+    out = dict(trial_params)
     for i, (name, value) in enumerate(_width_params(space)):
-        if i >= int(params["n_layers"]) and name in out:
+        if i >= int(trial_params["n_layers"]) and name in out:
             out[name] = value
     return out
 
 
-def arch_of_params(params: dict, space: Space) -> str:
+def arch_of_params(trial_params: dict, space: Space) -> str:
     """The ``arch`` name an encoding stands for."""
-    n = int(params["n_layers"])
-    widths = [2 ** int(params[name]) if space.log2 else int(params[name]) for name, _ in _width_params(space)[:n]]
+    n = int(trial_params["n_layers"])
+    widths = [
+        2 ** int(trial_params[name]) if space.log2 else int(trial_params[name]) for name, _ in _width_params(space)[:n]
+    ]
     return arch_name(tuple(widths))
 
 
@@ -100,11 +102,11 @@ def network_params(space: Space, archs: Sequence[str]) -> list[dict]:
     names = _width_params(space)
     for arch in archs:
         widths = parse_arch(str(arch))
-        params = {"n_layers": len(widths)}
+        trial_params = {"n_layers": len(widths)}
         for i, (name, value) in enumerate(names):
             if i < len(widths):
-                params[name] = int(math.log2(widths[i])) if space.log2 else widths[i]
+                trial_params[name] = int(math.log2(widths[i])) if space.log2 else widths[i]
             else:
-                params[name] = value
-        out.append(params)
+                trial_params[name] = value
+        out.append(trial_params)
     return out

@@ -20,11 +20,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -32,10 +29,10 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from hyperlab.errors import OutputError
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.names import CONSTRAINED, LATENCY_COST, MULTI_OBJECTIVE
+from hyperlab.selection.study.pool import pool_map, star
 from hyperlab.selection.study.storage import (
     GRACE_S,
     HEARTBEAT_S,
@@ -78,6 +75,7 @@ class RunSpec:
     budget: float = 1.0  # latency budget (ms) of the *_constrained strategies
     heartbeat_s: int = HEARTBEAT_S  # a shared storage's heartbeat interval and grace period
     grace_s: int = GRACE_S
+    worker_setup: Callable[[], None] | None = None  # first in every worker process: :func:`.pool.pool_map`'s ``setup``
 
     @classmethod
     def of(cls, params: SearchParams, strategy: str, seed: int, table: Table) -> RunSpec:
@@ -169,7 +167,6 @@ def trials_frame(study: optuna.Study, spec: RunSpec, repeat: int) -> pd.DataFram
 
 
 def _run_memory_repeat(table: Table, spec: RunSpec, repeat: int) -> pd.DataFrame:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat))
     study = _create(spec, f"{spec.strategy}-r{repeat:03d}", None, sampler)
     if spec.n_trials > 0:
@@ -208,7 +205,6 @@ def prepare_shared(spec: RunSpec, storage, digest: str, repeat: int) -> str:
 
 def _shared_worker(table: Table, spec: RunSpec, worker: int, jobs: list[tuple[int, str]]) -> int:
     """One worker process: slots of every study (repeat, name) until none is left waiting."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(spec.storage, spec.heartbeat_s, spec.grace_s)
     ran = 0
     for repeat, name in jobs:
@@ -218,56 +214,6 @@ def _shared_worker(table: Table, spec: RunSpec, worker: int, jobs: list[tuple[in
         study.sampler = _sampler(table, spec, sampler_seed(spec.seed, repeat, worker, resumed))
         ran += work_slots(study, storage, table_objective(table, spec, repeat, worker))
     return ran
-
-
-def _star(args):
-    fn, *rest = args
-    return fn(*rest)
-
-
-class WorkerDied(OutputError):
-    """A worker process of :func:`pool_map` died (a signal, the out-of-memory killer) and took its task with it.
-
-    An :class:`~hyperlab.errors.OutputError`: the stage cannot produce its
-    outputs, so it stops with this one line and commits nothing.
-    """
-
-
-def pool_map(
-    fn: Callable[[Any], Any],
-    jobs: list,
-    n_workers: int,
-    who: str,
-    task: str,
-    advice: str,
-    on_result: Callable[[], None] | None = None,
-) -> list:
-    """``[fn(job) for job in jobs]``, in ``n_workers`` spawned processes; ``on_result`` after each result.
-
-    The results come in job order whatever the number of workers, so they
-    never depend on it. Every process pool of the package runs here because
-    of what happens when a worker dies: ``multiprocessing.Pool`` loses the
-    task and waits for it forever, while ``ProcessPoolExecutor`` marks the
-    pool broken; that stops the run with :class:`WorkerDied`, one line:
-    ``a <who> worker process died running <task> (...); <advice>``.
-    """
-    tick = on_result or (lambda: None)
-    results = []
-    if n_workers == 1:
-        for job in jobs:
-            results.append(fn(job))
-            tick()
-        return results
-    try:
-        with ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for result in pool.map(fn, jobs):
-                results.append(result)
-                tick()
-    except BrokenProcessPool:
-        raise WorkerDied(
-            f"a {who} worker process died running {task} (killed by a signal, e.g. the out-of-memory killer?); {advice}"
-        ) from None
-    return results
 
 
 def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: Table, repeat: int) -> None:
@@ -286,25 +232,26 @@ def _wait_for_slots(study: optuna.Study, storage, spec: RunSpec, table: Table, r
 
 def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | None = None) -> pd.DataFrame:
     """Every trial of every repeat of ``spec.strategy``, as one frame (see :func:`trials_frame`)."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     tick = on_repeat or (lambda: None)
     jobs: list[Any]  # in memory: (worker, table, spec, repeat); on a storage: (repeat, study name)
     if spec.storage == "none":
         jobs = [(_run_memory_repeat, table, spec, r) for r in range(spec.repeats)]
         advice = "nothing was written; rerun, with fewer search.n_workers if memory ran out"
-        frames = pool_map(_star, jobs, spec.n_workers, "search", f"strategy {spec.strategy}", advice, on_result=tick)
+        who = f"strategy {spec.strategy}"
+        frames = pool_map(star, jobs, spec.n_workers, "search", who, advice, tick, spec.worker_setup)
         return pd.concat(frames, ignore_index=True)
 
     with contextlib.nullcontext() if is_rdb(spec.storage) else journal_run_lock(spec.storage):
         storage = open_storage(spec.storage, spec.heartbeat_s, spec.grace_s)
         jobs = [(r, prepare_shared(spec, storage, table.digest, r)) for r in range(spec.repeats)]
         pool_map(
-            _star,
+            star,
             [(_shared_worker, table, spec, w, jobs) for w in range(spec.n_workers)],
             spec.n_workers,
             "search",
             f"strategy {spec.strategy}",
             "rerun to resume: finished trials are kept",
+            setup=spec.worker_setup,
         )
         frames = []
         for repeat, name in jobs:
@@ -315,7 +262,14 @@ def run_strategy(table: Table, spec: RunSpec, on_repeat: Callable[[], None] | No
     return pd.concat(frames, ignore_index=True)
 
 
-def run(params: SearchParams, strategy: str, table: Table, seed: int = 0, progress: Progress = silent) -> Result:
+def run(
+    params: SearchParams,
+    strategy: str,
+    table: Table,
+    seed: int = 0,
+    progress: Progress = silent,
+    worker_setup: Callable[[], None] | None = None,
+) -> Result:
     """The ``search@<strategy>`` stage: every repeat of ``strategy`` on every table realization, as the
     ``search`` params ask.
 
@@ -325,7 +279,7 @@ def run(params: SearchParams, strategy: str, table: Table, seed: int = 0, progre
     alone). The trials are ``products["trials"]`` (one row each, :func:`trials_frame`,
     plus column ``realization``). A study longer than the table's networks is refused (a
     :class:`~hyperlab.selection.table.validate.TableError` line), as is a busy storage
-    (:class:`~hyperlab.selection.study.storage.StorageBusy`).
+    (:class:`~hyperlab.selection.study.storage.StorageBusy`). ``worker_setup``: see :func:`.pool.pool_map`.
     """
     table.check_trials(params.n_trials, "search.n_trials")
     n_real = params.table_realizations
@@ -333,7 +287,7 @@ def run(params: SearchParams, strategy: str, table: Table, seed: int = 0, progre
     with progress(total=params.repeats * n_real, desc=f"search {strategy}") as bar:
         for r in range(n_real):
             part = table.realization(r, n_real)
-            spec = RunSpec.of(params, strategy, seed, part)
+            spec = dataclasses.replace(RunSpec.of(params, strategy, seed, part), worker_setup=worker_setup)
             trials = run_strategy(part, spec, on_repeat=lambda: bar.update(1))
             trials.insert(1, "realization", r)
             frames.append(trials)

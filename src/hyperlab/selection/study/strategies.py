@@ -53,11 +53,11 @@ class Networks:
     def of(cls, table: Table) -> Networks:
         return cls(table.space, table.archs, tuple(len(parse_arch(a)) for a in table.archs))
 
-    def canonicalize(self, params: dict) -> dict:
-        return canonical_params(params, self.space)
+    def canonicalize(self, trial_params: dict) -> dict:
+        return canonical_params(trial_params, self.space)
 
-    def key(self, params: dict) -> str:
-        return arch_of_params(params, self.space)
+    def key(self, trial_params: dict) -> str:
+        return arch_of_params(trial_params, self.space)
 
 
 class LatencyConstraint:

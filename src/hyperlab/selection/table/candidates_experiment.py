@@ -3,9 +3,9 @@
 Every network of ``architectures.enumerate_space(layers, widths)`` is trained under
 ``n_seeds`` seeds (:func:`hyperlab.training.trainer.train_space`), then every
 (network, seed) is timed on a fixed batch of test digits
-(:func:`hyperlab.training.latency.time_latency`). The result is the tabular
+(:func:`hyperlab.training.timing.time_latency`). The result is the tabular
 benchmark (docs/REFERENCES.md §1; product ``table``: one row per network and
-seed, the schema of :mod:`hyperlab.selection.table.candidates`), the plot data (every
+seed, the schema of :mod:`hyperlab.selection.table.candidate_table`), the plot data (every
 network's error vs latency, the true Pareto front), the report and its headline.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,10 +23,13 @@ from hyperlab.data import to_float
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
 from hyperlab.selection.space import architectures
-from hyperlab.selection.table import candidates
-from hyperlab.training.latency import seed_slice, time_latency
-from hyperlab.training.mlp import init_params
+from hyperlab.selection.table import candidate_table
+from hyperlab.training.mlp import init_weights
+from hyperlab.training.timing import seed_slice, time_latency
 from hyperlab.training.trainer import SpaceResult, TrainSettings, plan_packs, train_space
+
+if TYPE_CHECKING:  # annotations only: the section model, never imported at run time
+    from hyperlab.config import CandidatesParams
 
 log = logging.getLogger("hyperlab.candidates")
 
@@ -56,9 +60,9 @@ class Packs:
         self.archs, self.seeds, self.x, self.y, self.eval_sets, self.train = archs, seeds, x, y, eval_sets, train
 
     @classmethod
-    def of(cls, params, seed: int, splits: dict[str, np.ndarray]) -> Packs:
+    def of(cls, params: CandidatesParams, seed: int, splits: dict[str, np.ndarray]) -> Packs:
         """The space, seeds, data and training settings of the ``candidates`` params (seeds ``seed, seed + 1, ..``)."""
-        x = {s: to_float(splits[f"x_{s}"]) for s in candidates.SETS}
+        x = {s: to_float(splits[f"x_{s}"]) for s in candidate_table.SETS}
         train = dict(
             epochs=params.epochs,
             batch_size=params.batch_size,
@@ -71,7 +75,7 @@ class Packs:
             [seed + k for k in range(params.n_seeds)],
             x["train"],
             splits["y_train"],
-            [(x[s], splits[f"y_{s}"]) for s in candidates.SETS],
+            [(x[s], splits[f"y_{s}"]) for s in candidate_table.SETS],
             train,
         )
 
@@ -111,7 +115,7 @@ class Packs:
         return SpaceResult(errors, failed, final_loss, seconds, [], compile_s, run_s, len(results))
 
 
-def work(params, seed: int, splits: dict[str, np.ndarray]) -> None:
+def work(params: CandidatesParams, seed: int, splits: dict[str, np.ndarray]) -> None:
     """A worker of the packs (``python stages/candidates.py --worker``, docs/distributed.md)."""
     packs = Packs.of(params, seed, splits)
     engine.work("candidates", packs.parts(), packs.keys(), packs)
@@ -123,7 +127,11 @@ def headline(report: dict) -> dict:
 
 
 def run(
-    params, seed: int, splits: dict[str, np.ndarray], progress: Progress = silent, worker_argv: Sequence[str] = ()
+    params: CandidatesParams,
+    seed: int,
+    splits: dict[str, np.ndarray],
+    progress: Progress = silent,
+    worker_argv: Sequence[str] = (),
 ) -> Result:
     """The tabular benchmark of the ``candidates`` params on ``splits`` (:func:`hyperlab.data.load_npz`).
 
@@ -133,7 +141,7 @@ def run(
     """
     start = time.perf_counter()
     packs = Packs.of(params, seed, splits)
-    archs, seeds, x_test = packs.archs, packs.seeds, packs.eval_sets[candidates.SETS.index("test")][0]
+    archs, seeds, x_test = packs.archs, packs.seeds, packs.eval_sets[candidate_table.SETS.index("test")][0]
     log.info(
         "%d networks x %d seeds, %d epochs of %d minibatches",
         len(archs),
@@ -147,7 +155,7 @@ def run(
     else:
         trained = packs.assemble(engine.map_units("candidates", packs.parts(), packs.keys(), packs, worker_argv))
         # latency does not depend on the weights' values (docs/distributed.md): time fresh ones of the same shapes
-        weights = [init_params(a, s) for a in archs for s in seeds]
+        weights = [init_weights(a, s) for a in archs for s in seeds]
     log.info(
         "trained in %.1f s (%d pack(s); compile %.1f s, run %.1f s)",
         trained.compile_seconds + trained.run_seconds,
@@ -170,7 +178,7 @@ def run(
     )
     latency_seconds = time.perf_counter() - t0
 
-    table = candidates.candidate_table(
+    table = candidate_table.candidate_table(
         archs,
         seeds,
         max(params.layers),
@@ -180,8 +188,8 @@ def run(
         latency.reshape(len(archs), len(seeds)),
         trained.final_loss,
     )
-    per_net = candidates.per_network(table)
-    report = candidates.summary(table, per_net)
+    per_net = candidate_table.per_network(table)
+    report = candidate_table.summary(table, per_net)
     report.update(
         wall_seconds=round(time.perf_counter() - start, 2),
         train_seconds=round(trained.run_seconds, 2),

@@ -1,7 +1,7 @@
 """A synthetic candidate table, for tests and benches that must not train the space.
 
 Same schema as ``data/candidates.csv`` (written by the same
-:func:`~hyperlab.selection.table.candidates.candidate_table`, parameter counts and
+:func:`~hyperlab.selection.table.candidate_table.candidate_table`, parameter counts and
 FLOPs from :mod:`hyperlab.training.network`), with a plausible shape instead of
 trained errors and measured timings.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.selection.space import architectures
-from hyperlab.selection.table.candidates import candidate_table
+from hyperlab.selection.table.candidate_table import candidate_table
 from hyperlab.training import network
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from hyperlab.selection.space.architectures import enumerate_space, width_column
 from hyperlab.selection.space.encoding import Space, space_of
 from hyperlab.selection.table.validate import TableError, read_csv_table, validate_table
 from hyperlab.training.network import arch_name
+
+if TYPE_CHECKING:  # annotations only: the section model, never imported at run time
+    from hyperlab.config import CandidatesParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +40,7 @@ class ExpectedRows:
     seeds: tuple[int, ...]
 
     @classmethod
-    def of(cls, candidates, seed: int) -> ExpectedRows:
+    def of(cls, candidates: CandidatesParams, seed: int) -> ExpectedRows:
         """From the ``candidates`` params section and the top-level ``seed`` (seeds ``seed, seed + 1, ..``)."""
         return cls(
             tuple(candidates.layers), tuple(candidates.widths), tuple(seed + k for k in range(candidates.n_seeds))

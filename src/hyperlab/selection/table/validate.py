@@ -1,7 +1,7 @@
 """The schema contract of the candidate table: its columns and the values every row must hold.
 
 ``data/candidates.csv`` holds one row per (network, seed) of the trained space
-(:mod:`hyperlab.selection.table.candidates` writes it); its columns are only ever
+(:mod:`hyperlab.selection.table.candidate_table` writes it); its columns are only ever
 appended. :func:`validate_table` checks one frame on its own (every problem one
 :class:`TableError` line); :class:`~hyperlab.selection.table.table.Table` adds the
 checks against the params and the canonical row order.

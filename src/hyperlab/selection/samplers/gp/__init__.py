@@ -4,7 +4,7 @@
 - :mod:`.gp`            Matern-5/2 ARD kernel, MAP hyperparameters, posterior
 - :mod:`.acquisition`   (log) expected improvement, EI per second
 - :mod:`.optim`         acquisition maximization over mixed spaces
-- :mod:`.cost`          what counts as a trial's cost
+- :mod:`.cost_model`    what counts as a trial's cost
 - :mod:`.threads`       process-wide BLAS limit, safe under threads
 - :mod:`.sampler`       GP-EI and EI per second
 - :mod:`.constrained`   GP-EI under a budget on a measured quantity (Gardner et al. 2014)

@@ -107,7 +107,7 @@ class LogEIPerSecond(LogEI):
 
     def _cost_term(self, mu_c, var_c):
         s = self.cost_scale
-        return log_expected_inverse_cost(s * mu_c, s * np.sqrt(var_c + self.cost.params.noise))
+        return log_expected_inverse_cost(s * mu_c, s * np.sqrt(var_c + self.cost.kernel.noise))
 
     def __call__(self, F):
         return super().__call__(F) + self._cost_term(*self.cost.predict(F))

@@ -11,7 +11,7 @@ and while no feasible point has been observed, ``P(c(x) <= budget)`` alone
 objective stores with ``trial.set_user_attr(constraint_attr, c)`` (e.g. the
 inference latency in ms) and the GP models ``log c`` (latencies span orders of
 magnitude; the same model and validation as the cost of EI per second,
-:func:`~hyperlab.selection.samplers.gp.cost.trial_cost`). In logs::
+:func:`~hyperlab.selection.samplers.gp.cost_model.trial_cost`). In logs::
 
     log EI_C = log EI + log Phi((log budget - mu_c) / sigma_c)
 

@@ -38,7 +38,7 @@ _LOG_SCALE = (math.log(1e-2), math.log(1e2))
 _LOG_NOISE = (math.log(MIN_NOISE), math.log(10.0))
 
 
-class KernelParams(NamedTuple):
+class KernelHypers(NamedTuple):
     inv_sq_lengthscales: np.ndarray  # (d,)
     scale: float
     noise: float
@@ -48,12 +48,12 @@ class KernelParams(NamedTuple):
         return np.concatenate([np.log(self.inv_sq_lengthscales), [math.log(self.scale), math.log(self.noise)]])
 
     @staticmethod
-    def of(theta: np.ndarray) -> KernelParams:
-        return KernelParams(np.exp(theta[:-2]), float(math.exp(theta[-2])), float(math.exp(theta[-1])))
+    def of(theta: np.ndarray) -> KernelHypers:
+        return KernelHypers(np.exp(theta[:-2]), float(math.exp(theta[-2])), float(math.exp(theta[-1])))
 
     @staticmethod
-    def default(dim: int) -> KernelParams:
-        return KernelParams(np.full(dim, 4.0), 1.0, 1e-2)  # lengthscale 0.5
+    def default(dim: int) -> KernelHypers:
+        return KernelHypers(np.full(dim, 4.0), 1.0, 1e-2)  # lengthscale 0.5
 
 
 # --------------------------------------------------------------------------- kernel
@@ -97,7 +97,7 @@ def log_prior(theta: np.ndarray) -> tuple[float, np.ndarray]:
 
 def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """``-(log p(y | theta) + log prior(theta))`` and its gradient; ``D``: (n, n, d) from :func:`sq_diffs`."""
-    p = KernelParams.of(theta)
+    p = KernelHypers.of(theta)
     n = len(y)
     r2 = D @ p.inv_sq_lengthscales
     k, dk = matern52(r2)
@@ -118,8 +118,8 @@ def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray) -> tuple[
 
 
 def fit_kernel(
-    X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[KernelParams], max_iter: int = 200
-) -> KernelParams:
+    X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, starts: list[KernelHypers], max_iter: int = 200
+) -> KernelHypers:
     """MAP kernel hyperparameters for standardized targets ``y``, best over ``starts``."""
     D = sq_diffs(X, X, is_cat)
     d = X.shape[1]
@@ -140,7 +140,7 @@ def fit_kernel(
             best, best_f = res.x, float(res.fun)
     if best is None or best_f >= 1e25:
         raise np.linalg.LinAlgError("no start gave a positive-definite kernel matrix")
-    return KernelParams.of(best)
+    return KernelHypers.of(best)
 
 
 # --------------------------------------------------------------------------- posterior
@@ -149,10 +149,10 @@ def fit_kernel(
 class Posterior:
     """The GP conditioned on ``(X, y)`` with fixed kernel parameters; predicts the latent f."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, params: KernelParams):
-        self.X, self.y, self.is_cat, self.params = X, y, is_cat, params
-        k, _ = matern52(scaled_r2(X, X, params.inv_sq_lengthscales, is_cat))
-        K = params.scale * k + (params.noise + 1e-9) * np.eye(len(X))
+    def __init__(self, X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, kernel: KernelHypers):
+        self.X, self.y, self.is_cat, self.kernel = X, y, is_cat, kernel
+        k, _ = matern52(scaled_r2(X, X, kernel.inv_sq_lengthscales, is_cat))
+        K = kernel.scale * k + (kernel.noise + 1e-9) * np.eye(len(X))
         chol = scipy.linalg.cho_factor(K, lower=True)
         self.alpha = scipy.linalg.cho_solve(chol, y)
         # K^-1 once: every prediction is then a matrix product (n <= a few hundred, so n^2 memory is small)
@@ -160,14 +160,14 @@ class Posterior:
 
     def predict(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and variance (noise excluded) at (m, d) features."""
-        p = self.params
+        p = self.kernel
         kx = p.scale * matern52(scaled_r2(F, self.X, p.inv_sq_lengthscales, self.is_cat))[0]
         var = np.maximum(p.scale - ((kx @ self.K_inv) * kx).sum(1), 1e-12 * p.scale)
         return kx @ self.alpha, var
 
     def predict_with_grad(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, variance and their gradients (m, d) in the features (zero on categorical dims)."""
-        p = self.params
+        p = self.kernel
         lam = np.where(self.is_cat, 0.0, p.inv_sq_lengthscales)
         diff = F[:, None, :] - self.X[None, :, :]
         k, dk = matern52(scaled_r2(F, self.X, p.inv_sq_lengthscales, self.is_cat))
@@ -207,7 +207,7 @@ class WarmFits:
 
     def __init__(self, growth: float = 1.05, always_below: int = 64):
         self.growth, self.always_below = growth, always_below
-        self._fits: dict[tuple, tuple[KernelParams, int]] = {}
+        self._fits: dict[tuple, tuple[KernelHypers, int]] = {}
         self._lock = threading.Lock()
 
     def posterior(self, key: tuple, X: np.ndarray, z: np.ndarray, is_cat: np.ndarray) -> Posterior:
@@ -215,7 +215,7 @@ class WarmFits:
         with self._lock:
             cached = self._fits.get(key)
         if cached is None or n < self.always_below or n >= max(cached[1] + 1, self.growth * cached[1]):
-            starts = [KernelParams.default(X.shape[1])] + ([cached[0]] if cached else [])
+            starts = [KernelHypers.default(X.shape[1])] + ([cached[0]] if cached else [])
             cached = (fit_kernel(X, z, is_cat, starts), n)
             with self._lock:
                 self._fits[key] = cached

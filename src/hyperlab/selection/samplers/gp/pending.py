@@ -69,7 +69,7 @@ def with_fantasies(post: Posterior, pending: Pending | None) -> Posterior:
     if pending is None or not len(pending.X):
         return post
     lie = np.full(len(pending.X), float(np.max(post.y))) if pending.pessimistic else post.predict(pending.X)[0]
-    return Posterior(np.vstack([post.X, pending.X]), np.concatenate([post.y, lie]), post.is_cat, post.params)
+    return Posterior(np.vstack([post.X, pending.X]), np.concatenate([post.y, lie]), post.is_cat, post.kernel)
 
 
 def running_points(

@@ -65,7 +65,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperlab.selection.samplers.claims import ALIVE, claim_checked
 from hyperlab.selection.samplers.gp.acquisition import LogEI, LogEIPerSecond
-from hyperlab.selection.samplers.gp.cost import trial_cost
+from hyperlab.selection.samplers.gp.cost_model import trial_cost
 from hyperlab.selection.samplers.gp.gp import Posterior, WarmFits, standardize
 from hyperlab.selection.samplers.gp.optim import Effort, argmax_of, evaluate, key_of, maximize
 from hyperlab.selection.samplers.gp.pending import Pending, near_running, running_points, with_fantasies
@@ -333,7 +333,7 @@ class GPEIPerSecondSampler(AttrModelGPEISampler):
 
     ``mu_c, sigma_c`` come from an independent GP on ``log c``, ``c`` being the
     cost the objective stores with ``trial.set_user_attr(cost_attr, c)``; see
-    :func:`hyperlab.selection.samplers.gp.cost.trial_cost` for what counts as a cost.
+    :func:`hyperlab.selection.samplers.gp.cost_model.trial_cost` for what counts as a cost.
     Until a completed trial has a cost it is plain EI.
     """
 

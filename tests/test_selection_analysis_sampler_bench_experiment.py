@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, run_stage
-from hyperlab.selection.analysis import sampler_bench as sb
+from hyperlab.selection.analysis import sampler_bench_experiment as sb
 from hyperlab.selection.table.synthetic import synthetic_table
 
 

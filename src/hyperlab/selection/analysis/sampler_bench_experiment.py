@@ -33,7 +33,8 @@ from hyperlab.selection.analysis.compare import Searches, compare
 from hyperlab.selection.analysis.noise_floor import noise_floor, search_regret
 from hyperlab.selection.analysis.per_table import Settings
 from hyperlab.selection.space.encoding import suggest_arch
-from hyperlab.selection.study.runner import RunSpec, pool_map, run_strategy
+from hyperlab.selection.study.pool import pool_map
+from hyperlab.selection.study.runner import RunSpec, run_strategy
 from hyperlab.selection.study.strategies import Networks, make_sampler, sampler_seed
 from hyperlab.selection.table.benchmark import NetworkFailed, TableObjective
 from hyperlab.selection.table.table import Table
@@ -101,7 +102,6 @@ def function_run(job: tuple[str, str, int, int, int, int]) -> np.ndarray:
     ``job = (function, sampler, repeat, trials, startup, seed)``.
     """
     fname, strategy, repeat, n_trials, n_startup, seed = job
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     fn = FUNCTIONS[fname]
     sampler = make_sampler(STRATEGY[strategy], sampler_seed(seed, repeat), n_startup)
     study = optuna.create_study(sampler=sampler)
@@ -280,26 +280,37 @@ def headline(summary: pd.DataFrame, timing: pd.DataFrame) -> dict:
     }
 
 
-def _functions(jobs: list[tuple], n_workers: int, tick: Callable[[], Any]) -> list[np.ndarray]:
+def _functions(
+    jobs: list[tuple], n_workers: int, tick: Callable[[], Any], worker_setup: Callable[[], None] | None = None
+) -> list[np.ndarray]:
     """:func:`function_run` of every job, in ``n_workers`` processes (results in job order).
 
-    A worker that dies stops the stage with one line (:class:`~hyperlab.selection.study.runner.WorkerDied`).
+    A worker that dies stops the stage with one line (:class:`~hyperlab.selection.study.pool.WorkerDied`).
     """
     advice = "nothing was written; rerun, with fewer sampler_bench.n_workers if memory ran out"
-    return pool_map(function_run, jobs, n_workers, "sampler_bench", "the test-function studies", advice, tick)
+    return pool_map(
+        function_run, jobs, n_workers, "sampler_bench", "the test-function studies", advice, tick, worker_setup
+    )
 
 
-def run(params: SamplerBenchParams, table: Table, settings: Settings, progress: Progress = silent) -> Result:
+def run(
+    params: SamplerBenchParams,
+    table: Table,
+    settings: Settings,
+    progress: Progress = silent,
+    worker_setup: Callable[[], None] | None = None,
+) -> Result:
     """The ``sampler_bench`` stage: the test functions (in ``params.n_workers`` processes), the table, then
     the suggest timings alone, as the ``sampler_bench`` params section asks. ``settings``: how the table
     studies are compared (the ``search`` section's, :func:`~hyperlab.selection.analysis.compare.settings_of`;
     its ``seed`` seeds everything). A table study longer than the table's networks is refused (a
-    :class:`~hyperlab.selection.table.validate.TableError` line)."""
+    :class:`~hyperlab.selection.table.validate.TableError` line). ``worker_setup`` runs first in each
+    process (:func:`~hyperlab.selection.study.pool.pool_map`); the table studies run in this one."""
     seed = settings.seed
     table.check_trials(params.table_trials, "sampler_bench.table_trials")
     jobs = function_jobs(params.function_repeats, params.function_trials, params.n_startup_trials, seed)
     with progress(total=len(jobs), desc="sampler_bench functions") as bar:
-        curves = _functions(jobs, params.n_workers, lambda: bar.update(1))
+        curves = _functions(jobs, params.n_workers, lambda: bar.update(1), worker_setup)
     fn_summary, fn_bands = summarize_functions(jobs, curves, params.target_regret)
     with progress(total=len(SAMPLERS), desc="sampler_bench table") as bar:
         tab_summary, tab_bands = table_study(table, params, settings, tick=lambda: bar.update(1))

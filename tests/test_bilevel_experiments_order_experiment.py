@@ -1,4 +1,7 @@
-"""The ``bilevel`` stage end to end (hyperlab.bilevel.experiments.order): every order and the exact reference."""
+"""The ``bilevel`` stage end to end (hyperlab.bilevel.experiments.order_experiment).
+
+Every order, and the exact reference.
+"""
 
 from __future__ import annotations
 

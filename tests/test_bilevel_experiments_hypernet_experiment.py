@@ -1,4 +1,4 @@
-"""The ``hypernet`` params and stage end to end (hyperlab.bilevel.experiments.hypernet)."""
+"""The ``hypernet`` params and stage end to end (hyperlab.bilevel.experiments.hypernet_experiment)."""
 
 from __future__ import annotations
 

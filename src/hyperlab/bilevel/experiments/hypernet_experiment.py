@@ -10,6 +10,7 @@ seed-averaged metrics and their plot data as plain pandas tables
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +18,12 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import hypernet
-from hyperlab.bilevel.experiments.summary import steps_to_tol
+from hyperlab.bilevel.experiments.convergence import steps_to_tol
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
+
+if TYPE_CHECKING:  # annotations only: the section model, never imported at run time
+    from hyperlab.config import HypernetParams
 
 log = logging.getLogger("hyperlab.hypernet")
 
@@ -29,7 +33,7 @@ GRID_N = 201
 N_SNAPSHOTS = 6
 
 
-def settings(p, variant: str):
+def settings(p: HypernetParams, variant: str):
     """The :mod:`~hyperlab.bilevel.hypernet` settings of ``variant`` from the ``hypernet`` params ``p``."""
     low, high = p.h_range
     if variant == "global":
@@ -55,12 +59,14 @@ def seed_keys(seed: int, n_seeds: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed), n_seeds)
 
 
-def header_metrics(p) -> dict:
+def header_metrics(p: HypernetParams) -> dict:
     """The run-independent entries that open ``metrics/hypernet.json``."""
     return {"n_seeds": p.n_seeds, "h_range": list(p.h_range), "h0": p.h0, "tol": TOL}
 
 
-def run_variant(p, variant: str, kind: str, keys: jax.Array, grid: np.ndarray) -> tuple[dict, dict[str, pd.DataFrame]]:
+def run_variant(
+    p: HypernetParams, variant: str, kind: str, keys: jax.Array, grid: np.ndarray
+) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Run ``variant`` x ``kind`` over ``keys`` (one per seed) and summarize it.
 
     Returns the seed-averaged metrics and the plot-data tables, keyed by their path
@@ -142,7 +148,7 @@ def headline(report: dict) -> dict:
     }
 
 
-def run(p, seed: int, progress: Progress = silent) -> Result:
+def run(p: HypernetParams, seed: int, progress: Progress = silent) -> Result:
     """Every ``p.variants`` x ``p.kinds`` run (:func:`run_variant`), seeds split from ``seed``.
 
     The report opens with :func:`header_metrics`, then one entry per run

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,9 @@ from hyperlab.bilevel import reverse
 from hyperlab.bilevel.toy import train_loss, val_loss
 from hyperlab.progress import Progress, silent
 from hyperlab.report import Result
+
+if TYPE_CHECKING:  # annotations only: the section model, never imported at run time
+    from hyperlab.config import DrmadParams
 
 log = logging.getLogger("hyperlab.drmad")
 
@@ -40,15 +44,15 @@ def pieces_to_run(pieces, T: int) -> list[int]:
     return sorted(set(pieces) | {1, T})
 
 
-def _hyper0(params) -> dm.Hyper:
+def _hyper0(params: DrmadParams) -> dm.Hyper:
     return dm.Hyper(jnp.array([params.h0]), jnp.log(jnp.asarray(params.lr)), jnp.asarray(params.momentum))
 
 
-def _optimizer(params) -> optax.GradientTransformation:
+def _optimizer(params: DrmadParams) -> optax.GradientTransformation:
     return optax.adam(params.outer_lr) if params.outer_optimizer == "adam" else optax.sgd(params.outer_lr)
 
 
-def error_table(loss, params, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
+def error_table(loss, params: DrmadParams, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
     """Relative error of each hypergradient component per K at the initial hyperparameters.
 
     Also returns Alg. 2's literal velocity recurrence for K = 1 and K = T (in a dict).
@@ -77,7 +81,7 @@ def error_table(loss, params, Ks: list[int]) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), recurrence
 
 
-def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
+def inner_paths(params: DrmadParams, Ks: list[int]) -> pd.DataFrame:
     """The true inner trajectory at the initial hyperparameters and each K-piece linearization of it.
 
     Per row also ``checkpoint`` (1 where the forward pass stored w_t, so the line passes
@@ -110,7 +114,7 @@ def inner_paths(params, Ks: list[int]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def outer_run(params, K: int | None) -> pd.DataFrame:
+def outer_run(params: DrmadParams, K: int | None) -> pd.DataFrame:
     """One outer optimization of h (and log α if ``tune_lr``) with the hypergradient of method K."""
     fn = dm.hypergrad_fn(train_loss, val_loss, params.T, K)
     run = jax.jit(
@@ -132,7 +136,7 @@ def outer_run(params, K: int | None) -> pd.DataFrame:
     )
 
 
-def final_val_loss(params, h, lr) -> np.ndarray:
+def final_val_loss(params: DrmadParams, h, lr) -> np.ndarray:
     """L_val(w_T) after the T inner steps from w_0 at each point (h, α), γ = ``params.momentum``.
 
     The outer objective every method descends (Maclaurin et al. 2015, Eq. 1), evaluated by the
@@ -152,7 +156,7 @@ def _padded(lo: float, hi: float, pad: float) -> tuple[float, float]:
     return lo - pad * span, hi + pad * span
 
 
-def val_surface(params, outer: dict[str, pd.DataFrame], n: int = VAL_GRID) -> pd.DataFrame:
+def val_surface(params: DrmadParams, outer: dict[str, pd.DataFrame], n: int = VAL_GRID) -> pd.DataFrame:
     """L_val(w_T) on an n × n grid over (h, log α) spanning every outer run, rows (h, lr, L_val).
 
     The outer runs move in (h, α); their L_val(w_T) differs through α, which the (h, w_T)
@@ -167,15 +171,16 @@ def val_surface(params, outer: dict[str, pd.DataFrame], n: int = VAL_GRID) -> pd
     return pd.DataFrame({"h": H.ravel(), "lr": A.ravel(), "L_val": final_val_loss(params, H.ravel(), A.ravel())})
 
 
-def _temp_bytes(params, K: int | None, d: int) -> int:
+def _temp_bytes(params: DrmadParams, K: int | None, d: int) -> int:
     """XLA's compiled temporary buffers of the whole jitted hypergradient at d parameters (compiled, not run)."""
-    w0, hyper = jnp.full((d,), params.w0), dm.Hyper(jnp.full((d,), params.h0), jnp.log(params.lr), params.momentum)
+    w0 = jnp.full((d,), params.w0)
+    hyper = dm.Hyper(jnp.full((d,), params.h0), jnp.log(params.lr), jnp.asarray(params.momentum))
     compiled = jax.jit(dm.hypergrad_fn(train_loss, val_loss, params.T, K)).lower(w0, hyper).compile()
     stats = compiled.memory_analysis()
     return -1 if stats is None else int(stats.temp_size_in_bytes)
 
 
-def memory_table(params, Ks: list[int]) -> pd.DataFrame:
+def memory_table(params: DrmadParams, Ks: list[int]) -> pd.DataFrame:
     """Trajectory vectors each method's reverse pass keeps, measured and by formula.
 
     ``checkpoint_rows``: rows of the buffer the K-piece forward pass returned. ``measured_vectors``:
@@ -228,7 +233,7 @@ def outer_gap(tables: dict[str, pd.DataFrame], Ks: list[int]) -> dict[str, float
     }
 
 
-def _report(params, Ks: list[int], tables: dict[str, pd.DataFrame], recurrence: dict) -> dict:
+def _report(params: DrmadParams, Ks: list[int], tables: dict[str, pd.DataFrame], recurrence: dict) -> dict:
     """report.json: per method its memory (formula and measured), hypergradient errors and where its outer run ends."""
     err_q, err_4, memory = tables["error_quadratic.csv"], tables["error_quartic.csv"], tables["memory.csv"]
     measured = dict(zip(memory.method, memory.measured_vectors))
@@ -261,7 +266,7 @@ def _report(params, Ks: list[int], tables: dict[str, pd.DataFrame], recurrence: 
     }
 
 
-def run(params, progress: Progress = silent) -> Result:
+def run(params: DrmadParams, progress: Progress = silent) -> Result:
     """Every table (``error_*.csv``, ``inner.csv``, ``outer_<method>.csv``, ``val_surface.csv``,
     ``memory.csv``), the report and the headline."""
     Ks = pieces_to_run(params.pieces, params.T)

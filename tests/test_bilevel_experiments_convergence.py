@@ -1,10 +1,10 @@
-"""Summaries of an outer run shared by the bilevel experiments (hyperlab.bilevel.experiments.summary)."""
+"""Summaries of an outer run shared by the bilevel experiments (hyperlab.bilevel.experiments.convergence)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from hyperlab.bilevel.experiments.summary import steps_to_tol
+from hyperlab.bilevel.experiments.convergence import steps_to_tol
 
 
 def test_steps_to_tol_means_stays_below():

@@ -1,4 +1,7 @@
-"""The ``drmad`` params and stage end to end (hyperlab.bilevel.experiments.drmad), in float64 as the library's tests."""
+"""The ``drmad`` params and stage end to end (:mod:`hyperlab.bilevel.experiments.drmad_experiment`).
+
+In float64, as the library's tests.
+"""
 
 from __future__ import annotations
 
@@ -112,7 +115,7 @@ def _tiny(T=12, **raw):
 def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
     from hyperlab.bilevel import drmad as dm
     from hyperlab.bilevel import reverse
-    from hyperlab.bilevel.experiments import drmad as ex
+    from hyperlab.bilevel.experiments import drmad_experiment as ex
 
     params = _tiny()
     inner = ex.inner_paths(params, [1, 3, params.T])
@@ -131,7 +134,7 @@ def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
 
 
 def test_val_surface_is_the_outer_runs_objective():
-    from hyperlab.bilevel.experiments import drmad as ex
+    from hyperlab.bilevel.experiments import drmad_experiment as ex
 
     params = _tiny()
     outer = {"exact": ex.outer_run(params, None), "K1": ex.outer_run(params, 1)}
@@ -148,7 +151,7 @@ def test_val_surface_is_the_outer_runs_objective():
 
 
 def test_memory_table_measures_one_more_vector_per_piece():
-    from hyperlab.bilevel.experiments import drmad as ex
+    from hyperlab.bilevel.experiments import drmad_experiment as ex
 
     params = _tiny()
     memory = ex.memory_table(params, [1, 3, params.T]).set_index("method")

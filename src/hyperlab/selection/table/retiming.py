@@ -5,7 +5,7 @@ that depends on latency should not hang on that one measurement (a quieter
 machine moved the largest network from 5.1 to 3.2 ms). Latency does not depend
 on the weights' values, so the networks here are freshly initialized and fed a
 fixed random batch of the candidate timing batch's shape, timed with the
-candidates' protocol (:func:`hyperlab.training.latency.time_latency`: networks interleaved
+candidates' protocol (:func:`hyperlab.training.timing.time_latency`: networks interleaved
 in a fresh random order per repeat).
 """
 
@@ -22,8 +22,8 @@ import pandas as pd
 from hyperlab.report import Result
 from hyperlab.selection.space import architectures
 from hyperlab.training import network
-from hyperlab.training.latency import time_latency
-from hyperlab.training.mlp import init_params
+from hyperlab.training.mlp import init_weights
+from hyperlab.training.timing import time_latency
 
 if TYPE_CHECKING:
     from hyperlab.config.sections.search import CandidatesParams, SearchParams
@@ -44,7 +44,7 @@ def retime(
     rounds, gap_seconds = search.latency_rounds, search.latency_gap_seconds
     layers, widths = candidates.layers, candidates.widths
     archs = architectures.enumerate_space(layers, widths)
-    weights = [init_params(a, seed) for a in archs]
+    weights = [init_weights(a, seed) for a in archs]
     x = np.random.default_rng(seed).standard_normal((batch, network.N_INPUTS)).astype(np.float32)
     frames = []
     for r in range(rounds):

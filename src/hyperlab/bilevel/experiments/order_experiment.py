@@ -9,6 +9,7 @@ losses of :mod:`hyperlab.bilevel.toy` and turns the trajectories into tables
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +17,11 @@ import numpy as np
 import pandas as pd
 
 from hyperlab.bilevel import closed_form, hypergrad, toy
-from hyperlab.bilevel.experiments.summary import steps_to_tol
+from hyperlab.bilevel.experiments.convergence import steps_to_tol
 from hyperlab.report import Result
+
+if TYPE_CHECKING:  # annotations only: the section model, never imported at run time
+    from hyperlab.config import BilevelParams
 
 log = logging.getLogger("hyperlab.bilevel")
 
@@ -60,7 +64,7 @@ def table(rec: hypergrad.Record, order: int | None) -> pd.DataFrame:
     return frame
 
 
-def run_metrics(rec: hypergrad.Record, exact_g0: np.ndarray, order: int | None, params) -> dict:
+def run_metrics(rec: hypergrad.Record, exact_g0: np.ndarray, order: int | None, params: BilevelParams) -> dict:
     """Headline numbers of one run (``order=None``: the exact reference)."""
     g0 = np.asarray(rec.hypergrad)[0]
     h, w, val = np.asarray(rec.h), np.asarray(rec.w), np.asarray(rec.val_loss)
@@ -92,7 +96,7 @@ def headline(report: dict) -> dict:
     }
 
 
-def run(params, main_order: int) -> Result:
+def run(params: BilevelParams, main_order: int) -> Result:
     """Run every order of ``params.orders`` and the exact reference; ``main_order`` heads the report.
 
     Tables ``order_<n>.csv``, ``exact.csv`` and ``main.csv`` (the main order's
