@@ -50,10 +50,6 @@ def test_mypy_names_a_misspelt_key_of_a_loaded_or_annotated_section(tmp_path, mo
     assert '"SearchParams" has no attribute "n_trails"; maybe "n_trials"?' in errors[1]
 
 
-#: Figure modules whose ``render`` does not annotate its section yet, being rewritten by their owner; only shrinks.
-UNTYPED_PENDING: set[str] = set()
-
-
 def first_arguments(source: str) -> dict[str, str | None]:
     """``{name: annotation of the first argument}`` of the module-level ``run`` and ``render`` of ``source``."""
     found = {}
@@ -68,16 +64,14 @@ def test_every_experiment_run_and_figure_render_takes_a_typed_section():
     """An experiment's ``run(params, <inputs>)`` and a figure family's ``render(params)`` annotate the section they
     are given with its model, so that mypy checks every key they read (not only those of ``load_section``)."""
     models = {model.__name__ for model in SECTIONS.values()}
-    untyped, stale = [], []
+    untyped = []
     for path in sorted((ROOT / "src" / "hyperlab").rglob("*.py")):
         rel = path.relative_to(ROOT / "src" / "hyperlab").as_posix()
         for name, annotation in first_arguments(path.read_text(encoding="utf-8")).items():
             typed = annotation is not None and annotation.split(".")[-1] in models
-            if not typed and rel not in UNTYPED_PENDING:
+            if not typed:
                 untyped.append(f"src/hyperlab/{rel}: {name}'s first argument is {annotation}; annotate its section")
-            if typed and rel in UNTYPED_PENDING:
-                stale.append(rel)
-    assert untyped == [] and stale == [], (untyped, stale)
+    assert untyped == [], untyped
 
 
 def test_first_arguments_reads_module_level_run_and_render_only():

@@ -1,6 +1,6 @@
 """Queued experiments: two `dvc exp run --queue -S ...` runs, then `dvc queue start -j 2`, in a git clone.
 
-Runs ``figures@bilevel`` (the bilevel stage and its figures: seconds) on tiny
+Runs the ``bilevel`` stage (seconds; its figures add nothing to what is checked) on tiny
 params, as a user varying ``order`` would, and checks that both experiments
 finish and that ``dvc exp show`` lists both, with their own metrics, computed by
 their own code: the library is edited between the two ``--queue`` calls and again
@@ -92,7 +92,7 @@ def test_two_queued_experiments_run_in_parallel_and_show_up(tmp_path):
             f"order={order}",
             "-S",
             "bilevel.outer_steps=10",
-            "figures@bilevel",
+            "bilevel",
         )
     _edit_library(clone, WORKSPACE_EDIT)
     # the workers inherit stdout / stderr: send them nowhere, or this call waits for them

@@ -108,7 +108,7 @@ def test_sweep_params_beyond_the_problem_or_hpo_scale_are_one_line(sweep, line):
 TINY_SCALE = {
     "families": ["layer", "knots"],
     "knots": 2,
-    "methods": ["exact", "kpiece", "random", "cmaes"],
+    "methods": ["exact", "random"],
     "pieces": 2,
     "seeds": 2,
     "compute_budget": 144,
