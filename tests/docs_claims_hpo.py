@@ -305,6 +305,11 @@ CLAIMS: list[tuple[str, str, Check]] = [
     ("docs/hpo-scale.md", "With the learning-rate schedule alone, TPE wins at K = 1 and 2", scale.sweep_by_kind),
     ("docs/hpo-scale.md", "With the L2 alone, the hypergradient side wins validation CE", scale.sweep_by_kind),
     ("docs/hpo-scale.md", "So at equal compute the hypergradient methods pay off", scale.sweep_by_kind),
+    (
+        "docs/hpo-scale.md",
+        "the same schedule sweep crosses over on validation CE at d = 10 already",
+        scale.sweep_by_kind,
+    ),
     ("docs/hpo-scale.md", "**DrMAD and K-piece stay within 0.020 of exact**", scale.interpolated_near_exact),
     ("docs/hpo-scale.md", "it trails `exact` by 0.01–0.04", scale.online_trails_exact),
     ("docs/hpo-scale.md", "**IFT fails at every dimension** (0.84–0.86", scale.ift_fails),

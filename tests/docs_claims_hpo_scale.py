@@ -373,4 +373,6 @@ def sweep_by_kind(data) -> list[str]:
     won = [f for f in ("groups1", "groups16", "groups256", "weight") if l2[f]["val_loss"] == "hypergradient"]
     out += _unless(won == ["groups256", "weight"], f"L2 kind, validation CE won at {won}")
     every = [f for f, v in l2.items() if all(w == "hypergradient" for w in v.values())]
-    return out + _unless(every == ["weight"], f"L2 kind, every scale won at {every}")
+    out += _unless(every == ["weight"], f"L2 kind, every scale won at {every}")
+    steps = data.json(f"{SWEEP}/report.json")["kinds"]["lr_knots"]["views"]["steps"]["paired"]["crossover"]
+    return out + _unless(steps["val_loss"]["dim"] == 10, f"lr kind at the step budget: {steps['val_loss']}")
