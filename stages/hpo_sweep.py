@@ -53,10 +53,9 @@ def inputs():
     scale.check_against(problem)
     arrays = load_npz("data/mnist.npz", config.split_sizes())
     from hyperlab.hpo.families import n_kernel_weights
-    from hyperlab.hpo.problem import initial_weights
-    from hyperlab.training.network import N_CLASSES, N_INPUTS
+    from hyperlab.hpo.problem import initial_weights, network_sizes
 
-    tree, _ = initial_weights((N_INPUTS, *problem.hidden, N_CLASSES), common.seed)
+    tree, _ = initial_weights(network_sizes(problem.hidden), common.seed)
     sweep.check_against(problem, scale, n_kernel_weights(tree))
     import jax
 

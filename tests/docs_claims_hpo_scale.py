@@ -26,9 +26,9 @@ def _near(value: float, shown: float, tol: float) -> bool:
     return abs(value - shown) <= tol
 
 
-def _scale(data, column: str = "val_loss") -> pd.DataFrame:
-    """method x d of ``column`` (medians over seeds) for the runs that ran."""
-    s = data.csv(f"{SCALE}/summary.csv")
+def _scale(data, column: str = "val_loss", summary: str = "summary.csv") -> pd.DataFrame:
+    """method x d of ``column`` (medians over seeds) for the runs that ran (``summary``: a view's summary table)."""
+    s = data.csv(f"{SCALE}/{summary}")
     return s[s.ran.astype(bool)].pivot(index="method", columns="dim", values=column)
 
 
@@ -231,11 +231,8 @@ def runs_record_their_cost(data) -> list[str]:
 
 def _both(data, column: str = "val_loss") -> dict[str, pd.DataFrame]:
     """method x d of ``column`` in each budget view (headline: ``compute``; ``steps``)."""
-    out = {}
-    for view, name in (("compute", "summary.csv"), ("steps", "summary_step_budget.csv")):
-        s = data.csv(f"{SCALE}/{name}")
-        out[view] = s[s.ran.astype(bool)].pivot(index="method", columns="dim", values=column)
-    return out
+    views = (("compute", "summary.csv"), ("steps", "summary_step_budget.csv"))
+    return {view: _scale(data, column, name) for view, name in views}
 
 
 def rounds_per_view(data) -> list[str]:

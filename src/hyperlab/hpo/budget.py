@@ -26,6 +26,9 @@ import numpy as np
 
 from hyperlab.hpo.cost import Cost, Unit, equivalents
 
+#: The conversion of a run with no compute budget: every count weighs one forward step.
+UNCONVERTED = Unit(1.0, 1.0, 0.0)
+
 
 @dataclass
 class Round:
@@ -44,7 +47,7 @@ class Trace:
     cumulative forward-step equivalents (the compute budget's unit), ``used`` the whole
     cumulative cost (forward, reverse, CG)."""
 
-    unit: Unit = Unit(1.0, 1.0, 0.0)  # the conversion ``compute`` is counted in
+    unit: Unit = UNCONVERTED  # the conversion ``compute`` is counted in
     wall: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     compute: list[float] = field(default_factory=list)
@@ -94,7 +97,7 @@ def run_budget(
 ) -> Trace:
     """Drive ``rounds`` until ``seconds`` of wall clock, ``steps`` forward steps and ``compute`` forward-step
     equivalents (converted by ``unit``) are all spent."""
-    trace, used, start = Trace(unit or Unit(1.0, 1.0, 0.0)), Cost(0), clock()
+    trace, used, start = Trace(unit or UNCONVERTED), Cost(0), clock()
     for rnd in rounds:
         used = Cost(*(a + b for a, b in zip(used, rnd.cost)))
         if rnd.value is not None:

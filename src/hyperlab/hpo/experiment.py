@@ -18,13 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from hyperlab.hpo import best_response, budget, cost, gradient
+from hyperlab.hpo import best_response, budget, gradient
 from hyperlab.hpo.families import Family, coordinate_names, make_family
 from hyperlab.hpo.methods import Pieces, Settings
-from hyperlab.hpo.problem import initial_weights, inner, make_data
+from hyperlab.hpo.problem import initial_weights, make_data, network_sizes
 from hyperlab.progress import silent
 from hyperlab.report import Result
-from hyperlab.training.network import N_CLASSES, N_INPUTS
 
 if TYPE_CHECKING:
     from hyperlab.config.sections.hpo import HpoParams
@@ -44,7 +43,7 @@ def method_names(params: HpoParams) -> list[str]:
 
 
 def sizes(params: HpoParams) -> tuple[int, ...]:
-    return (N_INPUTS, *params.hidden, N_CLASSES)
+    return network_sizes(params.hidden)
 
 
 def make_pieces(params: HpoParams) -> Pieces:
@@ -211,8 +210,7 @@ def run(params: HpoParams, arrays: dict, seed: int = 0, progress=silent) -> Resu
     coords = coordinate_names(pieces.family)
     summary = summarize(runs, coords)
     accuracy = accuracy_table(params, pieces, data, seed)
-    p = inner(pieces.family, data, initial_weights(sizes(params), seed)[0])
-    unit = cost.measure(p.step, p.train_loss, initial_weights(sizes(params), seed)[1], jnp.asarray(pieces.family.h0))
+    unit = pieces.unit(data, *initial_weights(sizes(params), seed))
     initial = float(np.median(runs["initial_val_loss"]))
     report = {
         "params": params.model_dump(mode="json"),

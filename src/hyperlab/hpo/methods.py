@@ -20,7 +20,7 @@ from hyperlab.hpo import search_methods as search
 from hyperlab.hpo.budget import memory_bytes
 from hyperlab.hpo.families import Family
 from hyperlab.hpo.names import SCALE_GRADIENT, SCALE_SEARCH
-from hyperlab.hpo.problem import objective, scores
+from hyperlab.hpo.problem import inner, objective, scores
 
 #: the method names of the hypergradient side, without their number (``kpiece4`` -> ``kpiece``): the
 #: ``hpo_scale`` ones and the hypernetwork (run by the ``hpo`` stage)
@@ -122,6 +122,12 @@ class Pieces:
             return search.hesbo_rounds(fam, seed, s.n_startup_trials, s.embedding_dim, T, evaluate)
         assert s.cma_full_max_dim is not None, "cmaes needs cma_full_max_dim"
         return search.cma_rounds(fam, seed, s.cma_full_max_dim, T, evaluate)
+
+    def unit(self, data, tree, w0) -> cost.Unit:
+        """The family's budget unit at h0 on these weights: the forward-step equivalents of a reverse step and of a
+        CG product, from XLA's cost analysis of its single-step programs (:func:`cost.measure`)."""
+        p = inner(self.family, data, tree)
+        return cost.measure(p.step, p.train_loss, w0, jnp.asarray(self.family.h0))
 
     def memory(self, label: str, data, tree, w0) -> int | None:
         """XLA's footprint estimate of the method's largest program: its hypergradient, its online pass,

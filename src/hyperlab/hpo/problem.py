@@ -26,6 +26,7 @@ from jax.flatten_util import ravel_pytree
 
 from hyperlab.bilevel import reverse
 from hyperlab.hpo.families import Family
+from hyperlab.training.network import N_CLASSES, N_INPUTS
 
 
 class Data(NamedTuple):
@@ -101,6 +102,11 @@ def inner(family: Family, data: Data, tree: dict) -> Inner:
         }
 
     return Inner(step, train_loss, lambda w: ce(w, data.x_val, data.y_val), scores)
+
+
+def network_sizes(hidden) -> tuple[int, ...]:
+    """The MLP's layer sizes: the MNIST pixels, the ``hpo`` section's hidden widths, the classes."""
+    return (N_INPUTS, *hidden, N_CLASSES)
 
 
 def initial_weights(sizes, seed: int) -> tuple[dict, jax.Array]:

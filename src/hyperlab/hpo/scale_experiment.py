@@ -30,10 +30,9 @@ from hyperlab.hpo import budget, cost, scale_accuracy, scale_verdict
 from hyperlab.hpo import search_methods as search
 from hyperlab.hpo.families import family_by_label
 from hyperlab.hpo.methods import Pieces, Settings, label
-from hyperlab.hpo.problem import initial_weights, inner, make_data
+from hyperlab.hpo.problem import initial_weights, make_data, network_sizes
 from hyperlab.progress import silent
 from hyperlab.report import Result
-from hyperlab.training.network import N_CLASSES, N_INPUTS
 
 if TYPE_CHECKING:
     from hyperlab.config.sections.hpo import HpoParams, HpoScaleParams
@@ -108,7 +107,7 @@ class Runs:
             params.families if families is None else families
         )  # family labels (:func:`family_by_label`)
         self.methods = tuple(params.methods if methods is None else methods)
-        self.sizes = (N_INPUTS, *problem.hidden, N_CLASSES)
+        self.sizes = network_sizes(problem.hidden)
         self.data = make_data(arrays, problem.n_train)
         self.tree0, _ = initial_weights(self.sizes, seed0)
         self._pieces: dict[str, Pieces] = {}
@@ -132,10 +131,7 @@ class Runs:
         """The family's budget unit: the forward-step equivalents of a reverse step and of a CG product, from XLA's
         cost analysis of its single-step programs at h0 on the first seed's weights (:func:`cost.measure`)."""
         if name not in self._units:
-            pieces = self.pieces(name)
-            _, w0 = initial_weights(self.sizes, self.seed0)
-            p = inner(pieces.family, self.data, self.tree0)
-            self._units[name] = cost.measure(p.step, p.train_loss, w0, jnp.asarray(pieces.family.h0))
+            self._units[name] = self.pieces(name).unit(self.data, *initial_weights(self.sizes, self.seed0))
         return self._units[name]
 
     def keys(self) -> list[dict]:
@@ -242,7 +238,7 @@ def judge(runs: pd.DataFrame) -> dict:
     verdicts = scale_verdict.verdicts(summary)
     return {
         "summary": summary,
-        "crossover": scale_verdict.crossover(summary),
+        "crossover": scale_verdict.crossover_of(verdicts),
         "verdicts": verdicts,
         "paired": scale_verdict.paired(runs, verdicts),
     }

@@ -96,7 +96,12 @@ def verdicts(summary: pd.DataFrame) -> list[dict]:
 
 def crossover(summary: pd.DataFrame) -> dict:
     """The smallest dimension from which hypergradients win (by median) at every larger dimension (None: never)."""
-    return _crossover([(row["dim"], row["winner"]) for row in verdicts(summary)])
+    return crossover_of(verdicts(summary))
+
+
+def crossover_of(verdict_rows: list[dict]) -> dict:
+    """:func:`crossover` from the verdicts already made (:func:`verdicts`)."""
+    return _crossover([(row["dim"], row["winner"]) for row in verdict_rows])
 
 
 def _seed_values(runs: pd.DataFrame, family: str, method: str, scale: str) -> pd.Series:

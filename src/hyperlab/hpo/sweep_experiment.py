@@ -26,6 +26,7 @@ import pandas as pd
 from hyperlab import engine
 from hyperlab.hpo.families import SWEEP_KINDS, n_kernel_weights
 from hyperlab.hpo.methods import label
+from hyperlab.hpo.problem import initial_weights, network_sizes
 from hyperlab.hpo.scale_experiment import TABLES, VIEWS, Runs, judge
 from hyperlab.progress import silent
 from hyperlab.report import Result
@@ -77,8 +78,8 @@ def _units(
     problem: HpoParams, scale: HpoScaleParams, sweep: HpoSweepParams, arrays: dict, seed: int
 ) -> tuple[dict[str, list[tuple[str, int]]], Runs]:
     """The kinds' members, and the runs of the new ones as units (:mod:`hyperlab.engine`)."""
-    probe = Runs(problem, scale, arrays, seed, families=(), methods=sweep.methods)
-    kinds = members(sweep, problem, scale, n_kernel_weights(probe.tree0))
+    tree, _ = initial_weights(network_sizes(problem.hidden), seed)
+    kinds = members(sweep, problem, scale, n_kernel_weights(tree))
     return kinds, Runs(problem, scale, arrays, seed, families=new_families(kinds), methods=sweep.methods)
 
 
