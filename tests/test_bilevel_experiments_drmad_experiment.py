@@ -63,14 +63,28 @@ def test_stage_rejects_bad_params_in_one_line(tmp_path):
     assert not (tmp_path / "metrics").exists()
 
 
-@pytest.mark.slow
-def test_stage_writes_errors_per_K_outer_runs_and_the_figures(tmp_path, monkeypatch):
-    T = 12
+def _tiny(T=12, **raw):
+    return config.parse_section(config.SECTIONS["drmad"], {"T": T, "pieces": [1, 3], "outer_steps": 4, **raw}, "drmad")
+
+
+@pytest.fixture(scope="module")
+def stage_run(tmp_path_factory):
+    """The folder of one ``drmad`` stage run on the params of :func:`_tiny` (its other values are the
+    defaults), shared: the stage test checks its outputs, and the tests of ``memory_table`` and
+    ``val_surface`` read the tables it computed with those functions instead of compiling them again."""
+    tmp_path = tmp_path_factory.mktemp("drmad")
     params = {
         "seed": 0,
-        "drmad": {"T": T, "pieces": [1, 3], "outer_steps": 4, "lr": 0.2, "momentum": 0.9, "quartic": 0.1},
+        "drmad": {"T": 12, "pieces": [1, 3], "outer_steps": 4, "lr": 0.2, "momentum": 0.9, "quartic": 0.1},
     }
+    assert config.parse_section(config.SECTIONS["drmad"], params["drmad"], "drmad") == _tiny()
     run_stage("drmad", tmp_path, params)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_stage_writes_errors_per_K_outer_runs_and_the_figures(stage_run, monkeypatch):
+    T, tmp_path = 12, stage_run
     metrics = json.loads((tmp_path / "plots/drmad/report.json").read_text())
     assert metrics["pieces"] == [1, 3, T]
     for K in ("1", "3", str(T)):
@@ -108,10 +122,6 @@ def test_stage_writes_errors_per_K_outer_runs_and_the_figures(tmp_path, monkeypa
     assert all((tmp_path / p).stat().st_size > 1000 for p in written)
 
 
-def _tiny(T=12, **raw):
-    return config.parse_section(config.SECTIONS["drmad"], {"T": T, "pieces": [1, 3], "outer_steps": 4, **raw}, "drmad")
-
-
 def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
     from hyperlab.bilevel import drmad as dm
     from hyperlab.bilevel import reverse
@@ -133,11 +143,13 @@ def test_inner_paths_read_the_checkpoints_exactly_and_report_their_distance():
     np.testing.assert_array_equal(np.asarray(reverse.interpolated_trajectory(ckpt, params.T))[:, 0], true.w)
 
 
-def test_val_surface_is_the_outer_runs_objective():
+@pytest.mark.slow  # it reads the stage run
+def test_val_surface_is_the_outer_runs_objective(stage_run):
     from hyperlab.bilevel.experiments import drmad_experiment as ex
 
     params = _tiny()
-    outer = {"exact": ex.outer_run(params, None), "K1": ex.outer_run(params, 1)}
+    # the stage's tables of ex.outer_run(params, None) and ex.outer_run(params, 1)
+    outer = {name: pd.read_csv(stage_run / f"plots/drmad/outer_{name}.csv") for name in ("exact", "K1")}
     for frame in outer.values():  # at each committed outer point: that row's L_val(w_T)
         np.testing.assert_allclose(ex.final_val_loss(params, frame.h, frame.lr), frame.L_val, rtol=1e-10)
     # w_0 = −h is the inner optimum: the run stays there for every α, so L_val = h²
@@ -150,11 +162,11 @@ def test_val_surface_is_the_outer_runs_objective():
         assert grid.lr.min() < frame.lr.min() and frame.lr.max() < grid.lr.max()
 
 
-def test_memory_table_measures_one_more_vector_per_piece():
-    from hyperlab.bilevel.experiments import drmad_experiment as ex
-
+@pytest.mark.slow  # it reads the stage run
+def test_memory_table_measures_one_more_vector_per_piece(stage_run):
     params = _tiny()
-    memory = ex.memory_table(params, [1, 3, params.T]).set_index("method")
+    # the stage's table of ex.memory_table(params, [1, 3, params.T])
+    memory = pd.read_csv(stage_run / "plots/drmad/memory.csv").set_index("method")
     pieces = memory.drop("exact")
     assert list(pieces.checkpoint_rows) == [2, 4, params.T + 1] == list(pieces.formula_vectors)
     extra = pieces.measured_vectors - pieces.measured_vectors["K1"]

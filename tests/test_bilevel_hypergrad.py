@@ -3,6 +3,8 @@ hyperlab.bilevel.closed_form and finite differences."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,6 +14,11 @@ import pytest
 from hyperlab.bilevel import closed_form, hypergrad, toy
 
 ETA = 0.1
+
+# The losses, the step size and the order static: one program per order and shape, shared by the tests
+# that ask for it (the closed-form and finite-difference cases both use dim 5), instead of a few eager
+# programs per call.
+unrolled_hypergrad = jax.jit(hypergrad.unrolled_hypergrad, static_argnums=(0, 1), static_argnames=("lr", "order"))
 
 
 def _rand(seed: int, *shape):
@@ -34,14 +41,12 @@ def _central_diff(f, h, eps):
     return grad
 
 
-@pytest.mark.parametrize("dim", [1, 4])
+@pytest.mark.parametrize("dim", [1, 5])
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
 def test_unrolled_hypergrad_matches_finite_differences(order, dim):
     w, h = _rand(order, dim), _rand(100 + order, dim)
     with jax.enable_x64(True):
-        g = hypergrad.unrolled_hypergrad(
-            toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order
-        )
+        g = unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order)
         fd = _central_diff(lambda hh: _numpy_unrolled_val(w, hh, order, ETA), h, 1e-4)
     np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-7, atol=1e-9)
 
@@ -63,15 +68,22 @@ def test_unrolled_hypergrad_on_a_nonquadratic_pytree_problem():
     with jax.enable_x64(True):
         w = {"a": jnp.asarray(_rand(1, 3)), "b": jnp.asarray(_rand(2, 2, 2))}
         h = {"s": jnp.asarray(_rand(3, 3))}
+        # Each computation is one jitted program (one per order; the masked one serves both orders)
+        # instead of a few eager programs per call: the finite differences call the unroll 12 times.
+        masked_fn = jax.jit(
+            lambda n: hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=n, max_order=6)
+        )
         for order in (1, 4):
-            g = hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=order)
-            masked = jax.jit(
-                lambda n: hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=n, max_order=6)
-            )(order)
+            g = jax.jit(
+                lambda h, order=order: hypergrad.unrolled_hypergrad(train_loss, val_loss, w, h, lr=0.05, order=order)
+            )(h)
+            masked = masked_fn(order)
+            unrolled_val = jax.jit(
+                lambda s, order=order: val_loss(hypergrad.unroll(train_loss, w, {"s": s}, 0.05, order), {"s": s})
+            )
 
-            def f(s, order=order):
-                wn = hypergrad.unroll(train_loss, w, {"s": jnp.asarray(s)}, 0.05, order)
-                return float(val_loss(wn, {"s": jnp.asarray(s)}))
+            def f(s, unrolled_val=unrolled_val):
+                return float(unrolled_val(jnp.asarray(s)))
 
             fd = _central_diff(f, np.asarray(h["s"]), 1e-5)
             np.testing.assert_allclose(np.asarray(g["s"]), fd, rtol=1e-6, atol=1e-8)
@@ -83,9 +95,7 @@ def test_unrolled_hypergrad_equals_the_closed_form(order):
     """g_n(w, h) = 2 b_n^2 h - 2 b_n a^n w with a = 1 - 2 eta, b_n = 1 - a^n (closed_form.py)."""
     w, h = _rand(7, 5), _rand(8, 5)
     with jax.enable_x64(True):
-        g = hypergrad.unrolled_hypergrad(
-            toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order
-        )
+        g = unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(w), jnp.asarray(h), lr=ETA, order=order)
     np.testing.assert_allclose(np.asarray(g), closed_form.hypergrad(w, h, order, ETA), rtol=1e-10, atol=1e-12)
     # On the best-response line the order only rescales the exact hypergradient 2h by b_n.
     b_n = closed_form.step_factor(order, ETA)
@@ -95,7 +105,7 @@ def test_unrolled_hypergrad_equals_the_closed_form(order):
 
 def test_order_zero_is_exactly_zero_and_h_never_moves():
     w, h = jnp.asarray(_rand(1, 3), jnp.float32), jnp.asarray(_rand(2, 3), jnp.float32)
-    g = hypergrad.unrolled_hypergrad(toy.train_loss, toy.val_loss, w, h, lr=ETA, order=0)
+    g = unrolled_hypergrad(toy.train_loss, toy.val_loss, w, h, lr=ETA, order=0)
     assert np.array_equal(np.asarray(g), np.zeros(3))
     rec = hypergrad.run_orders(
         toy.train_loss,
@@ -116,13 +126,12 @@ def test_order_zero_is_exactly_zero_and_h_never_moves():
 @pytest.mark.slow
 def test_ift_hypergrad_is_exact():
     with jax.enable_x64(True):
+        # Each hypergradient is one jitted program (not a few eager programs per op, CG's loop included).
         h = jnp.asarray(_rand(4, 6))
-        g = hypergrad.ift_hypergrad(toy.train_loss, toy.val_loss, toy.best_response(h), h)
+        g = jax.jit(lambda h: hypergrad.ift_hypergrad(toy.train_loss, toy.val_loss, toy.best_response(h), h))(h)
         np.testing.assert_allclose(np.asarray(g), 2 * np.asarray(h), rtol=1e-10)
         # The n-order hypergradient tends to it as n grows (b_n -> 1, a^n -> 0), from any w.
-        g_long = hypergrad.unrolled_hypergrad(
-            toy.train_loss, toy.val_loss, jnp.asarray(_rand(5, 6)), h, lr=ETA, order=200
-        )
+        g_long = unrolled_hypergrad(toy.train_loss, toy.val_loss, jnp.asarray(_rand(5, 6)), h, lr=ETA, order=200)
         np.testing.assert_allclose(np.asarray(g_long), 2 * np.asarray(h), rtol=1e-10)
 
         # A non-toy problem with a direct h term: w*(h) = 2 tanh(h) / 3 solves 2(w - tanh h) + w = 0.
@@ -134,7 +143,7 @@ def test_ift_hypergrad_is_exact():
 
         hh = jnp.asarray(_rand(6, 4))
         w_star = {"a": 2 * jnp.tanh(hh) / 3}
-        g = hypergrad.ift_hypergrad(train_loss, val_loss, w_star, hh)
+        g = jax.jit(partial(hypergrad.ift_hypergrad, train_loss, val_loss))(w_star, hh)
         expected = 2 * (w_star["a"] - 0.2) * (2 / 3) * (1 - jnp.tanh(hh) ** 2) + 0.02 * hh
         np.testing.assert_allclose(np.asarray(g), np.asarray(expected), rtol=1e-9)
 

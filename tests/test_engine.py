@@ -325,23 +325,17 @@ def test_hpo_scale_with_a_worker_killed_mid_unit_gives_the_in_process_runs(tmp_p
 
 
 @pytest.mark.slow
-def test_candidates_with_a_worker_killed_mid_unit_gives_the_in_process_table(tmp_path, mnist_npz, monkeypatch):
+def test_candidates_gives_the_in_process_table_with_two_workers_and_with_a_worker_killed_mid_unit(
+    tmp_path, mnist_npz, monkeypatch
+):
     from test_selection_table_candidates_packs import TIMINGS, TINY
 
     params = {"candidates": {**TINY, "max_pack_params": 1}}  # a pack per network: six units
-    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params, 1)
+    alone, two = (_stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params, w) for w in (1, 2))
     killed = _killed_worker_run(tmp_path, mnist_npz, "candidates", params)
     table = "data/candidates.csv"
-    _same_but_timings(alone / table, killed / table, tuple(TIMINGS), dtype={"arch": str})
-
-
-@pytest.mark.slow
-def test_candidates_gives_the_same_table_with_one_and_two_workers(tmp_path, mnist_npz, monkeypatch):
-    from test_selection_table_candidates_packs import TIMINGS, TINY
-
-    params = {"candidates": {**TINY, "max_pack_params": 1}}  # a pack per network: six units
-    one, two = (_stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params, w) for w in (1, 2))
-    _same_but_timings(one / "data/candidates.csv", two / "data/candidates.csv", tuple(TIMINGS), dtype={"arch": str})
+    for other in (two, killed):
+        _same_but_timings(alone / table, other / table, tuple(TIMINGS), dtype={"arch": str})
     report = json.loads((two / "plots/candidates/report.json").read_text())
     assert report["n_packs"] == 6
 

@@ -46,11 +46,13 @@ def _tiny(sizes=(12, 5, 3), T=15, tune_lr=True, n=40, seed=0):
 
 
 def _grad(family, T, how, data, tree, w0, h, **kw):
-    return gradient.hypergradient(family, T, how, **kw)(data, tree, w0, jnp.asarray(h))[1]
+    """The hypergradient, jitted: one program (eagerly, every operation around the scans compiles its own)."""
+    return jax.jit(gradient.hypergradient(family, T, how, **kw))(data, tree, w0, jnp.asarray(h))[1]
 
 
 def _fd(family, T, data, tree, w0, h, eps=1e-5):
-    f = lambda hh: float(objective(family, T)(data, tree, w0, hh))  # noqa: E731
+    jitted = jax.jit(objective(family, T))  # compiled once for all 2 d evaluations
+    f = lambda hh: float(jitted(data, tree, w0, hh))  # noqa: E731
     return np.array([(f(h + e) - f(h - e)) / (2 * eps) for e in np.eye(len(h)) * eps])
 
 
@@ -61,18 +63,33 @@ def _rel(a, b):
 H = np.array([-2.0, -1.0, math.log(0.3)])
 
 
+@pytest.fixture(scope="module")
+def exact_at_H():
+    """``(f, g, steps)`` of exact reverse mode at H on :func:`_tiny` (T = 15), jitted and computed once for the
+    module: the oracle of several tests (under their float64)."""
+    cache: list = []
+
+    def get():
+        if not cache:
+            fam, data, tree, w0 = _tiny()
+            cache.append(jax.jit(gradient.hypergradient(fam, 15, "exact"))(data, tree, w0, jnp.asarray(H)))
+        return cache[0]
+
+    return get
+
+
 @pytest.mark.slow
-def test_exact_reverse_mode_matches_central_differences():
+def test_exact_reverse_mode_matches_central_differences(exact_at_H):
     fam, data, tree, w0 = _tiny()
-    f, g, steps = gradient.hypergradient(fam, 15, "exact")(data, tree, w0, jnp.asarray(H))
-    assert float(f) == pytest.approx(float(objective(fam, 15)(data, tree, w0, jnp.asarray(H))), rel=1e-12)
+    f, g, steps = exact_at_H()
+    assert float(f) == pytest.approx(float(jax.jit(objective(fam, 15))(data, tree, w0, jnp.asarray(H))), rel=1e-12)
     assert _rel(g, _fd(fam, 15, data, tree, w0, H)) < 1e-6 and int(steps) == 15
 
 
 @pytest.mark.slow
-def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
+def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation(exact_at_H):
     fam, data, tree, w0 = _tiny()
-    g = _grad(fam, 15, "exact", data, tree, w0, H)
+    g = exact_at_H()[1]
     g_T = _grad(fam, 15, "kpiece", data, tree, w0, H, pieces=15)
     g_1 = _grad(fam, 15, "drmad", data, tree, w0, H)
     assert _rel(g_T, g) < 1e-9  # the oracle is the stored trajectory itself
@@ -80,9 +97,9 @@ def test_kpiece_with_K_equal_T_is_exact_and_drmad_is_an_approximation():
 
 
 @pytest.mark.slow
-def test_truncation_of_all_T_steps_is_exact_and_fewer_steps_see_less():
+def test_truncation_of_all_T_steps_is_exact_and_fewer_steps_see_less(exact_at_H):
     fam, data, tree, w0 = _tiny()
-    g = _grad(fam, 15, "exact", data, tree, w0, H)
+    g = exact_at_H()[1]
     assert _rel(_grad(fam, 15, "truncated", data, tree, w0, H, order=15), g) < 1e-9
     # fewer steps see less of the trajectory, so the gradient shrinks toward the last steps' share
     assert np.linalg.norm(_grad(fam, 15, "truncated", data, tree, w0, H, order=1)) < np.linalg.norm(g)

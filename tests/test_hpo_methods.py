@@ -44,12 +44,27 @@ def _family(name, tree):
     return make_family(name, tree, config.parse_section(config.SECTIONS["hpo"], raw, "hpo"), knots=2)
 
 
+@pytest.fixture(scope="module")
+def pieces_of():
+    """``name -> Pieces`` of that family on :func:`_tiny`'s network, built once for the module: a
+    :class:`methods.Pieces` holds only jitted, stateless programs, so the tests of one family share
+    its compilations instead of each compiling the same programs again."""
+    cache: dict[str, methods.Pieces] = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = methods.Pieces(_family(name, _tiny()[1]), T, SETTINGS)
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.slow  # about 10 s a family: the compilation of every method's programs
 @pytest.mark.parametrize("name", FAMILIES)
-def test_every_method_runs_through_the_one_stack_on_every_family(name):
+def test_every_method_runs_through_the_one_stack_on_every_family(name, pieces_of):
     """Three rounds of each method: f(h0) first, finite values, h in the box, the cost its table says."""
     data, tree, w0 = _tiny()
-    pieces = methods.Pieces(_family(name, tree), T, SETTINGS)
+    pieces = pieces_of(name)
     fam, f0 = pieces.family, float(pieces.f(data, tree, w0, jnp.asarray(pieces.family.h0)))
     for label in LABELS:
         rounds = list(itertools.islice(pieces.rounds(label, 0, data, tree, w0), 3))
@@ -64,7 +79,7 @@ def test_every_method_runs_through_the_one_stack_on_every_family(name):
             assert all(r.cost == cost.evaluation(T) for r in rounds), label
 
 
-def test_cost_of_a_tiny_run_matches_the_hand_count():
+def test_cost_of_a_tiny_run_matches_the_hand_count(pieces_of):
     """T = 4 inner steps, a hyper-step every 2, look-ahead n = 1, 3 CG products, hypernetwork 2 x 2:
 
     exact / kpiece2 / drmad: each outer step runs 4 steps forward and reverses 4 -> 3 rounds: (12, 12, 0);
@@ -75,7 +90,7 @@ def test_cost_of_a_tiny_run_matches_the_hand_count():
     a search trial: 4 forward -> 3 trials (12, 0, 0).
     """
     data, tree, w0 = _tiny()
-    pieces = methods.Pieces(_family("layer", tree), T, SETTINGS)
+    pieces = pieces_of("layer")
     expected = {
         "exact": ((12, 12, 0), 3),
         "kpiece2": ((12, 12, 0), 3),
@@ -123,9 +138,8 @@ def test_a_non_finite_hypergradient_coordinate_is_left_where_it_is():
     assert h_next[0] == h[0] and h_next[2] == h[2] and h_next[1] < h[1]
 
 
-def test_unknown_names_are_refused_in_one_line():
-    _, tree, _ = _tiny()
-    pieces = methods.Pieces(_family("layer", tree), T, SETTINGS)
+def test_unknown_names_are_refused_in_one_line(pieces_of):
+    pieces = pieces_of("layer")
     with pytest.raises(ValueError, match="unknown method 'bobyqa'; allowed: exact") as err:
         pieces.piece("bobyqa")
     assert "\n" not in str(err.value)

@@ -4,6 +4,7 @@ every method improves on h0, the verdict logic, and the stage end to end on tiny
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -64,7 +65,8 @@ def _rel(a, b):
 
 
 def test_family_dimensions_for_the_studys_network():
-    tree, _ = sm.initial_weights((784, 16, 10), 0)
+    # a family reads only the shapes of the weights: no need to draw 12,700 of them
+    tree = jax.eval_shape(lambda: sm.initial_weights((784, 16, 10), 0)[0])
     problem = _problem(T=80, l2_box=(-12, 0), l2_0=-6.0, lr0=0.1)
     dims = {n: make_family(n, tree, problem, 8).dim for n in FAMILIES}
     assert dims == {"layer": 3, "knots": 18, "unit": 27, "schedule": 162, "input": 795, "weight": 12_705}
@@ -75,10 +77,16 @@ def test_every_family_maps_h0_to_the_hpo_problems_h0(name):
     """Same L2 on every kernel weight (none on biases) and the same learning rate at every step."""
     fam, (tree, _) = _family(name), sm.initial_weights(SIZES, 0)
     kernels = np.concatenate([np.ravel(x) * 0 + (k == "kernel") for k, x in _leaves(tree)]).astype(bool)
-    c = np.asarray(fam.l2(jnp.asarray(fam.h0, jnp.float64)))
+
+    @jax.jit  # one program for c(h0) and every step's learning rate, not one per operation
+    def at_h0(h):
+        return fam.l2(h), [fam.lr(h, jnp.asarray(t)) for t in range(T)]
+
+    c, lrs = at_h0(jnp.asarray(fam.h0, jnp.float64))
+    c = np.asarray(c)
     assert np.allclose(c[kernels], math.exp(BOXES["l2_0"])) and np.all(c[~kernels] == 0)
-    for t in range(T):
-        assert np.allclose(np.asarray(fam.lr(jnp.asarray(fam.h0, jnp.float64), jnp.asarray(t))), BOXES["lr0"])
+    for lr in lrs:
+        assert np.allclose(np.asarray(lr), BOXES["lr0"])
     assert np.all(fam.low <= fam.h0) and np.all(fam.h0 <= fam.high) and len(fam.low) == fam.dim
 
 
@@ -91,17 +99,21 @@ def test_the_layer_family_steps_are_gradient_descent_with_a_per_layer_l2():
     """Φ(w, h, t) = w − exp(h_lr) (∇CE_train(w) + exp(h_layer) w on kernels), written out by hand."""
     data, tree, w0 = _tiny()
     fam, h = _family("layer"), jnp.asarray([-2.0, -4.0, math.log(0.5)])
-    p = sm.inner(fam, data, tree)
     _, unravel = ravel_pytree(tree)
     kernels = np.concatenate([np.ravel(x) * 0 + (k == "kernel") for k, x in _leaves(tree)]).astype(bool)
     layer = np.concatenate([np.full(np.size(x), int(path[0].key[-1])) for path, x in _paths(tree)])
     coef = np.where(kernels, np.exp(np.asarray(h)[layer]), 0.0)
 
-    def ce(w):
-        return sm.cross_entropy(sm.forward(unravel(w), data.x_train), data.y_train)
+    @jax.jit  # both sides in one program (eagerly, every operation compiles its own)
+    def step_and_by_hand(data, w0, h):
+        def ce(w):
+            return sm.cross_entropy(sm.forward(unravel(w), data.x_train), data.y_train)
 
-    by_hand = w0 - 0.5 * (jax.grad(ce)(w0) + coef * w0)
-    np.testing.assert_allclose(p.step(w0, h, jnp.asarray(0)), by_hand, rtol=1e-12, atol=1e-14)
+        p = sm.inner(fam, data, tree)
+        return p.step(w0, h, jnp.asarray(0)), w0 - 0.5 * (jax.grad(ce)(w0) + coef * w0)
+
+    step, by_hand = step_and_by_hand(data, w0, h)
+    np.testing.assert_allclose(step, by_hand, rtol=1e-12, atol=1e-14)
 
 
 def _paths(tree):
@@ -113,42 +125,70 @@ def _random_h(fam, seed=1, spread=0.5):
     return jnp.asarray(np.clip(fam.h0 + rng.normal(0, spread, fam.dim), fam.low, fam.high), jnp.float64)
 
 
+@pytest.fixture(scope="module")
+def exact_of():
+    """``name -> (f, g, steps)``: the exact hypergradient (``gradient.hypergradient(..., "exact")``, jitted) of the
+    family at :func:`_random_h` on :func:`_tiny`, computed once for the module: it is the oracle of several tests."""
+    cache: dict[str, tuple] = {}
+
+    def get(name):
+        if name not in cache:
+            data, tree, w0 = _tiny()
+            fam = _family(name)
+            cache[name] = jax.jit(gradient.hypergradient(fam, T, "exact"))(data, tree, w0, _random_h(fam))
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", FAMILIES)
-def test_exact_hypergradient_matches_central_differences_on_every_family(name):
+def test_exact_hypergradient_matches_central_differences_on_every_family(name, exact_of):
     data, tree, w0 = _tiny()
     fam = _family(name)
-    h = _random_h(fam)
+    h = np.asarray(_random_h(fam))
     f = jax.jit(sm.objective(fam, T))
-    _, g, steps = jax.jit(gradient.hypergradient(fam, T, "exact"))(data, tree, w0, h)
+    _, g, steps = exact_of(name)
     eps, rng = 1e-5, np.random.default_rng(2)
     dirs = np.eye(fam.dim) if fam.dim <= 40 else rng.normal(size=(6, fam.dim))
+    # h ± eps v in numpy (the same float64 sums): eagerly in JAX each shape would compile a program
     fd = np.array(
-        [(float(f(data, tree, w0, h + eps * v)) - float(f(data, tree, w0, h - eps * v))) / (2 * eps) for v in dirs]
+        [
+            (float(f(data, tree, w0, jnp.asarray(h + eps * v))) - float(f(data, tree, w0, jnp.asarray(h - eps * v))))
+            / (2 * eps)
+            for v in dirs
+        ]
     )
     assert _rel(dirs @ np.asarray(g), fd) < 1e-6 and int(steps) == T
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
-def test_reverse_pass_along_every_iterate_is_exact_and_fewer_pieces_approximate(name):
+def test_reverse_pass_along_every_iterate_is_exact_and_fewer_pieces_approximate(name, exact_of):
     data, tree, w0 = _tiny()
     fam = _family(name)
-    h = _random_h(fam)
-    p = sm.inner(fam, data, tree)
-    _, g_exact = reverse.exact_hypergrad(p.step, p.val, w0, h, T)
-    _, full = reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, T)
-    _, drmad = reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, 1)
+
+    @jax.jit  # both passes in one program (eagerly, every operation around the scans compiles its own)
+    def passes(data, tree, w0, h):
+        p = sm.inner(fam, data, tree)
+        return [reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, K)[1] for K in (T, 1)]
+
+    full, drmad = passes(data, tree, w0, _random_h(fam))
+    g_exact = exact_of(name)[1]  # reverse.exact_hypergrad, jitted
     assert _rel(full.grad, g_exact) < 1e-10 and int(full.steps) == T
     assert 1e-8 < _rel(drmad.grad, g_exact) < 1.0  # an approximation, pointing the same way
 
 
-def test_lookahead_over_all_steps_from_w0_is_exact():
+def test_lookahead_over_all_steps_from_w0_is_exact(exact_of):
     data, tree, w0 = _tiny()
     fam = _family("schedule")
-    h = _random_h(fam)
-    p = sm.inner(fam, data, tree)
-    _, g_exact = reverse.exact_hypergrad(p.step, p.val, w0, h, T)
-    _, g = reverse.lookahead_hypergrad(p.step, p.val, w0, h, jnp.asarray(0), T)
+
+    @jax.jit
+    def lookahead(data, tree, w0, h):
+        p = sm.inner(fam, data, tree)
+        return reverse.lookahead_hypergrad(p.step, p.val, w0, h, jnp.asarray(0), T)[1]
+
+    g = lookahead(data, tree, w0, _random_h(fam))
+    g_exact = exact_of("schedule")[1]  # reverse.exact_hypergrad, jitted
     assert _rel(g, g_exact) < 1e-12
 
 
@@ -168,16 +208,23 @@ def test_ift_matches_exact_where_the_inner_run_has_converged():
 def test_guard_stops_a_diverging_reverse_pass_and_leaves_a_sane_one_unchanged():
     data, tree, w0 = _tiny()
     fam = _family("layer")
-    p = sm.inner(fam, data, tree)
+
+    # the guard's bound as a traced argument: on (MAX_GROWTH) and off (inf) are one program per (T, K)
+    @functools.partial(jax.jit, static_argnames=("T", "K"))
+    def guarded(data, tree, w0, h, max_growth, T, K):
+        p = sm.inner(fam, data, tree)
+        return reverse.checkpointed_hypergrad(p.step, p.val, w0, h, T, K, max_growth=max_growth)[1]
+
+    def run(h, T, K, max_growth=reverse.MAX_GROWTH):
+        return guarded(data, tree, w0, h, jnp.asarray(max_growth, jnp.float64), T=T, K=K)
+
     sane = jnp.asarray([-3.0, -3.0, math.log(0.3)])
     for K in (1, 2):
-        on = reverse.checkpointed_hypergrad(p.step, p.val, w0, sane, T, K)[1]
-        off = reverse.checkpointed_hypergrad(p.step, p.val, w0, sane, T, K, max_growth=math.inf)[1]
+        on, off = run(sane, T, K), run(sane, T, K, math.inf)
         assert np.array_equal(on.grad, off.grad) and int(on.steps) == T
     # a learning rate far past stability: the interpolated pass overflows without the guard
     wild = jnp.asarray([-8.0, -8.0, math.log(60.0)])
-    off = reverse.checkpointed_hypergrad(p.step, p.val, w0, wild, 40, 1, max_growth=math.inf)[1]
-    on = reverse.checkpointed_hypergrad(p.step, p.val, w0, wild, 40, 1)[1]
+    off, on = run(wild, 40, 1, math.inf), run(wild, 40, 1)
     assert not np.all(np.isfinite(off.grad)) or np.linalg.norm(off.grad) > 1e6 * np.linalg.norm(on.grad)
     assert np.all(np.isfinite(on.grad)) and 0 <= int(on.steps) < 40
 

@@ -32,12 +32,13 @@ def _tree():
 
 def _l2_group_of_each_kernel_weight(family) -> np.ndarray:
     """Which coordinate of h each kernel weight's L2 follows: perturb one coordinate at a time."""
-    h0 = jnp.asarray(family.h0)
-    base = np.asarray(family.l2(h0))
+    l2 = jax.jit(family.l2)  # one program per family (eagerly, every operation compiles its own)
+    h0 = np.asarray(family.h0, np.float32)
+    base = np.asarray(l2(h0))
     kernel = fm.layout(_tree()).kernel
     owner = np.full(int(kernel.sum()), -1)
     for i in np.flatnonzero(~family.is_lr):
-        moved = np.asarray(family.l2(h0.at[i].add(1.0))) != base
+        moved = np.asarray(l2(h0 + np.eye(len(h0), dtype=h0.dtype)[i])) != base
         owner[moved[kernel]] = i
     return owner
 

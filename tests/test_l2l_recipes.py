@@ -27,10 +27,14 @@ def test_recipes_are_the_names_config_accepts_with_the_papers_and_the_released_v
     assert {r.preprocess for r in RECIPES.values()} == set(names.PREPROCESSINGS)
 
 
+#: jitted: one program per input shape instead of one per op
+_log_and_sign = jax.jit(log_and_sign, static_argnums=1)
+
+
 def test_log_and_sign_against_hand_computed_values():
     """k = 5: (max(log(|g| + eps) / 5, -1), clip(e^5 g, -1, 1)), eps = 2^-23."""
     g = np.asarray([0.5, -3.0, 1e-3, -1e-4, 0.0, 2e-3], dtype=np.float32)
-    out = np.asarray(log_and_sign(jnp.asarray(g), 5.0))
+    out = np.asarray(_log_and_sign(jnp.asarray(g), 5.0))
     eps = 2.0**-23
     first = [math.log(0.5 + eps) / 5, math.log(3.0 + eps) / 5, math.log(1e-3 + eps) / 5, -1.0, -1.0]
     first.append(math.log(2e-3 + eps) / 5)  # log(2e-3) / 5 = -1.24 -> floored
@@ -40,7 +44,7 @@ def test_log_and_sign_against_hand_computed_values():
     np.testing.assert_allclose(out[:, 1], second, rtol=1e-6)
     assert LOG_AND_SIGN_EPS == np.finfo(np.float32).eps
     # |g| = e^-k is where both components change form: the log reaches -1 and the sign reaches +-1
-    edge = np.asarray(log_and_sign(jnp.asarray([math.exp(-5.0)]), 5.0))[0]
+    edge = np.asarray(_log_and_sign(jnp.asarray([math.exp(-5.0)]), 5.0))[0]
     np.testing.assert_allclose(edge, [-1.0, 1.0], atol=1e-5)
 
 
@@ -62,8 +66,9 @@ def test_the_released_scale_makes_the_step_a_tenth_of_the_appendixs():
 
     phi = init_phi(jax.random.key(0), CFG)
     g = jnp.asarray([0.2, -0.05, 1e-3])
-    big, _ = lstm_step(phi, g, initial_carry(3, CFG), CFG._replace(scale=0.1))
-    small, _ = lstm_step(phi, g, initial_carry(3, CFG), CFG._replace(scale=0.01))
+    step = jax.jit(lstm_step, static_argnums=3)  # one program per config, not one per op
+    big, _ = step(phi, g, initial_carry(3, CFG), CFG._replace(scale=0.1))
+    small, _ = step(phi, g, initial_carry(3, CFG), CFG._replace(scale=0.01))
     np.testing.assert_allclose(np.asarray(small), 0.1 * np.asarray(big), rtol=1e-5)
 
 
@@ -85,17 +90,20 @@ def _settings(**changes) -> meta_train.MetaTrainSettings:
 
 @pytest.mark.slow
 def test_a_snapshot_is_the_result_of_the_shorter_meta_training():
-    """The weights kept after 4 of 6 meta-steps are those a 4-step run keeps, and the step they came from."""
+    """The weights kept after 2 of 4 meta-steps are those a 2-step run keeps, and the step they came from; the
+    snapshot after the last step is what the run keeps."""
     d = 3
     init_fn = lambda k: {"x": jax.random.normal(k, (d,))}  # noqa: E731
+    loss_fn = _quadratic(d)
     val = jax.jit(lambda phi: jnp.sum(jax.tree_util.tree_map(lambda a: jnp.sum(a**2), phi)["out"]["kernel"]))
 
     def run(**changes):
         return meta_train.meta_train(
-            jax.random.key(3), init_fn, _quadratic(d), lambda phi: float(val(phi)), _settings(**changes)
+            jax.random.key(3), init_fn, loss_fn, lambda phi: float(val(phi)), _settings(**changes)
         )
 
-    long = run(snapshots=(2, 4))
+    # meta_train compiles once per setting, snapshots aside: the 4-step run below reuses the long run's programs
+    long = run(meta_steps=4, snapshots=(2, 4))
     for n in (2, 4):
         short = run(meta_steps=n)
         kept, step = long.snapshots[n]

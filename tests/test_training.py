@@ -46,9 +46,10 @@ def test_pack_computes_exactly_each_flax_network():
     for p, b in zip(weights, back):
         assert jax.tree.all(jax.tree.map(np.array_equal, p, b))
     x = np.random.default_rng(0).random((7, 784), dtype=np.float32)
-    logits = np.asarray(mlp.pack_logits(plan, jax.tree.map(jnp.asarray, packed), jnp.asarray(x)))
+    # jitted, pack and each network: one program each instead of one per eager op and shape
+    logits = np.asarray(jax.jit(mlp.pack_logits, static_argnums=0)(plan, packed, jnp.asarray(x)))
     for i, (a, p) in enumerate(zip(MIXED, weights)):
-        np.testing.assert_allclose(logits[i], mlp.MLP(a).apply({"params": p}, x), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(logits[i], jax.jit(mlp.MLP(a).apply)({"params": p}, x), rtol=1e-5, atol=1e-5)
     # few batched operations: one per distinct layer shape, not one per network
     assert len(plan.groups) == len({(a[d - 2], a[d - 1], d) for a in MIXED for d in range(2, len(a) + 1)}) + 2
 
@@ -76,7 +77,8 @@ def test_untrained_networks_at_chance_and_diverged_network_isolated(splits):
     init = trainer.init_pack(both, seeds=[0, 1])
     x, y = splits["val"]
     chunks = tuple(jnp.asarray(c) for c in trainer.chunk_rows([splits["val"]], 64))
-    wrong = mlp.pack_errors(both, jax.tree.map(lambda a: jnp.asarray(a[0]), init), *chunks, 1)
+    pack_errors = jax.jit(mlp.pack_errors, static_argnums=(0, 5))  # one program, not one per eager op
+    wrong = pack_errors(both, jax.tree.map(lambda a: jnp.asarray(a[0]), init), *chunks, 1)
     chance = np.asarray(wrong)[:, 0] / len(y)
     assert np.all((chance > 0.7) & (chance < 0.98)), chance  # 10 balanced classes: about 0.9
 
