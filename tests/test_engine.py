@@ -241,34 +241,6 @@ def _same_but_timings(a: Path, b: Path, timings: tuple[str, ...], **read) -> Non
     pd.testing.assert_frame_equal(one[keep], two[keep], check_exact=True)
 
 
-@pytest.mark.slow
-def test_hpo_scale_gives_the_same_runs_with_one_and_two_workers(tmp_path, mnist_npz, monkeypatch):
-    from test_hpo_scale import TINY_PROBLEM, TINY_SCALE
-
-    scale = {
-        **TINY_SCALE,
-        "families": ["layer", "unit"],
-        "methods": ["exact", "gp_ei", "tpe", "random"],  # both sides, and the two that do not run at unit
-        "compute_budget": 72,
-        "step_budget": 24,
-        "optuna_max_dim": 10,
-        "fd_max_dim": 10,
-    }
-    params = {"hpo": TINY_PROBLEM, "hpo_scale": scale}
-    one, two = (_stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, w) for w in (1, 2))
-    timings = ("wall_s", "warmup_s", "seconds_per_evaluation")
-    for name in (
-        "runs.csv",
-        "summary.csv",
-        "runs_step_budget.csv",
-        "summary_step_budget.csv",
-        "hypergrad_accuracy.csv",
-    ):
-        _same_but_timings(one / "plots/hpo_scale" / name, two / "plots/hpo_scale" / name, timings)
-    runs = (two / "plots/hpo_scale/runs.csv").read_text().splitlines()
-    assert sum(",False," in line for line in runs) == 2  # the not-run rows (unit: gp_ei, tpe above optuna_max_dim) stay
-
-
 def _killed_worker_run(tmp_path: Path, mnist_npz: Path, stage: str, params: dict) -> Path:
     """``stage`` on ``params`` through a journal: the stage's process and a worker that is SIGKILLed in the middle
     of the unit it claimed; the stage must finish, with that unit's trial failed and redone."""
@@ -305,23 +277,35 @@ def _killed_worker_run(tmp_path: Path, mnist_npz: Path, stage: str, params: dict
 
 
 @pytest.mark.slow
-def test_hpo_scale_with_a_worker_killed_mid_unit_gives_the_in_process_runs(tmp_path, mnist_npz, monkeypatch):
+def test_hpo_scale_gives_the_in_process_runs_with_two_workers_and_with_a_worker_killed_mid_unit(
+    tmp_path, mnist_npz, monkeypatch
+):
     from test_hpo_scale import TINY_PROBLEM, TINY_SCALE
 
     scale = {
         **TINY_SCALE,
-        "families": ["layer"],
-        "methods": ["exact", "tpe", "random"],
+        "families": ["layer", "unit"],
+        "methods": ["exact", "gp_ei", "tpe", "random"],  # both sides, and the two that do not run at unit
         "compute_budget": 72,
         "step_budget": 24,
+        "optuna_max_dim": 10,
         "fd_max_dim": 10,
     }
     params = {"hpo": TINY_PROBLEM, "hpo_scale": scale}
-    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, 1)
+    alone, two = (_stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, w) for w in (1, 2))
     killed = _killed_worker_run(tmp_path, mnist_npz, "hpo_scale", params)
     timings = ("wall_s", "warmup_s", "seconds_per_evaluation")
-    for name in ("runs.csv", "runs_step_budget.csv", "hypergrad_accuracy.csv"):
-        _same_but_timings(alone / "plots/hpo_scale" / name, killed / "plots/hpo_scale" / name, timings)
+    for name in (
+        "runs.csv",
+        "summary.csv",
+        "runs_step_budget.csv",
+        "summary_step_budget.csv",
+        "hypergrad_accuracy.csv",
+    ):
+        for other in (two, killed):
+            _same_but_timings(alone / "plots/hpo_scale" / name, other / "plots/hpo_scale" / name, timings)
+    runs = (two / "plots/hpo_scale/runs.csv").read_text().splitlines()
+    assert sum(",False," in line for line in runs) == 2  # the not-run rows (unit: gp_ei, tpe above optuna_max_dim) stay
 
 
 @pytest.mark.slow

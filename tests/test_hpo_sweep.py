@@ -126,7 +126,9 @@ def test_stage_end_to_end_reads_hpo_scales_rows_for_the_shared_members(tmp_path,
     (tmp_path / "data").mkdir()
     shutil.copy(mnist_npz, tmp_path / "data" / "mnist.npz")
     sweep = {"lr_knots": [1, 2], "l2_groups": [1, 4], "methods": ["exact", "random"]}
-    params = {"seed": 0, "hpo": TINY_PROBLEM, "hpo_scale": TINY_SCALE, "hpo_sweep": sweep}
+    # hpo_scale with the one family the sweep shares (knots), one it does not (layer) and a method it does not run
+    scale = {**TINY_SCALE, "families": ["layer", "knots"], "methods": ["exact", "random", "tpe"]}
+    params = {"seed": 0, "hpo": TINY_PROBLEM, "hpo_scale": scale, "hpo_sweep": sweep}
     missing = run_stage("hpo_sweep", tmp_path, params, check=False)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1].endswith("run `dvc repro hpo_scale` first")
