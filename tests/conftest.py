@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import runpy
+import shutil
 import subprocess
 import sys
 import traceback
@@ -38,9 +39,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# The tests keep their own cache folder, with every program in it and no size cap: the two workers
+# and the stage processes they start compile many of the same small programs, and reading one back
+# is cheaper than compiling it again (a cold run of the JAX-heavy files: 256 against 272 CPU-s).
+# Without a cap JAX takes no file lock and scans no folder on a write (with one, every write lists the
+# folder: quadratic in its size); a read that meets a half-written entry only recompiles. The folder
+# is emptied when a run starts with more than TEST_CACHE_MAX_BYTES in it.
+TEST_CACHE = REPO / ".cache" / "jax-tests"
+TEST_CACHE_MAX_BYTES = 1 << 30
+os.environ.setdefault("HYPERLAB_JAX_CACHE", str(TEST_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", "-1")
 from hyperlab import backend, compile_cache  # noqa: E402
 
 backend.configure()  # the stages' precision policy: tests compute as the stages do
+if not os.environ.get("PYTEST_XDIST_WORKER") and TEST_CACHE.is_dir():  # before any worker starts
+    if sum(f.stat().st_size for f in TEST_CACHE.iterdir() if f.is_file()) > TEST_CACHE_MAX_BYTES:
+        shutil.rmtree(TEST_CACHE, ignore_errors=True)
 compile_cache.enable()
 
 
