@@ -12,6 +12,10 @@ STAMP  := $(VENV)/.installed
 PYTEST_ARGS := -q -n auto --dist worksteal
 CHECK_ARGS  := -q -n auto --dist worksteal --quick
 
+# Some machines set PYTHONDONTWRITEBYTECODE: then every process the tests start compiles the project's
+# sources again, and pytest rewrites every test module's asserts again on every run.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: setup setup-gpu repro test check lint typecheck bench clean-venv
 
 setup: $(STAMP)
