@@ -8,11 +8,9 @@ scikit-learn and the compute bound are benchmarks (``bench/candidates_vs_sklearn
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _unless
+from docs_claims_hpo_scale import Check, _unless
 
 PAGE = "docs/candidates.md"
 
@@ -57,8 +55,6 @@ def latencies_move(data) -> list[str]:
     got = [f"{seeds.min():.2f}", f"{seeds.max():.2f}", *(f"{v:.2f}" for v in again)]
     return _unless(len(seeds) == 4 and got == ["2.72", "3.39", "3.24", "3.37"], f"512-512-512's latencies {got}")
 
-
-Check = Callable[[object], list[str]]
 
 CLAIMS: list[tuple[str, str, Check]] = [
     (PAGE, "Small networks sit well above proportionality in latency", intercept_at_least_the_smallest_latency),

@@ -9,10 +9,9 @@ over its wall time. The rest of the page states guarantees the engine's tests ho
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _unless
+from docs_claims_hpo_scale import Check, _unless
 
 PAGE = "docs/distributed.md"
 
@@ -39,8 +38,6 @@ def cores_busy_is_the_tables(data) -> list[str]:
     cpu, wall = float(last[4].split("/")[0]), float(last[1].rstrip(" s"))
     return _unless(f"{cpu / wall:.1f}" == "1.4" and (cpu, wall) == (38.4, 26.7), f"{cpu} CPU s in {wall} s")
 
-
-Check = Callable[[object], list[str]]
 
 CLAIMS: list[tuple[str, str, Check]] = [
     (PAGE, "On 2 cores, two workers gain 2–9 %", gain_is_the_tables),

@@ -8,11 +8,9 @@ that rest on it are listed in :data:`NOT_CLAIMS` with that reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _unless
+from docs_claims_hpo_scale import Check, _unless
 
 PAGE = "docs/drmad.md"
 DRMAD = "plots/drmad"
@@ -138,8 +136,6 @@ def measured_vectors_of_the_toy(data) -> list[str]:
     out = _unless(extra == [9.1], f"K-piece vectors minus K {extra}")
     return out + _unless(round(exact) == 305 == 3 * _report(data)["T"] + 5, f"exact keeps {exact:.1f}")
 
-
-Check = Callable[[object], list[str]]
 
 CLAIMS: list[tuple[str, str, Check]] = [
     (PAGE, "The (h, w_T) paths of the eight methods lie within |Δh| < 5.2e-3", outer_paths_within_the_gap),

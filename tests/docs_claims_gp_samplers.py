@@ -12,12 +12,11 @@ from __future__ import annotations
 import functools
 import io
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _unless
+from docs_claims_hpo_scale import Check, _unless
 
 PAGE = "docs/gp-samplers.md"
 TIMING = "plots/sampler_bench/timing.csv"
@@ -119,8 +118,6 @@ def q75_target_at_the_floor(data) -> list[str]:
     floor = data.json("plots/sampler_bench/report.json")["noise_floor"]["floor_regret"]
     return _unless(floor == 0.0005, f"the noise floor is at regret {floor}, the target at 0.0005")
 
-
-Check = Callable[[object], list[str]]
 
 CLAIMS: list[tuple[str, str, Check]] = [
     (PAGE, "16.0 ms, 4.5× TPE (the committed run, shared machine)", committed_run_meets_the_target),

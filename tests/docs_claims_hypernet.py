@@ -8,10 +8,9 @@ table is written by hand, so one check reads every one of its cells back from ``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _unless
+from docs_claims_hpo_scale import Check, _unless
 
 PAGE = "docs/hypernetworks.md"
 RUNS = ("global_linear", "global_mlp", "local_linear", "local_mlp")
@@ -96,8 +95,6 @@ def joint_dynamics_not_monotone(data) -> list[str]:
     steps = [_report(data)[r]["steps_to_tol"] for r in ("local_linear", "local_mlp", "global_linear")]
     return out + _unless([round(s) for s in steps] == [132, 187, 23], f"steps to tolerance {steps}")
 
-
-Check = Callable[[object], list[str]]
 
 CLAIMS: list[tuple[str, str, Check]] = [
     (PAGE, "| run | RMS over [−2, 2] | RMS near ĥ |", table_is_the_report),

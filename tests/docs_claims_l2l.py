@@ -9,11 +9,9 @@ sentences written by hand around them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 from docs_claims_hpo import paragraphs
-from docs_claims_hpo_scale import _near, _unless
+from docs_claims_hpo_scale import Check, _near, _unless
 
 PAGE = "docs/l2l.md"
 L2L = "plots/l2l"
@@ -161,8 +159,6 @@ def meta_training_minutes(data) -> list[str]:
     minutes = [round(recipes[r]["meta_train_seconds"] / 60) for r in ("appendix", "released")]
     return _unless(minutes == [51, 44], f"meta-training took {minutes} min")
 
-
-Check = Callable[[object], list[str]]
 
 #: (page, anchor, check): words of the sentence (as ``test_docs_claims.squash`` reads the page), what it says.
 CLAIMS: list[tuple[str, str, Check]] = [

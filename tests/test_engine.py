@@ -219,15 +219,15 @@ def test_the_study_name_follows_params_and_data():
 # ----------------------------------------------------------------------------------------- the stages
 
 
-def _stage_tables(tmp_path, mnist_npz, monkeypatch, stage: str, params: dict, workers: int) -> Path:
-    """Run ``stage`` on ``params`` with no engine (``workers`` 1) or with ``workers`` local workers."""
+def _stage_tables(tmp_path, mnist_npz, monkeypatch, stage: str, params: dict) -> Path:
+    """Run ``stage`` on ``params`` with no engine, in a fresh process: the tables the engine's runs must give."""
     from conftest import run_stage  # here: the toy's worker processes need neither JAX nor pandas
 
-    work = tmp_path / f"{stage}-{workers}"
+    work = tmp_path / f"{stage}-alone"
     (work / "data").mkdir(parents=True)
     shutil.copy(mnist_npz, work / "data" / "mnist.npz")
     monkeypatch.delenv("HYPERLAB_ENGINE", raising=False)
-    monkeypatch.setenv("HYPERLAB_LOCAL_WORKERS", str(workers))
+    monkeypatch.setenv("HYPERLAB_LOCAL_WORKERS", "1")
     # real processes, as in production: an in-process run would inherit whatever JAX state earlier tests left
     run_stage(stage, work, {"seed": 0, **params}, fresh_process=True)
     return work
@@ -294,7 +294,7 @@ def test_hpo_scale_gives_the_in_process_runs_with_two_workers_and_a_third_killed
         "fd_max_dim": 10,
     }
     params = {"hpo": TINY_PROBLEM, "hpo_scale": scale}
-    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params, 1)
+    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "hpo_scale", params)
     killed = _killed_worker_run(tmp_path, mnist_npz, "hpo_scale", params)
     timings = ("wall_s", "warmup_s", "seconds_per_evaluation")
     for name in (
@@ -316,7 +316,7 @@ def test_candidates_gives_the_in_process_table_with_two_workers_and_a_third_kill
     from test_selection_table_candidates_packs import TIMINGS, TINY
 
     params = {"candidates": {**TINY, "max_pack_params": 1}}  # a pack per network: six units
-    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params, 1)
+    alone = _stage_tables(tmp_path, mnist_npz, monkeypatch, "candidates", params)
     killed = _killed_worker_run(tmp_path, mnist_npz, "candidates", params)
     table = "data/candidates.csv"
     _same_but_timings(alone / table, killed / table, tuple(TIMINGS), dtype={"arch": str})
