@@ -127,6 +127,43 @@ def test_claim_checked_chooses_again_while_its_choice_is_taken():
     assert study.trials[trial.number].system_attrs["claim"] == "b"
 
 
+def test_claim_checked_keeps_its_choice_without_a_retry_once_every_point_is_taken(monkeypatch):
+    study = optuna.create_study()
+    trial = study.ask()
+    monkeypatch.setattr(claims.time, "sleep", lambda s: pytest.fail("slept with no point left to move to"))
+    chosen = []
+
+    def choose(attempt, rng):
+        chosen.append(attempt)
+        return "a"
+
+    got = claims.claim_checked(
+        study, trial, "claim", choose, str, lambda others, p: True, every_point_taken=lambda others: True
+    )
+    assert got == "a" and chosen == [0]
+
+
+@pytest.mark.parametrize("name", ["gp", "network_random"])
+def test_a_used_up_finite_space_repeats_points_as_the_seed_says_without_a_retry(monkeypatch, name):
+    """Three points, eight trials: from the fourth on every point is taken, so a repeat is unavoidable; the
+    choice stands at once (a retry would sleep, and draw with fresh entropy), so a seed fixes the whole run."""
+    monkeypatch.setattr(claims.time, "sleep", lambda s: pytest.fail("retried in a used-up space"))
+    networks = [{"n": 0}, {"n": 1}, {"n": 2}]
+
+    def run(seed: int) -> list[int]:
+        if name == "gp":
+            sampler = GPEISampler(n_startup_trials=2, seed=seed)
+        else:
+            sampler = NetworkRandomSampler(networks, lambda p: p["n"], [1.0, 2.0, 3.0], seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(lambda t: (t.suggest_int("n", 0, 2) - 1) ** 2, n_trials=8)
+        return [t.params["n"] for t in study.trials]
+
+    first = run(3)
+    assert sorted(set(first[:3])) == [0, 1, 2]  # no repeat while an untaken point remained
+    assert run(3) == first
+
+
 def test_network_random_chooses_again_after_a_collision(monkeypatch):
     """A stale read (another process's claim not seen at the draw) is caught by the check."""
     networks = [{"n": 0}, {"n": 1}]

@@ -60,7 +60,9 @@ def baseline_losses(params: L2LParams, seed: int, val: Split) -> tuple[dict[str,
 def lstm_losses(params: L2LParams, seed: int, val: Split, stacked, cfg: LSTMConfig) -> np.ndarray:
     """Final losses ``(meta-seeds, runs)`` of the LSTMs ``stacked`` over a leading meta-seed axis."""
     run = base_run(params).final_only()
-    traj = run_grid("lstm", stacked, budget_keys(params, seed), val.x, val.y, run, cfg, LSTM_RUNS_PER_BATCH)
+    traj = run_grid(
+        "lstm", stacked, budget_keys(params, seed), val.x, val.y, run, cfg, runs_per_batch=LSTM_RUNS_PER_BATCH
+    )
     return np.asarray(traj.loss[:, :, -1], dtype=np.float64)
 
 

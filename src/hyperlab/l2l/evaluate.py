@@ -157,13 +157,16 @@ def run_grid(
     y: jax.Array,
     run: OptimizeeRun,
     cfg: LSTMConfig = LSTMConfig(),
+    *,
     runs_per_batch: int | None = None,
 ) -> Trajectory:
     """:func:`run_one` for every hyperparameter (leading axis of ``hparams``) x every key.
 
     All (hyperparameter, key) runs are vmapped together (``runs_per_batch=None``)
     or ``runs_per_batch`` at a time, one batch after the other (``lax.map``): the
-    same results, less memory in flight at once.
+    same results, less memory in flight at once. ``runs_per_batch`` is keyword-only:
+    ``jax.jit`` keys its cache on how a static argument is passed, so one spelling
+    at every call site compiles a program once.
     """
     n_h, n_k = jax.tree_util.tree_leaves(hparams)[0].shape[0], keys.shape[0]
 

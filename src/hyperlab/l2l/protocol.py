@@ -221,7 +221,7 @@ def _test_trajectories(
     hparams = baselines.hparams(BASELINES, [lrs[n] for n in BASELINES])
     grid_traj = run_grid("baseline", hparams, keys, test.x, test.y, run, None)
     trajs = {name: jax.tree_util.tree_map(lambda a: np.asarray(a[j]), grid_traj) for j, name in enumerate(BASELINES)}
-    lstm = run_grid("lstm", lstms.phi, keys, test.x, test.y, run, lstms.cfg, LSTM_RUNS_PER_BATCH)
+    lstm = run_grid("lstm", lstms.phi, keys, test.x, test.y, run, lstms.cfg, runs_per_batch=LSTM_RUNS_PER_BATCH)
     lstm = jax.tree_util.tree_map(np.asarray, lstm)
     for s, m in enumerate(lstms.meta_seeds):
         trajs[f"lstm_s{m}"] = jax.tree_util.tree_map(lambda a: a[s], lstm)

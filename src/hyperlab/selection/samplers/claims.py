@@ -9,6 +9,9 @@ trial reads the study back and, if another trial has the same point (by its
 params or by its claim), chooses again. Each of two colliding trials writes
 before it reads, so each sees the other's claim and both move on; a random
 back-off between attempts keeps them from colliding again in lock step.
+Once the other trials take every point, a repeat is unavoidable: the choice
+stands at once, without a retry (which could only sleep, and draw with fresh
+entropy what a seeded run must draw the same way every time).
 
 One implementation for every sampler here (:mod:`.gp.sampler`,
 :mod:`.network_random`), so they share one guarantee: no repeat while an
@@ -61,6 +64,7 @@ def claim_checked(
     encode: Callable[[P], Any],
     taken: Callable[[list[FrozenTrial], P], bool],
     guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    every_point_taken: Callable[[list[FrozenTrial]], bool] = lambda trials: False,
 ) -> P:
     """Choose a point, claim it, and choose again while another trial has it.
 
@@ -73,13 +77,16 @@ def claim_checked(
         taken: whether the point is taken by one of the given (other) trials, by params or by claim.
         guard: held around each choice and its claim (a sampler's lock: the threads of one
             process then never collide, as each sees the claims of those before it).
+        every_point_taken: whether the given (other) trials take every point of the space, by params or by
+            claim (never, in a space too large to use up); then the choice stands as it is.
     """
     rng = np.random.default_rng()
     with guard():
         point = choose(0, rng)
         write_claim(study, trial, attr, encode(point))
     for attempt in range(1, ATTEMPTS + 1):
-        if not taken(others(study, trial), point):  # claims, and trials finished meanwhile
+        trials = others(study, trial)  # claims, and trials finished meanwhile
+        if not taken(trials, point) or every_point_taken(trials):
             return point
         time.sleep(rng.uniform(0.0, BACKOFF_S * attempt))
         with guard():

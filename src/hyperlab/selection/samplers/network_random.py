@@ -119,6 +119,7 @@ class NetworkRandomSampler(BaseSampler):
                 encode=int,
                 taken=lambda trials, j: self._keys[j] in self._taken_by(trials),
                 guard=lambda: self._lock,
+                every_point_taken=lambda trials: set(self._keys) <= self._taken_by(trials),
             )
             with self._lock:
                 self._plans[trial._trial_id] = i

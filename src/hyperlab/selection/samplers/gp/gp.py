@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg.lapack import dpotrf, dpotrs
 from scipy.optimize import minimize
 
 MIN_NOISE = 1e-6
@@ -102,13 +103,15 @@ def neg_log_posterior(theta: np.ndarray, D: np.ndarray, y: np.ndarray) -> tuple[
     r2 = D @ p.inv_sq_lengthscales
     k, dk = matern52(r2)
     K = p.scale * k + (p.noise + 1e-9) * np.eye(n)
-    try:
-        L = scipy.linalg.cholesky(K, lower=True)
-    except np.linalg.LinAlgError:
+    # LAPACK itself, as scipy.linalg.cholesky / cho_solve call it (bit for bit the same factor and solves):
+    # the L-BFGS fit calls this thousands of times on small n, where their checks and wrappers cost more than
+    # the factorization. K is finite here: theta is inside its bounds and D and y are finite.
+    L, not_pd = dpotrf(K, lower=1)
+    if not_pd:
         return 1e25, np.zeros_like(theta)
-    alpha = scipy.linalg.cho_solve((L, True), y)
+    alpha = dpotrs(L, y, lower=1)[0]
     lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * n * math.log(2 * math.pi)
-    W = np.outer(alpha, alpha) - scipy.linalg.cho_solve((L, True), np.eye(n))
+    W = np.outer(alpha, alpha) - dpotrs(L, np.eye(n), lower=1)[0]
     g_lam = 0.5 * p.inv_sq_lengthscales * np.einsum("ij,ijk->k", W * (p.scale * dk), D)
     g_s = 0.5 * np.sum(W * (p.scale * k))
     g_noise = 0.5 * p.noise * np.trace(W)

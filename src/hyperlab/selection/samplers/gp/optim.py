@@ -134,7 +134,7 @@ def maximize(
     points = np.concatenate([starts, cand])
     scores = np.concatenate([vals, values])
     if taken:
-        fresh = np.array([key_of(p) not in taken for p in points], dtype=bool)
+        fresh = np.array([k not in taken for k in keys_of(points)], dtype=bool)
         if fresh.any():
             points, scores = points[fresh], scores[fresh]
     return points[argmax_of(scores, rng)]
@@ -143,3 +143,8 @@ def maximize(
 def key_of(point: np.ndarray) -> tuple:
     """A hashable, rounding-proof identity of a feature vector."""
     return tuple(np.round(np.asarray(point, dtype=float), 9).tolist())
+
+
+def keys_of(points: np.ndarray) -> list[tuple]:
+    """:func:`key_of` of every row of ``points`` (rounded in one call: a finite space has thousands)."""
+    return [tuple(row) for row in np.round(np.asarray(points, dtype=float), 9).tolist()]

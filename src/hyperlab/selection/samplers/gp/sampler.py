@@ -21,16 +21,14 @@ and a default) whenever the data grew by 5 % (every trial below 64 points;
 :class:`~hyperlab.selection.samplers.gp.gp.WarmFits`); in between the GP is conditioned
 on the new data with the hyperparameters it has.
 
-Threads and workers: every random choice comes from the sampler's seeded
-stream; one lock per sampler serializes the choice of a point, and the point is
-*claimed* in the trial's system attributes before the objective runs
-(:mod:`hyperlab.selection.samplers.claims`). In a finite space no point is
-taken twice -- by threads of one process or by processes sharing a storage
-(claims are read back and a collision is chosen again after a random back-off)
--- while untaken points remain. Running trials (their claims) enter the GP
-with fantasy values, kriging believer then constant liar (:mod:`.pending`;
-Ginsbourger et al. 2010), and in a continuous space a point next to a running
-trial's is chosen again: concurrent workers spread out there too.
+Threads and workers: every random choice comes from the sampler's seeded stream; one lock per
+sampler serializes the choice of a point, and the point is *claimed* in the trial's system
+attributes before the objective runs (:mod:`hyperlab.selection.samplers.claims`). In a finite
+space no point is taken twice -- by threads of one process or by processes sharing a storage
+(claims are read back and a collision is chosen again after a random back-off) -- while untaken
+points remain. Running trials (their claims) enter the GP with fantasy values, kriging believer
+then constant liar (:mod:`.pending`; Ginsbourger et al. 2010), and in a continuous space a point
+next to a running trial's is chosen again: concurrent workers spread out there too.
 Conditional parameters (present in only some trials) are sampled at random.
 Failed and pruned trials count as the worst completed value in the GP, and
 their points are never suggested again.
@@ -67,7 +65,7 @@ from hyperlab.selection.samplers.claims import ALIVE, claim_checked
 from hyperlab.selection.samplers.gp.acquisition import LogEI, LogEIPerSecond
 from hyperlab.selection.samplers.gp.cost_model import trial_cost
 from hyperlab.selection.samplers.gp.gp import Posterior, WarmFits, standardize
-from hyperlab.selection.samplers.gp.optim import Effort, argmax_of, evaluate, key_of, maximize
+from hyperlab.selection.samplers.gp.optim import Effort, argmax_of, evaluate, key_of, keys_of, maximize
 from hyperlab.selection.samplers.gp.pending import Pending, near_running, running_points, with_fantasies
 from hyperlab.selection.samplers.gp.search_space import SearchSpace
 from hyperlab.selection.samplers.gp.threads import single_threaded_blas
@@ -175,6 +173,10 @@ class GPEISampler(BaseSampler):
                 else near_running(p, others, space, CLAIM_ATTR, self._params_of)
             ),
             guard=self._guarded,
+            every_point_taken=lambda others: (
+                space.size() <= self._max_enumerate
+                and set(keys_of(self._canonical_pool(space))) <= self._taken(others, space)
+            ),
         )
         return space.params(point)
 
@@ -208,7 +210,7 @@ class GPEISampler(BaseSampler):
         pool = None
         if space.size() <= self._max_enumerate:
             pool = self._canonical_pool(space)
-            fresh = np.array([key_of(p) not in taken for p in pool], dtype=bool)
+            fresh = np.array([k not in taken for k in keys_of(pool)], dtype=bool)
             if fresh.any():  # once every point is taken, repeats are unavoidable
                 pool = pool[fresh]
         if len(done) < self._n_startup_trials:
@@ -260,7 +262,7 @@ class GPEISampler(BaseSampler):
         if space.key() not in self._pools:
             pool = space.enumerate()
             canon = space.features([self._canonicalize(space.params(p)) for p in pool])
-            keep = np.array([key_of(a) == key_of(b) for a, b in zip(pool, canon)], dtype=bool)
+            keep = np.array([a == b for a, b in zip(keys_of(pool), keys_of(canon))], dtype=bool)
             self._pools[space.key()] = pool[keep] if keep.any() else pool
         return self._pools[space.key()]
 
@@ -268,7 +270,7 @@ class GPEISampler(BaseSampler):
     def _taken(self, trials: list[FrozenTrial], space: SearchSpace) -> set:
         """Features of every other trial's point: its (canonical) params, or the claim of a running trial."""
         with_params = [t for t in trials if space.covers(t)]
-        taken = {key_of(p) for p in space.features([self._params_of(t) for t in with_params])} if with_params else set()
+        taken = set(keys_of(space.features([self._params_of(t) for t in with_params]))) if with_params else set()
         for t in trials:
             claim = t.system_attrs.get(CLAIM_ATTR) if t.state in ALIVE else None
             if claim is not None and len(claim) == space.dim:
