@@ -8,9 +8,11 @@ STAMP  := $(VENV)/.installed
 
 # `make test`: the whole suite, one pytest worker per core. `make check`: mypy (about 1 s warm), ruff
 # (lint and format), then the tests not marked slow, for the edit-run loop (under a minute on 2 cores).
+# A worker takes a whole module (a test class) at a time, in the order tests/conftest.py sorts them: the
+# modules that hold a slow test first, so the last ones to start are short and both workers end together.
 # bench/feedback.py times both from these two lines.
-PYTEST_ARGS := -q -n auto --dist worksteal
-CHECK_ARGS  := -q -n auto --dist worksteal --quick
+PYTEST_ARGS := -q -n auto --dist loadscope --no-loadscope-reorder
+CHECK_ARGS  := -q -n auto --dist loadscope --no-loadscope-reorder --quick
 
 # Some machines set PYTHONDONTWRITEBYTECODE: then every process the tests start compiles the project's
 # sources again, and pytest rewrites every test module's asserts again on every run.
