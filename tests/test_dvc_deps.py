@@ -186,3 +186,18 @@ def test_every_stage_imports_the_library_of_its_own_checkout(stages):
     # the workspace's editable install (tests/test_dvc_queue.py shows the difference end to end)
     wrong = [name for name, stage in stages.items() if not stage["cmd"].startswith("PYTHONPATH=src python stages/")]
     assert wrong == []
+
+
+def test_bytecode_next_to_the_sources_is_no_dependency():
+    """Importing the library writes ``__pycache__`` next to its sources (``make`` unexports
+    PYTHONDONTWRITEBYTECODE): a dependency folder must hash the same with it, or every stage looks changed
+    after a test run and ``make repro`` recomputes the whole pipeline."""
+    import subprocess
+    import sys
+
+    bytecode = ["src/hyperlab/io/__pycache__/atomic.cpython-311.pyc", "stages/__pycache__/search.cpython-311.pyc"]
+    sources = ["src/hyperlab/io/atomic.py", "stages/search.py"]
+    check = [sys.executable, "-m", "dvc", "check-ignore", "--non-matching", "--details", *bytecode, *sources]
+    lines = subprocess.run(check, cwd=REPO, capture_output=True, text=True, check=False).stdout.splitlines()
+    ignored = {line.split("\t")[-1] for line in lines if not line.startswith("::")}
+    assert ignored == set(bytecode), lines
