@@ -15,6 +15,8 @@ import importlib
 import importlib.util
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,9 +194,6 @@ def test_bytecode_next_to_the_sources_is_no_dependency():
     """Importing the library writes ``__pycache__`` next to its sources (``make`` unexports
     PYTHONDONTWRITEBYTECODE): a dependency folder must hash the same with it, or every stage looks changed
     after a test run and ``make repro`` recomputes the whole pipeline."""
-    import subprocess
-    import sys
-
     bytecode = ["src/hyperlab/io/__pycache__/atomic.cpython-311.pyc", "stages/__pycache__/search.cpython-311.pyc"]
     sources = ["src/hyperlab/io/atomic.py", "stages/search.py"]
     check = [sys.executable, "-m", "dvc", "check-ignore", "--non-matching", "--details", *bytecode, *sources]
