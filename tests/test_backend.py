@@ -75,3 +75,13 @@ def test_on_a_gpu_the_policy_matches_the_cpu_and_latency_stays_on_the_cpu():
     variables, batch = on_timing_device([{"w": np.ones((3, 2), np.float32)}], np.ones((4, 3), np.float32))
     assert {d.platform for d in batch.devices()} == {TIMING_PLATFORM}
     assert {d.platform for leaf in jax.tree.leaves(variables) for d in leaf.devices()} == {TIMING_PLATFORM}
+
+
+def test_the_tests_xla_flags_are_all_read():
+    """XLA reads ``XLA_FLAGS`` up to the first word that does not start with ``--`` and ignores the rest
+    without a word: every flag the tests set must be a ``--`` word, or the flags after it do nothing."""
+    from conftest import XLA_TEST_FLAGS
+
+    assert XLA_TEST_FLAGS and all(flag.startswith("--") and " " not in flag for flag in XLA_TEST_FLAGS)
+    if os.environ["XLA_FLAGS"] == " ".join(XLA_TEST_FLAGS):  # not when a user's own XLA_FLAGS came first
+        assert "--xla_cpu_use_fusion_emitters=false" in os.environ["XLA_FLAGS"].split()
