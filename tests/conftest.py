@@ -31,15 +31,16 @@ REPO = Path(__file__).resolve().parents[1]
 # persistent compilation cache (hyperlab.compile_cache), and tests run on the CPU. On tiny params
 # most of a test's time is XLA compiling, not running, so the tests compile for speed of compiling:
 # - JAX's own switch for that case skips LLVM's expensive passes (about 3x less compile time);
-# - XLA:CPU's element-wise emitters instead of its MLIR fusion emitters (XLA_TEST_FLAGS: about half
-#   the compile time again: the whole suite on 2 workers, cold cache, 266.6 -> 243.9 s).
-# Both keep the programs, equal up to float rounding, and no test compares against a committed
+# - XLA:CPU's element-wise emitters instead of its MLIR fusion emitters (about half the compile time
+#   again), and each program's code generated in one piece rather than split across threads (the
+#   tests' programs are small and the workers already use every core); docs/pipeline.md has the numbers.
+# All of it keeps the programs, equal up to float rounding, and no test compares against a committed
 # number. `JAX_DISABLE_MOST_OPTIMIZATIONS=0 XLA_FLAGS= make test` runs the suite as the stages run.
 # pytest-xdist runs one worker per core: each worker computes on one thread (XLA's Eigen pool,
 # BLAS), as the tiny test problems gain nothing from more and the workers would only contend.
 # XLA reads XLA_FLAGS up to the first word that does not start with "--" and ignores the rest
 # silently, so each entry here is a flag (tests/test_backend.py checks it).
-XLA_TEST_FLAGS = ["--xla_cpu_use_fusion_emitters=false"]
+XLA_TEST_FLAGS = ["--xla_cpu_use_fusion_emitters=false", "--xla_cpu_parallel_codegen_split_count=1"]
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
